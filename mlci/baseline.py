@@ -1,0 +1,129 @@
+"""Run records stored in git, next to the commits they measured.
+
+Records live as git notes under `refs/notes/mlci`: one note per commit, one JSON record per
+line. That gives us, with no server: records that travel with `git push`/`git fetch` on any
+forge, and a conflict-free merge for concurrent writers, because git's `cat_sort_uniq`
+notes strategy concatenates both sides' lines (two main-branch runs never lose a record).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+from mlci.errors import GitError, RemoteError
+from mlci.record import RunRecord
+
+if TYPE_CHECKING:
+    import git
+
+NOTES_REF = "refs/notes/mlci"
+_REMOTE_TRACKING = "refs/notes/mlci-remote"
+_PUSH_ATTEMPTS = 5
+
+
+def _notes(repo: git.Repo, *args: str, **kwargs) -> str:
+    return repo.git.notes(f"--ref={NOTES_REF}", *args, **kwargs)
+
+
+def records_for(repo: git.Repo, commit: str) -> list[RunRecord]:
+    """All records for `commit`, oldest first."""
+    import git
+
+    try:
+        text = _notes(repo, "show", commit)
+    except git.GitCommandError:
+        return []
+    records = [RunRecord.from_json(line) for line in text.splitlines() if line.strip()]
+    return sorted(records, key=lambda r: r.created_at)
+
+
+def save(repo: git.Repo, record: RunRecord) -> None:
+    """Add `record` to its commit's note; existing records are kept."""
+    import git
+
+    lines = [r.to_json() for r in records_for(repo, record.commit)]
+    lines.append(record.to_json())
+    fd, tmp = tempfile.mkstemp(prefix="mlci-note-", suffix=".jsonl")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(sorted(set(lines))) + "\n")
+        for _attempt in range(_PUSH_ATTEMPTS):
+            try:
+                _notes(repo, "add", "-f", "-F", tmp, record.commit)
+                return
+            except git.GitCommandError as exc:
+                if "lock" not in str(exc).lower():
+                    raise GitError(f"cannot store the run record in {NOTES_REF}: {exc.stderr.strip()}") from exc
+        raise GitError(f"{NOTES_REF} stayed locked by another git process; retry `mlci run`")
+    finally:
+        os.unlink(tmp)
+
+
+def latest(repo: git.Repo, commit: str, *, clean_only: bool = False) -> RunRecord | None:
+    records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty)]
+    return records[-1] if records else None
+
+
+def baseline_for(repo: git.Repo, commit: str) -> RunRecord | None:
+    """The record a PR compares against: the newest run of a clean tree at `commit`."""
+    return latest(repo, commit, clean_only=True)
+
+
+def all_records(repo: git.Repo) -> list[RunRecord]:
+    """Every stored record (for `reproduce pr/N`, listings); oldest first."""
+    import git
+
+    try:
+        listing = _notes(repo, "list")
+    except git.GitCommandError:
+        return []
+    records = []
+    for line in listing.splitlines():
+        _blob, commit = line.split()
+        records.extend(records_for(repo, commit))
+    return sorted(records, key=lambda r: r.created_at)
+
+
+def fetch(repo: git.Repo, remote: str = "origin") -> None:
+    """Bring the remote's records in and merge them with ours, losing neither side's."""
+    import git
+
+    if remote not in [r.name for r in repo.remotes]:
+        raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
+    try:
+        repo.git.fetch(remote, f"+{NOTES_REF}:{_REMOTE_TRACKING}")
+    except git.GitCommandError as exc:
+        if "couldn't find remote ref" in str(exc).lower():
+            return  # nobody pushed records yet
+        raise RemoteError(f"cannot fetch {NOTES_REF} from {remote}: {exc.stderr.strip()}") from exc
+    try:
+        repo.git.rev_parse("--verify", NOTES_REF)
+    except git.GitCommandError:
+        repo.git.update_ref(NOTES_REF, _REMOTE_TRACKING)
+        return
+    _notes(repo, "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING)
+
+
+def push(repo: git.Repo, remote: str = "origin") -> None:
+    """Publish our records; a concurrent writer's push is merged in and the push retried."""
+    import git
+
+    if remote not in [r.name for r in repo.remotes]:
+        raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
+    try:
+        repo.git.rev_parse("--verify", NOTES_REF)
+    except git.GitCommandError:
+        return  # nothing recorded yet
+    last = ""
+    for _attempt in range(_PUSH_ATTEMPTS):
+        try:
+            repo.git.push(remote, f"{NOTES_REF}:{NOTES_REF}")
+            return
+        except git.GitCommandError as exc:
+            last = exc.stderr.strip()
+            if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
+                raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
+            fetch(repo, remote)
+    raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} merges: {last}; retry later")

@@ -1,0 +1,43 @@
+"""Shared CLI output: JSON for machines, rich tables for people, progress lines on stderr."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> None:
+    """A table on stdout; rich draws it, falling back to plain text when not a terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for i, name in enumerate(columns):
+        grid.add_column(name, justify="right" if i in right else "left", overflow="fold")
+    for row in rows:
+        grid.add_row(*row)
+    Console(soft_wrap=False, width=max(100, Console().width)).print(grid)
+
+
+def stage_progress(event) -> None:
+    """Progress of `dvc repro`, one line per stage transition, on stderr."""
+    if event.status == "started":
+        click.echo(f"  ▶ stage {event.stage} running…", err=True)
+    elif event.status == "ran":
+        click.echo(f"  ✓ stage {event.stage} ran in {event.seconds:.1f}s", err=True)
+    elif event.status == "skipped":
+        click.echo(f"  ↷ stage {event.stage} unchanged, skipped", err=True)
+    elif event.status == "restored":
+        click.echo(f"  ↷ stage {event.stage} restored from DVC's run-cache", err=True)
+    elif event.status == "failed":
+        click.echo(f"  ✗ stage {event.stage} failed after {event.seconds:.1f}s", err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"mlci: warning: {message}", err=True)

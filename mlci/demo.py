@@ -1,0 +1,89 @@
+"""`mlci demo`: the whole PR loop on the bundled example, offline, in a throw-away repo.
+
+It drives the same library functions a user's commands do, in the order CI would:
+baseline on main, a PR branch that changes a param, a run, a diff and a report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlci import atomicio
+from mlci.compare import Comparison
+from mlci.errors import UsageError
+from mlci.record import RunRecord
+
+PR_BRANCH = "pr/tune-model"
+PR_PARAM_CHANGES = {"num_leaves": ("15", "31"), "learning_rate": ("0.1", "0.05"), "n_estimators": ("60", "150")}
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    comparison: Comparison
+    base_record: RunRecord
+    head_record: RunRecord
+    report: Path
+    artifacts: dict[str, Path] = field(default_factory=dict)
+
+
+def _git(repo, *args: str) -> str:
+    return repo.git.execute(["git", *args])
+
+
+def _change_params(root: Path) -> None:
+    path = root / "params.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        key = line.strip().split(":", 1)[0]
+        if key in PR_PARAM_CHANGES and line.startswith("  "):
+            old, new = PR_PARAM_CHANGES[key]
+            lines[i] = line.replace(f": {old}", f": {new}", 1)
+    atomicio.write_text(path, "".join(lines))
+
+
+def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None = None, on_event=None) -> DemoResult:
+    import git
+
+    from mlci import diff, run, scaffold
+    from mlci.report import builder
+
+    step = on_step or (lambda _message: None)
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="mlci-demo-"))
+    elif directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} is not empty; pass a new or empty --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    step(f"creating a git repo from the bundled example in {directory}")
+    repo = git.Repo.init(directory, initial_branch="main")
+    with repo.config_writer() as writer:
+        writer.set_value("user", "name", "mlci demo")
+        writer.set_value("user", "email", "demo@mlci.invalid")
+        writer.set_value("commit", "gpgsign", "false")
+    scaffold.init(directory, example=True)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "Add churn model pipeline")
+
+    step("main: training the baseline model")
+    run.run(directory, on_event=on_event)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "Train baseline model")
+    step("main: recording the baseline (CI on push to main; nothing changed, so nothing retrains)")
+    base_record = run.run(directory, on_event=on_event)
+
+    step(f"PR branch {PR_BRANCH}: tuning LightGBM ({', '.join(f'{k} {a}→{b}' for k, (a, b) in PR_PARAM_CHANGES.items())})")
+    _git(repo, "checkout", "-q", "-b", PR_BRANCH)
+    _change_params(directory)
+    _git(repo, "commit", "-q", "-am", "Tune LightGBM")
+    head_record = run.run(directory, on_event=on_event)
+
+    step("comparing the PR with main")
+    comparison = diff.diff(directory, base_ref="main")
+    report = builder.write(comparison, directory / "mlci-report", root=directory)
+    return DemoResult(
+        directory=directory, comparison=comparison, base_record=base_record, head_record=head_record, report=report
+    )

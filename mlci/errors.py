@@ -1,0 +1,72 @@
+"""One exception hierarchy for every user-facing failure.
+
+Each error carries a one-line message that says what is wrong and how to fix it, and the
+process exit code the CLI returns for it. The CLI maps these to output in one place
+(`mlci.cli.main`); the core raises them and never prints.
+
+Exit codes (documented in the README):
+
+====  ==================================================================
+0     success (gate passed, run reproduced)
+1     a negative verdict: gate failed, reproduction mismatch
+2     bad command line (click's own usage errors); `reproduce`: cannot reproduce
+3     configuration: `mlci.yaml` / `dvc.yaml` invalid or missing
+4     git: not a repository, no commits, unknown ref, missing history
+5     input data: metrics, params or predictions files unreadable or invalid
+6     pipeline: DVC missing or a stage failed
+7     remote service: GitHub / MLflow / network refused or failed
+8     registry: promotion refused or artifact integrity failure
+====  ==================================================================
+"""
+
+from __future__ import annotations
+
+
+class MlciError(Exception):
+    """Base of all user-facing errors: `message` is one line, `details` optional context."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, details: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message.strip().replace("\n", " ")
+        self.details = details
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class VerdictFailed(MlciError):
+    """Not a malfunction: the answer is 'no' (gate failed, numbers did not reproduce)."""
+
+    exit_code = 1
+
+
+class UsageError(MlciError):
+    exit_code = 2
+
+
+class ConfigError(MlciError):
+    exit_code = 3
+
+
+class GitError(MlciError):
+    exit_code = 4
+
+
+class DataError(MlciError):
+    exit_code = 5
+
+
+class PipelineError(MlciError):
+    exit_code = 6
+
+
+class RemoteError(MlciError):
+    exit_code = 7
+
+
+class RegistryError(MlciError):
+    exit_code = 8

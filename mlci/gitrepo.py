@@ -1,0 +1,142 @@
+"""The git facts mlci needs: where the repo is, what HEAD is, what the base of a PR is.
+
+Every failure here is a `GitError` that says how to get unstuck (commit first, fetch the
+history, name an existing ref), because these are the first errors a new user meets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+
+def open_repo(path: Path | str = ".", *, allow_empty: bool = False) -> git.Repo:
+    """The repository containing `path`, which must have at least one commit (unless `allow_empty`)."""
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(
+            f"{Path(path).resolve()} is not inside a git repository; cd into your project or run `git init`"
+        ) from None
+    if repo.bare:
+        raise GitError(f"{repo.git_dir} is a bare repository; run mlci in a clone with a working tree")
+    if not allow_empty and not repo.head.is_valid():
+        raise GitError("the repository has no commits yet; commit your project first (git add -A && git commit -m init)")
+    return repo
+
+
+def root(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir)
+
+
+def head_commit(repo: git.Repo) -> str:
+    return repo.head.commit.hexsha
+
+
+def current_branch(repo: git.Repo) -> str | None:
+    """The checked-out branch; on a detached HEAD (CI checkouts) the CI's branch name, if known."""
+    if not repo.head.is_detached:
+        return repo.active_branch.name
+    return os.environ.get("GITHUB_HEAD_REF") or os.environ.get("CI_COMMIT_REF_NAME") or None
+
+
+def changed_paths(repo: git.Repo) -> list[str]:
+    """Paths modified, staged or untracked relative to HEAD (ignored files excluded)."""
+    out = repo.git.status("--porcelain", "-z", "--untracked-files=all")
+    paths = []
+    entries = out.split("\0")
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        if "R" in status or "C" in status:
+            i += 1  # the rename's source follows as its own entry
+        paths.append(path)
+    return paths
+
+
+def is_dirty(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
+    """Changed paths that are not pipeline outputs (`ignore`): the inputs a commit doesn't explain."""
+    def produced(path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore)
+
+    return [p for p in changed_paths(repo) if not produced(p)]
+
+
+def resolve(repo: git.Repo, ref: str) -> str:
+    """A commit SHA for `ref`, trying `origin/<ref>` when only the remote branch exists."""
+    import git
+
+    for candidate in (ref, f"origin/{ref}"):
+        try:
+            return repo.commit(candidate).hexsha
+        except (git.BadName, ValueError, git.GitCommandError):
+            continue
+    raise GitError(
+        f"unknown base ref '{ref}'; pass --base with an existing branch, tag or commit (git fetch origin {ref}?)"
+    )
+
+
+def default_branch(repo: git.Repo) -> str:
+    """The repo's default branch: origin/HEAD's target, else main/master (local or remote)."""
+    try:
+        target = repo.git.symbolic_ref("refs/remotes/origin/HEAD", "--short")
+        if target:
+            return target
+    except Exception:  # noqa: BLE001 - no origin/HEAD is the common local case
+        pass
+    names = {h.name for h in repo.heads}
+    remote_names = {r.name for r in repo.remotes[0].refs} if repo.remotes else set()
+    for name in ("main", "master"):
+        if name in names:
+            return name
+        if f"origin/{name}" in remote_names:
+            return f"origin/{name}"
+    raise GitError("cannot tell the default branch (no main or master); pass --base REF")
+
+
+def is_shallow(repo: git.Repo) -> bool:
+    return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+
+
+def merge_base(repo: git.Repo, head: str, base: str) -> str:
+    """The commit the PR forked from; deepens a shallow clone from its remote when it must."""
+    import git
+
+    try:
+        return repo.git.merge_base(head, base).strip()
+    except git.GitCommandError:
+        pass
+    if is_shallow(repo):
+        if repo.remotes:
+            try:
+                repo.git.fetch("--unshallow", "--quiet", repo.remotes[0].name)
+                return repo.git.merge_base(head, base).strip()
+            except git.GitCommandError:
+                pass
+        raise GitError(
+            "this shallow clone lacks the base commit; use actions/checkout with `fetch-depth: 0` "
+            "or run `git fetch --unshallow`"
+        )
+    raise GitError(f"{head[:12]} and {base[:12]} share no history; pass --base with a branch this one forked from")
+
+
+def show(repo: git.Repo, commit: str, path: str) -> str | None:
+    """The text of `path` as committed at `commit`, or None when it is not in that commit."""
+    import git
+
+    try:
+        return repo.git.show(f"{commit}:{path}")
+    except git.GitCommandError:
+        return None

@@ -1,0 +1,95 @@
+"""Read metrics and params files (JSON or YAML) into flat `name -> value` maps.
+
+Nested mappings are flattened with dots, as `dvc metrics diff` does (`train.auc`). A metric
+must be a finite number: strings, booleans, lists, NaN and ±inf are rejected with the file
+and key named, because comparing them silently would make every later verdict a lie.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import DataError
+
+
+def _parse(text: str, source: str) -> Any:
+    if not text.strip():
+        raise DataError(f"{source} is empty; make the stage that writes it produce at least one metric")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise DataError(f"{source} is neither JSON nor YAML; write metrics as a JSON or YAML mapping") from None
+    if isinstance(data, str):
+        raise DataError(f"{source} is neither JSON nor YAML mapping; write metrics as a JSON or YAML mapping")
+    return data
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def parse_metrics(text: str, source: str) -> dict[str, float]:
+    data = _parse(text, source)
+    if not isinstance(data, dict):
+        raise DataError(f"{source} holds a {type(data).__name__}, not a mapping of metric names to numbers; write {{\"auc\": 0.9}}")
+    flat = flatten(data)
+    if not flat:
+        raise DataError(f"{source} holds no metrics; make the stage that writes it produce at least one")
+    values: dict[str, float] = {}
+    for name, value in flat.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataError(
+                f"{source}: metric '{name}' is {type(value).__name__} {value!r}, not a number; write numbers only"
+            )
+        if not math.isfinite(value):
+            raise DataError(f"{source}: metric '{name}' is {value}; fix the evaluation so it produces a finite number")
+        values[name] = value
+    return values
+
+
+def parse_params(text: str, source: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    data = _parse(text, source)
+    if not isinstance(data, dict):
+        raise DataError(f"{source} must be a mapping of parameter names to values; fix the file")
+    return flatten(data)
+
+
+def read_metrics(root: Path, files: list[str] | tuple[str, ...], *, hint: str = "run `mlci run` first") -> dict[str, dict[str, float]]:
+    """Metrics of the working tree, per file; a missing file is an error naming the fix."""
+    result = {}
+    for file in files:
+        path = root / file
+        if not path.exists():
+            raise DataError(f"metrics file {file} does not exist; {hint} or fix the path in mlci.yaml")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, IsADirectoryError):
+            raise DataError(f"metrics file {file} is not a text file; point mlci.yaml at a JSON or YAML file") from None
+        result[file] = parse_metrics(text, file)
+    return result
+
+
+def read_params(root: Path, files: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    return {
+        file: parse_params((root / file).read_text(encoding="utf-8"), file)
+        for file in files
+        if (root / file).exists()
+    }

@@ -1,0 +1,66 @@
+"""`mlci run`: run the pipeline, then write the run record of what it produced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mlci import atomicio, baseline, config as config_mod, dvcfile, environment, gitrepo, pipeline
+from mlci.errors import DataError
+from mlci.metrics import read_metrics, read_params
+from mlci.record import Artifact, RunRecord
+
+
+def collect_artifacts(root: Path, cfg: config_mod.Config) -> dict[str, Artifact]:
+    """Content digests of the declared model(s) and predictions."""
+    artifacts = {}
+    for model in cfg.models:
+        suffix = "" if len(cfg.models) == 1 else f":{model.name}"
+        for role, rel in (("model", model.model), ("predictions", model.predictions)):
+            if rel is None:
+                continue
+            path = root / rel
+            if not path.exists():
+                raise DataError(f"{role} file {rel} (mlci.yaml '{role}') was not produced; fix the path or the stage")
+            artifacts[f"{role}{suffix}"] = Artifact(path=rel, sha256=atomicio.sha256(path), size=atomicio.size(path))
+    return artifacts
+
+
+def run(
+    path: Path | str = ".",
+    *,
+    config_path: Path | None = None,
+    force: bool = False,
+    store: bool = True,
+    pr: int | None = None,
+    on_event: Callable[[pipeline.StageEvent], None] | None = None,
+) -> RunRecord:
+    """Reproduce the pipeline and return (and, unless `store=False`, save) its run record."""
+    repo = gitrepo.open_repo(path)
+    root = gitrepo.root(repo)
+    cfg = config_mod.load(root, config_path)
+    commit = gitrepo.head_commit(repo)
+    dirty_inputs = gitrepo.is_dirty(repo, dvcfile.produced_paths(root) | {".dvc/"})
+    stages = pipeline.repro(root, force=force, on_event=on_event)
+    deps, outs = dvcfile.lock_hashes(root)
+    warnings = []
+    if dirty_inputs:
+        shown = ", ".join(dirty_inputs[:5]) + (" …" if len(dirty_inputs) > 5 else "")
+        warnings.append(f"uncommitted changes ({shown}): commit them so this run can be reproduced")
+    record = RunRecord(
+        commit=commit,
+        branch=gitrepo.current_branch(repo),
+        dirty=bool(dirty_inputs),
+        params=read_params(root, cfg.params_files),
+        metrics=read_metrics(root, cfg.metrics_files, hint="the pipeline did not write it"),
+        deps=deps,
+        outs=outs,
+        stages=stages,
+        environment=environment.collect(),
+        artifacts=collect_artifacts(root, cfg),
+        warnings=warnings,
+        pr=pr,
+    )
+    if store:
+        baseline.save(repo, record)
+    return record

@@ -1,0 +1,89 @@
+"""`mlci init`: put `mlci.yaml` (and with `--example` the example pipeline) into a git repo.
+
+All-or-nothing: every target is checked before anything is written, so a refusal (a file
+exists and `--force` was not given) leaves the repo exactly as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlci import atomicio, dvcfile, gitrepo, pipeline
+from mlci.config import CONFIG_NAME, guess_direction
+from mlci.errors import ConfigError
+from mlci.resources import templates_dir
+
+
+def _config_for_existing_pipeline(root: Path) -> str:
+    metrics = dvcfile.metrics_files(root) or ["metrics.json"]
+    lines = [
+        "# mlci configuration: what to compare, which way is better, and the quality gates.",
+        "version: 1",
+        f"name: {root.name}",
+        "metrics:",
+        *[f"  - {m}" for m in metrics],
+        "# predictions: eval/predictions.csv   # row_id, label, score: enables significance tests",
+        "# model: models/model.txt",
+        "goals:",
+    ]
+    from mlci.metrics import read_metrics
+
+    try:
+        names = sorted({n for values in read_metrics(root, metrics).values() for n in values})
+    except Exception:  # noqa: BLE001 - metrics not produced yet: write a commented example goal
+        names = []
+    if names:
+        lines += [f"  {n}:\n    direction: {guess_direction(n)}" for n in names]
+    else:
+        lines += ["  # auc:", "  #   direction: higher", "  #   max_regression: 0.01"]
+    return "\n".join(lines) + "\n"
+
+
+def _planned_files(root: Path, example: bool) -> dict[str, bytes]:
+    if not example:
+        return {CONFIG_NAME: _config_for_existing_pipeline(root).encode()}
+    source = templates_dir() / "example"
+    files = {}
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[path.relative_to(source).as_posix()] = path.read_bytes()
+    return files
+
+
+def _merge_gitignore(existing: bytes, ours: bytes) -> bytes:
+    have = existing.decode().splitlines()
+    extra = [line for line in ours.decode().splitlines() if line not in have]
+    text = existing.decode()
+    if extra:
+        text = text + ("" if text.endswith("\n") or not text else "\n") + "\n".join(extra) + "\n"
+    return text.encode()
+
+
+def init(path: Path | str = ".", *, example: bool = False, force: bool = False) -> list[str]:
+    """Write the scaffold; returns the paths written, relative to the repo root."""
+    repo = gitrepo.open_repo(path, allow_empty=True)
+    root = gitrepo.root(repo)
+    if not example and not (root / "dvc.yaml").exists():
+        raise ConfigError(f"no dvc.yaml in {root}; run `mlci init --example` for a ready pipeline, or add your own first")
+    planned = _planned_files(root, example)
+    conflicts = []
+    for rel, data in planned.items():
+        target = root / rel
+        if rel == ".gitignore" and target.exists():
+            planned[rel] = _merge_gitignore(target.read_bytes(), data)
+        elif target.exists() and target.read_bytes() != data:
+            conflicts.append(rel)
+    if conflicts and not force:
+        shown = ", ".join(conflicts[:4]) + (" …" if len(conflicts) > 4 else "")
+        raise ConfigError(f"would overwrite {shown}; nothing was written; pass --force to overwrite")
+    written = []
+    for rel, data in planned.items():
+        target = root / rel
+        if target.exists() and target.read_bytes() == data:
+            continue
+        atomicio.write_bytes(target, data)
+        written.append(rel)
+    if example and not (root / ".dvc").is_dir():
+        pipeline.run_dvc(root, "init", "--quiet")
+        written.append(".dvc/")
+    return written
