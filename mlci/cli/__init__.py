@@ -7,7 +7,7 @@ every `MlciError` is turned into one line on stderr and its exit code here, in o
 from __future__ import annotations
 
 import importlib
-import sys
+import os
 
 import click
 
@@ -24,6 +24,20 @@ _COMMANDS = {
 }
 
 
+class MlciClickError(click.ClickException):
+    """An MlciError as click sees it: one line on stderr (plus optional context), its exit code."""
+
+    def __init__(self, error: MlciError):
+        super().__init__(error.message)
+        self.exit_code = error.exit_code
+        self.details = error.details
+
+    def show(self, file=None) -> None:
+        click.echo(f"mlci: error: {self.message}", err=True)
+        if self.details:
+            click.echo("\n".join(f"  | {line}" for line in self.details.splitlines()), err=True)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -35,36 +49,28 @@ class LazyGroup(click.Group):
         module, attribute = target.split(":")
         return getattr(importlib.import_module(module), attribute)
 
+    def invoke(self, ctx: click.Context):
+        """The one place where library errors become CLI errors."""
+        try:
+            return super().invoke(ctx)
+        except MlciError as exc:
+            raise MlciClickError(exc) from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="mlci")
-def cli() -> None:
+@click.option("-C", "directory", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Run as if mlci was started in this directory.")
+def cli(directory: str | None) -> None:
     """mlci: every pull request a reviewed ML experiment.
 
     \b
     Start with `mlci demo`. Exit codes: 0 ok, 1 gate failed / mismatch, 2 usage,
     3 config, 4 git, 5 input data, 6 pipeline, 7 remote service, 8 registry.
     """
+    if directory:
+        os.chdir(directory)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, map errors to one line and an exit code."""
-    try:
-        cli.main(args=argv, prog_name="mlci", standalone_mode=False)
-    except MlciError as exc:
-        click.echo(f"mlci: error: {exc.message}", err=True)
-        if exc.details:
-            click.echo("\n".join(f"  | {line}" for line in exc.details.splitlines()), err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("mlci: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("mlci: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(0)
+def main() -> None:
+    cli(prog_name="mlci")

@@ -1,0 +1,73 @@
+"""Shared fixtures: real git repos, a real DVC project trained once per session.
+
+Everything runs offline: git identity and HOME are set here so that no user config or
+network setting leaks in, and DVC analytics are off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import commit_all, git
+
+# Server fixtures (fake_github, mlflow_server, …) live one module each in tests/plugins/.
+pytest_plugins = [
+    f"tests.plugins.{p.stem}" for p in sorted((Path(__file__).parent / "plugins").glob("*.py")) if p.stem != "__init__"
+]
+
+_HOME = tempfile.mkdtemp(prefix="mlci-test-home-")
+os.environ.update(
+    {
+        "HOME": _HOME,
+        "GIT_AUTHOR_NAME": "mlci test",
+        "GIT_AUTHOR_EMAIL": "test@mlci.invalid",
+        "GIT_COMMITTER_NAME": "mlci test",
+        "GIT_COMMITTER_EMAIL": "test@mlci.invalid",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "MPLBACKEND": "Agg",
+    }
+)
+for _var in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_EVENT_NAME", "GITHUB_HEAD_REF", "MLCI_DVC"):
+    os.environ.pop(_var, None)
+Path(_HOME, ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """An empty-ish git repo on `main` with one commit."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("test repo\n")
+    commit_all(root, "initial commit")
+    return root
+
+
+@pytest.fixture(scope="session")
+def _trained_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example pipeline on `main`: committed, trained, outputs committed, baseline recorded."""
+    from mlci import run, scaffold
+
+    root = tmp_path_factory.mktemp("trained") / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    scaffold.init(root, example=True)
+    commit_all(root, "Add pipeline")
+    run.run(root)
+    commit_all(root, "Train baseline")
+    run.run(root)
+    return root
+
+
+@pytest.fixture
+def trained_repo(_trained_example: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained example (git history, notes and DVC cache included)."""
+    root = tmp_path / "repo"
+    shutil.copytree(_trained_example, root, symlinks=True)
+    return root
