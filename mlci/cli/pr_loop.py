@@ -38,7 +38,7 @@ def run(config_path: Path | None, force: bool, no_record: bool, as_json: bool) -
     from mlci.run import run as do_run
 
     record = do_run(".", config_path=config_path, force=force, store=not no_record,
-                    on_event=None if as_json else stage_progress)
+                    on_event=stage_progress)
     for message in record.warnings:
         warn(message)
     if as_json:
@@ -101,7 +101,7 @@ def demo(directory: Path | None, as_json: bool) -> None:
     def step(message: str) -> None:
         click.echo(f"• {message}", err=True)
 
-    result = do_demo(directory, on_step=step, on_event=None if as_json else stage_progress)
+    result = do_demo(directory, on_step=step, on_event=stage_progress)
     if as_json:
         emit_json({"directory": str(result.directory), "report": str(result.report),
                    "comparison": result.comparison.to_dict(),
