@@ -67,24 +67,27 @@ def _drop_images(text: str, fits: Callable[[str], bool]) -> str:
 
 def _drop_lines(text: str, fits: Callable[[str], bool]) -> str:
     lines = text.splitlines(keepends=True)
-    markers = [line for line in lines if _MARKER.match(line)]
-    kept = [line for line in lines if not _MARKER.match(line)]
+    content = [i for i, line in enumerate(lines) if not _MARKER.match(line)]
 
-    def assemble(body: list[str]) -> str:
-        joined = "".join(body)
+    def assemble(count: int) -> str:
+        """The first `count` content lines (markers between them in place), then later markers."""
+        end = content[count - 1] + 1 if count else 0
+        joined = "".join(lines[:end])
         if joined.count("```") % 2:
             joined += "\n```\n"
-        tail = [m for m in markers if m not in body]
-        return joined + ("\n" if joined and not joined.endswith("\n") and tail else "") + "".join(tail)
+        tail = [line for line in lines[end:] if _MARKER.match(line)]
+        if tail and joined and not joined.endswith("\n"):
+            joined += "\n"
+        return joined + "".join(tail)
 
-    lo, hi = 0, len(kept)  # binary search for the most leading lines that fit
+    lo, hi = 0, len(content)  # binary search for the most leading lines that fit
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if fits(assemble(kept[:mid])):
+        if fits(assemble(mid)):
             lo = mid
         else:
             hi = mid - 1
-    return assemble(kept[:lo])
+    return assemble(lo)
 
 
 def _fit(markdown: str, limit: int, measure: Callable[[str], int], url: str | None, what: str) -> str:
