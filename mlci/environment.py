@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 KEY_PACKAGES = ("mlci", "dvc", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
@@ -46,7 +47,8 @@ def freeze() -> list[str]:
     return sorted(pins, key=str.lower)
 
 
-def collect() -> dict[str, Any]:
+def collect(root: Path | str | None = None) -> dict[str, Any]:
+    """`root`: the project, where training wrote eval/train_info.json (default: the cwd)."""
     return {
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
@@ -57,5 +59,14 @@ def collect() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "packages": package_versions(),
         "freeze": freeze(),
-        "gpu": None,
+        **_runner_facts(Path(root) if root is not None else Path.cwd()),
     }
+
+
+def _runner_facts(root: Path) -> dict[str, Any]:
+    """GPU facts (NVML only, milliseconds) and how the last training used them (see mlci.doctor)."""
+    from mlci import doctor
+
+    facts = doctor.quick_facts()
+    facts["training"] = doctor.training_info(root)
+    return facts

@@ -21,6 +21,7 @@ _COMMANDS = {
     "diff": "mlci.cli.pr_loop:diff",
     "demo": "mlci.cli.pr_loop:demo",
     "record": "mlci.cli.records:record",
+    "doctor": "mlci.cli.doctor:doctor",
 }
 
 
