@@ -1,0 +1,56 @@
+"""The `mlci` check on the commit: a check run, or a commit status when checks are not writable.
+
+The check's conclusion is the gate, so branch protection can require it. Workflows whose
+token lacks `checks: write` (GitHub answers 403 "Resource not accessible by integration")
+still get a visible verdict through a commit status, which needs only `statuses: write`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlci.github.client import GitHubClient, GitHubError, split_repo
+
+CHECK_NAME = "mlci"
+SUMMARY_LIMIT = 65535
+CONCLUSIONS = ("success", "failure", "neutral")
+_STATUS_STATE = {"success": "success", "failure": "failure", "neutral": "success"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    kind: str  # "check-run" | "status"
+    conclusion: str
+    url: str | None
+    fallback_reason: str = ""  # why a status was posted instead of a check run
+
+
+def _fit(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    note = "\n\n… (truncated: the full report is in the job summary and the report artifact)"
+    return text[: limit - len(note)] + note
+
+
+def publish(client: GitHubClient, repo: str, sha: str, *, conclusion: str, title: str, summary: str,
+            name: str = CHECK_NAME, details_url: str | None = None) -> CheckResult:
+    """Create a completed check run `name` on `sha`; fall back to a commit status on 403."""
+    if conclusion not in CONCLUSIONS:
+        raise ValueError(f"conclusion must be one of {CONCLUSIONS}, got {conclusion!r}")
+    owner, repo_name = split_repo(repo)
+    payload = {"name": name, "head_sha": sha, "status": "completed", "conclusion": conclusion,
+               "output": {"title": title[:255], "summary": _fit(summary, SUMMARY_LIMIT)}}
+    if details_url:
+        payload["details_url"] = details_url
+    try:
+        run = client.create(f"/repos/{owner}/{repo_name}/check-runs", payload)
+        return CheckResult("check-run", conclusion, run.get("html_url"))
+    except GitHubError as exc:
+        if exc.status != 403:
+            raise
+        reason = exc.message
+    status = {"state": _STATUS_STATE[conclusion], "context": name, "description": title[:140]}
+    if details_url:
+        status["target_url"] = details_url
+    client.create(f"/repos/{owner}/{repo_name}/statuses/{sha}", status)
+    return CheckResult("status", conclusion, details_url, fallback_reason=reason)

@@ -1,0 +1,179 @@
+"""The GitHub client against a real HTTP server: headers, retries, pagination, errors, secrecy."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlci.errors import RemoteError
+from mlci.github.client import GitHubClient, GitHubError, RetryPolicy
+from mlci.github.reviews import approval
+
+
+def client_for(fake, *, attempts: int = 6, max_wait: float = 30.0, sleeps: list | None = None,
+               api_url: str | None = None) -> GitHubClient:
+    record = sleeps if sleeps is not None else []
+    return GitHubClient(fake.token, api_url=api_url or fake.url,
+                        retry=RetryPolicy(attempts=attempts, max_wait=max_wait, backoff=0.01, sleep=record.append))
+
+
+def test_requests_carry_githubs_headers_and_a_bearer_token(fake_github):
+    client_for(fake_github).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    headers = {k.lower(): v for k, v in fake_github.requests[0].headers.items()}
+    assert headers["accept"] == "application/vnd.github+json"
+    assert headers["x-github-api-version"] == "2022-11-28"
+    assert headers["authorization"] == f"Bearer {fake_github.token}"
+
+
+def test_api_url_comes_from_github_api_url_so_enterprise_server_works(fake_github, monkeypatch):
+    monkeypatch.setenv("GITHUB_API_URL", fake_github.ghes_url)
+    client = GitHubClient(fake_github.token, retry=RetryPolicy(sleep=lambda s: None))
+    assert client.api_url == fake_github.ghes_url
+    fake_github.add_comments(3, ["x"] * 150)
+    assert len(list(client.paginate(f"/repos/{fake_github.repo}/issues/3/comments"))) == 150
+
+
+def test_pagination_follows_link_next_with_100_per_page(fake_github):
+    fake_github.add_comments(7, [f"c{i}" for i in range(250)])
+    bodies = [c["body"] for c in client_for(fake_github).paginate(f"/repos/{fake_github.repo}/issues/7/comments")]
+    assert bodies == [f"c{i}" for i in range(250)]
+    pages = [r for r in fake_github.requests if r.method == "GET"]
+    assert len(pages) == 3
+    assert all(r.query["per_page"] == ["100"] for r in pages)
+
+
+def test_transient_502s_are_retried_until_success(fake_github):
+    fake_github.fail_next(2, 502)
+    sleeps: list[float] = []
+    client_for(fake_github, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert [r.status for r in fake_github.requests] == [502, 502, 200]
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0]  # exponential back-off
+
+
+def test_secondary_rate_limit_403_waits_as_told_by_retry_after(fake_github):
+    fake_github.fail_next(1, 403, retry_after=1)
+    sleeps: list[float] = []
+    client_for(fake_github, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [1.0]
+
+
+def test_429_is_retried_with_retry_after(fake_github):
+    fake_github.fail_next(1, 429, retry_after=1)
+    sleeps: list[float] = []
+    client_for(fake_github, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [1.0] and fake_github.requests[-1].status == 200
+
+
+def test_retries_stop_after_the_attempt_bound(fake_github):
+    fake_github.fail_next(10, 503)
+    with pytest.raises(GitHubError, match="gave up after 3 attempt"):
+        client_for(fake_github, attempts=3).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert len(fake_github.requests) == 3
+
+
+def test_retries_stop_when_the_total_wait_would_pass_its_cap(fake_github):
+    fake_github.fail_next(5, 403, retry_after=50)
+    sleeps: list[float] = []
+    with pytest.raises(GitHubError, match="rate limit"):
+        client_for(fake_github, max_wait=60, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [50.0]
+
+
+def test_a_create_whose_answer_was_lost_is_not_sent_twice(fake_github):
+    fake_github.fail_next(1, 502, after_apply=True, methods=("POST",))
+    client = client_for(fake_github)
+    path = f"/repos/{fake_github.repo}/issues/5/comments"
+
+    def landed():
+        return next((c for c in client.paginate(path) if c["body"] == "hello"), None)
+
+    comment = client.create(path, {"body": "hello"}, landed=landed)
+    assert comment["body"] == "hello"
+    assert len(fake_github.issue_comments(5)) == 1
+    assert [r.method for r in fake_github.requests] == ["POST", "GET"]
+
+
+def test_bad_token_is_one_line_naming_401_and_never_the_token(fake_github):
+    client = GitHubClient("ghp_wrong-token-value", api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    with pytest.raises(GitHubError) as caught:
+        client.get(f"/repos/{fake_github.repo}/pulls/1")
+    assert caught.value.status == 401 and caught.value.exit_code == 7
+    assert "401" in caught.value.message and "token" in caught.value.message
+    assert "ghp_wrong-token-value" not in caught.value.message + repr(client)
+
+
+def test_missing_permission_names_the_permission_to_grant(fake_github):
+    fake_github.deny("checks")
+    with pytest.raises(GitHubError, match=r"403 Resource not accessible by integration.*`checks: write`"):
+        client_for(fake_github).create(f"/repos/{fake_github.repo}/check-runs",
+                                       {"name": "mlci", "head_sha": "a" * 40})
+
+
+def test_unknown_repository_is_a_404_one_liner(fake_github):
+    with pytest.raises(GitHubError, match="not found \\(404\\)"):
+        client_for(fake_github).get("/repos/someone/else/pulls/1")
+
+
+def test_validation_failure_shows_githubs_reason(fake_github):
+    with pytest.raises(GitHubError, match="422 Validation Failed: body is too long"):
+        client_for(fake_github).create(f"/repos/{fake_github.repo}/issues/1/comments", {"body": "x" * 70000})
+
+
+def test_no_token_is_a_clear_error_before_any_request(fake_github):
+    with pytest.raises(RemoteError, match="no GitHub token"):
+        GitHubClient("", api_url=fake_github.url)
+    assert fake_github.requests == []
+
+
+def test_unreachable_server_is_a_remote_error_not_a_traceback():
+    client = GitHubClient("t", api_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    with pytest.raises(GitHubError, match="cannot reach GitHub"):
+        client.get("/repos/a/b/pulls/1")
+
+
+def test_repr_hides_the_token(fake_github):
+    assert fake_github.token not in repr(client_for(fake_github))
+
+
+# --- reviews -----------------------------------------------------------------------------
+
+HEAD = "d" * 40
+
+
+def test_approval_by_a_writer_at_the_current_head_counts(fake_github):
+    fake_github.add_pull(9, head_sha=HEAD)
+    fake_github.collaborators["maint"] = "maintain"
+    fake_github.add_review(9, "maint", "APPROVED", HEAD)
+    result = approval(client_for(fake_github), fake_github.repo, 9)
+    assert result.approved and result.reviewer == "maint" and result.commit_id == HEAD == result.head_sha
+
+
+def test_approval_of_an_older_commit_is_stale(fake_github):
+    fake_github.add_pull(9, head_sha=HEAD)
+    fake_github.collaborators["maint"] = "write"
+    fake_github.add_review(9, "maint", "APPROVED", "e" * 40)
+    result = approval(client_for(fake_github), fake_github.repo, 9)
+    assert not result.approved and "re-approve" in result.reason
+
+
+def test_approval_from_a_user_without_write_access_does_not_count(fake_github):
+    fake_github.add_pull(9, head_sha=HEAD)
+    fake_github.collaborators["drive-by"] = "read"
+    fake_github.add_review(9, "drive-by", "APPROVED", HEAD)
+    assert not approval(client_for(fake_github), fake_github.repo, 9).approved
+
+
+def test_a_later_changes_requested_replaces_an_approval(fake_github):
+    fake_github.add_pull(9, head_sha=HEAD)
+    fake_github.collaborators["maint"] = "admin"
+    fake_github.add_review(9, "maint", "APPROVED", HEAD)
+    fake_github.add_review(9, "maint", "COMMENTED", HEAD)
+    fake_github.add_review(9, "maint", "CHANGES_REQUESTED", HEAD)
+    result = approval(client_for(fake_github), fake_github.repo, 9)
+    assert not result.approved and "requested changes" in result.reason
+
+
+def test_token_never_reaches_the_server_outside_the_authorization_header(fake_github):
+    client = client_for(fake_github)
+    fake_github.fail_next(1, 502)
+    client.create(f"/repos/{fake_github.repo}/issues/1/comments", {"body": "b"})
+    assert fake_github.token not in fake_github.log_text()
