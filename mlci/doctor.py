@@ -338,7 +338,7 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def _problems(facts: RunnerFacts) -> list[Problem]:
+def find_problems(facts: RunnerFacts) -> list[Problem]:
     problems = []
     if facts.has_gpu and not facts.opencl.registered:
         where = facts.opencl.vendors_dir
@@ -402,7 +402,7 @@ def diagnose(
         disk_free_gib=_disk_free_gib(work),
         versions=versions(),
     )
-    facts.problems = _problems(facts)
+    facts.problems = find_problems(facts)
     return facts
 
 
