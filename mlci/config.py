@@ -115,8 +115,15 @@ _GOAL_SCHEMA: dict[str, Any] = {
 }
 _DATA_SCHEMA: dict[str, Any] = {
     "tables": list,
-    "expectations": dict,
-    "drift": dict,
+    "expectations": dict,  # validated in detail by mlci.data.expectations.parse
+    "drift": {
+        "psi_warn": _NUM,
+        "psi_fail": _NUM,
+        "null_rate_jump": _NUM,
+        "row_change": _NUM,
+        "ignore": list,
+        "plot_top": int,
+    },
 }
 _MODEL_SCHEMA: dict[str, Any] = {
     "name": str,
@@ -135,6 +142,8 @@ _SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
         "remote": str,
         "promote_on": str,
         "tracking_uri": str,
+        "git_remote": str,
+        "experiment": str,
     },
     "ci": {
         "fork_label": str,

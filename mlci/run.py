@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlci import atomicio, baseline, config as config_mod, dvcfile, environment, gitrepo, pipeline
+from mlci.data import checks as data_checks
 from mlci.errors import DataError
 from mlci.metrics import read_metrics, read_params
 from mlci.record import Artifact, RunRecord
@@ -41,7 +42,9 @@ def run(
     cfg = config_mod.load(root, config_path)
     commit = gitrepo.head_commit(repo)
     dirty_inputs = gitrepo.is_dirty(repo, dvcfile.produced_paths(root) | {".dvc/"})
-    stages = pipeline.repro(root, force=force, on_event=on_event)
+    early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
+    stages = data_checks.merge_stages(early, pipeline.repro(root, force=force, on_event=on_event))
+    data_profile = data_checks.profile(root, cfg)
     deps, outs = dvcfile.lock_hashes(root)
     warnings = []
     if dirty_inputs:
@@ -61,6 +64,9 @@ def run(
         warnings=warnings,
         pr=pr,
     )
+    if data_profile is not None:
+        record.extra["data_profile"] = data_profile
+        warnings += [f"data profile: {p['error']}" for p in data_profile.values() if p.get("error")]
     if store:
         baseline.save(repo, record)
     return record
