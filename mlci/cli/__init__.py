@@ -21,6 +21,8 @@ _COMMANDS = {
     "diff": "mlci.cli.pr_loop:diff",
     "demo": "mlci.cli.pr_loop:demo",
     "record": "mlci.cli.records:record",
+    "comment": "mlci.cli.github:comment",
+    "ci": "mlci.cli.github:ci",
     "doctor": "mlci.cli.doctor:doctor",
 }
 

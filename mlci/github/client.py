@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlci import __version__
-from mlci.errors import RemoteError
+from mlci.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -247,7 +247,7 @@ class GitHubClient:
 def split_repo(repo: str) -> tuple[str, str]:
     owner, sep, name = (repo or "").partition("/")
     if not sep or not owner or not name or "/" in name:
-        raise RemoteError(f"repository {repo!r} is not OWNER/NAME; pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
+        raise UsageError(f"repository {repo!r} is not OWNER/NAME; pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
     return owner, name
 
 

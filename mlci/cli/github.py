@@ -1,0 +1,69 @@
+"""GitHub commands: `mlci comment` (the sticky PR comment) and `mlci ci` (what the Action runs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mlci.cli.output import emit_json, warn
+
+
+@click.command()
+@click.option("--pr", "pr", type=int, required=True, help="Pull request number.")
+@click.option("--repo", default=None, metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Markdown to post (e.g. report.md); '-' is not accepted.")
+@click.option("--id", "comment_id", default="mlci", show_default=True,
+              help="Which sticky comment: one per id, so two models/workflows keep separate comments.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json: bool) -> None:
+    """Create or update mlci's one comment on a PR (token from $GITHUB_TOKEN)."""
+    from mlci.github import client as client_mod, comments
+    from mlci.github.client import split_repo
+
+    repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
+    split_repo(repo)
+    with client_mod.from_env() as client:
+        result = comments.upsert(client, repo, pr, body_file.read_text(encoding="utf-8"), comment_id=comment_id)
+    if as_json:
+        emit_json({"action": result.action, "id": result.id, "url": result.url, "trimmed": result.trimmed})
+        return
+    click.echo(f"{result.action} comment {result.url}")
+    if result.trimmed:
+        warn("the body was longer than GitHub allows (65,536 characters) and was trimmed")
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="mlci.yaml to use (default: the repo root's).")
+@click.option("--base", "base_ref", default=None, metavar="REF", help="Compare with REF (default: the PR's base).")
+@click.option("--comment-id", default=None, help="Sticky comment id (default: ci.comment_id or 'mlci').")
+@click.option("--fail-on-regression", default=None, type=click.Choice(["true", "false"]),
+              help="Fail the step (exit 1) when the gate fails (default: ci.fail_on_regression or true).")
+@click.option("--publisher", default="mlci", show_default=True, type=click.Choice(["mlci", "cml"]),
+              help="Who posts the PR comment: mlci itself, or an installed CML CLI.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, fail_on_regression: str | None,
+       publisher: str, as_json: bool) -> None:
+    """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
+    from mlci.ci import ci as do_ci
+
+    result = do_ci(".", config_path=config_path, base_ref=base_ref, comment_id=comment_id,
+                   fail_on_regression=fail_on_regression, publisher=publisher,
+                   on_note=None if as_json else warn)
+    if as_json:
+        emit_json({"event": result.event, "action": result.action, "verdict": result.verdict,
+                   "report_path": str(result.report_path) if result.report_path else None,
+                   "comment_url": result.comment_url, "check": result.check_kind, "notes": result.notes,
+                   "exit_code": result.exit_code})
+    else:
+        click.echo(f"mlci ci: {result.event} → {result.action}, verdict {result.verdict}")
+        if result.report_path:
+            click.echo(f"report:  {result.report_path}")
+        if result.comment_url:
+            click.echo(f"comment: {result.comment_url}")
+    if result.exit_code:
+        click.echo("mlci: the gate failed (exit 1); see the report", err=True)
+        raise SystemExit(result.exit_code)
