@@ -152,6 +152,7 @@ _SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
         "assets_branch": str,
     },
     "reproduce": {"tolerance": _NUM},
+    "retrain": {"branch": str, "metric_change": _NUM, "against": str},
 }
 _TOP_SCHEMA: dict[str, Any] = {
     "version": int,

@@ -153,3 +153,12 @@ def profile(root: Path, cfg: Config) -> dict[str, dict[str, Any]] | None:
     from mlci.data.profile import profile_tables
 
     return profile_tables(root, list(tables))
+
+
+def check_files(path: Path | str = ".", *, config_path: Path | None = None) -> list[expectations.Violation]:
+    """`mlci data check`: every expectation against the tables as they are on disk now."""
+    from mlci import config as config_mod, gitrepo
+
+    root = gitrepo.root(gitrepo.open_repo(path))
+    cfg = config_mod.load(root, config_path)
+    return [v for rule in data_config(cfg).rules for v in expectations.check_file(root, rule)]

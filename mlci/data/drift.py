@@ -15,6 +15,7 @@ from mlci.errors import ConfigError
 
 _EPS = 1e-4  # PSI smoothing for empty bins
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "ok": 2, "skipped": 3}
+_CHECK_ORDER = ("table", "profile", "schema", "rows", "nulls", "drift")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class DataFinding:
     severity: str  # "fail" | "warn"
     table: str
     column: str | None
-    check: str  # "schema" | "table" | "drift" | "nulls" | "rows" | "profile"
+    check: str  # "schema" | "table" | "profile" | "rows" | "nulls" | "drift"
     message: str
+    value: float | None = None  # the measured PSI / null rise / row change
 
 
 @dataclass
@@ -278,12 +280,12 @@ def _compare_table(table: str, base: dict, head: dict, limits: DriftThresholds,
             findings.append(DataFinding(
                 "fail", table, column, "nulls",
                 f"{table}: column '{column}' nulls {drift.base_null:.1%} → {drift.head_null:.1%} "
-                f"(rise ≥ {limits.null_rate_jump:.1%})"))
+                f"(rise ≥ {limits.null_rate_jump:.1%})", drift.null_jump))
         if drift.severity in ("fail", "warn"):
             limit = limits.psi_fail if drift.severity == "fail" else limits.psi_warn
             findings.append(DataFinding(
                 drift.severity, table, column, "drift",
-                f"{table}: column '{column}' drifted, PSI {drift.psi:.3f} ≥ {limit:g}"))
+                f"{table}: column '{column}' drifted, PSI {drift.psi:.3f} ≥ {limit:g}", drift.psi))
     columns.sort(key=lambda c: (SEVERITY_ORDER[c.severity], -(c.psi or 0.0), -abs(c.null_jump), c.column))
     result.columns = columns
     return result
@@ -316,5 +318,6 @@ def compare_profiles(base: dict[str, dict] | None, head: dict[str, dict],
             tables.append(entry)
         else:
             tables.append(_compare_table(table, b, h, limits, findings))
-    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.table, f.check != "schema", f.column or ""))
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], _CHECK_ORDER.index(f.check), -(f.value or 0.0),
+                                 f.table, f.column or ""))
     return DataComparison(tables=tables, findings=findings, thresholds=limits, notes=notes)

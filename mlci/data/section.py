@@ -1,0 +1,150 @@
+"""The report's data section: markdown and one drift plot, from a `DataComparison`.
+
+Pure rendering; the plot is deterministic (Agg backend, fixed size and fonts, no
+timestamp or software tag in the PNG), so an unchanged comparison gives identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci.data.drift import DataComparison, DriftThresholds, compare_profiles
+
+if TYPE_CHECKING:
+    from mlci.config import Config
+    from mlci.record import RunRecord
+
+PLOT_NAME = "data_drift.png"
+_MARK = {"fail": "✗", "warn": "⚠", "ok": "✓", "skipped": "·"}
+_MAX_ROWS = 15  # drift rows per table in the markdown
+
+
+def from_records(base: RunRecord | None, head: RunRecord | None, cfg: Config | None = None,
+                 thresholds: DriftThresholds | None = None) -> DataComparison | None:
+    """The data comparison of two run records; None when the head has no data profile."""
+    head_profile = (head.extra or {}).get("data_profile") if head is not None else None
+    if not head_profile:
+        return None
+    if thresholds is None and cfg is not None:
+        from mlci.data.checks import data_config
+
+        thresholds = data_config(cfg).thresholds
+    base_profile = (base.extra or {}).get("data_profile") if base is not None else None
+    return compare_profiles(base_profile, head_profile, thresholds)
+
+
+def _rows(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _row_delta(base: int | None, head: int | None) -> str:
+    if base is None or head is None:
+        return "—"
+    if base == head:
+        return "0"
+    rel = f" ({(head - base) / base:+.1%})" if base else ""
+    return f"{head - base:+,}{rel}"
+
+
+def _schema(t) -> str:
+    parts = []
+    if t.added_columns and t.status == "compared":
+        parts.append("+" + ", +".join(f"`{c}`" for c in t.added_columns))
+    if t.removed_columns:
+        parts.append("−" + ", −".join(f"`{c}`" for c in t.removed_columns))
+    parts += [f"`{c}` {a}→{b}" for c, a, b in t.dtype_changes]
+    if t.status != "compared":
+        return {"added": "new table", "removed": "table removed", "error": "unreadable"}[t.status]
+    return "; ".join(parts) or "unchanged"
+
+
+def _drift_cell(t) -> str:
+    scored = [c for c in t.columns if c.psi is not None]
+    if not scored:
+        return "—"
+    fails = sum(c.severity == "fail" for c in t.columns)
+    warns = sum(c.severity == "warn" for c in t.columns)
+    worst = max(scored, key=lambda c: c.psi)
+    summary = f"{_MARK['fail']} {fails} failed" if fails else f"{_MARK['warn']} {warns} warned" if warns else "✓ stable"
+    return f"{summary}; worst `{worst.column}` PSI {worst.psi:.3f}"
+
+
+def render_markdown(comparison: DataComparison, *, plot: str | None = None, heading: str = "### Data") -> str:
+    """The section's markdown; `plot` is the image link target (relative to the report) if drawn."""
+    limits = comparison.thresholds
+    lines = [heading, ""]
+    if not comparison.tables:
+        lines.append("No data tables profiled (add `data.tables` to mlci.yaml).")
+        return "\n".join(lines) + "\n"
+    lines += ["| table | rows base → head | Δ rows | schema | drift |", "|---|---:|---:|---|---|"]
+    for t in comparison.tables:
+        lines.append(f"| `{t.table}` | {_rows(t.base_rows)} → {_rows(t.head_rows)} | {_row_delta(t.base_rows, t.head_rows)}"
+                     f" | {_schema(t)} | {_drift_cell(t)} |")
+    lines.append("")
+    if comparison.findings:
+        lines.append("**Data findings** (gate goal `data`):")
+        lines.append("")
+        lines += [f"- {_MARK[f.severity]} {f.message}" for f in comparison.findings]
+    else:
+        lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
+                     f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
+    lines.append("")
+    for t in comparison.tables:
+        if not t.columns and not t.notes:
+            continue
+        lines.append(f"<details><summary>Columns of <code>{t.table}</code>, most drifted first</summary>")
+        lines.append("")
+        if t.columns:
+            lines += ["| column | kind | PSI | nulls base → head | |", "|---|---|---:|---:|---|"]
+            for c in t.columns[:_MAX_ROWS]:
+                psi = f"{c.psi:.3f}" if c.psi is not None else "—"
+                note = c.note or (c.method if c.method != "none" else "")
+                lines.append(f"| `{c.column}` | {c.kind} | {psi} | {c.base_null:.1%} → {c.head_null:.1%} "
+                             f"| {_MARK[c.severity]} {note} |")
+            if len(t.columns) > _MAX_ROWS:
+                lines.append(f"| … {len(t.columns) - _MAX_ROWS} more | | | | |")
+        for note in t.notes:
+            lines += ["", f"> {note}"]
+        lines += ["", "</details>", ""]
+    if plot and comparison.worst(1):
+        lines += [f"![base vs head distribution of the most drifted features]({plot})", ""]
+    lines.append(f"<sub>PSI on the base's deciles (numbers) or shared categories; warn ≥ {limits.psi_warn:g}, "
+                 f"fail ≥ {limits.psi_fail:g} (`data.drift` in mlci.yaml).</sub>")
+    for note in comparison.notes:
+        lines += ["", f"> {note}"]
+    return "\n".join(lines) + "\n"
+
+
+def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> Path | None:
+    """Bar charts (base vs head share per bin) of the worst drifted features; None if none drifted."""
+    worst = comparison.worst(top or comparison.thresholds.plot_top)
+    if not worst:
+        return None
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mlci import atomicio
+
+    with plt.rc_context({"svg.hashsalt": "mlci", "font.family": "DejaVu Sans", "font.size": 8}):
+        fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst), 2.8), dpi=100, squeeze=False)
+        for ax, (table, c) in zip(axes[0], worst):
+            x = np.arange(len(c.labels))
+            ax.bar(x - 0.2, c.base_share, width=0.4, label="base", color="#8da0cb")
+            ax.bar(x + 0.2, c.head_share, width=0.4, label="head", color="#fc8d62")
+            ax.set_title(f"{c.column} ({Path(table).stem})\nPSI {c.psi:.3f}", fontsize=8)
+            ax.set_xticks(x)
+            ax.set_xticklabels(c.labels, rotation=60, ha="right", fontsize=6)
+            ax.set_ylabel("share of rows")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+        plt.close(fig)
+    atomicio.write_bytes(path, buffer.getvalue())
+    return path

@@ -1,0 +1,45 @@
+"""Pull requests mlci opens itself (the scheduled retrain): find the open one by its head
+branch, create it, or update it in place, so that there is only ever one open at a time.
+"""
+
+from __future__ import annotations
+
+from mlci.github.client import GitHubClient, split_repo
+
+
+def find_open(client: GitHubClient, repo: str, branch: str, *, head_owner: str | None = None,
+              base: str | None = None) -> dict | None:
+    """The open PR whose head is `head_owner:branch` (GitHub wants the owner in the filter)."""
+    owner, name = split_repo(repo)
+    params = {"state": "open", "head": f"{head_owner or owner}:{branch}"}
+    if base:
+        params["base"] = base
+    for pull in client.paginate(f"/repos/{owner}/{name}/pulls", params):
+        if pull.get("head", {}).get("ref") == branch:
+            return pull
+    return None
+
+
+def create(client: GitHubClient, repo: str, *, branch: str, base: str, title: str, body: str) -> dict:
+    """Open a PR from `branch` into `base`; a retried POST that already landed is not repeated."""
+    owner, name = split_repo(repo)
+    return client.create(f"/repos/{owner}/{name}/pulls",
+                         {"title": title, "head": branch, "base": base, "body": body,
+                          "maintainer_can_modify": True},
+                         landed=lambda: find_open(client, repo, branch, base=base))
+
+
+def update(client: GitHubClient, repo: str, number: int, *, title: str, body: str) -> dict:
+    owner, name = split_repo(repo)
+    return client.patch(f"/repos/{owner}/{name}/pulls/{number}", {"title": title, "body": body})
+
+
+def open_or_update(client: GitHubClient, repo: str, *, branch: str, base: str, title: str,
+                   body: str) -> tuple[str, dict]:
+    """("created" | "updated" | "unchanged", the PR) for the one open PR of `branch`."""
+    existing = find_open(client, repo, branch, base=base)
+    if existing is None:
+        return "created", create(client, repo, branch=branch, base=base, title=title, body=body)
+    if existing.get("title") == title and (existing.get("body") or "") == body:
+        return "unchanged", existing
+    return "updated", update(client, repo, existing["number"], title=title, body=body)
