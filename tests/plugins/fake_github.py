@@ -504,3 +504,65 @@ def fake_github(_fake_github_server: FakeGitHub) -> FakeGitHub:
     """The fake GitHub API, emptied for this test. `.url`, `.token`, `.repo`; see FakeGitHub."""
     _fake_github_server.reset()
     return _fake_github_server
+
+
+def actions_env(fake: FakeGitHub, workdir, *, event: str = "pull_request", pr: int = 12, sha: str,
+                fork: bool = False, labels: tuple[str, ...] = (), self_hosted: bool = False,
+                token: str | None = TOKEN, ref: str | None = None, review_state: str | None = None) -> dict[str, str]:
+    """The variables the Actions runner sets for a step, plus the event payload file they point to."""
+    from pathlib import Path
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    head_repo = f"forker/{fake.name}" if fork else fake.repo
+    payload: dict[str, Any] = {"repository": {"full_name": fake.repo, "default_branch": "main"},
+                               "sender": {"login": "someone"}}
+    if event in ("pull_request", "pull_request_review"):
+        payload.update({"action": "synchronize" if event == "pull_request" else "submitted", "number": pr,
+                        "pull_request": {"number": pr, "labels": [{"name": label} for label in labels],
+                                         "head": {"sha": sha, "ref": "feature", "repo": {"full_name": head_repo}},
+                                         "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": fake.repo}}}})
+        if event == "pull_request_review":
+            payload["review"] = {"state": review_state or "approved", "commit_id": sha, "user": {"login": "maint"}}
+    event_path = workdir / "event.json"
+    event_path.write_text(json.dumps(payload))
+    for name in ("output", "summary"):
+        (workdir / name).write_text("")
+    (workdir / "temp").mkdir(exist_ok=True)
+    env = {
+        "GITHUB_ACTIONS": "true", "CI": "true",
+        "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": fake.repo, "GITHUB_SHA": sha,
+        "GITHUB_REF": ref or (f"refs/pull/{pr}/merge" if event == "pull_request" else "refs/heads/main"),
+        "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
+        "GITHUB_HEAD_REF": "feature" if event == "pull_request" else "",
+        "GITHUB_API_URL": fake.url, "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "4242", "GITHUB_OUTPUT": str(workdir / "output"),
+        "GITHUB_STEP_SUMMARY": str(workdir / "summary"), "RUNNER_TEMP": str(workdir / "temp"),
+        "RUNNER_ENVIRONMENT": "self-hosted" if self_hosted else "github-hosted",
+    }
+    if token:
+        env["GITHUB_TOKEN"] = token
+    return env
+
+
+def read_outputs(path) -> dict[str, str]:
+    """Parse a $GITHUB_OUTPUT file the way the runner does (name=value and heredoc blocks)."""
+    from pathlib import Path
+
+    lines = Path(path).read_text().splitlines()
+    outputs: dict[str, str] = {}
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter, i + 1)
+            outputs[key] = "\n".join(lines[i + 1:end])
+            i = end + 1
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            outputs[key] = value
+        i += 1
+    return outputs

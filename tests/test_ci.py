@@ -1,0 +1,173 @@
+"""`mlci ci` as GitHub Actions runs it: real repo, real pipeline, the fake GitHub on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import commit_all, git, invoke, set_param
+from tests.plugins.fake_github import actions_env, read_outputs
+
+
+def _with_origin(root: Path) -> Path:
+    origin = root.parent / "origin.git"
+    git(root.parent, "init", "-q", "--bare", str(origin))
+    git(root, "remote", "add", "origin", str(origin))
+    git(root, "push", "-q", "origin", "main")
+    return origin
+
+
+@pytest.fixture(scope="module")
+def _regressed_pr(_trained_example: Path, tmp_path_factory) -> Path:
+    """A PR branch that makes the model much worse, already trained (so each test only reports)."""
+    from mlci.run import run
+
+    root = tmp_path_factory.mktemp("pr") / "repo"
+    shutil.copytree(_trained_example, root, symlinks=True)
+    git(root, "checkout", "-q", "-b", "feature")
+    set_param(root, "train.n_estimators", 2)
+    set_param(root, "train.num_leaves", 2)
+    commit_all(root, "Shrink the model")
+    run(root, store=False)
+    return root
+
+
+@pytest.fixture
+def regressed_pr(_regressed_pr: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(_regressed_pr, root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def clean_pr(trained_repo: Path) -> Path:
+    """A PR that changes no input of the pipeline: every metric unchanged."""
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("docs only\n")
+    commit_all(trained_repo, "Docs")
+    return trained_repo
+
+
+def head(root: Path) -> str:
+    return git(root, "rev-parse", "HEAD")
+
+
+def run_ci(root: Path, env: dict, *args: str):
+    return invoke(root, "ci", *args, env=env)
+
+
+def test_clean_pr_gets_comment_check_summary_and_outputs(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 0, result.output
+    [comment] = fake_github.issue_comments(12)
+    assert comment["body"].startswith("<!-- mlci:comment id=mlci -->") and "auc" in comment["body"]
+    [check] = fake_github.check_runs
+    assert (check["name"], check["conclusion"], check["head_sha"]) == ("mlci", "success", head(clean_pr))
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "auc" in summary and comment["body"].split("\n", 1)[1].strip() in summary
+    outputs = read_outputs(env["GITHUB_OUTPUT"])
+    assert outputs["verdict"] == "success"
+    assert outputs["comment-url"] == comment["html_url"]
+    assert Path(outputs["report-path"]).read_text().strip() in summary
+    assert set(json.loads(outputs["metrics-json"])["metrics.json"]) >= {"auc", "accuracy"}
+
+
+def test_second_run_updates_the_same_comment(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    assert run_ci(clean_pr, env).exit_code == 0
+    assert run_ci(clean_pr, env).exit_code == 0
+    assert len(fake_github.issue_comments(12)) == 1
+    assert [r.method for r in fake_github.requests if "/comments" in r.path].count("POST") == 1
+
+
+def test_regression_fails_the_gate_the_check_and_the_step(regressed_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(regressed_pr))
+    result = run_ci(regressed_pr, env)
+    assert result.exit_code == 1, result.output
+    assert fake_github.check_runs[0]["conclusion"] == "failure"
+    assert read_outputs(env["GITHUB_OUTPUT"])["verdict"] == "failure"
+    assert "regress" in fake_github.issue_comments(12)[0]["body"].lower()
+
+
+def test_fail_on_regression_false_reports_neutral_and_passes(regressed_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(regressed_pr))
+    result = run_ci(regressed_pr, env, "--fail-on-regression", "false")
+    assert result.exit_code == 0, result.output
+    assert fake_github.check_runs[0]["conclusion"] == "neutral"
+
+
+def test_without_checks_permission_a_commit_status_is_posted(clean_pr, fake_github, tmp_path):
+    fake_github.deny("checks")
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 0, result.output
+    assert fake_github.check_runs == []
+    [status] = fake_github.statuses
+    assert (status["context"], status["state"], status["sha"]) == ("mlci", "success", head(clean_pr))
+    assert "commit status instead of a check run" in result.stderr
+
+
+def test_fork_pr_reports_to_the_summary_and_never_writes_to_github(clean_pr, fake_github, tmp_path):
+    fake_github.read_only()
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True)
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 0, result.output
+    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    outputs = read_outputs(env["GITHUB_OUTPUT"])
+    assert Path(outputs["report-path"]).is_file() and outputs["comment-url"] == ""
+    assert [r for r in fake_github.requests if r.method != "GET"] == []
+
+
+def test_fork_pr_on_a_self_hosted_runner_is_refused_without_the_label(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True)
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 3
+    assert "self-hosted" in result.stderr and "safe-to-train" in result.stderr
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci").exists()  # nothing ran
+
+
+def test_fork_pr_on_a_self_hosted_runner_runs_with_the_maintainer_label(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True,
+                      labels=("safe-to-train",))
+    assert run_ci(clean_pr, env).exit_code == 0
+
+
+def test_missing_token_fails_fast_with_the_fix(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), token=None)
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 7 and "github-token" in result.stderr
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci").exists()
+
+
+def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github, tmp_path):
+    origin = _with_origin(trained_repo)
+    (trained_repo / "NOTES.md").write_text("merged docs\n")  # a new main commit; stages stay cached
+    sha = commit_all(trained_repo, "Merge docs")
+    env = actions_env(fake_github, tmp_path / "runner", event="push", sha=sha)
+    result = run_ci(trained_repo, env)
+    assert result.exit_code == 0, result.output
+    note = git(origin, "notes", "--ref=mlci", "show", sha)
+    assert json.loads(note.splitlines()[-1])["commit"] == sha
+    assert fake_github.requests == []
+
+
+def test_push_to_another_branch_does_nothing(trained_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", event="push", sha=head(trained_repo), ref="refs/heads/dev")
+    result = run_ci(trained_repo, env)
+    assert result.exit_code == 0 and "skipped" in result.output
+
+
+def test_pull_request_target_is_refused(clean_pr, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    env["GITHUB_EVENT_NAME"] = "pull_request_target"
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 3 and "pull_request_target" in result.stderr
+
+
+def test_outside_actions_ci_says_what_to_run_instead(clean_pr):
+    result = invoke(clean_pr, "ci")
+    assert result.exit_code == 3 and "mlci run" in result.stderr
