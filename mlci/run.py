@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mlci import atomicio, baseline, config as config_mod, dvcfile, environment, gitrepo, pipeline
+from mlci import atomicio, baseline, config as config_mod, dvcfile, environment, gitrepo, pipeline, reproducibility
 from mlci.data import checks as data_checks
 from mlci.errors import DataError
 from mlci.metrics import read_metrics, read_params
@@ -50,6 +50,7 @@ def run(
     if dirty_inputs:
         shown = ", ".join(dirty_inputs[:5]) + (" …" if len(dirty_inputs) > 5 else "")
         warnings.append(f"uncommitted changes ({shown}): commit them so this run can be reproduced")
+    warnings.extend(reproducibility.check(repo, root))  # loose data inputs, unpinned packages
     record = RunRecord(
         commit=commit,
         branch=gitrepo.current_branch(repo),

@@ -27,6 +27,7 @@ _COMMANDS = {
     "comment": "mlci.cli.github:comment",
     "ci": "mlci.cli.github:ci",
     "doctor": "mlci.cli.doctor:doctor",
+    "reproduce": "mlci.cli.reproduce:reproduce",
     "promote": "mlci.cli.registry:promote", "registry": "mlci.cli.registry:registry",
 }
 
