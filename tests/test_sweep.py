@@ -1,0 +1,141 @@
+"""`mlci.sweep.merge_reports`: one table for a hyperparameter sweep, best variant marked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlci import diff, run
+from mlci.errors import DataError, UsageError
+from mlci.report import builder
+from mlci.sweep import collect, merge_reports
+from tests.helpers import commit_all, git, set_param
+
+
+def metric(name: str, base: float, head: float | None, direction: str = "higher", guessed: bool = False) -> dict:
+    return {"model": "default", "file": "metrics.json", "name": name, "base": base, "head": head,
+            "delta": None if head is None else head - base, "delta_rel": None, "direction": direction,
+            "direction_guessed": guessed, "verdict": "improved"}
+
+
+def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tuple]) -> Path:
+    """A report directory as `mlci report -o` writes it (Comparison.to_dict() in report.json)."""
+    directory = root / name
+    directory.mkdir(parents=True)
+    data = {
+        "schema": 1, "base": {"ref": "main", "commit": "b" * 40, "source": "record"},
+        "head": {"commit": name.ljust(40, "0"), "dirty": False, "source": "workspace"},
+        "metrics": metrics,
+        "params": [{"file": "params.yaml", "name": k, "base": b, "head": h, "change": "changed"} for k, (b, h) in params.items()],
+        "summary": {}, "notes": [], "some_future_key": {"ignored": True},
+    }
+    (directory / "report.json").write_text(json.dumps(data))
+    return directory
+
+
+@pytest.fixture
+def three_variants(tmp_path: Path) -> list[Path]:
+    return [
+        report_dir(tmp_path, "lr-0.05", [metric("auc", 0.90, 0.91), metric("logloss", 0.30, 0.28, "lower")],
+                   {"train.learning_rate": (0.1, 0.05)}),
+        report_dir(tmp_path, "lr-0.2", [metric("auc", 0.90, 0.93), metric("logloss", 0.30, 0.31, "lower")],
+                   {"train.learning_rate": (0.1, 0.2)}),
+        report_dir(tmp_path, "leaves-31", [metric("auc", 0.90, 0.89), metric("logloss", 0.30, 0.25, "lower")],
+                   {"train.num_leaves": (15, 31)}),
+    ]
+
+
+def test_best_variant_follows_the_primary_goals_direction(three_variants):
+    assert [v.name for v in collect(three_variants, primary="auc").best] == ["lr-0.2"]
+    assert [v.name for v in collect(three_variants, primary="logloss").best] == ["leaves-31"]
+
+
+def test_rows_are_ordered_best_first(three_variants):
+    assert [v.name for v in collect(three_variants, primary="auc").variants] == ["lr-0.2", "lr-0.05", "leaves-31"]
+
+
+def test_primary_defaults_to_the_first_metric_with_a_configured_direction(tmp_path):
+    dirs = [
+        report_dir(tmp_path, "a", [metric("accuracy", 0.8, 0.9, guessed=True), metric("logloss", 0.3, 0.2, "lower")], {}),
+        report_dir(tmp_path, "b", [metric("accuracy", 0.8, 0.95, guessed=True), metric("logloss", 0.3, 0.1, "lower")], {}),
+    ]
+    sweep = collect(dirs)
+    assert (sweep.primary, sweep.direction, [v.name for v in sweep.best]) == ("logloss", "lower", ["b"])
+
+
+def test_merged_report_has_a_row_per_variant_with_its_params_and_metrics(three_variants, tmp_path):
+    markdown = merge_reports(three_variants, tmp_path / "merged", primary="auc")
+    text = markdown.read_text()
+    assert markdown == tmp_path / "merged" / "report.md"
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == 4  # the base for reference, then 3 variants
+    assert rows[0].startswith("|  | base `bbbbbbbbbbbb` | 0.1 | 15 | 0.9000 | 0.3000 |")
+    assert rows[1] == "| ★ | `lr-0.2` | 0.2 | 15 | 0.9300 | 0.3100 |"
+    # a variant that did not change a param shows the base's value for it
+    assert rows[3] == "|  | `leaves-31` | 0.1 | 31 | 0.8900 | 0.2500 |"
+    assert "Best by **auc** (higher is better): `lr-0.2` ★" in text
+
+
+def test_merged_json_names_the_best_and_every_variant(three_variants, tmp_path):
+    merge_reports(three_variants, tmp_path / "merged", primary="logloss")
+    data = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert data["kind"] == "sweep" and data["best"] == ["leaves-31"]
+    assert {v["name"] for v in data["variants"]} == {"lr-0.05", "lr-0.2", "leaves-31"}
+
+
+def test_a_variant_missing_the_primary_metric_is_listed_last_and_never_best(tmp_path):
+    dirs = [report_dir(tmp_path, "broken", [metric("auc", 0.9, None)], {}),
+            report_dir(tmp_path, "ok", [metric("auc", 0.9, 0.5)], {})]
+    sweep = collect(dirs)
+    assert [v.name for v in sweep.variants] == ["ok", "broken"]
+    assert [v.name for v in sweep.best] == ["ok"]
+    assert "| `broken` | — |" in merge_reports(dirs, tmp_path / "out").read_text()
+
+
+def test_ties_mark_every_best_variant(tmp_path):
+    dirs = [report_dir(tmp_path, n, [metric("auc", 0.9, 0.95)], {}) for n in ("x", "y")]
+    assert [v.name for v in collect(dirs).best] == ["x", "y"]
+
+
+def test_directory_without_report_json_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"has no report.json; pass directories written by `mlci report -o DIR`"):
+        merge_reports([tmp_path / "empty"], tmp_path / "out")
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_invalid_report_json_is_a_data_error(tmp_path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "report.json").write_text("{not json")
+    with pytest.raises(DataError, match="is not valid JSON"):
+        collect([tmp_path / "bad"])
+
+
+def test_unknown_primary_metric_names_the_ones_there_are(three_variants):
+    with pytest.raises(DataError, match=r"primary metric 'f1' is in none of the reports \(have: auc, logloss\)"):
+        collect(three_variants, primary="f1")
+
+
+def test_nothing_to_merge_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError):
+        merge_reports([], tmp_path / "out")
+
+
+def test_merging_reports_of_real_runs(trained_repo, tmp_path):
+    """Two variants trained by the real pipeline, reported by the real report writer, merged."""
+    dirs = []
+    for leaves in (4, 31):
+        git(trained_repo, "checkout", "-q", "-B", f"sweep-{leaves}", "main")
+        set_param(trained_repo, "train.num_leaves", leaves)
+        commit_all(trained_repo, f"num_leaves {leaves}")
+        run.run(trained_repo)
+        dirs.append(tmp_path / f"leaves-{leaves}")
+        builder.write(diff.diff(trained_repo), dirs[-1], root=trained_repo)
+    sweep = collect(dirs, primary="auc")
+    assert {v.name for v in sweep.variants} == {"leaves-4", "leaves-31"}
+    assert all(v.params == {"train.num_leaves": int(v.name.split("-")[1])} for v in sweep.variants)
+    assert all(0.5 < v.metrics["auc"] <= 1 for v in sweep.variants)
+    best = max(sweep.variants, key=lambda v: v.metrics["auc"])
+    assert sweep.best == [best]
