@@ -257,7 +257,7 @@ def _commit_worktree(repo, message: str, exclude: list[str]) -> str:
     with tempfile.TemporaryDirectory(prefix="mlci-index-") as tmp:
         private = Path(tmp) / "index"
         if index.exists():
-            shutil.copyfile(index, private)
+            shutil.copy2(index, private)  # keep its mtime: git's racy-clean check depends on it
         env = {"GIT_INDEX_FILE": str(private)}
         try:
             with repo.git.custom_environment(**env):
