@@ -40,7 +40,7 @@ def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json
               help="mlci.yaml to use (default: the repo root's).")
 @click.option("--base", "base_ref", default=None, metavar="REF", help="Compare with REF (default: the PR's base).")
 @click.option("--comment-id", default=None, help="Sticky comment id (default: ci.comment_id or 'mlci').")
-@click.option("--fail-on-regression", default=None, type=click.Choice(["true", "false"]),
+@click.option("--fail-on-regression", default=None, type=click.Choice(["true", "false"], case_sensitive=False),
               help="Fail the step (exit 1) when the gate fails (default: ci.fail_on_regression or true).")
 @click.option("--publisher", default="mlci", show_default=True, type=click.Choice(["mlci", "cml"]),
               help="Who posts the PR comment: mlci itself, or an installed CML CLI.")

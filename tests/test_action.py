@@ -1,0 +1,240 @@
+"""action.yml run the way the Actions runner runs a composite action, against the fake GitHub.
+
+The harness reads action.yml, resolves inputs (defaults + `with:`), expands `${{ … }}` in
+`env:`/`working-directory:`/`if:` (inputs, github, env, steps, runner contexts), runs each
+`run:` step with `bash --noprofile --norc -eo pipefail` as the runner does, gives every step
+its own GITHUB_OUTPUT file, honours `::add-mask::`, and maps step outputs to the action's
+outputs. `uses:` steps cannot run here: the only one (setup-python) is skipped by its `if:`
+with the default empty python-version. The install step skips itself because this exact
+mlci version is importable from the test venv (that is its documented behaviour).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import commit_all, git
+from tests.plugins.fake_github import TOKEN, actions_env, read_outputs
+
+ACTION_DIR = Path(__file__).resolve().parent.parent
+_EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+@dataclass
+class ActionRun:
+    rc: int
+    log: str  # what the job log shows (masked)
+    raw: str  # everything the steps printed except ::add-mask:: commands (unmasked)
+    outputs: dict[str, str] = field(default_factory=dict)
+    masks: list[str] = field(default_factory=list)
+
+
+def _lookup(expr: str, ctx: dict) -> str:
+    """GitHub's expression semantics for what action.yml uses: a context path, or `x == 'lit'`."""
+    expr = expr.strip()
+    if m := re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr):
+        value = _lookup(m.group(1), ctx)
+        return str((value == m.group(3)) == (m.group(2) == "=="))
+    first, *rest = expr.split(".")
+    if first not in ctx:
+        raise AssertionError(f"harness: unsupported expression {expr!r} in action.yml")
+    value = ctx[first]
+    for part in rest:  # a missing property is null, which renders as ''
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def _expand(text: str, ctx: dict) -> str:
+    return _EXPR.sub(lambda m: _lookup(m.group(1), ctx), str(text))
+
+
+def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None) -> ActionRun:
+    action = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+    base_env.update(env)
+    base_env.pop("GITHUB_TOKEN", None)  # a composite action sees secrets only through its inputs
+    base_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base_env['PATH']}"
+    base_env["GITHUB_ACTION_PATH"] = str(ACTION_DIR)
+    base_env["GITHUB_WORKSPACE"] = str(workspace)
+    ctx: dict = {"github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR),
+                            "workspace": str(workspace)},
+                 "runner": {"temp": env["RUNNER_TEMP"]}, "env": base_env, "steps": {}}
+    given = with_ or {}
+    unknown = set(given) - set(action["inputs"])
+    assert not unknown, f"action.yml has no input(s) {unknown}"
+    ctx["inputs"] = {name: given[name] if name in given else _expand(spec.get("default", ""), ctx)
+                     for name, spec in action["inputs"].items()}
+    masks: list[str] = []
+    raw_lines: list[str] = []
+    rc = 0
+    runner_temp = Path(env["RUNNER_TEMP"])
+    for index, step in enumerate(action["runs"]["steps"]):
+        if "if" in step and _expand("${{ " + step["if"] + " }}", ctx) != "True":
+            continue
+        assert "uses" not in step, f"harness cannot run `uses:` step {step.get('name')}"
+        assert step.get("shell") == "bash", "every run step needs shell: bash"
+        assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates an expression into run:"
+        step_env = {**base_env, **{k: _expand(v, ctx) for k, v in (step.get("env") or {}).items()}}
+        output_file = runner_temp / f"_step_{index}_output"
+        output_file.write_text("")
+        step_env["GITHUB_OUTPUT"] = str(output_file)
+        script = runner_temp / f"_step_{index}.sh"
+        script.write_text(step["run"])
+        cwd = workspace / _expand(step.get("working-directory", "."), ctx)
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd,
+                              env=step_env, capture_output=True, text=True)
+        for line in (done.stdout + done.stderr).splitlines():
+            if line.startswith("::add-mask::"):
+                masks.append(line[len("::add-mask::"):])
+            else:
+                raw_lines.append(line)
+        if "id" in step:
+            ctx["steps"][step["id"]] = {"outputs": read_outputs(output_file)}
+        if done.returncode != 0:
+            rc = done.returncode
+            break
+    raw = "\n".join(raw_lines)
+    log = raw
+    for secret in masks:
+        log = log.replace(secret, "***")
+    outputs = {name: _expand(spec["value"], ctx) for name, spec in action["outputs"].items()}
+    return ActionRun(rc, log, raw, outputs, masks)
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+@pytest.fixture
+def pr_repo(trained_repo: Path) -> Path:
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("docs only\n")
+    commit_all(trained_repo, "Docs")
+    return trained_repo
+
+
+def sha(root: Path) -> str:
+    return git(root, "rev-parse", "HEAD")
+
+
+def assert_token_nowhere(run: ActionRun, *roots: Path) -> None:
+    assert TOKEN not in run.raw
+    assert TOKEN not in "".join(run.outputs.values())
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and ".dvc/cache" not in path.as_posix() and path.stat().st_size < 5_000_000:
+                assert TOKEN.encode() not in path.read_bytes(), f"token leaked into {path}"
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+def test_first_run_creates_the_comment_and_a_second_run_updates_it(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    first = run_action(pr_repo, env)
+    assert first.rc == 0, first.log
+    assert first.masks == [TOKEN]
+    [comment] = fake_github.issue_comments(12)
+    assert first.outputs["comment-url"] == comment["html_url"]
+    assert first.outputs["verdict"] == "success"
+    assert Path(first.outputs["report-path"]).is_file()
+    assert "auc" in first.outputs["metrics-json"]
+    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert fake_github.check_runs[0]["conclusion"] == "success"
+
+    second = run_action(pr_repo, env)
+    assert second.rc == 0, second.log
+    assert len(fake_github.issue_comments(12)) == 1
+    assert second.outputs["comment-url"] == comment["html_url"]
+    assert_token_nowhere(second, pr_repo, tmp_path / "runner")
+
+
+def test_the_old_comment_on_page_three_is_updated(pr_repo, fake_github, tmp_path):
+    fake_github.add_comments(12, [f"review chatter {i}" for i in range(205)])
+    [old] = fake_github.add_comments(12, ["<!-- mlci:comment id=mlci -->\nold report"])
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env)
+    assert run.rc == 0, run.log
+    assert len(fake_github.issue_comments(12)) == 206
+    assert "old report" not in fake_github.comments[old["id"]]["body"]
+    assert run.outputs["comment-url"] == old["html_url"]
+
+
+def test_two_transient_failures_then_success(pr_repo, fake_github, tmp_path):
+    fake_github.fail_next(2, 502, retry_after=1)
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env)
+    assert run.rc == 0, run.log
+    assert [r.status for r in fake_github.requests[:3]] == [502, 502, 200]
+    assert len(fake_github.issue_comments(12)) == 1
+
+
+def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_summary(pr_repo, fake_github,
+                                                                                     tmp_path):
+    # A stage that writes 4,000 metrics: a real, huge report.
+    (pr_repo / "src" / "wide.py").write_text(
+        "import json\njson.dump({f'feature_{i:04d}_importance_share': i / 4000 for i in range(4000)},"
+        " open('wide.json', 'w'))\n")
+    dvc = yaml.safe_load((pr_repo / "dvc.yaml").read_text())
+    dvc["stages"]["wide"] = {"cmd": "python src/wide.py", "deps": ["src/wide.py"],
+                             "metrics": [{"wide.json": {"cache": False}}]}
+    (pr_repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+    config = yaml.safe_load((pr_repo / "mlci.yaml").read_text())
+    config["metrics"] = ["metrics.json", "wide.json"]
+    (pr_repo / "mlci.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    commit_all(pr_repo, "Report feature importances as metrics")
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env)
+    assert run.rc == 0, run.log
+    report = Path(run.outputs["report-path"]).read_text()
+    assert len(report) > 200_000
+    [comment] = fake_github.issue_comments(12)
+    assert len(comment["body"]) <= 65536 and "auc" in comment["body"]
+    assert report.strip() in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_fork_pr_reports_in_the_summary_and_does_not_fail(pr_repo, fake_github, tmp_path):
+    fake_github.read_only()
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo), fork=True)
+    run = run_action(pr_repo, env)
+    assert run.rc == 0, run.log
+    assert "read-only" in run.log
+    assert run.outputs["comment-url"] == "" and run.outputs["verdict"] == "success"
+    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert fake_github.issue_comments(12) == [] and fake_github.check_runs == []
+
+
+def test_missing_token_fails_with_the_fix_and_no_traceback(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo), token=None)
+    run = run_action(pr_repo, env)
+    assert run.rc == 7
+    assert "github-token" in run.log and "Traceback" not in run.log
+    assert run.masks == []
+
+
+def test_cml_publisher_without_cml_installed_fails_clearly(pr_repo, fake_github, tmp_path):
+    assert shutil.which("cml") is None
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env, {"publisher": "cml"})
+    assert run.rc == 3
+    assert "`cml` CLI" in run.log and "publisher: mlci" in run.log
+    assert fake_github.requests == []
+
+
+def test_inputs_reach_mlci_without_shell_interpretation(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env, {"comment-id": "model-b", "fail-on-regression": "false",
+                                    "base-ref": "main; touch pwned"})
+    assert run.rc != 0  # the whole string is one (unknown) ref, never a command
+    assert "unknown base ref 'main; touch pwned'" in run.log
+    assert not (pr_repo / "pwned").exists()
+    run = run_action(pr_repo, env, {"comment-id": "model-b"})
+    assert run.rc == 0, run.log
+    assert fake_github.issue_comments(12)[0]["body"].startswith("<!-- mlci:comment id=model-b -->")
