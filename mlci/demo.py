@@ -17,7 +17,8 @@ from mlci.errors import UsageError
 from mlci.record import RunRecord
 
 PR_BRANCH = "pr/tune-model"
-PR_PARAM_CHANGES = {"num_leaves": ("15", "31"), "learning_rate": ("0.1", "0.05"), "n_estimators": ("60", "150")}
+PR_PARAM_CHANGES = {"num_leaves": ("15", "31"), "learning_rate": ("0.1", "0.05"), "n_estimators": ("60", "150"),
+                    "noise": ("0.05", "0.08")}  # data.noise: a data change, so the report shows drift
 
 
 @dataclass

@@ -104,10 +104,12 @@ class DataComparison:
         return any(f.severity == "fail" for f in self.findings)
 
     def worst(self, n: int) -> list[tuple[str, ColumnDrift]]:
-        """The `n` most drifted columns over all tables (PSI above zero only)."""
+        """The `n` most drifted columns over all tables (PSI above zero; each column name once)."""
         scored = [(t.table, c) for t in self.tables for c in t.columns if c.psi]
         scored.sort(key=lambda tc: (-(tc[1].psi or 0.0), tc[0], tc[1].column))
-        return scored[:n]
+        seen: set[str] = set()
+        unique = [tc for tc in scored if not (tc[1].column in seen or seen.add(tc[1].column))]
+        return unique[:n]
 
     def to_dict(self) -> dict[str, Any]:
         return {

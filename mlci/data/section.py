@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 PLOT_NAME = "data_drift.png"
 _MARK = {"fail": "✗", "warn": "⚠", "ok": "✓", "skipped": "·"}
 _MAX_ROWS = 15  # drift rows per table in the markdown
+_MAX_FINDINGS = 12
 
 
 def from_records(base: RunRecord | None, head: RunRecord | None, cfg: Config | None = None,
@@ -85,7 +86,9 @@ def render_markdown(comparison: DataComparison, *, plot: str | None = None, head
     if comparison.findings:
         lines.append("**Data findings** (gate goal `data`):")
         lines.append("")
-        lines += [f"- {_MARK[f.severity]} {f.message}" for f in comparison.findings]
+        lines += [f"- {_MARK[f.severity]} {f.message}" for f in comparison.findings[:_MAX_FINDINGS]]
+        if len(comparison.findings) > _MAX_FINDINGS:
+            lines.append(f"- … and {len(comparison.findings) - _MAX_FINDINGS} more (all in report.json)")
     else:
         lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
                      f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
