@@ -59,13 +59,27 @@ def _merge_gitignore(existing: bytes, ours: bytes) -> bytes:
     return text.encode()
 
 
-def init(path: Path | str = ".", *, example: bool = False, force: bool = False) -> list[str]:
-    """Write the scaffold; returns the paths written, relative to the repo root."""
+def _workflow_files() -> dict[str, bytes]:
+    """The GitHub workflow templates (PR training, baseline, …) as `.github/workflows/<name>`."""
+    source = templates_dir() / "workflows"
+    return {f".github/workflows/{p.name}": p.read_bytes() for p in sorted(source.glob("*.yml"))}
+
+
+def init(path: Path | str = ".", *, example: bool = False, force: bool = False, workflows: bool = False) -> list[str]:
+    """Write the scaffold; returns the paths written, relative to the repo root.
+
+    `workflows=True` also installs the GitHub workflow templates; an existing `mlci.yaml` is
+    then kept as it is (adding CI to a configured project must not touch its config).
+    """
     repo = gitrepo.open_repo(path, allow_empty=True)
     root = gitrepo.root(repo)
     if not example and not (root / "dvc.yaml").exists():
         raise ConfigError(f"no dvc.yaml in {root}; run `mlci init --example` for a ready pipeline, or add your own first")
     planned = _planned_files(root, example)
+    if workflows:
+        if not example and (root / CONFIG_NAME).exists():
+            planned.pop(CONFIG_NAME, None)
+        planned.update(_workflow_files())
     conflicts = []
     for rel, data in planned.items():
         target = root / rel

@@ -171,3 +171,28 @@ def test_pull_request_target_is_refused(clean_pr, fake_github, tmp_path):
 def test_outside_actions_ci_says_what_to_run_instead(clean_pr):
     result = invoke(clean_pr, "ci")
     assert result.exit_code == 3 and "mlci run" in result.stderr
+
+
+# --- mlci init --workflows ---------------------------------------------------------------------
+
+def test_init_workflows_installs_the_templates_and_keeps_the_config(trained_repo):
+    config = (trained_repo / "mlci.yaml").read_text()
+    result = invoke(trained_repo, "init", "--workflows")
+    assert result.exit_code == 0, result.output
+    templates = Path(__file__).resolve().parent.parent / "templates" / "workflows"
+    for template in templates.glob("*.yml"):
+        assert (trained_repo / ".github" / "workflows" / template.name).read_text() == template.read_text()
+    assert "wrote .github/workflows/pr.yml" in result.output
+    assert (trained_repo / "mlci.yaml").read_text() == config
+    again = invoke(trained_repo, "init", "--workflows")
+    assert again.exit_code == 0 and "nothing to write" in again.output
+
+
+def test_init_workflows_refuses_to_overwrite_an_edited_workflow(trained_repo):
+    edited = trained_repo / ".github" / "workflows" / "pr.yml"
+    edited.parent.mkdir(parents=True)
+    edited.write_text("# mine\n")
+    result = invoke(trained_repo, "init", "--workflows")
+    assert result.exit_code == 3 and "--force" in result.stderr
+    assert edited.read_text() == "# mine\n"
+    assert not (trained_repo / ".github" / "workflows" / "baseline.yml").exists()

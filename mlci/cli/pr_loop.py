@@ -16,12 +16,14 @@ config_option = click.option(
 
 @click.command()
 @click.option("--example", is_flag=True, help="Also write the example DVC pipeline (LightGBM on generated data).")
+@click.option("--workflows", is_flag=True, help="Also install the GitHub workflows (PR training, baseline) "
+              "into .github/workflows/.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(example: bool, force: bool) -> None:
+def init(example: bool, workflows: bool, force: bool) -> None:
     """Scaffold mlci.yaml (and with --example a whole pipeline) into this git repo."""
     from mlci.scaffold import init as do_init
 
-    written = do_init(".", example=example, force=force)
+    written = do_init(".", example=example, force=force, workflows=workflows)
     for path in written:
         click.echo(f"wrote {path}")
     if not written:
