@@ -117,15 +117,12 @@ def test_repromoting_the_same_digest_returns_the_existing_version(registry_repo:
 
 
 def test_an_existing_version_number_is_refused(registry_repo: Path):
-    promote(registry_repo)
-    pr_branch(registry_repo)
-    (registry_repo / "params.yaml").write_text((registry_repo / "params.yaml").read_text().replace("seed: 0", "seed: 1"))
-    commit_all(registry_repo, "another seed")
-    run.run(registry_repo)
-    result = invoke(registry_repo, "promote", "--force", "--version", "v0.0.1")
+    # someone already tagged v0.0.1 (on another commit) by hand with plain git
+    git(registry_repo, "tag", "-a", "churn@v0.0.1", "-m", "Registering artifact churn version v0.0.1", "HEAD~1")
+    result = invoke(registry_repo, "promote", "--version", "v0.0.1")
     assert result.exit_code == 8 and "churn@v0.0.1 already exists" in result.stderr
     assert tags(registry_repo) == ["churn@v0.0.1"]
-    assert invoke(registry_repo, "promote", "--force", "--bump", "minor").exit_code == 0
+    assert invoke(registry_repo, "promote", "--bump", "minor").exit_code == 0
     assert tags(registry_repo) == ["churn@v0.0.1", "churn@v0.1.0"]
 
 

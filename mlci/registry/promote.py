@@ -188,8 +188,13 @@ def promote(
     stage = stage or section.get("stage")
     commit = gitrepo.resolve(repo, commit) if commit else gitrepo.head_commit(repo)
 
-    record = baseline.latest(repo, commit)
+    record = baseline.latest(repo, commit, clean_only=True)
     if record is None:
+        if baseline.latest(repo, commit) is not None:
+            raise RegistryError(
+                f"every run recorded at {commit[:12]} had uncommitted changes, so its model is not that commit's; "
+                "commit them and run `mlci run` again"
+            )
         raise RegistryError(f"no run record for {commit[:12]}; run `mlci run` there first, then promote")
     approved_by, warnings = authorize(repo, commit, promote_on=promote_on, approval=approval, force=force)
     gate_failed = record.gate is not None and record.gate.get("passed") is False
