@@ -20,7 +20,7 @@ from typing import Any
 from mlci import atomicio, baseline, config as config_mod, gitrepo
 from mlci.compare import MetricDelta, compare_metrics
 from mlci.data.drift import DataComparison, compare_profiles
-from mlci.errors import GitError, RegistryError, UsageError
+from mlci.errors import ConfigError, GitError, RegistryError, UsageError
 from mlci.record import RunRecord
 
 DEFAULT_BRANCH = "mlci/retrain"
@@ -41,7 +41,7 @@ class RetrainSettings:
         raw = cfg.section("retrain")
         file = cfg.path.name if cfg.path else "mlci.yaml"
         if raw.get("metric_change", 0) < 0:
-            raise UsageError(f"{file}: 'retrain.metric_change' must be >= 0, got {raw['metric_change']}")
+            raise ConfigError(f"{file}: 'retrain.metric_change' must be >= 0, got {raw['metric_change']}")
         return cls(**raw)
 
 

@@ -135,3 +135,21 @@ def test_cli_profile_prints_a_table_and_json(git_repo: Path):
 def test_cli_profile_of_a_missing_file_exits_5(git_repo: Path):
     result = invoke(git_repo, "data", "profile", "nope.parquet")
     assert result.exit_code == 5 and "nope.parquet: no such file" in result.output
+
+
+def test_datetimes_are_profiled_in_seconds_with_readable_bounds(tmp_path: Path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"when": pd.date_range("2024-01-01", periods=48, freq="h")}).to_parquet(path)
+    col = profile_file(path)["columns"]["when"]
+    assert col["kind"] == "datetime" and col["min_time"] == "2024-01-01T00:00:00Z"
+    assert col["max_time"] == "2024-01-02T23:00:00Z" and col["max"] - col["min"] == 47 * 3600
+
+
+def test_unsupported_column_types_are_noted(tmp_path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"tags": [[1, 2], [3]]}), path)
+    col = profile_file(path)["columns"]["tags"]
+    assert col["kind"] == "other" and "not profiled" in col["notes"][0]

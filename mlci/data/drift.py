@@ -220,6 +220,9 @@ def _column_drift(name: str, base: dict, head: dict, base_rows: int, head_rows: 
     if base.get("kind") != kind:
         drift.note = "kind changed: not comparable"
         return drift
+    if kind in ("other", "null"):
+        drift.note = "all null" if kind == "null" else "type not profiled"
+        return drift
     base_n = base_rows - int(base.get("nulls") or 0)
     head_n = head_rows - int(head.get("nulls") or 0)
     if base_n < 2 or head_n < 2:

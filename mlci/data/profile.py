@@ -62,11 +62,17 @@ def read_table(path: Path | str, display: str | None = None):
         raise DataError(f"{shown}: cannot read as {fmt} ({reason[:200]}); check the file is a valid {fmt} table") from exc
 
 
-def _round(value: float) -> float | None:
+def _round(value: float, digits: int = 7) -> float | None:
     value = float(value)
     if not math.isfinite(value):
         return None
-    return float(f"{value:.7g}")
+    return float(f"{value:.{digits}g}")
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _kind(dtype) -> str:
@@ -106,9 +112,11 @@ def _numeric(column, kind: str) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if kind == "datetime":
+    digits = 7
+    if kind == "datetime":  # as float seconds since the epoch, to the second
         column = column.cast(pa.timestamp("us")) if pa.types.is_date(column.type) else column
-        column = pc.cast(column, pa.int64(), safe=False)
+        column = pc.divide(pc.cast(pc.cast(column, pa.int64(), safe=False), pa.float64()), 1e6)
+        digits = 12
     elif pa.types.is_decimal(column.type):
         column = column.cast(pa.float64())
     values = column.drop_null().to_numpy() if column.null_count else column.to_numpy()
@@ -135,18 +143,20 @@ def _numeric(column, kind: str) -> dict[str, Any]:
     cdf = np.searchsorted(ordered, edges, side="right") / n
     as_float = ordered.astype(np.float64, copy=False) if ordered.dtype.kind != "f" else ordered
     out.update(
-        min=_round(ordered[0]),
-        max=_round(ordered[-1]),
-        mean=_round(np.mean(as_float, dtype=np.float64)),
-        std=_round(np.std(as_float, dtype=np.float64)),
-        edges=[_round(e) for e in edges],
+        min=_round(ordered[0], digits),
+        max=_round(ordered[-1], digits),
+        mean=_round(np.mean(as_float, dtype=np.float64), digits),
+        std=_round(np.std(as_float, dtype=np.float64), digits),
+        edges=[_round(e, digits) for e in edges],
         cdf=[_round(c) for c in cdf],
     )
+    if kind == "datetime":
+        out.update(min_time=_iso(float(ordered[0])), max_time=_iso(float(ordered[-1])))
     if out["distinct"] <= TOP_K:
         starts = np.concatenate(([0], changes + 1))
         counts = np.diff(np.concatenate((starts, [n])))
         uniques = ordered[starts]
-        py = [int(u) if ordered.dtype.kind in "iu" else _round(u) for u in uniques.tolist()]
+        py = [int(u) if ordered.dtype.kind in "iu" else _round(u, digits) for u in uniques.tolist()]
         out["top"], out["top_complete"] = _top(py, counts.tolist(), n)
     return out
 
