@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -116,3 +117,91 @@ def test_invalid_comment_id_is_refused(gh_env, tmp_path):
     result = post(tmp_path, "x\n", "--id", "has space -->")
     assert result.exit_code == 2 and "comment id" in result.stderr
     assert gh_env.requests == []
+
+
+# --- report images on the assets branch ----------------------------------------------------------
+
+from mlci.github import assets  # noqa: E402
+from tests.helpers import git  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+
+
+@pytest.fixture
+def repo_with_origin(git_repo, tmp_path):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(git_repo, "remote", "add", "origin", str(origin))
+    git(git_repo, "push", "-q", "origin", "main")
+    report = tmp_path / "report"
+    (report / "plots").mkdir(parents=True)
+    (report / "plots" / "auc.png").write_bytes(PNG)
+    (report / "roc.png").write_bytes(PNG[::-1])
+    markdown = ("## report\n![AUC](plots/auc.png)\n<img src=\"roc.png\" width=\"300\">\n"
+                "![external](https://example.invalid/x.png)\n![missing](nope.png)\n")
+    return git_repo, origin, report, markdown
+
+
+def test_images_are_pushed_to_the_assets_branch_and_linked_by_commit(repo_with_origin):
+    root, origin, report, markdown = repo_with_origin
+    rewritten, commit = assets.publish(root, markdown, report, repo="octo/models", prefix="pr-12/abc123")
+    base = f"https://github.com/octo/models/blob/{commit}/pr-12/abc123"
+    assert f"![AUC]({base}/plots/auc.png?raw=true)" in rewritten
+    assert f'<img src="{base}/roc.png?raw=true" width="300">' in rewritten
+    assert "https://example.invalid/x.png" in rewritten and "(nope.png)" in rewritten
+    assert git(origin, "rev-parse", "refs/heads/mlci-assets") == commit
+    shown = subprocess.run(["git", "show", f"{commit}:pr-12/abc123/plots/auc.png"], cwd=origin,
+                           capture_output=True, check=True).stdout
+    assert shown == PNG
+
+
+def test_publishing_images_leaves_the_working_tree_and_branch_alone(repo_with_origin):
+    root, origin, report, markdown = repo_with_origin
+    before = git(root, "rev-parse", "HEAD")
+    assets.publish(root, markdown, report, repo="octo/models", prefix="pr-1/a")
+    assert git(root, "status", "--porcelain") == ""
+    assert git(root, "rev-parse", "HEAD") == before and git(root, "branch", "--show-current") == "main"
+
+
+def test_later_images_are_added_on_top_of_earlier_ones(repo_with_origin):
+    root, origin, report, markdown = repo_with_origin
+    _, first = assets.publish(root, markdown, report, repo="octo/models", prefix="pr-1/a")
+    _, second = assets.publish(root, markdown, report, repo="octo/models", prefix="pr-2/b", branch="mlci-assets")
+    assert git(origin, "rev-parse", f"{second}^") == first
+    files = git(origin, "ls-tree", "-r", "--name-only", second).splitlines()
+    assert "pr-1/a/plots/auc.png" in files and "pr-2/b/roc.png" in files
+
+
+def test_enterprise_server_links_use_the_server_url_and_a_configured_branch(repo_with_origin):
+    root, origin, report, markdown = repo_with_origin
+    rewritten, commit = assets.publish(root, markdown, report, repo="octo/models", prefix="p",
+                                       server_url="https://ghe.example.invalid/", branch="ml-plots")
+    assert f"https://ghe.example.invalid/octo/models/blob/{commit}/p/plots/auc.png?raw=true" in rewritten
+    assert git(origin, "rev-parse", "refs/heads/ml-plots") == commit
+
+
+def test_no_local_images_means_no_push(repo_with_origin):
+    root, origin, report, _ = repo_with_origin
+    text, commit = assets.publish(root, "no pictures\n", report, repo="octo/models", prefix="p")
+    assert (text, commit) == ("no pictures\n", None)
+    assert "mlci-assets" not in git(origin, "branch", "--list")
+
+
+def test_push_credentials_travel_in_the_environment_never_in_git_config(repo_with_origin):
+    from mlci.github.gitauth import auth_env
+
+    root, origin, report, markdown = repo_with_origin
+    env = auth_env("ghs_secret-value", "https://github.com", {})
+    assert "ghs_secret-value" not in str(env)  # base64 inside an extraheader, as actions/checkout does
+    assets.publish(root, markdown, report, repo="octo/models", prefix="p", extra_env=env)
+    config = (root / ".git" / "config").read_text()
+    assert "extraheader" not in config and env["GIT_CONFIG_VALUE_0"] not in config
+
+
+def test_unreachable_origin_is_a_one_line_remote_error(repo_with_origin, tmp_path):
+    from mlci.errors import RemoteError
+
+    root, origin, report, markdown = repo_with_origin
+    git(root, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    with pytest.raises(RemoteError, match="cannot fetch branch mlci-assets from origin"):
+        assets.publish(root, markdown, report, repo="octo/models", prefix="p")

@@ -89,7 +89,8 @@ def publish(root: Path, markdown: str, report_dir: Path, *, repo: str, prefix: s
         except subprocess.CalledProcessError as exc:
             stderr = exc.stderr.decode(errors="replace")
             if "couldn't find remote ref" not in stderr.lower() and "needed a single revision" not in stderr.lower():
-                raise RemoteError(f"cannot fetch branch {branch} from {remote}: {stderr.strip().splitlines()[-1:]}; "
+                last_line = (stderr.strip().splitlines() or ["git fetch failed"])[-1]
+                raise RemoteError(f"cannot fetch branch {branch} from {remote} ({last_line}); "
                                   "check the remote and the token's `contents: write` permission") from None
             parent = None
         commit = _build_commit(root, files, parent, f"mlci: report images ({prefix})", env)
