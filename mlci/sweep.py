@@ -122,6 +122,8 @@ def collect(dirs: list[Path], *, primary: str | None = None) -> Sweep:
     if chosen is None:
         configured = [k for k, (_, guessed) in directions.items() if not guessed]
         chosen = configured[0] if configured else next(iter(directions), None)
+    if chosen is not None and chosen not in directions and chosen.split(":")[-1] in directions:
+        chosen = chosen.split(":")[-1]  # a goal written as `metrics.json:auc`, reports with one file
     if chosen is not None and chosen not in directions:
         raise DataError(
             f"primary metric '{chosen}' is in none of the reports (have: {', '.join(sorted(directions)) or 'none'});"
@@ -178,8 +180,32 @@ def render(sweep: Sweep) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def merge_reports(dirs: list[Path], out_dir: Path, *, primary: str | None = None) -> Path:
-    """Write report.md and report.json (kind "sweep") for all variants into out_dir; returns report.md."""
+def primary_goal(root: Path, config_path: Path | None = None) -> str | None:
+    """The first goal in mlci.yaml: what a sweep is judged by. None without a readable config."""
+    from mlci import config as config_mod
+    from mlci.errors import MlciError
+
+    try:
+        cfg = config_mod.load(root, config_path)
+    except MlciError:
+        return None
+    return next((name for model in cfg.models for name in model.goals), None)
+
+
+def merge_reports(
+    dirs: list[Path],
+    out_dir: Path,
+    *,
+    primary: str | None = None,
+    config_root: Path | None = None,
+) -> Path:
+    """Write report.md and report.json (kind "sweep") for all variants into out_dir; returns report.md.
+
+    The best variant is judged by `primary`, else by the first goal of the mlci.yaml in
+    `config_root`, else by what the reports themselves say (see `collect`).
+    """
+    if primary is None and config_root is not None:
+        primary = primary_goal(Path(config_root))
     sweep = collect([Path(d) for d in dirs], primary=primary)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

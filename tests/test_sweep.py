@@ -139,3 +139,14 @@ def test_merging_reports_of_real_runs(trained_repo, tmp_path):
     assert all(0.5 < v.metrics["auc"] <= 1 for v in sweep.variants)
     best = max(sweep.variants, key=lambda v: v.metrics["auc"])
     assert sweep.best == [best]
+
+
+def test_the_first_goal_in_mlci_yaml_decides_the_best(three_variants, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlci.yaml").write_text(
+        "version: 1\nmetrics: [metrics.json]\ngoals:\n  metrics.json:logloss:\n    direction: lower\n  auc:\n    direction: higher\n"
+    )
+    merge_reports(three_variants, tmp_path / "out", config_root=project)
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (data["primary"], data["best"]) == ("logloss", ["leaves-31"])
