@@ -114,22 +114,24 @@ def gpu_available() -> tuple[bool, str]:
     return facts.lightgbm_gpu.status == "works", facts.lightgbm_gpu.detail
 
 
-def bench(rows: int, workers: int) -> list[dict]:
+def bench(rows: int, workers: int, configs: tuple[str, ...] = ("cpu", "gpu", "dask")) -> list[dict]:
     from distributed import LocalCluster
 
     results = []
     with tempfile.TemporaryDirectory(prefix="mlci-bench-train-") as tmp:
         data = Path(tmp) / "data.parquet"
         print(f"\n== {rows:,} rows: generated in {generate(rows, data):.1f}s", flush=True)
-        results.append(run_child("cpu", data, workers))
-        has_gpu, why = gpu_available()
+        if "cpu" in configs:
+            results.append(run_child("cpu", data, workers))
+        has_gpu, why = gpu_available() if "gpu" in configs else (False, "not asked for")
         if has_gpu:
             results.append(run_child("gpu", data, workers))
         else:
             print(f"GPU: no GPU found for LightGBM ({why}); CPU vs GPU not measured", flush=True)
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, silence_logs=40) as cluster:
-            results.append(run_child("dask", data, workers, cluster.scheduler_address))
+        if "dask" in configs:
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None, silence_logs=40) as cluster:
+                results.append(run_child("dask", data, workers, cluster.scheduler_address))
     for r in results:
         if "error" in r:
             print(f"{r['config']:>5}: failed: {r['error']}")
@@ -150,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="rows to train on (repeatable; default 1,000,000)")
     parser.add_argument("--dask-workers", type=int, default=2)
+    parser.add_argument("--configs", default="cpu,gpu,dask", help="which of cpu,gpu,dask to run (default: all)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", choices=["cpu", "gpu", "dask"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -159,7 +162,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.data, args.threads, args.scheduler)))
         return
-    results = [r for rows in (args.rows or [1_000_000]) for r in bench(rows, args.dask_workers)]
+    results = [r for rows in (args.rows or [1_000_000]) for r in bench(rows, args.dask_workers, tuple(args.configs.split(",")))]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
