@@ -199,6 +199,12 @@ def test_retrain_on_drifted_data_compares_with_production_and_writes_the_report(
     assert (trained_repo / "mlci-retrain" / "data_drift.png").exists()
     outputs = output.read_text()
     assert "open_pr=true" in outputs and "report=" in outputs
+    # prepare ran early (for the expectations), train/evaluate in the full repro: all shown as run
+    from mlci import baseline, gitrepo
+
+    repo = gitrepo.open_repo(trained_repo)
+    record = baseline.latest(repo, gitrepo.head_commit(repo))
+    assert [(s.name, s.status) for s in record.stages] == [("prepare", "ran"), ("train", "ran"), ("evaluate", "ran")]
 
 
 # --- the workflow template -----------------------------------------------------------------
