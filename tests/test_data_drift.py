@@ -152,3 +152,21 @@ def test_plot_is_byte_identical_across_runs_and_has_no_timestamp(tmp_path: Path)
 def test_no_plot_when_nothing_drifted_at_all(tmp_path: Path):
     base = _profile(tmp_path, _frame(seed=1), "base")
     assert plot(compare_profiles(base, base), tmp_path / "p.png") is None
+
+
+def test_data_diff_compares_the_base_record_with_the_tables_on_disk(trained_repo: Path):
+    import json
+
+    from tests.helpers import invoke
+
+    clean = invoke(trained_repo, "data", "diff")
+    assert clean.exit_code == 0 and "no data findings" in clean.output
+    path = trained_repo / "data" / "train.parquet"
+    frame = pd.read_parquet(path)
+    frame["f01"] = frame["f01"] * 3
+    frame.drop(columns=["f02"]).to_parquet(path, index=False)
+    result = invoke(trained_repo, "data", "diff", "--json")
+    assert result.exit_code == 1
+    findings = [f["message"] for f in json.loads(result.stdout)["findings"]]
+    assert findings[0] == "data/train.parquet: column 'f02' was removed"
+    assert any(m.startswith("data/train.parquet: column 'f01' drifted, PSI") for m in findings)

@@ -62,6 +62,42 @@ def check(config_path: Path | None, as_json: bool) -> None:
         click.get_current_context().exit(5)
 
 
+@data.command("diff")
+@click.option("--base", "base_ref", default=None, metavar="REF",
+              help="Compare with the run record at the merge-base of HEAD and REF (default: the default branch).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="mlci.yaml to use (default: the repo root's).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--md", "as_md", is_flag=True, help="The report's markdown section.")
+def diff(base_ref: str | None, config_path: Path | None, as_json: bool, as_md: bool) -> None:
+    """What changed in the data between the base's run record and HEAD's (schema, nulls, drift)."""
+    from mlci.data.section import diff as data_diff, render_markdown
+
+    if as_json and as_md:
+        raise click.UsageError("--json and --md are exclusive; pick one")
+    comparison = data_diff(".", base_ref=base_ref, config_path=config_path)
+    if as_json:
+        emit_json(comparison.to_dict())
+    elif as_md:
+        click.echo(render_markdown(comparison), nl=False)
+    else:
+        table(None, ["table", "rows base → head", "added", "removed", "dtype changes"],
+              [[t.table, f"{t.base_rows if t.base_rows is not None else '—'} → "
+                         f"{t.head_rows if t.head_rows is not None else '—'}",
+                ", ".join(t.added_columns) if t.status == "compared" else t.status,
+                ", ".join(t.removed_columns), ", ".join(f"{c} {a}→{b}" for c, a, b in t.dtype_changes)]
+               for t in comparison.tables])
+        marks = {"fail": "✗", "warn": "⚠"}
+        for finding in comparison.findings:
+            click.echo(f"{marks[finding.severity]} {finding.message}")
+        if not comparison.findings:
+            click.echo("no data findings")
+        for note in comparison.notes:
+            click.echo(f"note: {note}")
+    if comparison.failed:
+        click.get_current_context().exit(1)
+
+
 @click.group()
 def pr() -> None:
     """Pull requests opened by mlci (the scheduled retrain)."""

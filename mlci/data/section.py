@@ -35,6 +35,26 @@ def from_records(base: RunRecord | None, head: RunRecord | None, cfg: Config | N
     return compare_profiles(base_profile, head_profile, thresholds)
 
 
+def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> DataComparison:
+    """`mlci data diff`: the base's recorded profile against the tables on disk now."""
+    from mlci import baseline, config as config_mod, gitrepo
+    from mlci.data.checks import data_config
+    from mlci.data.profile import profile_tables
+    from mlci.errors import ConfigError
+
+    repo = gitrepo.open_repo(path)
+    root = gitrepo.root(repo)
+    cfg = config_mod.load(root, config_path)
+    settings = data_config(cfg)
+    if not settings.tables:
+        raise ConfigError("no data.tables in mlci.yaml: declare the tables to profile (see the README's data section)")
+    head_commit = gitrepo.head_commit(repo)
+    base_commit = gitrepo.merge_base(repo, head_commit, gitrepo.resolve(repo, base_ref or gitrepo.default_branch(repo)))
+    base = baseline.baseline_for(repo, base_commit)
+    base_profile = (base.extra or {}).get("data_profile") if base else None
+    return compare_profiles(base_profile, profile_tables(root, list(settings.tables)), settings.thresholds)
+
+
 def _rows(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
