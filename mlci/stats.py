@@ -1,0 +1,399 @@
+"""Is a metric's change real? Bootstrap confidence intervals, paired when the rows are the same.
+
+When base and head scored the same rows, each resample re-weights *the same rows* for both
+models (a paired bootstrap), so row-to-row difficulty cancels and the CI of Δ is tight. When
+the rows differ, each side gets its own CI and no Δ-CI is claimed.
+
+Weights: each row gets weight 0 or 2 with probability ½ (the "double-or-nothing" bootstrap,
+Owen & Eckles 2012): like the multinomial bootstrap's counts, the weights have mean 1 and
+variance 1, so the CIs agree with the classical bootstrap, but a weight costs one random bit
+instead of a random index, which is what makes 1M rows × 1,000 resamples take seconds. Every
+metric here is a ratio of weighted sums, so computing with 0/1 (half the weights) is the same.
+
+* count/average metrics (accuracy, precision, recall, f1, logloss, rmse, mae, r2) are one
+  weights-matrix × per-row-columns product per chunk of resamples (BLAS);
+* AUC, exact (`exact_auc=True`, the default while rows × resamples <= `EXACT_AUC_BUDGET`):
+  rows sorted by score once; per resample the weighted Mann-Whitney statistic
+  `sum_pos w_i * (neg weight below i + half the tied)` via a cumulative sum, ties included;
+* AUC, fast (larger problems): rank once, then per resample the weighted mean of the DeLong
+  placement values (each positive's share of negatives below it, each negative's share of
+  positives above it), i.e. the weights matrix × the placement vector. This is the first-order
+  (Hájek) expansion of the weighted Mann-Whitney statistic: its error is O(1/n) relative, far
+  below the CI's width, O(1/sqrt(n)), for the large n where it is used.
+
+Weights come in chunks of resamples from per-chunk seeds derived from one fixed seed, so the
+numbers are reproducible; chunks bound the memory. Pure numpy, imported lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 20240611
+CONFIDENCE = 0.95
+BINARY_METRICS = ("auc", "accuracy", "f1", "precision", "recall", "logloss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+THRESHOLD = 0.5  # the example's evaluate.py: predicted positive when score >= 0.5
+EXACT_AUC_BUDGET = 50_000_000  # rows × resamples up to which AUC is computed exactly
+_EPS = 1e-15  # logloss clipping, as sklearn and the example's evaluate.py do
+_CHUNK_ELEMENTS = 32 * 1024 * 1024  # rows × resamples per chunk (float32: 128 MiB)
+
+
+@dataclass(frozen=True)
+class MetricInterval:
+    """One metric's bootstrap result. Paired: CI of Δ; unpaired: each side's own CI."""
+
+    metric: str
+    base: float | None
+    head: float | None
+    delta: float | None
+    ci_low: float | None = None  # CI of Δ (paired only)
+    ci_high: float | None = None
+    base_ci: tuple[float, float] | None = None
+    head_ci: tuple[float, float] | None = None
+    significant: bool | None = None  # paired: the CI of Δ excludes 0; unpaired: None
+    undefined_resamples: int = 0  # resamples where the metric had no value (e.g. one class)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["base_ci"] = list(self.base_ci) if self.base_ci else None
+        data["head_ci"] = list(self.head_ci) if self.head_ci else None
+        return data
+
+
+@dataclass
+class Significance:
+    """The bootstrap of one model's metrics, or the reason it was skipped."""
+
+    model: str
+    paired: bool
+    rows: int
+    resamples: int
+    seed: int
+    confidence: float = CONFIDENCE
+    metrics: dict[str, MetricInterval] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    def get(self, metric: str) -> MetricInterval | None:
+        """By name, or by the last dotted component (`test.auc` finds `auc`)."""
+        return self.metrics.get(metric) or self.metrics.get(metric.rsplit(".", 1)[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "paired": self.paired, "rows": self.rows, "resamples": self.resamples,
+            "seed": self.seed, "confidence": self.confidence, "skipped": self.skipped, "notes": list(self.notes),
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
+
+
+# --- weights ----------------------------------------------------------------------------
+
+def chunk_size(rows: int) -> int:
+    return max(1, min(1024, _CHUNK_ELEMENTS // max(rows, 1)))
+
+
+def _packed_chunks(rows: int, resamples: int, seed: int, chunk: int | None) -> Iterator[np.ndarray]:
+    """Random bits, (chunk, ceil(rows / 8)) uint8: one bit per row per resample."""
+    import numpy as np
+
+    chunk = chunk or chunk_size(rows)
+    width = -(-rows // 8)
+    n_chunks = -(-resamples // chunk)
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
+        k = min(chunk, resamples - i * chunk)
+        generator = np.random.Generator(np.random.PCG64(child))
+        yield np.frombuffer(generator.bytes(k * width), dtype=np.uint8).reshape(k, width)
+
+
+def weight_chunks(rows: int, resamples: int, seed: int = DEFAULT_SEED, chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Bootstrap weights halved, as (chunk, rows) uint8 arrays of 0/1; `resamples` rows in all.
+
+    The real weights are twice these (0 or 2); every metric here is a ratio, so the factor
+    cancels. Deterministic for a given (rows, resamples, seed, chunk).
+    """
+    import numpy as np
+
+    for packed in _packed_chunks(rows, resamples, seed, chunk):
+        yield np.unpackbits(packed, axis=1, count=rows)
+
+
+# --- metrics from weights -----------------------------------------------------------------
+
+def _tie_groups(label, score):
+    """Sort order by score, whether each sorted row is positive, and where tie groups start."""
+    import numpy as np
+
+    order = np.argsort(score)  # the order inside a tie group does not matter: groups are summed
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    return order, label[order] == 1, starts
+
+
+class _ExactAuc:
+    """Weighted Mann-Whitney per resample: cumulative negative weight in score order."""
+
+    def __init__(self, groups):
+        self.order, self.pos, starts = groups
+        self.starts = starts if len(starts) < len(self.order) else None  # None: no ties
+
+    def __call__(self, weights) -> np.ndarray:
+        import numpy as np
+
+        w = weights[:, self.order].astype(np.float64)
+        pw = w * self.pos
+        nw = w - pw
+        if self.starts is not None:
+            pw = np.add.reduceat(pw, self.starts, axis=1)
+            nw = np.add.reduceat(nw, self.starts, axis=1)
+        below = np.cumsum(nw, axis=1)
+        total_neg = below[:, -1].copy()
+        below -= 0.5 * nw  # negatives strictly below, plus half of those tied
+        numerator = np.einsum("ij,ij->i", pw, below)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return numerator / (pw.sum(axis=1) * total_neg)
+
+
+def _placements(groups):
+    """DeLong placement values: per positive, the share of negatives below it (ties ½);
+    per negative, the share of positives above it. Their means are both the AUC."""
+    import numpy as np
+
+    order, pos, starts = groups
+    group_of = np.zeros(len(order), dtype=np.int64)
+    group_of[starts[1:]] = 1
+    group_of = np.cumsum(group_of)
+    pos_in = np.bincount(group_of, weights=pos, minlength=len(starts))
+    neg_in = np.bincount(group_of, weights=~pos, minlength=len(starts))
+    n_pos, n_neg = pos_in.sum(), neg_in.sum()
+    neg_below = np.cumsum(neg_in) - neg_in
+    pos_above = n_pos - np.cumsum(pos_in)
+    values = np.empty(len(order))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v10 = (neg_below + 0.5 * neg_in) / n_neg
+        v01 = (pos_above + 0.5 * pos_in) / n_pos
+    values[order] = np.where(pos, v10[group_of], v01[group_of])
+    return values
+
+
+def _binary_columns(label, score, placement=None):
+    """Per-row vectors whose weighted sums give every binary metric (and the fast AUC)."""
+    import numpy as np
+
+    predicted = score >= THRESHOLD
+    positive = label == 1
+    clipped = np.clip(score, _EPS, 1 - _EPS)
+    loss = -(positive * np.log(clipped) + (~positive) * np.log(1 - clipped))
+    columns = [predicted & positive, predicted & ~positive, ~predicted & positive,
+               np.ones_like(score, dtype=bool), loss]
+    if placement is not None:
+        columns += [np.where(positive, placement, 0.0), np.where(positive, 0.0, placement)]
+    return np.stack(columns, axis=1).astype(np.float64)
+
+
+def _binary_from_sums(sums, point_auc: float | None) -> dict[str, Any]:
+    import numpy as np
+
+    tp, fp, fn, total, loss = (sums[:, i] for i in range(5))
+    tn = total - tp - fp - fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = {
+            "precision": np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0),
+            "recall": np.where(tp + fn > 0, tp / np.where(tp + fn > 0, tp + fn, 1), np.nan),
+            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / np.where(2 * tp + fp + fn > 0, 2 * tp + fp + fn, 1), 0.0),
+            "accuracy": (tp + tn) / total,
+            "logloss": loss / total,
+        }
+        if sums.shape[1] > 5:
+            w_pos, w_neg = tp + fn, total - tp - fn
+            values["auc"] = sums[:, 5] / w_pos + sums[:, 6] / w_neg - point_auc
+    return values
+
+
+def _regression_columns(label, score):
+    import numpy as np
+
+    error = score - label
+    return np.stack([error**2, np.abs(error), label, label**2, np.ones_like(label)], axis=1).astype(np.float64)
+
+
+def _regression_from_sums(sums) -> dict[str, Any]:
+    import numpy as np
+
+    sse, sae, sy, syy, total = (sums[:, i] for i in range(5))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sst = syy - sy**2 / total
+        r2 = np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), np.nan)
+        return {"rmse": np.sqrt(sse / total), "mae": sae / total, "r2": r2}
+
+
+class _Evaluator:
+    """All metrics of one (label, score) pair, for a batch of weight vectors."""
+
+    def __init__(self, task: str, label, score, metrics: tuple[str, ...], *, exact_auc: bool = True):
+        import numpy as np
+
+        self.task = task
+        self.metrics = metrics
+        self.exact_auc = None
+        self.point_auc = None
+        if task == "binary":
+            placement = None
+            if "auc" in metrics:
+                groups = _tie_groups(label, score)
+                if exact_auc:
+                    self.exact_auc = _ExactAuc(groups)
+                else:
+                    placement = _placements(groups)
+                    positive = label == 1
+                    self.point_auc = float(placement[positive].mean()) if positive.any() else float("nan")
+            self.columns = _binary_columns(label, score, placement)
+        else:
+            self.columns = _regression_columns(label, score)
+        self.rows = len(label)
+
+    def point(self) -> dict[str, float]:
+        """The metrics on the rows as given (all weights 1)."""
+        import numpy as np
+
+        values = self(np.ones((1, self.rows), dtype=np.uint8))
+        return {m: float(v[0]) for m, v in values.items()}
+
+    def from_sums(self, sums, weights) -> dict[str, Any]:
+        if self.task == "binary":
+            values = _binary_from_sums(sums, self.point_auc)
+        else:
+            values = _regression_from_sums(sums)
+        if self.exact_auc is not None:
+            values["auc"] = self.exact_auc(weights)
+        return {m: values[m] for m in self.metrics}
+
+    def __call__(self, weights) -> dict[str, Any]:
+        return self.from_sums(weights.astype(self.columns.dtype) @ self.columns, weights)
+
+
+def point_estimates(task: str, label, score, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
+    """The metrics on the rows as given (all weights 1)."""
+    import numpy as np
+
+    return _Evaluator(task, label, score, metrics or default_metrics(task)).point()
+
+
+def default_metrics(task: str) -> tuple[str, ...]:
+    return BINARY_METRICS if task == "binary" else REGRESSION_METRICS
+
+
+_ROW_BLOCK = 1 << 15  # rows per block: a block's weights and columns stay in cache
+
+
+def _run(evaluators: list[_Evaluator], rows: int, resamples: int, seed: int, chunk: int | None,
+         exact: bool) -> list[dict[str, Any]]:
+    """Every evaluator on the same weights, one matrix product per block for all of them.
+
+    Rows are processed in cache-sized blocks (unpack bits, widen to float, multiply), which is
+    several times faster than materialising the whole weights matrix. One Python thread on
+    purpose: the product is BLAS, which already uses every core.
+    """
+    import numpy as np
+
+    dtype = np.float64 if exact else np.float32
+    columns = np.ascontiguousarray(np.concatenate([ev.columns for ev in evaluators], axis=1), dtype=dtype)
+    bounds = np.cumsum([0] + [ev.columns.shape[1] for ev in evaluators])
+    results: list[list[dict[str, Any]]] = [[] for _ in evaluators]
+    need_weights = any(ev.exact_auc is not None for ev in evaluators)
+    buffer = None
+    for packed in _packed_chunks(rows, resamples, seed, chunk):
+        k = packed.shape[0]
+        if buffer is None or buffer.shape[0] != k:
+            buffer = np.empty((k, min(_ROW_BLOCK, rows)), dtype=dtype)
+        sums = np.zeros((k, columns.shape[1]))
+        for start in range(0, rows, _ROW_BLOCK):
+            width = min(_ROW_BLOCK, rows - start)
+            bits = np.unpackbits(packed[:, start // 8:(start + width + 7) // 8], axis=1, count=width)
+            np.copyto(buffer[:, :width], bits)
+            sums += buffer[:, :width] @ columns[start:start + width]
+        weights = np.unpackbits(packed, axis=1, count=rows) if need_weights else None
+        for i, ev in enumerate(evaluators):
+            results[i].append(ev.from_sums(sums[:, bounds[i]:bounds[i + 1]], weights))
+    return [{m: np.concatenate([r[m] for r in per]) for m in ev.metrics} for per, ev in zip(results, evaluators)]
+
+
+def _interval(draws, confidence: float) -> tuple[tuple[float, float] | None, int]:
+    import numpy as np
+
+    finite = draws[np.isfinite(draws)]
+    undefined = int(len(draws) - len(finite))
+    if len(finite) == 0:
+        return None, undefined
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
+    return (float(low), float(high)), undefined
+
+
+def _exact(rows: int, resamples: int, exact_auc: bool | None) -> bool:
+    return rows * resamples <= EXACT_AUC_BUDGET if exact_auc is None else exact_auc
+
+
+def paired_bootstrap(
+    task: str, label, base_score, head_score, *, metrics: tuple[str, ...] | None = None,
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE,
+    chunk: int | None = None, exact_auc: bool | None = None,
+) -> dict[str, MetricInterval]:
+    """CI of head − base for each metric, both scored on the same rows (same order)."""
+    metrics = metrics or default_metrics(task)
+    exact = _exact(len(label), resamples, exact_auc)
+    evaluators = [_Evaluator(task, label, s, metrics, exact_auc=exact) for s in (base_score, head_score)]
+    base_draws, head_draws = _run(evaluators, len(label), resamples, seed, chunk, exact)
+    base_point, head_point = (ev.point() for ev in evaluators)
+    out = {}
+    for m in metrics:
+        ci, undefined = _interval(head_draws[m] - base_draws[m], confidence)
+        b, h = _finite(base_point[m]), _finite(head_point[m])
+        out[m] = MetricInterval(
+            metric=m, base=b, head=h, delta=h - b if b is not None and h is not None else None,
+            ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None,
+            significant=(ci[0] > 0 or ci[1] < 0) if ci else None, undefined_resamples=undefined,
+        )
+    return out
+
+
+def bootstrap(
+    task: str, label, score, *, metrics: tuple[str, ...] | None = None, resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE, chunk: int | None = None,
+    exact_auc: bool | None = None,
+) -> dict[str, tuple[tuple[float, float] | None, float | None]]:
+    """One side's own CI per metric: metric -> (CI or None, point estimate)."""
+    metrics = metrics or default_metrics(task)
+    exact = _exact(len(label), resamples, exact_auc)
+    evaluator = _Evaluator(task, label, score, metrics, exact_auc=exact)
+    (draws,) = _run([evaluator], len(label), resamples, seed, chunk, exact)
+    point = evaluator.point()
+    return {m: (_interval(draws[m], confidence)[0], _finite(point[m])) for m in metrics}
+
+
+def unpaired_bootstrap(task: str, base_label, base_score, head_label, head_score, *,
+                       metrics: tuple[str, ...] | None = None, resamples: int = DEFAULT_RESAMPLES,
+                       seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE) -> dict[str, MetricInterval]:
+    """Different evaluation rows: each side's own CI, no claim about Δ's significance."""
+    metrics = metrics or default_metrics(task)
+    base = bootstrap(task, base_label, base_score, metrics=metrics, resamples=resamples, seed=seed,
+                     confidence=confidence)
+    head = bootstrap(task, head_label, head_score, metrics=metrics, resamples=resamples, seed=seed + 1,
+                     confidence=confidence)
+    out = {}
+    for m in metrics:
+        (b_ci, b), (h_ci, h) = base[m], head[m]
+        out[m] = MetricInterval(metric=m, base=b, head=h, delta=h - b if b is not None and h is not None else None,
+                                base_ci=b_ci, head_ci=h_ci, significant=None)
+    return out
+
+
+def _finite(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
