@@ -4,7 +4,8 @@
   and step outputs first (local, cannot fail), then the sticky comment and the `mlci` check.
   The gate decides the check's conclusion and the exit code.
 - `push` to the default branch: run, store the baseline record and push it (`refs/notes/mlci`),
-  so the next PR has something to compare with; promote when `registry.promote_on: push`.
+  so the next PR has something to compare with; then promote when a `registry:` section says
+  `promote_on: main` or `both`.
 - `pull_request_review` (approved): hand over to the registry's `promote`, with the approval.
 - PRs from forks run with a read-only token: everything still runs, the report goes to the
   job summary and `$RUNNER_TEMP/mlci/report/` (upload it as an artifact) and nothing fails
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci import atomicio, config as config_mod, gitrepo
-from mlci.errors import ConfigError, MlciError, RemoteError, UsageError
+from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, UsageError
 from mlci.github import event as event_mod
 
 PUBLISHERS = ("mlci", "cml")
@@ -289,7 +290,8 @@ def _push(event, env, repo, root, cfg, config_path, token, retry, note, notes) -
     write_outputs(event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                       "metrics-json": _metrics_json(record)})
     result = CiResult(event.name, "baseline", "success", metrics=record.metrics, notes=notes)
-    if cfg.section("registry").get("promote_on") == "push":
+    registry = cfg.section("registry")
+    if registry and registry.get("promote_on", "both") in ("main", "both"):
         result.action, result.promotion = "promote", _promote(root, approval=None)
     return result
 
@@ -300,10 +302,21 @@ def _review(event, env, root, cfg, token, retry, note, notes) -> CiResult:
         return CiResult(event.name, "skipped", "neutral", notes=notes)
     if not token:
         raise RemoteError("no GitHub token to check the approval; pass `github-token` to the action")
+    if cfg.section("registry").get("promote_on", "both") == "main":
+        note("registry.promote_on is 'main': approvals do not promote; merge the PR instead")
+        return CiResult(event.name, "skipped", "neutral", notes=notes)
+    from mlci import baseline
     from mlci.github import client as client_mod, reviews
+    from mlci.run import run
 
     with client_mod.GitHubClient(token, api_url=event.api_url, retry=retry) as client:
         approval = reviews.approval(client, event.repo, event.pr)
+    if not approval.approved:  # refuse before spending a training run on it
+        raise RegistryError(f"promotion refused: {approval.reason}")
+    repo = gitrepo.open_repo(root)
+    if baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True) is None:
+        note("no run record at the approved commit yet: running the pipeline first")
+        run(root)
     promotion = _promote(root, approval=approval)
     write_outputs(event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                       "metrics-json": ""})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,38 @@ def test_init_workflows_refuses_to_overwrite_an_edited_workflow(trained_repo):
     assert result.exit_code == 3 and "--force" in result.stderr
     assert edited.read_text() == "# mine\n"
     assert not (trained_repo / ".github" / "workflows" / "baseline.yml").exists()
+
+
+# --- pull_request_review: promotion ------------------------------------------------------------
+
+def test_approved_review_promotes_the_approved_head(trained_repo, fake_github, tmp_path):
+    head_sha = head(trained_repo)
+    fake_github.add_pull(12, head_sha=head_sha)
+    fake_github.collaborators["maint"] = "write"
+    fake_github.add_review(12, "maint", "APPROVED", head_sha)
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage",
+                    str(tmp_path / "dvc-storage")], cwd=trained_repo, check=True, capture_output=True)
+    env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head_sha)
+    result = run_ci(trained_repo, env, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["action"] == "promote"
+    assert git(trained_repo, "tag", "--points-at", head_sha) != ""
+
+
+def test_review_by_someone_without_write_access_promotes_nothing(trained_repo, fake_github, tmp_path):
+    head_sha = head(trained_repo)
+    fake_github.add_pull(12, head_sha=head_sha)
+    fake_github.collaborators["drive-by"] = "read"
+    fake_github.add_review(12, "drive-by", "APPROVED", head_sha)
+    env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head_sha)
+    result = run_ci(trained_repo, env)
+    assert result.exit_code == 8 and "write access" in result.stderr
+    assert git(trained_repo, "tag", "--points-at", head_sha) == ""
+
+
+def test_a_non_approving_review_is_skipped(trained_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head(trained_repo),
+                      review_state="commented")
+    result = run_ci(trained_repo, env)
+    assert result.exit_code == 0 and "skipped" in result.output
+    assert fake_github.requests == []
