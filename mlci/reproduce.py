@@ -228,7 +228,7 @@ def restore_data(root: Path, record: RunRecord) -> list[str]:
     remotes = _dvc_remotes(root)
     fetch_error = ""
     if remotes:
-        fetchable = [d for d in missing if reproducibility._under(d, set(inputs.dvc_tracked))]
+        fetchable = [d for d in missing if reproducibility.under(d, set(inputs.dvc_tracked))]
         if fetchable:
             proc = pipeline.run_dvc(root, "pull", "--quiet", *fetchable, check=False)
             if proc.returncode != 0:
@@ -242,7 +242,7 @@ def restore_data(root: Path, record: RunRecord) -> list[str]:
     for path in missing:
         digest = record.deps.get(path, "")
         recorded = f" (md5 {digest[:12]})" if digest else ""
-        if reproducibility._under(path, set(inputs.dvc_tracked)):
+        if reproducibility.under(path, set(inputs.dvc_tracked)):
             where = (f"nor on DVC remote {', '.join(remotes)}" + (f" ({fetch_error})" if fetch_error else "")
                      if remotes else "and no DVC remote is configured")
             reasons.append(f"{path}{recorded} is not in the DVC cache {where}")

@@ -45,7 +45,8 @@ def _norm(path: str, wdir: str = ".") -> str:
     return "/".join(parts)
 
 
-def _under(path: str, roots: set[str]) -> bool:
+def under(path: str, roots: set[str]) -> bool:
+    """`path` is one of `roots` or lies inside one (POSIX paths relative to the repo root)."""
     return any(path == r or path.startswith(r + "/") for r in roots)
 
 
@@ -100,7 +101,7 @@ def pipeline_inputs(repo: git.Repo, root: Path) -> PipelineInputs:
         deps.extend(_entries(stage.get("deps"), wdir))
     dvc_files = _ls_files(repo, "--cached", "--others", "--exclude-standard", "--", "*.dvc")
     tracked = _dvc_file_outs(root, dvc_files)
-    external = tuple(dict.fromkeys(d for d in deps if not _under(d, produced)))
+    external = tuple(dict.fromkeys(d for d in deps if not under(d, produced)))
     return PipelineInputs(external=external, produced=frozenset(produced), dvc_tracked=frozenset(tracked))
 
 
@@ -113,7 +114,7 @@ def untracked_inputs(repo: git.Repo, root: Path, inputs: PipelineInputs | None =
     # --others without --exclude-standard: git-ignored files are untracked too.
     loose = _ls_files(repo, "--others", "--", *existing)
     covered = set(inputs.produced) | set(inputs.dvc_tracked)
-    bad = {dep for path in loose if not _under(path, covered) for dep in existing if _under(path, {dep})}
+    bad = {dep for path in loose if not under(path, covered) for dep in existing if under(path, {dep})}
     return sorted(bad)
 
 

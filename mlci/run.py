@@ -60,7 +60,7 @@ def run(
         deps=deps,
         outs=outs,
         stages=stages,
-        environment=environment.collect(),
+        environment=environment.collect(root),  # root: training's device/engine, whatever the cwd
         artifacts=collect_artifacts(root, cfg),
         warnings=warnings,
         pr=pr,

@@ -131,6 +131,7 @@ def test_reproduce_head_commit_sha_matches_exactly(trained_repo: Path):
         assert f"{value:.10g}" in row and row.rstrip().endswith("✓"), row
     assert recorded.model.sha256[:12] in metric_row(result.stdout, "model digest")
     assert "✗" not in result.stdout
+    assert "environment: same Python, packages and devices as the recorded run" in result.stdout
     assert f"reproduced {sha[:12]}: 6 metric(s) and the model digest match" in result.stdout
     assert worktrees(trained_repo) == [f"worktree {trained_repo}"]
 
