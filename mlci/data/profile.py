@@ -225,7 +225,7 @@ def profile_table(table, *, path: str = "", fmt: str = "", threads: int = 2) -> 
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         notes.append(f"duplicate column name(s) {', '.join(dupes)}: only the first of each is profiled")
-    unique_names = list(dict.fromkeys(names))
+    unique_names = [n for n in dict.fromkeys(names) if not n.startswith("__index_level_")]  # pandas' saved index
     columns_arrays = [table.column(names.index(n)) for n in unique_names]
     if threads > 1 and len(unique_names) > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
