@@ -13,6 +13,8 @@ cannot leave a half version anyone would use.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -153,7 +155,8 @@ class MlflowBackend:
         try:
             experiment = self.client.get_experiment_by_name(self.experiment)
             experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
-            with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp:
+            # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
+            with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp, contextlib.redirect_stdout(io.StringIO()):
                 original = Path(tmp) / Path(candidate.path).name
                 shutil.copyfile(candidate.file, original)
                 with mlflow.start_run(experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}") as run:
