@@ -170,3 +170,16 @@ def test_data_diff_compares_the_base_record_with_the_tables_on_disk(trained_repo
     findings = [f["message"] for f in json.loads(result.stdout)["findings"]]
     assert findings[0] == "data/train.parquet: column 'f02' was removed"
     assert any(m.startswith("data/train.parquet: column 'f01' drifted, PSI") for m in findings)
+
+
+def test_data_findings_become_gate_findings_that_fail_the_gate(tmp_path: Path):
+    from mlci.data.section import gate_findings
+    from mlci.gate import GateVerdict
+
+    base = _profile(tmp_path, _frame(seed=1), "base")
+    head = _profile(tmp_path, _frame(seed=2, shift=1.0).assign(y=lambda f: f["y"] * 1.6), "head")
+    findings = gate_findings(compare_profiles(base, head))
+    assert [(f.kind, f.metric, f.passed, f.level) for f in findings] == [
+        ("data", "x", False, "error"), ("data", "y", True, "warning")]
+    verdict = GateVerdict(passed=True).with_findings(findings)
+    assert verdict.status == "fail" and len(verdict.failures) == 1

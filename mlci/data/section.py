@@ -171,3 +171,26 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
         plt.close(fig)
     atomicio.write_bytes(path, buffer.getvalue())
     return path
+
+
+def gate_findings(comparison: DataComparison | None, cfg: Config | None = None) -> list:
+    """The data findings as `mlci.gate.GateFinding`s (kind "data"): fail → error, warn → warning.
+
+    Each is attributed to the model whose `data.tables` lists its table (else the first model).
+    """
+    from mlci.gate import GateFinding
+
+    if comparison is None:
+        return []
+    owner: dict[str, str] = {}
+    default = "data"
+    if cfg is not None and cfg.models:
+        default = cfg.models[0].name
+        for model in cfg.models:
+            for table in (model.data or {}).get("tables") or []:
+                owner.setdefault(table, model.name)
+    return [
+        GateFinding(model=owner.get(f.table, default), kind="data", metric=f.column, message=f.message,
+                    passed=f.severity != "fail", level="error" if f.severity == "fail" else "warning")
+        for f in comparison.findings
+    ]
