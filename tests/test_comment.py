@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from mlci.errors import RemoteError
 from mlci.github import comments
 from mlci.github.client import GitHubClient, RetryPolicy
 from tests.helpers import invoke
@@ -205,3 +206,36 @@ def test_unreachable_origin_is_a_one_line_remote_error(repo_with_origin, tmp_pat
     git(root, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     with pytest.raises(RemoteError, match="cannot fetch branch mlci-assets from origin"):
         assets.publish(root, markdown, report, repo="octo/models", prefix="p")
+
+
+# --- the check run ---------------------------------------------------------------------------------
+
+from mlci.github import checks  # noqa: E402
+
+
+def test_check_run_summary_is_trimmed_to_githubs_65535_limit(fake_github):
+    client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    long = "## report\n" + "".join(f"| m{i} | {i} |\n" for i in range(20000))
+    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="mlci: gate failed",
+                            summary=long, details_url="https://github.com/octo/models/actions/runs/1")
+    [run] = fake_github.check_runs
+    assert result.kind == "check-run" and run["conclusion"] == "failure" and run["name"] == "mlci"
+    assert len(run["output"]["summary"]) <= 65535 and run["output"]["summary"].startswith("## report")
+    assert "actions/runs/1" in run["output"]["summary"]  # the trim note links the full report
+
+
+def test_without_checks_permission_the_verdict_becomes_a_commit_status(fake_github):
+    fake_github.deny("checks")
+    client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="gate failed",
+                            summary="x")
+    assert result.kind == "status" and "checks: write" in result.fallback_reason
+    assert [(s["context"], s["state"]) for s in fake_github.statuses] == [("mlci", "failure")]
+
+
+def test_without_checks_or_statuses_permission_the_error_names_the_permission(fake_github):
+    fake_github.deny("checks")
+    fake_github.deny("statuses")
+    client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    with pytest.raises(RemoteError, match="statuses: write"):
+        checks.publish(client, fake_github.repo, "a" * 40, conclusion="success", title="ok", summary="x")

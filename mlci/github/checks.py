@@ -25,21 +25,16 @@ class CheckResult:
     fallback_reason: str = ""  # why a status was posted instead of a check run
 
 
-def _fit(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    note = "\n\n… (truncated: the full report is in the job summary and the report artifact)"
-    return text[: limit - len(note)] + note
-
-
 def publish(client: GitHubClient, repo: str, sha: str, *, conclusion: str, title: str, summary: str,
             name: str = CHECK_NAME, details_url: str | None = None) -> CheckResult:
     """Create a completed check run `name` on `sha`; fall back to a commit status on 403."""
     if conclusion not in CONCLUSIONS:
         raise ValueError(f"conclusion must be one of {CONCLUSIONS}, got {conclusion!r}")
+    from mlci.report.limits import fit_comment
+
     owner, repo_name = split_repo(repo)
     payload = {"name": name, "head_sha": sha, "status": "completed", "conclusion": conclusion,
-               "output": {"title": title[:255], "summary": _fit(summary, SUMMARY_LIMIT)}}
+               "output": {"title": title[:255], "summary": fit_comment(summary, limit=SUMMARY_LIMIT, full_report_url=details_url)}}
     if details_url:
         payload["details_url"] = details_url
     try:
