@@ -38,6 +38,7 @@ class CannotReproduce(MlciError):
     """The run cannot be re-run at all (no record, data unavailable, pipeline broken): exit 2."""
 
     exit_code = 2
+    commit: str | None = None  # set once the revision is resolved, for --json
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,10 @@ class Reproduction:
         }
 
 
-def failure_dict(rev: str, error: CannotReproduce, commit: str | None = None) -> dict[str, Any]:
+def failure_dict(rev: str, error: CannotReproduce) -> dict[str, Any]:
     """`--json` output when the run cannot be reproduced: same keys, status and reason set."""
     return {
-        "schema": JSON_SCHEMA_VERSION, "status": "cannot_reproduce", "rev": rev, "commit": commit,
+        "schema": JSON_SCHEMA_VERSION, "status": "cannot_reproduce", "rev": rev, "commit": error.commit,
         "record": None, "metrics": [], "model": None, "environment": [], "device_changed": False,
         "mismatches": [], "notes": [], "reason": error.message, "worktree": None, "seconds": 0.0,
     }
@@ -360,15 +361,26 @@ def reproduce(
     on_event: Callable[[pipeline.StageEvent], None] | None = None,
 ) -> Reproduction:
     """Re-run the newest clean record of `rev` (or `pr/N`) in a fresh worktree and compare."""
-    from mlci import config as config_mod, environment
-    from mlci.metrics import read_metrics, read_params
-
     if tolerance is not None and tolerance < 0:
         raise UsageError(f"--tolerance must be >= 0 (a relative tolerance, 0.01 = 1 %), got {tolerance}")
     started = time.monotonic()
     repo = gitrepo.open_repo(path)
     main_root = gitrepo.root(repo)
     commit, record = resolve_target(repo, rev)
+    try:
+        return _reproduce(repo, main_root, rev, commit, record, tolerance, keep, on_event, started)
+    except CannotReproduce as exc:
+        exc.commit = commit
+        raise
+
+
+def _reproduce(
+    repo: git.Repo, main_root: Path, rev: str, commit: str, record: RunRecord, tolerance: float | None,
+    keep: bool, on_event: Callable[[pipeline.StageEvent], None] | None, started: float,
+) -> Reproduction:
+    from mlci import config as config_mod, dvcfile, environment
+    from mlci.metrics import read_metrics, read_params
+
     with worktree.isolated(repo, commit, keep=keep, prefix="mlci-reproduce-") as root:
         try:
             share_dvc_cache(main_root, root)
@@ -393,8 +405,6 @@ def reproduce(
                     path=record.model.path, recorded=record.model.sha256,
                     reproduced=atomicio.sha256(produced) if produced.exists() else None, checked=True, match=False,
                 )
-            from mlci import dvcfile
-
             deps_now, _outs = dvcfile.lock_hashes(root)
         except MlciError as exc:
             if keep:

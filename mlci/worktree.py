@@ -8,6 +8,7 @@ whether the body succeeded or raised, unless the caller asks to keep it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +30,9 @@ def isolated(repo: git.Repo, commit: str, *, keep: bool = False, prefix: str = "
     parent = Path(tempfile.mkdtemp(prefix=prefix))
     path = parent / "worktree"
     try:
-        repo.git.worktree("add", "--detach", "--quiet", str(path), commit)
+        # No hooks: a post-checkout hook (dvc install, LFS, …) must not run against the user's setup.
+        repo.git.execute(["git", "-c", f"core.hooksPath={os.devnull}", "worktree", "add", "--detach", "--quiet",
+                          str(path), commit])
     except gitlib.GitCommandError as exc:
         shutil.rmtree(parent, ignore_errors=True)
         raise GitError(

@@ -153,7 +153,7 @@ def _state(root: Path) -> dict[str, object]:
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.relative_to(root).parts[0] != ".git" and not p.relative_to(root).as_posix().startswith(
-            (".dvc/cache/", ".dvc/tmp/"))
+            ".dvc/cache/")
     }
     return {
         "files": files,
@@ -245,11 +245,13 @@ def test_unknown_pr_and_unknown_revision_are_named(trained_repo: Path):
 
 def test_data_deleted_from_the_cache_with_no_remote_exits_2_and_removes_the_worktree(tiny: Path):
     shutil.rmtree(tiny / ".dvc" / "cache")
-    result = invoke(tiny, "reproduce")
+    result = invoke(tiny, "reproduce", "--json")
     assert result.exit_code == 2, result.output
     line = error_line(result)
     assert "data unavailable: data/raw.csv (md5 " in line
     assert "is not in the DVC cache and no DVC remote is configured" in line
+    data = json.loads(result.stdout)
+    assert (data["status"], data["commit"], data["reason"]) == ("cannot_reproduce", head(tiny), line[len("mlci: error: "):])
     assert worktrees(tiny) == [f"worktree {tiny}"]
     assert not (tiny / ".git" / "worktrees").exists() or not any((tiny / ".git" / "worktrees").iterdir())
 
