@@ -21,6 +21,7 @@ _COMMANDS = {
     "diff": "mlci.cli.pr_loop:diff",
     "demo": "mlci.cli.pr_loop:demo",
     "record": "mlci.cli.records:record",
+    "report": "mlci.cli.report:report", "gate": "mlci.cli.report:gate",
     "data": "mlci.cli.data:data",
     "pr": "mlci.cli.data:pr",
     "retrain": "mlci.cli.data:retrain",
