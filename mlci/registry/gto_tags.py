@@ -61,6 +61,17 @@ def assign_message(name: str, stage: str, version: str) -> str:
     return f"Assigning stage {stage} to artifact {name} version {version}"
 
 
+def git_auth_env() -> dict[str, str]:
+    """In GitHub Actions, let git fetch/push tags with GITHUB_TOKEN (checkout keeps no credentials)."""
+    import os
+
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+        return {}
+    from mlci.github.gitauth import auth_env
+
+    return auth_env(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
+
+
 def _metadata(message: str) -> dict[str, Any]:
     for line in message.splitlines():
         if line.startswith(METADATA_PREFIX):
@@ -173,7 +184,8 @@ class GitTagsBackend:
         if not self._has_origin():
             return
         try:
-            self.repo.git.fetch("--quiet", self.git_remote, "+refs/tags/*:refs/tags/*")
+            with self.repo.git.custom_environment(**git_auth_env()):
+                self.repo.git.fetch("--quiet", self.git_remote, "+refs/tags/*:refs/tags/*")
         except git.GitCommandError as exc:
             raise RemoteError(f"cannot fetch tags from {self.git_remote}: {exc.stderr.strip()}") from exc
 
@@ -199,7 +211,8 @@ class GitTagsBackend:
                 pass
 
     def _remote_has(self, tags: list[str]) -> bool:
-        out = self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags])
+        with self.repo.git.custom_environment(**git_auth_env()):
+            out = self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags])
         return bool(out.strip())
 
     def _push(self, tags: list[str]) -> bool:
@@ -207,7 +220,8 @@ class GitTagsBackend:
         import git
 
         try:
-            self.repo.git.push("--atomic", "--quiet", self.git_remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
+            with self.repo.git.custom_environment(**git_auth_env()):
+                self.repo.git.push("--atomic", "--quiet", self.git_remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
             return True
         except git.GitCommandError as exc:
             self._delete_local(tags)

@@ -95,6 +95,18 @@ def authorize(repo, commit: str, *, promote_on: str, approval: ApprovalLike | No
     )
 
 
+def _fetch_record(repo, commit: str) -> RunRecord | None:
+    from mlci.errors import MlciError
+    from mlci.registry.gto_tags import git_auth_env
+
+    try:
+        with repo.git.custom_environment(**git_auth_env()):
+            baseline.fetch(repo, "origin")
+    except MlciError:
+        return None
+    return baseline.latest(repo, commit, clean_only=True)
+
+
 def _model_choice(root: Path, cfg: config_mod.Config, record: RunRecord, model: str | None) -> tuple[str, str]:
     """(registry name, record artifact role) for `--model`, the single declared model by default."""
     declared = declarations(lambda f: (root / f).read_text(encoding="utf-8") if (root / f).exists() else None)
@@ -189,6 +201,8 @@ def promote(
     commit = gitrepo.resolve(repo, commit) if commit else gitrepo.head_commit(repo)
 
     record = baseline.latest(repo, commit, clean_only=True)
+    if record is None and "origin" in [r.name for r in repo.remotes]:
+        record = _fetch_record(repo, commit)  # CI recorded it and pushed refs/notes/mlci
     if record is None:
         if baseline.latest(repo, commit) is not None:
             raise RegistryError(
