@@ -68,6 +68,8 @@ def metric_row(output: str, name: str) -> str:
 
 SCORE = """\
 import json, os, yaml
+if os.environ.get("TINY_FAIL"):
+    raise SystemExit("tiny stage failed on purpose")
 scale = yaml.safe_load(open("params.yaml"))["score"]["scale"]
 values = [float(line.split(",")[1]) for line in open("data/raw.csv").read().split()[1:]]
 os.makedirs("models", exist_ok=True); os.makedirs("eval", exist_ok=True)
@@ -254,6 +256,27 @@ def test_data_deleted_from_the_cache_with_no_remote_exits_2_and_removes_the_work
     assert (data["status"], data["commit"], data["reason"]) == ("cannot_reproduce", head(tiny), line[len("mlci: error: "):])
     assert worktrees(tiny) == [f"worktree {tiny}"]
     assert not (tiny / ".git" / "worktrees").exists() or not any((tiny / ".git" / "worktrees").iterdir())
+
+
+def test_input_tracked_by_neither_git_nor_dvc_exits_2_naming_it(tiny: Path):
+    (tiny / "data" / "extra.csv").write_text("id\n1\n")
+    (tiny / ".gitignore").write_text((tiny / ".gitignore").read_text() + "/data/extra.csv\n")
+    (tiny / "dvc.yaml").write_text(TINY_PIPELINE.replace("data/raw.csv]", "data/raw.csv, data/extra.csv]"))
+    commit_all(tiny, "read a git-ignored file")
+    record = run.run(tiny)
+    assert any("tracked by neither git nor DVC (data/extra.csv)" in w for w in record.warnings)
+    result = invoke(tiny, "reproduce")
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert "data unavailable: data/extra.csv (md5 " in line and "is tracked by neither git nor DVC" in line
+
+
+def test_pipeline_failing_in_the_worktree_exits_2_with_its_output(tiny: Path):
+    result = invoke(tiny, "reproduce", env={"TINY_FAIL": "1"})
+    assert result.exit_code == 2
+    assert f"the pipeline of {head(tiny)[:12]} failed in the worktree: stage 'score' failed" in error_line(result)
+    assert "tiny stage failed on purpose" in result.stderr
+    assert worktrees(tiny) == [f"worktree {tiny}"]
 
 
 def test_data_missing_from_the_cache_is_pulled_from_the_dvc_remote(tiny: Path, tmp_path: Path):
