@@ -199,4 +199,21 @@ def verdict_from_dict(data: dict[str, Any]) -> GateVerdict:
                        checked=int(data.get("checked", 0)))
 
 
-__all__ = ["GateFinding", "GateVerdict", "evaluate", "verdict_from_dict", "STATUS_MARK"]
+__all__ = ["GateFinding", "GateVerdict", "check", "evaluate", "verdict_from_dict", "STATUS_MARK"]
+
+
+def check(path: Any = ".", *, base_ref: str | None = None, config_path: Any = None) -> GateVerdict:
+    """`mlci gate`: diff against base, bootstrap where predictions allow, apply the goals."""
+    from mlci import config as config_mod, diff as diff_mod, gitrepo
+    from mlci.report.significance import assess
+
+    repo = gitrepo.open_repo(path)
+    root = gitrepo.root(repo)
+    cfg = config_mod.load(root, config_path)
+    comparison = diff_mod.diff(root, base_ref=base_ref, config_path=config_path)
+    significance = {}
+    for model in cfg.models:
+        evidence = assess(repo, root, comparison.base_commit, model)
+        if evidence.significance is not None:
+            significance[model.name] = evidence.significance
+    return evaluate(comparison, cfg, significance)

@@ -1,19 +1,560 @@
-"""Write a comparison's report files (report.md, report.json) into one directory."""
+"""Build the full report of a PR: report.md, report.json, report.html and the plot images.
+
+`build()` is the one orchestration `mlci report`, `mlci ci` and `mlci demo` call: it diffs
+head against base, bootstraps each model's metrics from its predictions, applies the gates,
+draws the plots and renders the sections in `SECTIONS` order. A section is a function
+`(ReportContext) -> str | None`; another capability adds one by inserting into `SECTIONS`
+(e.g. a data-checks section after "deps"). Anything that cannot be shown (missing
+predictions, a base output not in the DVC cache, a bad plot file) becomes a note in the
+report; the report itself is always written, whole (atomic writes).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mlci import atomicio
-from mlci.compare import Comparison
-from mlci.report import diff_markdown
+from mlci import atomicio, config as config_mod, dvcfile, gitrepo
+from mlci.compare import Comparison, MetricDelta
+from mlci.gate import GateVerdict
+from mlci.report import format as fmt
+from mlci.report.significance import Evidence
+
+REPORT_SCHEMA = 1
+DEFAULT_DIR = "mlci-report"
+PLOTS_DIR = "plots"
+PLOT_TITLES = {
+    "roc": "ROC curve", "pr": "Precision–recall curve", "calibration": "Calibration curve",
+    "confusion": "Confusion matrices", "residuals": "Residuals", "predicted_vs_actual": "Predicted vs actual",
+    "feature_importance": "Feature importance (top 20)", "training_curve": "Training curves",
+}
+
+
+@dataclass
+class ModelReport:
+    name: str
+    task: str
+    metrics: list[MetricDelta]
+    evidence: Evidence
+    gate: GateVerdict
+    plots: dict[str, str] = field(default_factory=dict)  # kind -> path relative to the report dir
+
+
+@dataclass
+class DepChange:
+    path: str
+    base: str | None
+    head: str | None
+    change: str  # "changed" | "added" | "removed"
+
+
+@dataclass
+class ReportContext:
+    comparison: Comparison
+    cfg: config_mod.Config
+    root: Path
+    out_dir: Path
+    gate: GateVerdict
+    models: list[ModelReport]
+    deps: list[DepChange]
+    pipeline_plots: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def head(self) -> str:
+        return self.comparison.head_commit
+
+    @property
+    def base(self) -> str | None:
+        return self.comparison.base_commit
+
+
+@dataclass
+class ReportResult:
+    markdown: Path
+    json: Path
+    html: Path
+    images: list[Path]
+    gate: GateVerdict
+    comparison: Comparison
+    context: ReportContext
+
+    @property
+    def out_dir(self) -> Path:
+        return self.markdown.parent
+
+
+# --- sections ---------------------------------------------------------------------------
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "none"
+
+
+def section_summary(ctx: ReportContext) -> str:
+    c = ctx.comparison
+    regressed, improved = c.count("regressed"), c.count("improved")
+    dirty = " (+ uncommitted changes)" if c.head_dirty else ""
+    return (f"{ctx.gate.mark} **mlci: {ctx.gate.summary()}** · head `{_short(c.head_commit)}`{dirty} vs base "
+            f"`{_short(c.base_commit)}` (merge-base with `{c.base_ref}`) · {regressed} regressed, "
+            f"{improved} improved, {len(c.metrics) - regressed - improved} other\n")
+
+
+def _ci_cell(m: MetricDelta, evidence: Evidence) -> str:
+    sig = evidence.significance
+    interval = sig.get(m.name) if sig is not None else None
+    if interval is None:
+        return "—"
+    if interval.ci_low is not None:
+        return f"[{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]"
+    parts = []
+    if interval.base_ci:
+        parts.append(f"base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}]")
+    if interval.head_ci:
+        parts.append(f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]")
+    return " · ".join(parts) or "—"
+
+
+def _verdict_cell(m: MetricDelta, evidence: Evidence) -> str:
+    text = fmt.VERDICT_MARKS[m.verdict]
+    sig = evidence.significance
+    interval = sig.get(m.name) if sig is not None else None
+    if m.verdict in ("regressed", "improved") and interval is not None and interval.significant is not None:
+        text += " (significant)" if interval.significant else " (not significant)"
+    if m.verdict == "regressed":
+        text = f"**{text}**"
+    if m.direction_guessed and m.verdict in ("regressed", "improved"):
+        text += " ¹"
+    return text
+
+
+def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool) -> list[str]:
+    rows = []
+    for m in metrics:
+        name = f"{m.name} ({m.file})" if show_file else m.name
+        rows.append(f"| {name} | {fmt.number(m.base)} | {fmt.number(m.head)} | {fmt.signed(m.delta)} | "
+                    f"{fmt.percent(m.delta_rel)} | {_ci_cell(m, evidence)} | {_verdict_cell(m, evidence)} |")
+    return rows
+
+
+_TABLE_HEAD = ["| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |", "|---|---:|---:|---:|---:|---|---|"]
+_ORDER = {"regressed": 0, "removed": 1, "improved": 2, "new": 3, "unchanged": 4}
+
+
+def _model_section(ctx: ReportContext, model: ModelReport) -> str:
+    lines = []
+    if len(ctx.models) > 1:
+        lines += [f"### Model `{model.name}` {model.gate.mark}", ""]
+    for finding in model.gate.failures:
+        lines.append(f"- ❌ {finding.message}")
+    for finding in model.gate.warnings:
+        lines.append(f"- ⚠️ {finding.message}")
+    if lines and lines[-1].startswith("- "):
+        lines.append("")
+    show_file = len({m.file for m in model.metrics}) > 1
+    moved = sorted((m for m in model.metrics if m.verdict != "unchanged"), key=lambda m: (_ORDER[m.verdict], m.name))
+    same = [m for m in model.metrics if m.verdict == "unchanged"]
+    if moved:
+        lines += _TABLE_HEAD + _metric_rows(moved, model.evidence, show_file)
+    elif model.metrics:
+        lines.append("No metric changed.")
+    else:
+        lines.append("No metrics found for this model.")
+    if same:
+        lines += ["", f"<details><summary>{len(same)} unchanged metric(s)</summary>", ""]
+        lines += _TABLE_HEAD + _metric_rows(same, model.evidence, show_file)
+        lines += ["", "</details>"]
+    sig = model.evidence.significance
+    if sig is not None and not sig.skipped:
+        kind = "paired bootstrap (same rows)" if sig.paired else "bootstrap of each side (different rows)"
+        lines += ["", f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
+                      "Δ = head − base.</sub>"]
+    if any(m.direction_guessed and m.verdict in ("regressed", "improved") for m in model.metrics):
+        lines += ["", "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` "
+                      "in mlci.yaml.</sub>"]
+    for note in model.evidence.notes:
+        lines += ["", f"> ⓘ {note}"]
+    return "\n".join(lines) + "\n"
+
+
+def section_metrics(ctx: ReportContext) -> str:
+    parts = ["## Metrics", ""]
+    for model in ctx.models:
+        parts.append(_model_section(ctx, model))
+    return "\n".join(parts)
+
+
+def section_params(ctx: ReportContext) -> str | None:
+    params = ctx.comparison.params
+    if not params:
+        return "## Params\n\nNo param changed.\n"
+    lines = ["## Params changed", "", "| param | file | base | head |", "|---|---|---|---|"]
+    for p in params:
+        lines.append(f"| {p.name} | {p.file} | {_code(fmt.param(p.base))} | {_code(fmt.param(p.head))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _code(text: str) -> str:
+    return "—" if text == "—" else f"`{text.replace('`', '')}`"
+
+
+def section_deps(ctx: ReportContext) -> str | None:
+    if not ctx.deps:
+        return "## Data and dependencies\n\nNo DVC dependency changed its hash.\n"
+    lines = ["## Data and dependencies changed", "", "| dependency | base hash | head hash | change |", "|---|---|---|---|"]
+    for d in ctx.deps:
+        lines.append(f"| `{d.path}` | {_code((d.base or '')[:12]) if d.base else '—'} | "
+                     f"{_code((d.head or '')[:12]) if d.head else '—'} | {d.change} |")
+    return "\n".join(lines) + "\n"
+
+
+def section_plots(ctx: ReportContext) -> str | None:
+    lines = ["## Plots", "", "Base in grey, head in blue, on the same axes.", ""]
+    drawn = False
+    for model in ctx.models:
+        if not model.plots:
+            continue
+        if len(ctx.models) > 1:
+            lines += [f"### `{model.name}`", ""]
+        for kind, rel in model.plots.items():
+            lines += [f"**{PLOT_TITLES.get(kind, kind)}**", "", f"![{PLOT_TITLES.get(kind, kind)}]({rel})", ""]
+            drawn = True
+    for kind, rel in ctx.pipeline_plots.items():
+        title = PLOT_TITLES.get(kind.split(":")[0], kind)
+        source = kind.split(":", 1)[1] if ":" in kind else ""
+        lines += [f"**{title}**" + (f" (`{source}`)" if source else ""), "", f"![{title}]({rel})", ""]
+        drawn = True
+    if not drawn:
+        lines.append("No plots: no predictions or plot files were available (see the notes).")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _stage_rows(ctx: ReportContext) -> list[str]:
+    c = ctx.comparison
+    base = {s.name: s for s in c.base_record.stages} if c.base_record else {}
+    head = {s.name: s for s in c.head_record.stages} if c.head_record else {}
+    rows = []
+    for name in list(dict.fromkeys([*head, *base])):
+        b, h = base.get(name), head.get(name)
+        rows.append(f"| {name} | {f'{b.seconds:.1f} s ({b.status})' if b else '—'} | "
+                    f"{f'{h.seconds:.1f} s ({h.status})' if h else '—'} |")
+    return rows
+
+
+def _package_changes(base_env: dict, head_env: dict) -> list[tuple[str, str | None, str | None]]:
+    def pins(env: dict) -> dict[str, str]:
+        found = {k.lower(): str(v) for k, v in (env.get("packages") or {}).items()}
+        for pin in env.get("freeze") or []:
+            if "==" in pin:
+                name, version = pin.split("==", 1)
+                found[name.lower()] = version
+        return found
+
+    b, h = pins(base_env), pins(head_env)
+    return [(n, b.get(n), h.get(n)) for n in sorted(set(b) | set(h)) if b.get(n) != h.get(n)]
+
+
+def section_run_facts(ctx: ReportContext) -> str | None:
+    c = ctx.comparison
+    lines = ["## Run facts", ""]
+    stage_rows = _stage_rows(ctx)
+    if stage_rows:
+        lines += ["| stage | base | head |", "|---|---:|---:|", *stage_rows, ""]
+    else:
+        lines += ["No run record for head: run `mlci run` to record stage timings.", ""]
+    head_env = c.head_record.environment if c.head_record else {}
+    base_env = c.base_record.environment if c.base_record else {}
+    if head_env:
+        gpu = head_env.get("gpu")
+        gpu_text = (gpu.get("name") if isinstance(gpu, dict) else str(gpu)) if gpu else "none"
+        lines.append(f"Head ran on {head_env.get('cpu', '?')} ({head_env.get('cpu_count', '?')} cores), "
+                     f"GPU: {gpu_text}, Python {head_env.get('python', '?')}, {head_env.get('os', '?')}.")
+        lines.append("")
+    if head_env and base_env:
+        changes = _package_changes(base_env, head_env)
+        if changes:
+            table = ["| package | base | head |", "|---|---|---|"]
+            table += [f"| {n} | {b or '—'} | {h or '—'} |" for n, b, h in changes]
+            if len(changes) > 10:
+                lines += [f"<details><summary>{len(changes)} package version(s) differ from base</summary>", "",
+                          *table, "", "</details>"]
+            else:
+                lines += ["Package versions that differ from base:", "", *table]
+        else:
+            lines.append("Package versions: identical to base.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def section_notes(ctx: ReportContext) -> str | None:
+    notes = list(ctx.comparison.notes) + ctx.notes
+    if not notes:
+        return None
+    return "## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def section_reproduce(ctx: ReportContext) -> str:
+    return ("## Reproduce\n\n```sh\n" f"mlci reproduce {ctx.head}\n" "```\n")
+
+
+# (name, renderer) in report order; insert new sections by name (e.g. after "deps").
+SECTIONS: list[tuple[str, Callable[[ReportContext], str | None]]] = [
+    ("summary", section_summary),
+    ("metrics", section_metrics),
+    ("params", section_params),
+    ("deps", section_deps),
+    ("plots", section_plots),
+    ("run_facts", section_run_facts),
+    ("notes", section_notes),
+    ("reproduce", section_reproduce),
+]
+
+
+def render_markdown(ctx: ReportContext) -> str:
+    parts = []
+    for _name, render in SECTIONS:
+        text = render(ctx)
+        if text:
+            parts.append(text.rstrip("\n") + "\n")
+    return "\n".join(parts)
+
+
+# --- gathering --------------------------------------------------------------------------
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
+
+
+def dep_changes(repo: Any, root: Path, comparison: Comparison) -> list[DepChange]:
+    """DVC deps whose hash differs between base and head (records first, else dvc.lock)."""
+    if comparison.base_commit is None:
+        return []
+    if comparison.base_record is not None and comparison.base_record.deps:
+        base = comparison.base_record.deps
+    else:
+        text = gitrepo.show(repo, comparison.base_commit, "dvc.lock")
+        base = dvcfile.lock_hashes(root, text)[0] if text else {}
+    if comparison.head_record is not None and comparison.head_record.deps:
+        head = comparison.head_record.deps
+    else:
+        head = dvcfile.lock_hashes(root)[0]
+    changes = []
+    for path in sorted(set(base) | set(head)):
+        b, h = base.get(path), head.get(path)
+        if b == h:
+            continue
+        changes.append(DepChange(path, b, h, "added" if b is None else "removed" if h is None else "changed"))
+    return changes
+
+
+def _pipeline_plot_files(root: Path) -> list[tuple[str, str | None]]:
+    """(path, x column) of the CSV/TSV plot files dvc.yaml declares."""
+    spec = dvcfile._load(root / "dvc.yaml")
+    entries = list(spec.get("plots") or [])
+    for stage in (spec.get("stages") or {}).values():
+        entries.extend(stage.get("plots") or [])
+    found = []
+    for entry in entries:
+        items = entry.items() if isinstance(entry, dict) else [(entry, None)]
+        for path, options in items:
+            path = str(path)
+            if path.endswith((".csv", ".tsv")):
+                found.append((path, (options or {}).get("x") if isinstance(options, dict) else None))
+    return found
+
+
+def _read_table(data: bytes, path: str):
+    import io
+
+    import pandas as pd
+
+    return pd.read_csv(io.BytesIO(data), sep="\t" if path.endswith(".tsv") else ",")
+
+
+def _classify(frame, x: str | None) -> tuple[str, Any] | None:
+    """('feature_importance', {feature: value}) or ('training_curve', {column: values}) or None."""
+    import pandas as pd
+
+    columns = list(frame.columns)
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if "feature" in columns:
+        value = next((c for c in ("gain", "importance", "split") if c in numeric), numeric[0] if numeric else None)
+        if value is None:
+            return None
+        return "feature_importance", {str(f): float(v) for f, v in zip(frame["feature"], frame[value])}
+    x = x or next((c for c in ("iteration", "step", "epoch") if c in columns), None)
+    if x in numeric and len(numeric) > 1:
+        return "training_curve", {c: frame[c].to_list() for c in [x] + [c for c in numeric if c != x]}
+    return None
+
+
+def _write_plot(out_dir: Path, rel: str, data: bytes, images: list[Path]) -> str:
+    atomicio.write_bytes(out_dir / rel, data)
+    images.append(out_dir / rel)
+    return rel
+
+
+def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: list[str]) -> None:
+    from mlci import plots
+
+    evidence = model.evidence
+    head = evidence.head
+    if head is None:
+        return
+    base = evidence.base
+    head_side = (head.label, head.score)
+    base_side = (base.label, base.score) if base is not None else None
+    if model.task == "binary":
+        import numpy as np
+
+        two_classes = len(np.unique(head.label)) == 2 and (base is None or len(np.unique(base.label)) == 2)
+        kinds = {"confusion": plots.confusion, "calibration": plots.calibration}
+        if two_classes:
+            kinds = {"roc": plots.roc, "pr": plots.precision_recall, **kinds}
+        else:
+            notes.append(f"model '{model.name}': ROC and precision–recall plots skipped (a single class)")
+    else:
+        kinds = {"predicted_vs_actual": plots.predicted_vs_actual, "residuals": plots.residuals}
+    for kind, draw in kinds.items():
+        rel = f"{PLOTS_DIR}/{_slug(model.name)}-{kind}.png"
+        try:
+            model.plots[kind] = _write_plot(out_dir, rel, draw(base_side, head_side), images)
+        except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the report
+            notes.append(f"model '{model.name}': {PLOT_TITLES[kind]} plot skipped ({type(exc).__name__}: {exc})")
+
+
+def _pipeline_plots(repo: Any, root: Path, base_commit: str | None, out_dir: Path, images: list[Path],
+                    notes: list[str]) -> dict[str, str]:
+    from mlci import plots
+
+    drawn = {}
+    for path, x in _pipeline_plot_files(root):
+        head_file = root / path
+        if not head_file.exists():
+            notes.append(f"plot file {path} missing in the working tree: plot skipped (run `mlci run`)")
+            continue
+        try:
+            head = _classify(_read_table(head_file.read_bytes(), path), x)
+            if head is None:
+                continue
+            base = None
+            if base_commit is not None:
+                text = gitrepo.show(repo, base_commit, path)
+                if text is not None:
+                    classified = _classify(_read_table(text.encode("utf-8"), path), x)
+                    base = classified[1] if classified and classified[0] == head[0] else None
+            kind, values = head
+            if kind == "feature_importance":
+                data = plots.feature_importance(base, values)
+            else:
+                data = plots.training_curves(base, values, x=next(iter(values)))
+            rel = f"{PLOTS_DIR}/{_slug(Path(path).stem)}.png"
+            drawn[f"{kind}:{path}"] = _write_plot(out_dir, rel, data, images)
+        except Exception as exc:  # noqa: BLE001 - a malformed plot file becomes a note
+            notes.append(f"plot file {path}: skipped ({type(exc).__name__}: {exc})")
+    return drawn
+
+
+def _ignore_in_git(root: Path, out_dir: Path) -> None:
+    """A report directory inside the repo ignores itself, so it never makes the tree dirty."""
+    try:
+        out_dir.resolve().relative_to(root.resolve())
+    except ValueError:
+        return
+    marker = out_dir / ".gitignore"
+    if not marker.exists():
+        atomicio.write_text(marker, "# written by mlci report: generated files, not committed\n*\n")
+
+
+def _remove_stale_plots(out_dir: Path, images: list[Path]) -> None:
+    """PNGs of an earlier report in the same directory that this report did not draw."""
+    keep = {p.resolve() for p in images}
+    for old in (out_dir / PLOTS_DIR).glob("*.png"):
+        if old.resolve() not in keep:
+            old.unlink()
+
+
+# --- the one entry point ----------------------------------------------------------------
+
+def build(
+    path: Path | str = ".",
+    *,
+    base_ref: str | None = None,
+    config_path: Path | None = None,
+    out_dir: Path | None = None,
+    comparison: Comparison | None = None,
+    resamples: int | None = None,
+    plots: bool = True,
+) -> ReportResult:
+    """Diff, bootstrap, gate, plot and write the report; returns where everything went."""
+    from mlci import diff as diff_mod, gate as gate_mod, stats
+    from mlci.report import html
+    from mlci.report.significance import assess
+
+    repo = gitrepo.open_repo(path)
+    root = gitrepo.root(repo)
+    cfg = config_mod.load(root, config_path)
+    if comparison is None:
+        comparison = diff_mod.diff(root, base_ref=base_ref, config_path=config_path)
+    out_dir = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(root, out_dir)
+
+    evidence = {m.name: assess(repo, root, comparison.base_commit, m, resamples=resamples or stats.DEFAULT_RESAMPLES)
+                for m in cfg.models}
+    significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
+    verdict = gate_mod.evaluate(comparison, cfg, significance)
+
+    notes: list[str] = []
+    images: list[Path] = []
+    models = [
+        ModelReport(name=m.name, task=m.task, metrics=[d for d in comparison.metrics if d.model == m.name],
+                    evidence=evidence[m.name], gate=verdict.for_model(m.name))
+        for m in cfg.models
+    ]
+    pipeline_plots: dict[str, str] = {}
+    if plots:
+        for model in models:
+            _model_plots(model, out_dir, images, notes)
+        pipeline_plots = _pipeline_plots(repo, root, comparison.base_commit, out_dir, images, notes)
+    ctx = ReportContext(comparison=comparison, cfg=cfg, root=root, out_dir=out_dir, gate=verdict, models=models,
+                        deps=dep_changes(repo, root, comparison), pipeline_plots=pipeline_plots, notes=notes)
+    markdown = render_markdown(ctx)
+    md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
+    atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
+    atomicio.write_text(html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}"))
+    atomicio.write_text(md_path, markdown)
+    _remove_stale_plots(out_dir, images)
+    return ReportResult(markdown=md_path, json=json_path, html=html_path, images=images, gate=verdict,
+                        comparison=comparison, context=ctx)
+
+
+def to_dict(ctx: ReportContext) -> dict[str, Any]:
+    """The documented `report.json` (docs/readme/reports.md)."""
+    return {
+        "schema": REPORT_SCHEMA,
+        "summary": {"status": ctx.gate.status, "mark": ctx.gate.mark, "line": section_summary(ctx).strip()},
+        "comparison": ctx.comparison.to_dict(),
+        "gate": ctx.gate.to_dict(),
+        "models": {
+            m.name: {
+                "task": m.task,
+                "gate": m.gate.to_dict(),
+                "significance": m.evidence.significance.to_dict() if m.evidence.significance else None,
+                "notes": list(m.evidence.notes),
+                "plots": dict(m.plots),
+            }
+            for m in ctx.models
+        },
+        "plots": dict(ctx.pipeline_plots),
+        "deps": [d.__dict__ for d in ctx.deps],
+        "notes": list(ctx.comparison.notes) + list(ctx.notes),
+        "reproduce": f"mlci reproduce {ctx.head}",
+    }
 
 
 def write(comparison: Comparison, out_dir: Path, *, root: Path) -> Path:
-    """Returns the path of report.md."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomicio.write_text(out_dir / "report.json", json.dumps(comparison.to_dict(), indent=2, sort_keys=True) + "\n")
-    markdown = out_dir / "report.md"
-    atomicio.write_text(markdown, "## mlci report\n\n" + diff_markdown.render(comparison))
-    return markdown
+    """Full report for an existing comparison (kept for callers of the first API); returns report.md."""
+    return build(root, comparison=comparison, out_dir=out_dir).markdown
