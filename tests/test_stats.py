@@ -1,0 +1,146 @@
+"""The bootstrap against a slow, obviously-correct reference: a loop over the same resample
+weights, each metric recomputed by sklearn.metrics with `sample_weight`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mlci import stats
+
+
+def _binary_reference(label, score, weights) -> dict[str, float]:
+    predicted = (score >= 0.5).astype(int)
+    return {
+        "auc": skm.roc_auc_score(label, score, sample_weight=weights),
+        "accuracy": skm.accuracy_score(label, predicted, sample_weight=weights),
+        "f1": skm.f1_score(label, predicted, sample_weight=weights, zero_division=0),
+        "precision": skm.precision_score(label, predicted, sample_weight=weights, zero_division=0),
+        "recall": skm.recall_score(label, predicted, sample_weight=weights),
+        "logloss": skm.log_loss(label, np.clip(score, 1e-15, 1 - 1e-15), sample_weight=weights),
+    }
+
+
+def _regression_reference(label, score, weights) -> dict[str, float]:
+    return {
+        "rmse": float(np.sqrt(skm.mean_squared_error(label, score, sample_weight=weights))),
+        "mae": skm.mean_absolute_error(label, score, sample_weight=weights),
+        "r2": skm.r2_score(label, score, sample_weight=weights),
+    }
+
+
+def reference_paired_ci(task, label, base, head, resamples, seed, chunk=None):
+    """Loop over resamples; weights are 2 × the bits `stats.weight_chunks` hands out."""
+    metric_fn = _binary_reference if task == "binary" else _regression_reference
+    deltas: dict[str, list[float]] = {}
+    for bits in stats.weight_chunks(len(label), resamples, seed, chunk):
+        for row in bits:
+            weights = 2.0 * row
+            b, h = metric_fn(label, base, weights), metric_fn(label, head, weights)
+            for name in b:
+                deltas.setdefault(name, []).append(h[name] - b[name])
+    return {name: tuple(np.percentile(values, [2.5, 97.5])) for name, values in deltas.items()}
+
+
+@pytest.fixture
+def binary_data():
+    rng = np.random.default_rng(7)
+    n = 400
+    label = rng.integers(0, 2, n)
+    base = np.round(np.clip(rng.random(n) * 0.7 + label * 0.25, 0, 1), 2)  # rounded: many ties
+    head = np.round(np.clip(base + rng.normal(0.03, 0.08, n) * (2 * label - 1), 0, 1), 2)
+    return label, base, head
+
+
+def test_paired_ci_of_every_binary_metric_matches_the_reference(binary_data):
+    label, base, head = binary_data
+    got = stats.paired_bootstrap("binary", label, base, head, resamples=200, seed=3, chunk=64)
+    expected = reference_paired_ci("binary", label, base, head, 200, 3, chunk=64)
+    for name, (low, high) in expected.items():
+        assert got[name].ci_low == pytest.approx(low, abs=1e-9), name
+        assert got[name].ci_high == pytest.approx(high, abs=1e-9), name
+
+
+def test_point_estimates_are_sklearns_on_the_unweighted_rows(binary_data):
+    label, base, head = binary_data
+    got = stats.paired_bootstrap("binary", label, base, head, resamples=10)
+    expected = _binary_reference(label, head, np.ones(len(label)))
+    for name, value in expected.items():
+        assert got[name].head == pytest.approx(value, abs=1e-12), name
+
+
+def test_paired_ci_of_regression_metrics_matches_the_reference():
+    rng = np.random.default_rng(11)
+    label = rng.normal(10, 3, 300)
+    base = label + rng.normal(0, 1.0, 300)
+    head = label + rng.normal(0, 0.8, 300)
+    got = stats.paired_bootstrap("regression", label, base, head, resamples=150, seed=5)
+    expected = reference_paired_ci("regression", label, base, head, 150, 5)
+    for name, (low, high) in expected.items():
+        assert got[name].ci_low == pytest.approx(low, abs=1e-9), name
+        assert got[name].ci_high == pytest.approx(high, abs=1e-9), name
+
+
+def test_fast_auc_agrees_with_the_exact_reference_within_a_small_share_of_the_ci():
+    rng = np.random.default_rng(3)
+    n = 20_000
+    label = rng.integers(0, 2, n)
+    base = rng.random(n) * 0.6 + label * 0.3
+    head = base + rng.normal(0, 0.05, n)
+    fast = stats.paired_bootstrap("binary", label, base, head, metrics=("auc",), resamples=100, seed=1,
+                                  exact_auc=False)["auc"]
+    exact = reference_paired_ci("binary", label, base, head, 100, 1)["auc"]
+    width = exact[1] - exact[0]
+    assert abs(fast.ci_low - exact[0]) < 0.02 * width
+    assert abs(fast.ci_high - exact[1]) < 0.02 * width
+
+
+def test_same_seed_gives_the_same_numbers_and_another_seed_other_numbers(binary_data):
+    label, base, head = binary_data
+    first = stats.paired_bootstrap("binary", label, base, head, resamples=100, seed=1)
+    again = stats.paired_bootstrap("binary", label, base, head, resamples=100, seed=1)
+    other = stats.paired_bootstrap("binary", label, base, head, resamples=100, seed=2)
+    assert first == again
+    assert first["auc"].ci_low != other["auc"].ci_low
+
+
+def test_weights_have_the_bootstrap_mean_and_variance():
+    bits = np.concatenate(list(stats.weight_chunks(5000, 200, seed=9)))
+    weights = 2.0 * bits
+    assert bits.shape == (200, 5000)
+    assert weights.mean() == pytest.approx(1.0, abs=0.01)
+    assert weights.var() == pytest.approx(1.0, abs=0.01)
+
+
+def test_identical_models_have_a_zero_width_ci_and_no_significance(binary_data):
+    label, base, _head = binary_data
+    result = stats.paired_bootstrap("binary", label, base, base.copy(), resamples=50)
+    assert result["auc"].ci_low == 0 and result["auc"].ci_high == 0
+    assert result["auc"].significant is False
+
+
+def test_a_clearly_better_model_is_significant():
+    rng = np.random.default_rng(1)
+    label = rng.integers(0, 2, 3000)
+    base = rng.random(3000) * 0.8 + label * 0.2
+    head = rng.random(3000) * 0.5 + label * 0.5
+    result = stats.paired_bootstrap("binary", label, base, head, resamples=200)
+    assert result["auc"].significant is True and result["auc"].ci_low > 0
+    assert result["logloss"].ci_high < 0
+
+
+def test_unpaired_bootstrap_gives_each_side_its_own_ci_and_no_significance(binary_data):
+    label, base, head = binary_data
+    result = stats.unpaired_bootstrap("binary", label[:300], base[:300], label[100:], head[100:], resamples=100)
+    auc = result["auc"]
+    assert auc.significant is None and auc.ci_low is None
+    assert auc.base_ci[0] <= auc.base <= auc.base_ci[1]
+    assert auc.head_ci[0] <= auc.head <= auc.head_ci[1]
+
+
+def test_resamples_without_a_positive_are_counted_not_crashing():
+    label = np.array([0] * 30 + [1])
+    score = np.linspace(0, 1, 31)
+    result = stats.paired_bootstrap("binary", label, score, score[::-1].copy(), metrics=("auc",), resamples=200)
+    assert 0 < result["auc"].undefined_resamples < 200
