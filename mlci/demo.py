@@ -85,6 +85,23 @@ def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None
     step("comparing the PR with main")
     comparison = diff.diff(directory, base_ref="main")
     report = builder.write(comparison, directory / "mlci-report", root=directory)
+    step("promoting the PR's model to staging (locally with --force: there is no GitHub review here) and pulling it back")
     return DemoResult(
-        directory=directory, comparison=comparison, base_record=base_record, head_record=head_record, report=report
+        directory=directory, comparison=comparison, base_record=base_record, head_record=head_record, report=report,
+        artifacts={"model": _promote_and_pull(directory)},
     )
+
+
+def _promote_and_pull(directory: Path) -> Path:
+    """Register the PR's model in the git-tag registry (bytes in a local DVC remote), pull it back verified."""
+    from mlci.pipeline import run_dvc
+    from mlci.registry import open_backend
+    from mlci.registry.promote import promote
+    from mlci.registry.refs import ModelRef
+
+    with (directory / ".git" / "info" / "exclude").open("a", encoding="utf-8") as exclude:
+        exclude.write("/dvc-remote/\n/pulled/\n")  # demo-only folders: keep the tree clean
+    run_dvc(directory, "remote", "add", "--local", "-d", "demo", str(directory / "dvc-remote"))
+    promotion = promote(directory, stage="staging", force=True)
+    backend = open_backend(directory, {})
+    return backend.pull(ModelRef(promotion.version.name, stage="staging"), directory / "pulled").file
