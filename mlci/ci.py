@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,40 +76,24 @@ def write_summary(path: Path | None, markdown: str) -> None:
     _append(path, fit_summary(markdown.rstrip("\n") + "\n"))
 
 
-# --- report and gate (owned by mlci.report / mlci.gate; adapted here) ---------------------
+# --- report and gate (mlci.report.builder / mlci.gate) --------------------------------------
 
-def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None) -> tuple[Path, Any]:
-    """Write report.md (+ json, plots) for HEAD versus `base_ref`; returns (report.md, comparison)."""
+def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None):
+    """Write report.md (+ json, html, plots) for HEAD versus `base_ref` with the report builder."""
     from mlci.report import builder
 
-    if hasattr(builder, "build"):
-        built = builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path)
-        return Path(getattr(built, "markdown", None) or getattr(built, "report_md", None) or
-                    out_dir / "report.md"), built
-    from mlci.diff import diff
-
-    comparison = diff(root, base_ref=base_ref, config_path=config_path)
-    return builder.write(comparison, out_dir, root=root), comparison
+    return builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path)
 
 
 def _verdict(built: Any, fail_on_regression: bool) -> str:
-    """success / failure / neutral from the gate (or, before a gate exists, from regressions)."""
-    gate = getattr(built, "gate", None)
-    if gate is not None:
-        passed = getattr(gate, "passed", None)
-        if passed is None:
-            passed = getattr(gate, "verdict", "pass") in ("pass", "passed", "success")
-        if passed:
-            return "success"
-        return "failure" if fail_on_regression else "neutral"
-    comparison = getattr(built, "comparison", built)
-    if comparison.count("regressed"):
-        return "failure" if fail_on_regression else "neutral"
-    return "success"
+    """success / failure / neutral: the gate's answer, softened to neutral when not gating."""
+    if built.gate.passed:
+        return "success"
+    return "failure" if fail_on_regression else "neutral"
 
 
 def _title(verdict: str, built: Any) -> str:
-    comparison = getattr(built, "comparison", built)
+    comparison = built.comparison
     counts = ", ".join(f"{comparison.count(v)} {v}" for v in ("regressed", "improved") if comparison.count(v))
     head = {"success": "mlci: gate passed", "failure": "mlci: gate failed", "neutral": "mlci: regressions (not gating)"}
     return head[verdict] + (f" ({counts})" if counts else "")
@@ -200,9 +185,11 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
         note(f"PR #{event.pr} comes from the fork {event.head_repo}: its token is read-only, so the report goes "
              "to the job summary and the report directory (upload it as an artifact), not to a comment")
 
+    _fetch_records(root, env, token, event, note)
     record = run(root, config_path=config_path, pr=event.pr)
-    out_dir = (event.runner_temp or root / ".mlci") / "mlci" / "report"
-    report_md, built = _report(root, out_dir, base_ref=base_ref or event.base_ref or None, config_path=config_path)
+    out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
+    built = _report(root, out_dir, base_ref=base_ref or event.base_ref or None, config_path=config_path)
+    report_md = built.markdown
     markdown = report_md.read_text(encoding="utf-8")
     verdict = _verdict(built, fail)
     result = CiResult(event.name, "report", verdict, report_path=report_md, metrics=record.metrics, notes=notes,
@@ -238,6 +225,22 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
         client.close()
     write_outputs(event.output_path, {"comment-url": result.comment_url or ""})
     return result
+
+
+def _fetch_records(root: Path, env, token, event, note) -> None:
+    """Bring in the baseline records (refs/notes/mlci): actions/checkout does not fetch notes."""
+    from mlci import baseline
+    from mlci.github import gitauth
+
+    repo = gitrepo.open_repo(root)
+    if "origin" not in [r.name for r in repo.remotes]:
+        note("no 'origin' remote: comparing with the run records already in this clone")
+        return
+    try:
+        with repo.git.custom_environment(**gitauth.auth_env(token, event.server_url, env)):
+            baseline.fetch(repo, "origin")
+    except MlciError as exc:
+        note(f"could not fetch baseline records from origin ({exc.message}); comparing with local records")
 
 
 def _with_published_images(event, env, root, cfg, markdown, report_dir, token, note) -> str:
@@ -281,6 +284,7 @@ def _push(event, env, repo, root, cfg, config_path, token, retry, note, notes) -
         note(f"push to {event.ref or 'an unknown ref'} is not the default branch "
              f"({event.default_branch or 'unknown'}): nothing to record")
         return CiResult(event.name, "skipped", "neutral", notes=notes)
+    _fetch_records(root, env, token, event, note)
     record = run(root, config_path=config_path)
     if "origin" in [r.name for r in repo.remotes]:
         with repo.git.custom_environment(**gitauth.auth_env(token, event.server_url, env)):
@@ -313,6 +317,7 @@ def _review(event, env, root, cfg, token, retry, note, notes) -> CiResult:
         approval = reviews.approval(client, event.repo, event.pr)
     if not approval.approved:  # refuse before spending a training run on it
         raise RegistryError(f"promotion refused: {approval.reason}")
+    _fetch_records(root, env, token, event, note)
     repo = gitrepo.open_repo(root)
     if baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True) is None:
         note("no run record at the approved commit yet: running the pipeline first")

@@ -233,3 +233,15 @@ def test_a_non_approving_review_is_skipped(trained_repo, fake_github, tmp_path):
     result = run_ci(trained_repo, env)
     assert result.exit_code == 0 and "skipped" in result.output
     assert fake_github.requests == []
+
+
+def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clean_pr, fake_github, tmp_path):
+    origin = _with_origin(clean_pr)
+    git(clean_pr, "push", "-q", "origin", "refs/notes/mlci")
+    git(clean_pr, "update-ref", "-d", "refs/notes/mlci")  # a fresh CI checkout has no notes
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 0, result.output
+    report = json.loads((Path(env["RUNNER_TEMP"]) / "mlci" / "report" / "report.json").read_text())
+    assert report["comparison"]["base"]["source"] == "record"
+    assert origin.exists()
