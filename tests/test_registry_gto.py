@@ -166,3 +166,16 @@ def test_promote_json_reports_a_noop_on_the_second_call(repo: Path):
     second = json.loads(invoke(repo, "promote", "--json").stdout)
     assert (first["created"], second["created"]) == (True, False)
     assert second["version"]["version"] == first["version"]["version"]
+
+
+def test_a_number_taken_locally_between_numbering_and_tagging_is_renumbered(repo: Path):
+    """No origin: `git tag` itself is the lock; another process tagging v0.0.1 first makes us retry."""
+    git(repo, "remote", "remove", "origin")
+
+    def someone_else_tags(step: str) -> None:
+        if step == "numbered" and "churn@v0.0.1" not in tags(repo):
+            git(repo, "tag", "-a", "churn@v0.0.1", "-m", "Registering artifact churn version v0.0.1", "HEAD~1")
+
+    v = promote(repo, on_step=someone_else_tags).version
+    assert v.version == "v0.0.2"
+    assert tags(repo) == ["churn@v0.0.1", "churn@v0.0.2"]

@@ -170,12 +170,6 @@ class GitTagsBackend:
             raise RegistryError(f"no version of '{ref.name}' is in stage '{ref.stage}'; `mlci registry list` shows the stages")
         return versions[-1]
 
-    def find_digest(self, name: str, sha256: str) -> ModelVersion | None:
-        for v in self.versions(name):
-            if v.sha256 == sha256:
-                return v
-        return None
-
     # --- writing -------------------------------------------------------------------------
     def fetch_tags(self) -> None:
         """Bring origin's registry tags in (origin is the truth for taken numbers)."""
@@ -247,6 +241,8 @@ class GitTagsBackend:
         for _attempt in range(_ATTEMPTS):
             self.fetch_tags()
             wanted = plan(self._tags())
+            if on_step:
+                on_step("numbered")
             created: list[str] = []
             for tag, commit, message in wanted:
                 if not self._create_local(tag, commit, message):
