@@ -222,14 +222,16 @@ def restore_data(root: Path, record: RunRecord) -> list[str]:
 
     notes = []
     inputs = reproducibility.pipeline_inputs(gitlib.Repo(root), root)
-    pipeline.run_dvc(root, "checkout", "--quiet", check=False)  # missing outputs are rebuilt anyway
-    missing = [d for d in inputs.external if not (root / d).exists()]
+    cached = inputs.from_cache  # stage outputs are rebuilt by the forced re-run: no need to check them out
+    if cached:
+        pipeline.run_dvc(root, "checkout", "--quiet", *cached, check=False)  # what it lacks is handled below
+    missing = [d for d in dict.fromkeys([*inputs.external, *cached]) if not (root / d).exists()]
     if not missing:
         return notes
     remotes = _dvc_remotes(root)
     fetch_error = ""
     if remotes:
-        fetchable = [d for d in missing if reproducibility.under(d, set(inputs.dvc_tracked))]
+        fetchable = [d for d in missing if d in cached]
         if fetchable:
             proc = pipeline.run_dvc(root, "pull", "--quiet", *fetchable, check=False)
             if proc.returncode != 0:
@@ -241,9 +243,9 @@ def restore_data(root: Path, record: RunRecord) -> list[str]:
         return notes
     reasons = []
     for path in missing:
-        digest = record.deps.get(path, "")
+        digest = record.deps.get(path) or record.outs.get(path) or ""
         recorded = f" (md5 {digest[:12]})" if digest else ""
-        if reproducibility.under(path, set(inputs.dvc_tracked)):
+        if path in cached:
             where = (f"nor on DVC remote {', '.join(remotes)}" + (f" ({fetch_error})" if fetch_error else "")
                      if remotes else "and no DVC remote is configured")
             reasons.append(f"{path}{recorded} is not in the DVC cache {where}")

@@ -57,6 +57,13 @@ class PipelineInputs:
     external: tuple[str, ...]  # stage deps no stage produces (code, raw data, ...)
     produced: frozenset[str]  # every stage out / metric / plot
     dvc_tracked: frozenset[str]  # outs of `.dvc` files (dvc add / dvc import)
+    frozen_outs: frozenset[str] = frozenset()  # outs of `frozen: true` stages: restored, never re-run
+
+    @property
+    def from_cache(self) -> tuple[str, ...]:
+        """What a re-run must take from DVC's cache: DVC-tracked inputs and frozen stages' outs."""
+        return tuple(dict.fromkeys([*(d for d in self.external if under(d, set(self.dvc_tracked))),
+                                    *sorted(self.frozen_outs)]))
 
 
 def _entries(value: Any, wdir: str) -> list[str]:
@@ -91,6 +98,7 @@ def _ls_files(repo: git.Repo, *args: str) -> list[str]:
 
 def pipeline_inputs(repo: git.Repo, root: Path) -> PipelineInputs:
     produced: set[str] = {"dvc.lock"}
+    frozen: set[str] = set()
     deps: list[str] = []
     for stage in dvcfile.stages(root).values():
         if not isinstance(stage, dict) or "cmd" not in stage:
@@ -99,10 +107,13 @@ def pipeline_inputs(repo: git.Repo, root: Path) -> PipelineInputs:
         for key in ("outs", "metrics", "plots"):
             produced.update(_entries(stage.get(key), wdir))
         deps.extend(_entries(stage.get("deps"), wdir))
+        if stage.get("frozen"):
+            frozen.update(_entries(stage.get("outs"), wdir))
     dvc_files = _ls_files(repo, "--cached", "--others", "--exclude-standard", "--", "*.dvc")
     tracked = _dvc_file_outs(root, dvc_files)
     external = tuple(dict.fromkeys(d for d in deps if not under(d, produced)))
-    return PipelineInputs(external=external, produced=frozenset(produced), dvc_tracked=frozenset(tracked))
+    return PipelineInputs(external=external, produced=frozenset(produced), dvc_tracked=frozenset(tracked),
+                          frozen_outs=frozenset(frozen))
 
 
 def untracked_inputs(repo: git.Repo, root: Path, inputs: PipelineInputs | None = None) -> list[str]:
