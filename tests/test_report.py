@@ -1,0 +1,310 @@
+"""`mlci report`: the full report on real repos, its numbers checked against a reference bootstrap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlci import run, stats
+from mlci.report import builder, diff_markdown
+from mlci.report import format as fmt
+from mlci.report.limits import fit_comment, fit_summary
+from tests.helpers import commit_all, git, invoke, set_param
+from tests.test_stats import reference_paired_ci
+
+RESAMPLES = 200
+
+
+@pytest.fixture(scope="module")
+def regressed_pr(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example on a PR branch whose model is much weaker (3 trees): run, recorded, committed."""
+    root = tmp_path_factory.mktemp("pr") / "repo"
+    shutil.copytree(_trained_example, root, symlinks=True)
+    git(root, "checkout", "-q", "-b", "pr/weaker")
+    set_param(root, "train.n_estimators", 3)
+    set_param(root, "train.num_leaves", 4)
+    commit_all(root, "Fewer trees")
+    run.run(root)
+    commit_all(root, "Retrain")
+    return root
+
+
+@pytest.fixture(scope="module")
+def pr_report(regressed_pr: Path, tmp_path_factory: pytest.TempPathFactory) -> builder.ReportResult:
+    return builder.build(regressed_pr, base_ref="main", out_dir=tmp_path_factory.mktemp("report"),
+                         resamples=RESAMPLES)
+
+
+def _predictions(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "eval" / "predictions.csv").sort_values("row_id").reset_index(drop=True)
+
+
+def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
+    text = pr_report.markdown.read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies changed", "## Plots",
+                        "## Run facts", "## Notes", "## Reproduce"]
+    first = text.splitlines()[0]
+    assert first.startswith("❌ **mlci: gate failed")
+    assert f"head `{pr_report.comparison.head_commit[:12]}`" in first
+    assert f"base `{pr_report.comparison.base_commit[:12]}`" in first
+    assert f"mlci reproduce {pr_report.comparison.head_commit}" in text
+
+
+def test_ci_numbers_equal_the_reference_bootstrap(pr_report: builder.ReportResult, regressed_pr: Path,
+                                                  _trained_example: Path):
+    base, head = _predictions(_trained_example), _predictions(regressed_pr)  # main's tree holds base's file
+    assert (base["row_id"] == head["row_id"]).all()
+    label = head["label"].to_numpy()
+    expected = reference_paired_ci("binary", label, base["score"].to_numpy(), head["score"].to_numpy(),
+                                   RESAMPLES, stats.DEFAULT_SEED)
+    data = json.loads(pr_report.json.read_text())
+    got = data["models"]["churn"]["significance"]
+    assert got["paired"] is True and got["rows"] == len(label)
+    markdown = pr_report.markdown.read_text()
+    for name in ("auc", "accuracy", "logloss"):
+        low, high = expected[name]
+        assert got["metrics"][name]["ci_low"] == pytest.approx(low, abs=1e-9)
+        assert got["metrics"][name]["ci_high"] == pytest.approx(high, abs=1e-9)
+        assert f"[{fmt.signed(low)}, {fmt.signed(high)}]" in markdown
+
+
+def test_regressions_come_first_bold_and_significant(pr_report: builder.ReportResult):
+    rows = [line for line in pr_report.markdown.read_text().splitlines()
+            if line.startswith("| ") and "regressed" in line]
+    table = [line for line in pr_report.markdown.read_text().split("## Metrics")[1].splitlines()
+             if line.startswith("| ") and not line.startswith("| metric")]
+    assert rows and table[: len(rows)] == rows
+    auc_row = next(line for line in rows if line.startswith("| auc "))
+    assert "**▼ regressed (significant)**" in auc_row
+
+
+def test_gate_failure_is_in_the_report_and_json(pr_report: builder.ReportResult):
+    data = json.loads(pr_report.json.read_text())
+    assert data["gate"]["passed"] is False and data["summary"]["status"] == "fail"
+    auc = next(f for f in data["gate"]["findings"] if f["metric"] == "auc" and f["kind"] == "regression")
+    assert auc["message"].startswith("auc dropped ") and ", limit 0.01, CI [" in auc["message"]
+    assert f"- ❌ {auc['message']}" in pr_report.markdown.read_text()
+
+
+def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportResult):
+    text = pr_report.markdown.read_text()
+    assert "| train.n_estimators | params.yaml | `60` | `3` |" in text
+    assert "| `models/model.txt` |" in text
+
+
+def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportResult):
+    text = pr_report.markdown.read_text()
+    names = sorted(p.name for p in pr_report.images)
+    assert names == ["churn-calibration.png", "churn-confusion.png", "churn-pr.png", "churn-roc.png",
+                     "feature_importance.png", "training_curve.png"]
+    for image in pr_report.images:
+        assert f"](plots/{image.name})" in text
+        assert image.read_bytes().startswith(b"\x89PNG")
+
+
+def test_html_is_self_contained(pr_report: builder.ReportResult):
+    page = pr_report.html.read_text()
+    assert page.count('src="data:image/png;base64,') == len(pr_report.images)
+    assert 'src="plots/' not in page
+    assert "<table>" in page and "<details>" not in page or "<summary>" in page
+
+
+def test_same_inputs_give_the_same_bytes(regressed_pr: Path, pr_report: builder.ReportResult, tmp_path: Path):
+    again = builder.build(regressed_pr, base_ref="main", out_dir=tmp_path / "again", resamples=RESAMPLES)
+    assert again.markdown.read_text() == pr_report.markdown.read_text()
+    for image in pr_report.images:
+        assert (tmp_path / "again" / "plots" / image.name).read_bytes() == image.read_bytes(), image.name
+
+
+def test_mlci_report_cli_writes_into_the_repo_without_dirtying_it(regressed_pr: Path, tmp_path: Path):
+    root = tmp_path / "repo"
+    shutil.copytree(regressed_pr, root, symlinks=True)
+    result = invoke(root, "report", "--base", "main")
+    assert result.exit_code == 0, result.output
+    assert (root / "mlci-report" / "report.md").exists() and (root / "mlci-report" / "report.html").exists()
+    assert git(root, "status", "--porcelain") == ""
+
+
+def test_base_predictions_missing_from_the_cache_skip_significance_not_the_report(regressed_pr: Path,
+                                                                                   tmp_path: Path):
+    import yaml
+
+    root = tmp_path / "repo"
+    shutil.copytree(regressed_pr, root, symlinks=True)
+    lock = yaml.safe_load(git(root, "show", "main:dvc.lock"))
+    md5 = next(o["md5"] for o in lock["stages"]["evaluate"]["outs"] if o["path"] == "eval/predictions.csv")
+    (root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+    result = builder.build(root, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    text = result.markdown.read_text()
+    assert "base predictions unavailable: significance skipped" in text
+    assert "## Plots" in text and "churn-roc.png" in text  # head-only plots still drawn
+    gate_messages = [f.message for f in result.gate.failures]
+    assert any(m.startswith("auc dropped") for m in gate_messages)
+
+
+# --- several models, a regression model, bad inputs: small repos without a pipeline -----------
+
+MULTI_CONFIG = """\
+version: 1
+models:
+  - name: clf
+    metrics: [clf/metrics.json]
+    predictions: clf/predictions.csv
+    task: binary
+    goals:
+      auc: {min: 0.5}
+  - name: reg
+    metrics: [reg/metrics.json]
+    predictions: reg/predictions.csv
+    task: regression
+    goals:
+      rmse: {direction: lower, max_regression: 0.0001}
+"""
+
+
+def _write_model_files(root: Path, *, clf_shift: float, reg_noise: float, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    label = rng.integers(0, 2, n)
+    score = np.clip(rng.random(n) * 0.6 + label * 0.3 + clf_shift * (2 * label - 1), 0, 1).round(6)
+    (root / "clf").mkdir(exist_ok=True)
+    pd.DataFrame({"row_id": np.arange(n), "label": label, "score": score}).to_csv(root / "clf/predictions.csv",
+                                                                                index=False)
+    points = stats.point_estimates("binary", label, score)
+    (root / "clf/metrics.json").write_text(json.dumps({k: round(v, 6) for k, v in points.items()}))
+    truth = np.linspace(0, 10, n)
+    rng_reg = np.random.default_rng(42)
+    predicted = (truth + rng_reg.normal(0, 1, n) * reg_noise).round(6)
+    (root / "reg").mkdir(exist_ok=True)
+    pd.DataFrame({"row_id": np.arange(n), "label": truth, "score": predicted}).to_csv(root / "reg/predictions.csv",
+                                                                                    index=False)
+    reg_points = stats.point_estimates("regression", truth, predicted)
+    (root / "reg/metrics.json").write_text(json.dumps({k: round(v, 6) for k, v in reg_points.items()}))
+
+
+@pytest.fixture
+def multi_repo(git_repo: Path) -> Path:
+    (git_repo / "mlci.yaml").write_text(MULTI_CONFIG)
+    _write_model_files(git_repo, clf_shift=0.0, reg_noise=1.0)
+    commit_all(git_repo, "base models")
+    git(git_repo, "checkout", "-q", "-b", "pr")
+    _write_model_files(git_repo, clf_shift=0.05, reg_noise=1.5)
+    commit_all(git_repo, "head models")
+    return git_repo
+
+
+def test_each_model_gets_its_own_section_and_gate(multi_repo: Path, tmp_path: Path):
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
+    text = result.markdown.read_text()
+    assert "### Model `clf` ✅" in text and "### Model `reg` ❌" in text
+    assert text.index("### Model `clf`") < text.index("### Model `reg`")
+    assert result.gate.for_model("reg").failures[0].message.startswith("rmse rose ")
+    assert result.gate.for_model("clf").passed
+    names = sorted(p.name for p in result.images)
+    assert "reg-residuals.png" in names and "reg-predicted_vs_actual.png" in names
+    assert "reg-roc.png" not in names and "clf-roc.png" in names
+
+
+def test_regression_model_cis_match_the_reference(multi_repo: Path, tmp_path: Path):
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
+    head = pd.read_csv(multi_repo / "reg/predictions.csv")
+    base = pd.read_csv(pd.io.common.StringIO(git(multi_repo, "show", "main:reg/predictions.csv")))
+    expected = reference_paired_ci("regression", head["label"].to_numpy(), base["score"].to_numpy(),
+                                   head["score"].to_numpy(), 100, stats.DEFAULT_SEED)
+    got = result.context.models[1].evidence.significance.metrics
+    for name in ("rmse", "mae", "r2"):
+        assert (got[name].ci_low, got[name].ci_high) == pytest.approx(expected[name], abs=1e-9)
+
+
+def _break_head_predictions(root: Path, how: str) -> None:
+    path = root / "clf/predictions.csv"
+    frame = pd.read_csv(path)
+    if how == "missing":
+        path.unlink()
+        return
+    if how == "nan":
+        frame.loc[3, "score"] = np.nan
+    elif how == "labels":
+        frame.loc[0, "label"] = 2
+    elif how == "single_class":
+        frame["label"] = 1
+    elif how == "constant":
+        frame["score"] = 0.5
+    elif how == "empty":
+        frame = frame.iloc[0:0]
+    elif how == "other_rows":
+        frame = frame.iloc[50:]
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(("how", "note"), [
+    ("missing", "predictions file missing in the working tree"),
+    ("nan", "1 row(s) with a missing or non-numeric score (NaN)"),
+    ("labels", "labels outside {0, 1} (2) for a binary task"),
+    ("single_class", "every label is 1 (a single class)"),
+    ("constant", "every score is 0.5 (constant)"),
+    ("empty", "0 rows"),
+    ("other_rows", "evaluated on different rows (300 vs 250 rows, 250 shared)"),
+])
+def test_bad_predictions_become_notes_and_the_rest_still_renders(multi_repo: Path, tmp_path: Path, how: str,
+                                                                 note: str):
+    _break_head_predictions(multi_repo, how)
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    text = result.markdown.read_text()
+    assert note in text
+    assert "reg-residuals.png" in text  # the other model is unaffected
+    assert result.gate.for_model("clf").passed  # the floor goal reads metrics.json, not predictions
+
+
+def test_diff_markdown_still_renders_the_compact_table(multi_repo: Path):
+    from mlci.diff import diff
+
+    text = diff_markdown.render(diff(multi_repo, base_ref="main"))
+    assert text.startswith("Comparing `") and "| metric | file | base | head |" in text
+
+
+# --- size limits ------------------------------------------------------------------------------
+
+def _long_report() -> str:
+    table = "| metric | value |\n|---|---|\n" + "".join(f"| m{i} | {i} |\n" for i in range(50))
+    folded = "<details><summary>unchanged</summary>\n\n" + "x" * 5000 + "\n</details>\n"
+    return ("<!-- mlci-sticky -->\n✅ summary line\n\n" + table + "\n" + folded
+            + f"\n![ROC]({ASSETS}/roc.png)\n" + "y" * 3000 + "\n")
+
+
+ASSETS = "https://raw.githubusercontent.com/o/r/mlci-assets/" + "a" * 1000  # a long hosted-image URL
+
+
+def test_a_report_within_the_limit_is_unchanged():
+    text = _long_report()
+    assert fit_comment(text, limit=len(text)) == text
+    assert fit_summary(text) == text
+
+
+def test_trimming_drops_folded_sections_first_and_links_the_full_report():
+    text = _long_report()
+    fitted = fit_comment(text, limit=len(text) - 1000, full_report_url="https://example.invalid/r")
+    assert len(fitted) <= len(text) - 1000
+    assert "<details>" not in fitted and f"![ROC]({ASSETS}/roc.png)" in fitted
+    assert "[full report](https://example.invalid/r)" in fitted
+
+
+def test_trimming_then_drops_plots_then_cuts_lines_keeping_the_summary_and_marker():
+    text = _long_report()
+    no_plots = fit_comment(text, limit=len(text) - 5500)
+    assert "<details>" not in no_plots and "![ROC]" not in no_plots and "y" * 3000 in no_plots
+    short = fit_comment(text, limit=600)
+    assert len(short) <= 600
+    assert short.startswith("<!-- mlci-sticky -->\n✅ summary line") and "shortened" in short
+
+
+def test_summary_limit_counts_utf8_bytes():
+    text = "✅ ü\n" * 1000
+    fitted = fit_summary(text, limit=2000)
+    assert len(fitted.encode("utf-8")) <= 2000 < len(text.encode("utf-8"))
