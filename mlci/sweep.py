@@ -2,7 +2,8 @@
 
 Each matrix job of `templates/workflows/sweep.yml` runs `mlci run` + `mlci report -o DIR` for
 one variant and uploads DIR; the final job calls `merge_reports` on all of them. Each DIR's
-report.json is a comparison against the same merge-base (`Comparison.to_dict()`), so a
+report.json holds a comparison against the same merge-base (`Comparison.to_dict()`, under
+"comparison" in the full report or at the top level), so a
 variant is described by the params it changed and its head metrics. Reading is tolerant:
 unknown keys are ignored, missing metrics show as "—".
 """
@@ -61,7 +62,10 @@ def _read(directory: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not valid JSON ({exc}); re-create it with `mlci report -o {directory}`") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("metrics", []), list):
+    # The full report nests the comparison under "comparison"; a bare `Comparison.to_dict()` is accepted too.
+    if isinstance(data, dict) and isinstance(data.get("comparison"), dict):
+        data = data["comparison"]
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), list):
         raise DataError(f"{path} is not an mlci report (no metrics list); re-create it with `mlci report -o {directory}`")
     return data
 
@@ -197,12 +201,13 @@ def merge_reports(
     out_dir: Path,
     *,
     primary: str | None = None,
-    config_root: Path | None = None,
+    config_root: Path | None = Path("."),
 ) -> Path:
     """Write report.md and report.json (kind "sweep") for all variants into out_dir; returns report.md.
 
     The best variant is judged by `primary`, else by the first goal of the mlci.yaml in
-    `config_root`, else by what the reports themselves say (see `collect`).
+    `config_root` (default: the current directory, like every command), else by what the
+    reports themselves say (see `collect`).
     """
     if primary is None and config_root is not None:
         primary = primary_goal(Path(config_root))

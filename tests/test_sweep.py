@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mlci import diff, run
+from mlci import run
 from mlci.errors import DataError, UsageError
-from mlci.report import builder
 from mlci.sweep import collect, merge_reports
-from tests.helpers import commit_all, git, set_param
+from tests.helpers import commit_all, git, invoke, set_param
 
 
 def metric(name: str, base: float, head: float | None, direction: str = "higher", guessed: bool = False) -> dict:
@@ -20,17 +19,19 @@ def metric(name: str, base: float, head: float | None, direction: str = "higher"
             "direction_guessed": guessed, "verdict": "improved"}
 
 
-def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tuple]) -> Path:
-    """A report directory as `mlci report -o` writes it (Comparison.to_dict() in report.json)."""
+def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tuple], *, nested: bool = True) -> Path:
+    """A report directory as `mlci report -o` writes it: report.json with Comparison.to_dict()
+    under "comparison" (or, `nested=False`, a bare comparison as `mlci diff --json` prints)."""
     directory = root / name
     directory.mkdir(parents=True)
-    data = {
+    comparison = {
         "schema": 1, "base": {"ref": "main", "commit": "b" * 40, "source": "record"},
         "head": {"commit": name.ljust(40, "0"), "dirty": False, "source": "workspace"},
         "metrics": metrics,
         "params": [{"file": "params.yaml", "name": k, "base": b, "head": h, "change": "changed"} for k, (b, h) in params.items()],
         "summary": {}, "notes": [], "some_future_key": {"ignored": True},
     }
+    data = {"schema": 1, "comparison": comparison, "gate": {}, "models": {}} if nested else comparison
     (directory / "report.json").write_text(json.dumps(data))
     return directory
 
@@ -91,7 +92,7 @@ def test_a_variant_missing_the_primary_metric_is_listed_last_and_never_best(tmp_
     sweep = collect(dirs)
     assert [v.name for v in sweep.variants] == ["ok", "broken"]
     assert [v.name for v in sweep.best] == ["ok"]
-    assert "| `broken` | — |" in merge_reports(dirs, tmp_path / "out").read_text()
+    assert "| `broken` | — |" in merge_reports(dirs, tmp_path / "out", config_root=None).read_text()
 
 
 def test_ties_mark_every_best_variant(tmp_path):
@@ -123,8 +124,9 @@ def test_nothing_to_merge_is_a_usage_error(tmp_path):
         merge_reports([], tmp_path / "out")
 
 
-def test_merging_reports_of_real_runs(trained_repo, tmp_path):
-    """Two variants trained by the real pipeline, reported by the real report writer, merged."""
+def test_merging_reports_of_real_runs(trained_repo, tmp_path, monkeypatch):
+    """Two variants trained by the real pipeline, reported and merged by `mlci report`."""
+    monkeypatch.chdir(trained_repo)
     dirs = []
     for leaves in (4, 31):
         git(trained_repo, "checkout", "-q", "-B", f"sweep-{leaves}", "main")
@@ -132,13 +134,21 @@ def test_merging_reports_of_real_runs(trained_repo, tmp_path):
         commit_all(trained_repo, f"num_leaves {leaves}")
         run.run(trained_repo)
         dirs.append(tmp_path / f"leaves-{leaves}")
-        builder.write(diff.diff(trained_repo), dirs[-1], root=trained_repo)
-    sweep = collect(dirs, primary="auc")
-    assert {v.name for v in sweep.variants} == {"leaves-4", "leaves-31"}
-    assert all(v.params == {"train.num_leaves": int(v.name.split("-")[1])} for v in sweep.variants)
-    assert all(0.5 < v.metrics["auc"] <= 1 for v in sweep.variants)
-    best = max(sweep.variants, key=lambda v: v.metrics["auc"])
-    assert sweep.best == [best]
+        result = invoke(trained_repo, "report", "--base", "main", "-o", str(dirs[-1]))
+        assert result.exit_code == 0, result.output
+    merge_args = [arg for d in dirs for arg in ("--merge", str(d))]
+    result = invoke(trained_repo, "report", *merge_args, "-o", str(tmp_path / "merged"))
+    assert result.exit_code == 0, result.output
+
+    sweep = json.loads((tmp_path / "merged" / "report.json").read_text())
+    variants = {v["name"]: v for v in sweep["variants"]}
+    assert set(variants) == {"leaves-4", "leaves-31"}
+    assert all(v["params"] == {"train.num_leaves": int(name.split("-")[1])} for name, v in variants.items())
+    assert all(0.5 < v["metrics"]["auc"] <= 1 for v in variants.values())
+    assert sweep["primary"] == "auc"  # the example's first goal
+    assert sweep["best"] == [max(variants, key=lambda n: variants[n]["metrics"]["auc"])]
+    markdown = (tmp_path / "merged" / "report.md").read_text()
+    assert markdown.count("| `leaves-") == 2 and "★" in markdown
 
 
 def test_the_first_goal_in_mlci_yaml_decides_the_best(three_variants, tmp_path):
@@ -150,3 +160,18 @@ def test_the_first_goal_in_mlci_yaml_decides_the_best(three_variants, tmp_path):
     merge_reports(three_variants, tmp_path / "out", config_root=project)
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert (data["primary"], data["best"]) == ("logloss", ["leaves-31"])
+
+
+def test_a_bare_comparison_as_report_json_is_read_too(tmp_path):
+    dirs = [report_dir(tmp_path, "flat", [metric("auc", 0.9, 0.97)], {"train.seed": (0, 1)}, nested=False),
+            report_dir(tmp_path, "nested", [metric("auc", 0.9, 0.92)], {"train.seed": (0, 2)})]
+    sweep = collect(dirs)
+    assert [(v.name, v.params, v.best) for v in sweep.variants] == [
+        ("flat", {"train.seed": 1}, True), ("nested", {"train.seed": 2}, False)]
+
+
+def test_json_without_a_metrics_list_is_not_a_report(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "report.json").write_text('{"hello": "world"}')
+    with pytest.raises(DataError, match=r"is not an mlci report \(no metrics list\)"):
+        collect([tmp_path / "other"])
