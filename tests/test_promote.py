@@ -199,3 +199,27 @@ def test_backend_reads_back_what_promote_wrote(registry_repo: Path):
     promote(registry_repo, stage="prod")
     versions = GitTagsBackend(registry_repo).versions("churn")
     assert [(v.version, v.stages) for v in versions] == [("v0.0.1", ("prod",))]
+
+
+def test_pr_with_no_review_is_refused(registry_repo: Path, fake_github):
+    head = pr_branch(registry_repo)
+    fake_github.add_pull(12, head_sha=head)
+    result = invoke(registry_repo, "promote", "--pr", "12", env=_github_env(fake_github))
+    assert result.exit_code == 8 and "has no approval" in result.stderr
+    assert tags(registry_repo) == []
+
+
+def test_in_actions_the_review_events_pr_is_checked(registry_repo: Path, fake_github, tmp_path: Path):
+    head = pr_branch(registry_repo)
+    fake_github.add_pull(13, head_sha=head)
+    fake_github.collaborators["alice"] = "maintain"
+    fake_github.add_review(13, "alice", "APPROVED", head)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "submitted", "review": {"state": "approved"},
+                                 "pull_request": {"number": 13, "head": {"sha": head, "ref": "feature"}}}))
+    env = {**_github_env(fake_github), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_review",
+           "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": head}
+    result = invoke(registry_repo, "promote", "--stage", "staging", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"]["metadata"]["approval"]["reviewer"] == "alice"
+    assert remote_tags(registry_repo) == ["churn#staging#1", "churn@v0.0.1"]

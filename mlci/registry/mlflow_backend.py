@@ -49,9 +49,17 @@ def _mlflow():
     return mlflow, MlflowClient
 
 
+def safe_uri(uri: str) -> str:
+    """`uri` without any user:password@ part, fit for messages."""
+    import re
+
+    return re.sub(r"//[^/@]*@", "//", uri)
+
+
 def _remote_error(action: str, exc: Exception, uri: str) -> RemoteError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return RemoteError(f"MLflow at {uri} failed while {action}: {text[:300]}; nothing was registered")
+    text = text.replace(uri, safe_uri(uri))
+    return RemoteError(f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}; nothing was registered")
 
 
 def _iso(millis) -> str:
@@ -125,7 +133,7 @@ class MlflowBackend:
     def resolve(self, ref: refs.ModelRef) -> ModelVersion:
         versions = self.versions(ref.name)
         if not versions:
-            raise RegistryError(f"no registered versions of '{ref.name}' in MLflow at {self.uri}; promote one first")
+            raise RegistryError(f"no registered versions of '{ref.name}' in MLflow at {safe_uri(self.uri)}; promote one first")
         if ref.version:
             wanted = ref.version
             for v in versions:
@@ -180,7 +188,7 @@ class MlflowBackend:
             extra = local / _EXTRA_DIR / Path(candidate.path).name
             if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
                 raise RegistryError(
-                    f"MLflow at {self.uri} did not store the model intact (sha256 mismatch on read-back); nothing was registered"
+                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); nothing was registered"
                 )
 
     def _download(self, uri: str, into: Path) -> Path:
