@@ -175,3 +175,46 @@ def test_json_without_a_metrics_list_is_not_a_report(tmp_path):
     (tmp_path / "other" / "report.json").write_text('{"hello": "world"}')
     with pytest.raises(DataError, match=r"is not an mlci report \(no metrics list\)"):
         collect([tmp_path / "other"])
+
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "templates" / "workflows" / "sweep.yml"
+
+
+def workflow() -> dict:
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def step(job: dict, name_start: str) -> dict:
+    return next(s for s in job["steps"] if s.get("name", "").startswith(name_start))
+
+
+def test_sweep_workflow_runs_the_grid_on_gpu_runners_then_merges_once():
+    jobs = workflow()["jobs"]
+    variant, merge = jobs["variant"], jobs["merge"]
+    assert variant["runs-on"] == ["self-hosted", "gpu"]
+    assert len(variant["strategy"]["matrix"]["learning_rate"]) * len(variant["strategy"]["matrix"]["num_leaves"]) > 1
+    assert "head.repo.full_name == github.repository" in variant["if"]  # no fork code on our machines
+    assert merge["needs"] == "variant" and merge["permissions"]["pull-requests"] == "write"
+    assert "mlci report" in step(merge, "Merge")["run"] and "--merge" in step(merge, "Merge")["run"]
+    assert "--id mlci-sweep" in step(merge, "One sticky comment")["run"]
+
+
+def test_sweep_workflow_param_step_sets_each_variants_values(tmp_path):
+    """The workflow's own `run:` script, executed for real on the example's params.yaml."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    example_params = (Path(__file__).resolve().parents[1] / "templates" / "example" / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(example_params)
+    script = step(workflow()["jobs"]["variant"], "Set this variant's params")
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+           "SETS": "train.learning_rate=0.05 train.num_leaves=63 train.device=auto"}
+    assert set(script["env"]) == {"SETS"}
+    subprocess.run(["bash", "-e", "-c", script["run"]], cwd=tmp_path, env=env, check=True, capture_output=True)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert (params["train"]["learning_rate"], params["train"]["num_leaves"], params["train"]["device"]) == (0.05, 63, "auto")
+    assert params["data"] == yaml.safe_load(example_params)["data"]
