@@ -186,9 +186,12 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
              "to the job summary and the report directory (upload it as an artifact), not to a comment")
 
     _fetch_records(root, env, token, event, note)
+    base_ref = base_ref or event.base_ref or None
+    if base_ref:  # a wrong --base fails now, not after an hour of training
+        gitrepo.resolve(gitrepo.open_repo(root), base_ref)
     record = run(root, config_path=config_path, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(root, out_dir, base_ref=base_ref or event.base_ref or None, config_path=config_path)
+    built = _report(root, out_dir, base_ref=base_ref, config_path=config_path)
     report_md = built.markdown
     markdown = report_md.read_text(encoding="utf-8")
     verdict = _verdict(built, fail)
