@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -122,10 +123,15 @@ def tiny(_tiny_recorded: Path, tmp_path: Path) -> Path:
 # --- the example pipeline --------------------------------------------------------------------
 
 
-def test_reproduce_head_commit_sha_matches_exactly(trained_repo: Path):
-    """The line the report prints, `mlci reproduce <sha>`, run as printed."""
+def test_report_reproduce_line_runs_as_printed_and_matches_exactly(trained_repo: Path, tmp_path: Path):
+    """The line the PR report prints (`mlci reproduce <head sha>`), run exactly as printed."""
+    from mlci.report import builder
+
     sha = head(trained_repo)
-    result = invoke(trained_repo, "reproduce", sha)
+    report = builder.build(trained_repo, plots=False, out_dir=tmp_path / "report")
+    printed = shlex.split(json.loads(report.json.read_text())["reproduce"])
+    assert printed == ["mlci", "reproduce", sha]
+    result = invoke(trained_repo, *printed[1:])
     assert result.exit_code == 0, result.output
     recorded = baseline.latest(gitlib.Repo(trained_repo), sha, clean_only=True)
     for name, value in recorded.metrics["metrics.json"].items():
