@@ -7,9 +7,9 @@ Per model, for every metric with a configured goal:
   * `significant_only`: a regression beyond the limit fails only when the bootstrap says it
     is significant (the CI of Δ excludes 0). When significance could not be computed (no
     base predictions), the gate fails conservatively and says why.
-Warnings (the verdict passes, marked ⚠️): regressions no goal limits, over-limit regressions
-that are not significant, directions guessed from metric names, goals naming metrics that
-no metrics file has. Other capabilities add findings (e.g. `kind="data"`) via `with_findings`.
+Warnings (the verdict passes, marked ⚠️): regressions that no goal limits, over-limit
+regressions that are not significant (with `significant_only`), changes judged by a direction
+guessed from the metric's name, goals naming metrics that no metrics file has. Other capabilities add findings (e.g. `kind="data"`) via `with_findings`.
 """
 
 from __future__ import annotations
@@ -181,6 +181,12 @@ def evaluate(comparison: Comparison, cfg: Config, significance: dict[str, Any] |
                                             _regression_message(m, "none set", interval)
                                             + f" (direction '{goal.direction}' guessed from the name)",
                                             True, "warning"))
+        guessed = sorted({m.name for m in deltas if m.verdict == "improved" and m.direction_guessed})
+        if guessed:
+            findings.append(GateFinding(
+                model.name, "direction", None,
+                f"better/worse guessed from the name for {', '.join(guessed)}; "
+                "set goals.<metric>.direction in mlci.yaml", True, "warning"))
         for key in sorted(model.goals):
             if key not in seen:
                 findings.append(GateFinding(

@@ -161,3 +161,10 @@ def test_gate_with_an_invalid_goal_is_a_config_error(trained_repo: Path, bad: st
     result = invoke(trained_repo, "gate")
     assert result.exit_code == 3
     assert "goals.auc.min" in result.stderr
+
+
+def test_an_improvement_judged_by_a_guessed_direction_is_a_warning():
+    cfg = _config(auc=Goal("auc", "higher", min=0.5))
+    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.9, "recall": 0.7}, {"auc": 0.9, "recall": 0.8}), cfg)
+    assert verdict.status == "warn"
+    assert verdict.warnings[0].kind == "direction" and "recall" in verdict.warnings[0].message
