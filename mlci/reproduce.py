@@ -157,6 +157,13 @@ def resolve_target(repo: git.Repo, rev: str) -> tuple[str, RunRecord]:
         of_pr = [r for r in baseline.all_records(repo) if r.pr == number]
         if of_pr:
             commit = of_pr[-1].commit  # the newest run of the PR: its head as last recorded
+            try:
+                repo.git.cat_file("-e", f"{commit}^{{commit}}")
+            except gitlib.GitCommandError:
+                raise CannotReproduce(
+                    f"PR #{number}'s recorded head {commit[:12]} is not in this clone; "
+                    f"`git fetch origin pull/{number}/head` and retry"
+                ) from None
         else:
             try:
                 commit = repo.commit(rev).hexsha  # a branch that happens to be called pr/N

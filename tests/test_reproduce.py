@@ -251,6 +251,23 @@ def test_unknown_pr_and_unknown_revision_are_named(trained_repo: Path):
     assert "unknown revision 'no-such-branch'" in error_line(result)
 
 
+def test_pr_whose_recorded_head_is_not_in_the_clone_exits_2_with_the_fetch_command(trained_repo: Path):
+    repo = gitlib.Repo(trained_repo)
+    recorded = baseline.latest(repo, head(trained_repo))
+    git(trained_repo, "checkout", "-q", "-b", "gone")
+    (trained_repo / "CHANGELOG.md").write_text("a fork's commit\n")
+    sha = commit_all(trained_repo, "fork commit")
+    baseline.save(repo, dataclasses.replace(recorded, commit=sha, pr=8, id="fork00000000000"))
+    git(trained_repo, "checkout", "-q", "main")
+    git(trained_repo, "branch", "-q", "-D", "gone")
+    git(trained_repo, "reflog", "expire", "--expire=now", "--all")
+    git(trained_repo, "gc", "-q", "--prune=now")
+    result = invoke(trained_repo, "reproduce", "pr/8")
+    assert result.exit_code == 2
+    assert error_line(result) == (f"mlci: error: PR #8's recorded head {sha[:12]} is not in this clone; "
+                                  "`git fetch origin pull/8/head` and retry")
+
+
 def test_data_deleted_from_the_cache_with_no_remote_exits_2_and_removes_the_worktree(tiny: Path):
     shutil.rmtree(tiny / ".dvc" / "cache")
     result = invoke(tiny, "reproduce", "--json")
