@@ -213,7 +213,11 @@ class MlflowBackend:
             raise UsageError("the mlflow backend numbers versions itself (1, 2, 3…); drop --version/--bump")
         step = on_step or (lambda _s: None)
         run_id, model_uri, model_id = self._log(candidate)
-        self._verify(model_uri, candidate)
+        try:
+            self._verify(model_uri, candidate)
+        except Exception:
+            self._forget_run(run_id)
+            raise
         step("uploaded")
         metadata = {k: candidate.metadata.get(k) for k in ("record", "approval", "gate", "allow_regression", "pr", "promoted_at")}
         tags: dict[str, Any] = {
@@ -237,6 +241,7 @@ class MlflowBackend:
         except Exception as exc:  # noqa: BLE001
             if created is not None:
                 self._discard(candidate.name, created.version)
+            self._forget_run(run_id)
             if isinstance(exc, (RegistryError, RemoteError)):
                 raise
             raise _remote_error("registering the version", exc, self.uri) from exc
@@ -247,6 +252,13 @@ class MlflowBackend:
         try:
             self.client.delete_model_version(name, str(version))
         except Exception:  # noqa: BLE001, S110 - best effort by design, see the module docstring
+            pass
+
+    def _forget_run(self, run_id: str) -> None:
+        """Delete the promotion's run (and so its logged model) after a failure; best effort."""
+        try:
+            self.client.delete_run(run_id)
+        except Exception:  # noqa: BLE001, S110 - the server may be the thing that failed
             pass
 
     def assign(self, version: ModelVersion, stage: str, on_step=None) -> ModelVersion:
