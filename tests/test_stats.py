@@ -55,8 +55,8 @@ def binary_data():
 
 def test_paired_ci_of_every_binary_metric_matches_the_reference(binary_data):
     label, base, head = binary_data
-    got = stats.paired_bootstrap("binary", label, base, head, resamples=200, seed=3, chunk=64)
-    expected = reference_paired_ci("binary", label, base, head, 200, 3, chunk=64)
+    got = stats.paired_bootstrap("binary", label, base, head, resamples=80, seed=3, chunk=32)
+    expected = reference_paired_ci("binary", label, base, head, 80, 3, chunk=32)
     for name, (low, high) in expected.items():
         assert got[name].ci_low == pytest.approx(low, abs=1e-9), name
         assert got[name].ci_high == pytest.approx(high, abs=1e-9), name
@@ -84,13 +84,13 @@ def test_paired_ci_of_regression_metrics_matches_the_reference():
 
 def test_fast_auc_agrees_with_the_exact_reference_within_a_small_share_of_the_ci():
     rng = np.random.default_rng(3)
-    n = 20_000
+    n = 10_000
     label = rng.integers(0, 2, n)
     base = rng.random(n) * 0.6 + label * 0.3
     head = base + rng.normal(0, 0.05, n)
-    fast = stats.paired_bootstrap("binary", label, base, head, metrics=("auc",), resamples=100, seed=1,
+    fast = stats.paired_bootstrap("binary", label, base, head, metrics=("auc",), resamples=60, seed=1,
                                   exact_auc=False)["auc"]
-    exact = reference_paired_ci("binary", label, base, head, 100, 1)["auc"]
+    exact = reference_paired_ci("binary", label, base, head, 60, 1)["auc"]
     width = exact[1] - exact[0]
     assert abs(fast.ci_low - exact[0]) < 0.02 * width
     assert abs(fast.ci_high - exact[1]) < 0.02 * width

@@ -78,9 +78,10 @@ def assess(repo: Any, root: Path, base_commit: str | None, model: ModelConfig, *
 
     base = evidence.base
     aligned = preds.align(base, head)
+    same_rows = aligned is not None
     if aligned is not None and not preds.labels_agree(*aligned):
-        notes.append("base and head have the same row ids but different labels: compared as different "
-                     "evaluation sets")
+        notes.append("base and head have the same row ids but different labels (the evaluation data changed): "
+                     "no paired test; each side's own 95 % CI is shown instead")
         aligned = None
     metrics = _metrics_for(model.task, [base, head], notes)
     if aligned is not None:
@@ -90,8 +91,9 @@ def assess(repo: Any, root: Path, base_commit: str | None, model: ModelConfig, *
         paired = True
     else:
         shared = _shared(base, head)
-        notes.append(f"base and head were evaluated on different rows ({len(base):,} vs {len(head):,} rows, "
-                     f"{shared:,} shared): no paired test; each side's own 95 % CI is shown instead")
+        if not same_rows:
+            notes.append(f"base and head were evaluated on different rows ({len(base):,} vs {len(head):,} rows, "
+                         f"{shared:,} shared): no paired test; each side's own 95 % CI is shown instead")
         intervals = stats.unpaired_bootstrap(model.task, base.label, base.score, head.label, head.score,
                                              metrics=metrics, resamples=resamples, seed=seed)
         paired = False
