@@ -179,9 +179,11 @@ def test_two_transient_failures_then_success(pr_repo, fake_github, tmp_path):
 def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_summary(pr_repo, fake_github,
                                                                                      tmp_path):
     # A stage that writes 4,000 metrics: a real, huge report.
+    # It also notes whether the PR's code could see the GitHub token (it must not).
     (pr_repo / "src" / "wide.py").write_text(
-        "import json\njson.dump({f'feature_{i:04d}_importance_share': i / 4000 for i in range(4000)},"
-        " open('wide.json', 'w'))\n")
+        "import json, os\njson.dump({f'feature_{i:04d}_importance_share': i / 4000 for i in range(4000)},"
+        " open('wide.json', 'w'))\n"
+        "open('token_seen.txt', 'w').write(str(any('TOKEN' in k for k in os.environ)))\n")
     dvc = yaml.safe_load((pr_repo / "dvc.yaml").read_text())
     dvc["stages"]["wide"] = {"cmd": "python src/wide.py", "deps": ["src/wide.py"],
                              "metrics": [{"wide.json": {"cache": False}}]}
@@ -199,6 +201,7 @@ def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_su
     assert len(comment["body"]) <= 65536
     assert report.splitlines()[0] in comment["body"] and "shortened to fit" in comment["body"]
     assert report.strip() in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert (pr_repo / "token_seen.txt").read_text() == "False"
 
 
 def test_fork_pr_reports_in_the_summary_and_does_not_fail(pr_repo, fake_github, tmp_path):

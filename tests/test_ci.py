@@ -244,4 +244,8 @@ def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clea
     assert result.exit_code == 0, result.output
     report = json.loads((Path(env["RUNNER_TEMP"]) / "mlci" / "report" / "report.json").read_text())
     assert report["comparison"]["base"]["source"] == "record"
-    assert origin.exists()
+    # with an origin to push to, the report's plots land on the assets branch, linked by commit
+    assets_commit = git(origin, "rev-parse", "refs/heads/mlci-assets")
+    body = fake_github.issue_comments(12)[0]["body"]
+    assert f"https://github.com/{fake_github.repo}/blob/{assets_commit}/pr-12/" in body
+    assert ".png?raw=true" in body

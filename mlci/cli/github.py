@@ -50,7 +50,10 @@ def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, f
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
     from mlci.ci import ci as do_ci
 
-    result = do_ci(".", config_path=config_path, base_ref=base_ref, comment_id=comment_id,
+    environ = dict(os.environ)
+    for name in ("GITHUB_TOKEN", "GH_TOKEN"):  # the pipeline runs the PR's code: it never sees the token
+        os.environ.pop(name, None)
+    result = do_ci(".", environ=environ, config_path=config_path, base_ref=base_ref, comment_id=comment_id,
                    fail_on_regression=fail_on_regression, publisher=publisher,
                    on_note=None if as_json else warn)
     if as_json:
