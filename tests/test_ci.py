@@ -249,3 +249,44 @@ def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clea
     body = fake_github.issue_comments(12)[0]["body"]
     assert f"https://github.com/{fake_github.repo}/blob/{assets_commit}/pr-12/" in body
     assert ".png?raw=true" in body
+
+
+# --- event parsing -------------------------------------------------------------------------------
+
+def _event(tmp_path, payload, **env):
+    from mlci.github.event import from_env
+
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return from_env({"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": "octo/models",
+                     "GITHUB_SHA": "b" * 40, "GITHUB_EVENT_PATH": str(path), **env})
+
+
+def test_event_knows_the_pr_its_head_and_whether_it_comes_from_a_fork(tmp_path):
+    pr = {"number": 7, "labels": [{"name": "safe-to-train"}],
+          "head": {"sha": "a" * 40, "ref": "f", "repo": {"full_name": "forker/models"}}}
+    event = _event(tmp_path, {"pull_request": pr}, RUNNER_ENVIRONMENT="self-hosted")
+    assert (event.pr, event.check_sha, event.is_fork, event.self_hosted) == (7, "a" * 40, True, True)
+    assert event.labels == ("safe-to-train",)
+    same = _event(tmp_path, {"pull_request": {**pr, "head": {**pr["head"], "repo": {"full_name": "octo/models"}}}})
+    assert not same.is_fork
+
+
+def test_a_pr_from_a_deleted_fork_counts_as_a_fork(tmp_path):
+    event = _event(tmp_path, {"pull_request": {"number": 7, "head": {"sha": "a" * 40, "repo": None}}})
+    assert event.is_fork
+
+
+def test_push_to_the_default_branch_is_recognised(tmp_path):
+    payload = {"repository": {"default_branch": "trunk"}}
+    assert _event(tmp_path, payload, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/trunk").is_default_branch_push
+    assert not _event(tmp_path, payload, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main").is_default_branch_push
+
+
+def test_outputs_use_a_heredoc_for_multi_line_values(tmp_path):
+    from mlci.ci import write_outputs
+
+    out = tmp_path / "out"
+    write_outputs(out, {"verdict": "success", "report": "line 1\nline 2"})
+    assert read_outputs(out) == {"verdict": "success", "report": "line 1\nline 2"}
+    assert "report<<mlci_" in out.read_text()

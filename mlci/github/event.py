@@ -94,7 +94,8 @@ def from_env(environ: dict[str, str] | None = None) -> Event:
         default_branch=repository.get("default_branch", ""),
         pr=int(number) if number else None,
         pr_head_sha=head.get("sha"),
-        head_repo=(head.get("repo") or {}).get("full_name") if head else None,
+        # a PR whose fork was deleted has head.repo null: treat it as a fork (read-only token)
+        head_repo=((head.get("repo") or {}).get("full_name") or "(deleted fork)") if head else None,
         labels=tuple(label.get("name", "") for label in pull.get("labels") or []),
         review_state=(payload.get("review") or {}).get("state"),
         action=payload.get("action"),
