@@ -179,3 +179,21 @@ def test_a_number_taken_locally_between_numbering_and_tagging_is_renumbered(repo
     v = promote(repo, on_step=someone_else_tags).version
     assert v.version == "v0.0.2"
     assert tags(repo) == ["churn@v0.0.1", "churn@v0.0.2"]
+
+
+def test_two_promotions_at_once_get_different_numbers(repo: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    other = tmp_path / "other" / "repo"
+    shutil.copytree(repo, other, symlinks=True)
+    git(other, "checkout", "-q", RETRAINED)
+    run_dvc(other, "checkout", "-q")
+    mlci = [sys.executable, "-m", "mlci", "promote", "--force", "--json"]
+    procs = [subprocess.Popen(mlci, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for root in (repo, other)]
+    results = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    versions = sorted(json.loads(out)["version"]["version"] for out, _err in results)
+    assert versions == ["v0.0.1", "v0.0.2"]
+    assert remote_tags(repo) == ["churn@v0.0.1", "churn@v0.0.2"]

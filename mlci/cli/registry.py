@@ -24,6 +24,18 @@ def _ci_pr() -> int | None:
     return from_env().pr
 
 
+_STEPS = {
+    "uploaded": "model bytes uploaded and verified (sha256 read back)",
+    "numbered": "version number chosen",
+    "tags-created": "registry tags created",
+    "version-created": "MLflow version created",
+}
+
+
+def _progress(step: str) -> None:
+    click.echo(f"  · {_STEPS.get(step, step)}", err=True)
+
+
 @click.command()
 @click.option("--model", default=None, metavar="NAME", help="Model to promote (default: the one in mlci.yaml / dvc.yaml).")
 @click.option("--version", "version", default=None, metavar="vX.Y.Z", help="Exact version to register.")
@@ -45,7 +57,7 @@ def promote(model, version, bump, stage, commit, pr, force, allow_regression, co
     result = do_promote(".", model=model, version=version, bump=bump, stage=stage, force=force,
                         allow_regression=allow_regression, approval=approval, commit=commit,
                         config_path=config_path,
-                        on_step=None if as_json else (lambda s: click.echo(f"  · {s}", err=True)))
+                        on_step=None if as_json else _progress)
     for message in result.warnings:
         warn(message)
     if as_json:

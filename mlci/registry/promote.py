@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlci import __version__, atomicio, baseline, config as config_mod, gitrepo
-from mlci.errors import ConfigError, RegistryError
+from mlci.errors import ConfigError, GitError, RegistryError
 from mlci.record import RunRecord
 from mlci.registry import open_backend, refs
 from mlci.registry.artifacts import declarations
@@ -93,6 +93,15 @@ def authorize(repo, commit: str, *, promote_on: str, approval: ApprovalLike | No
         f"commit {commit[:12]} is not on {where} and has no approval; promote from CI on an approved PR "
         "(or the default branch), or locally with --force (recorded)"
     )
+
+
+def _commit(repo, ref: str) -> str:
+    import git
+
+    try:
+        return repo.commit(ref).hexsha
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise GitError(f"unknown commit '{ref}'; pass --commit with an existing branch, tag or SHA") from None
 
 
 def _fetch_record(repo, commit: str) -> RunRecord | None:
@@ -198,7 +207,7 @@ def promote(
     if promote_on not in PROMOTE_ON:
         raise ConfigError(f"mlci.yaml: 'registry.promote_on' must be one of {', '.join(PROMOTE_ON)}, got {promote_on!r}")
     stage = stage or section.get("stage")
-    commit = gitrepo.resolve(repo, commit) if commit else gitrepo.head_commit(repo)
+    commit = _commit(repo, commit) if commit else gitrepo.head_commit(repo)
 
     record = baseline.latest(repo, commit, clean_only=True)
     if record is None and "origin" in [r.name for r in repo.remotes]:
