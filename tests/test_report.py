@@ -74,6 +74,18 @@ def test_ci_numbers_equal_the_reference_bootstrap(pr_report: builder.ReportResul
         assert f"[{fmt.signed(low)}, {fmt.signed(high)}]" in markdown
 
 
+def test_metric_rows_show_base_head_and_delta_from_the_metrics_files(pr_report: builder.ReportResult,
+                                                                      regressed_pr: Path, _trained_example: Path):
+    base = json.loads((_trained_example / "metrics.json").read_text())
+    head = json.loads((regressed_pr / "metrics.json").read_text())
+    text = pr_report.markdown.read_text()
+    for name in ("auc", "logloss"):
+        delta = head[name] - base[name]
+        row = (f"| {name} | {fmt.number(base[name])} | {fmt.number(head[name])} | {fmt.signed(delta)} | "
+               f"{fmt.percent(delta / abs(base[name]))} |")
+        assert row in text, row
+
+
 def test_regressions_come_first_bold_and_significant(pr_report: builder.ReportResult):
     rows = [line for line in pr_report.markdown.read_text().splitlines()
             if line.startswith("| ") and "regressed" in line]
