@@ -141,6 +141,9 @@ def test_stage_moves_to_the_newest_assignment(repo: Path):
     backend = GitTagsBackend(repo)
     assert backend.resolve(parse("churn#prod")).version == "v0.0.2"
     assert [(v.version, v.stages) for v in backend.versions("churn")] == [("v0.0.1", ()), ("v0.0.2", ("prod",))]
+    import gto.api
+
+    assert [v.version for v in gto.api.find_versions_in_stage(str(repo), "churn", "prod")] == ["v0.0.2"]
 
 
 def test_list_and_show_speak_json(repo: Path):
