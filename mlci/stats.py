@@ -293,26 +293,37 @@ def default_metrics(task: str) -> tuple[str, ...]:
 _ROW_BLOCK = 1 << 15  # rows per block: a block's weights and columns stay in cache
 
 
+def _workers() -> int:
+    import os
+
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:
+        return max(1, min(4, os.cpu_count() or 1))
+
+
 def _run(evaluators: list[_Evaluator], rows: int, resamples: int, seed: int, chunk: int | None,
          exact: bool) -> list[dict[str, Any]]:
-    """Every evaluator on the same weights, one matrix product per block for all of them.
+    """Every evaluator on the same weights, one matrix product per row block for all of them.
 
     Rows are processed in cache-sized blocks (unpack bits, widen to float, multiply), which is
-    several times faster than materialising the whole weights matrix. One Python thread on
-    purpose: the product is BLAS, which already uses every core.
+    several times faster than materialising the whole weights matrix. Chunks of resamples run
+    on one thread per core with single-threaded BLAS (threadpoolctl, installed with
+    scikit-learn): small products parallelise badly inside BLAS, well across chunks. Results
+    are put back in chunk order, so the numbers do not depend on the number of threads.
     """
     import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import nullcontext
 
     dtype = np.float64 if exact else np.float32
     columns = np.ascontiguousarray(np.concatenate([ev.columns for ev in evaluators], axis=1), dtype=dtype)
     bounds = np.cumsum([0] + [ev.columns.shape[1] for ev in evaluators])
-    results: list[list[dict[str, Any]]] = [[] for _ in evaluators]
     need_weights = any(ev.exact_auc is not None for ev in evaluators)
-    buffer = None
-    for packed in _packed_chunks(rows, resamples, seed, chunk):
+
+    def job(packed):
         k = packed.shape[0]
-        if buffer is None or buffer.shape[0] != k:
-            buffer = np.empty((k, min(_ROW_BLOCK, rows)), dtype=dtype)
+        buffer = np.empty((k, min(_ROW_BLOCK, rows)), dtype=dtype)
         sums = np.zeros((k, columns.shape[1]))
         for start in range(0, rows, _ROW_BLOCK):
             width = min(_ROW_BLOCK, rows - start)
@@ -320,9 +331,23 @@ def _run(evaluators: list[_Evaluator], rows: int, resamples: int, seed: int, chu
             np.copyto(buffer[:, :width], bits)
             sums += buffer[:, :width] @ columns[start:start + width]
         weights = np.unpackbits(packed, axis=1, count=rows) if need_weights else None
-        for i, ev in enumerate(evaluators):
-            results[i].append(ev.from_sums(sums[:, bounds[i]:bounds[i + 1]], weights))
-    return [{m: np.concatenate([r[m] for r in per]) for m in ev.metrics} for per, ev in zip(results, evaluators)]
+        return [ev.from_sums(sums[:, bounds[i]:bounds[i + 1]], weights) for i, ev in enumerate(evaluators)]
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        single_blas = threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
+        single_blas = nullcontext()
+    workers = _workers()
+    with single_blas:
+        chunks = _packed_chunks(rows, resamples, seed, chunk)
+        if workers > 1 and rows * resamples > 1_000_000:
+            with ThreadPoolExecutor(workers) as pool:
+                done = list(pool.map(job, chunks))
+        else:
+            done = [job(packed) for packed in chunks]
+    return [{m: np.concatenate([d[i][m] for d in done]) for m in ev.metrics} for i, ev in enumerate(evaluators)]
 
 
 def _interval(draws, confidence: float) -> tuple[tuple[float, float] | None, int]:
