@@ -25,7 +25,7 @@ base_option = click.option(
               help="Directory for report.md, report.json, report.html and plots/ (default: ./mlci-report).")
 @click.option("--merge", "merge_dirs", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
               metavar="DIR", help="Merge the reports in these directories (sweeps) into one, instead of building.")
-@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout as well.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
 def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None, merge_dirs: tuple[Path, ...],
            as_json: bool) -> None:
     """Write the PR report: metric table with 95 % CIs, gate verdict, plots, run facts."""
