@@ -165,6 +165,7 @@ def evaluate(comparison: Comparison, cfg: Config, significance: dict[str, Any] |
         elif not sig.paired:
             reason = "base and head were evaluated on different rows"
         deltas = [m for m in comparison.metrics if m.model == model.name]
+        names = [m.name for m in deltas]
         seen = set()
         for m in deltas:
             configured = not model.direction_is_guessed(m.file, m.name)
@@ -173,10 +174,10 @@ def evaluate(comparison: Comparison, cfg: Config, significance: dict[str, Any] |
                 seen.add(m.name)
                 seen.add(f"{m.file}:{m.name}")
                 checked += 1
-                interval = sig.get(m.name) if sig is not None and sig.paired and not sig.skipped else None
+                interval = sig.get(m.name, names) if sig is not None and sig.paired and not sig.skipped else None
                 findings.extend(_check_metric(model, m, goal, interval, reason))
             elif m.verdict == "regressed":
-                interval = sig.get(m.name) if sig is not None and sig.paired and not sig.skipped else None
+                interval = sig.get(m.name, names) if sig is not None and sig.paired and not sig.skipped else None
                 findings.append(GateFinding(model.name, "warning", m.name,
                                             _regression_message(m, "none set", interval)
                                             + f" (direction '{goal.direction}' guessed from the name)",

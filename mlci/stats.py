@@ -82,9 +82,15 @@ class Significance:
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
 
-    def get(self, metric: str) -> MetricInterval | None:
-        """By name, or by the last dotted component (`test.auc` finds `auc`)."""
-        return self.metrics.get(metric) or self.metrics.get(metric.rsplit(".", 1)[-1])
+    def get(self, metric: str, among: list[str] | None = None) -> MetricInterval | None:
+        """By name, or by the last dotted component (`test.auc` finds `auc`) unless another
+        metric in `among` has the same last component (`train.auc` and `test.auc`: ambiguous)."""
+        if metric in self.metrics:
+            return self.metrics[metric]
+        leaf = metric.rsplit(".", 1)[-1]
+        if among is not None and sum(1 for name in among if name.rsplit(".", 1)[-1] == leaf) > 1:
+            return None
+        return self.metrics.get(leaf)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -168,3 +168,11 @@ def test_an_improvement_judged_by_a_guessed_direction_is_a_warning():
     verdict = gate.evaluate(_comparison(cfg, {"auc": 0.9, "recall": 0.7}, {"auc": 0.9, "recall": 0.8}), cfg)
     assert verdict.status == "warn"
     assert verdict.warnings[0].kind == "direction" and "recall" in verdict.warnings[0].message
+
+
+def test_a_ci_is_not_borrowed_by_a_metric_whose_short_name_is_ambiguous():
+    cfg = _config(**{"train.auc": Goal("train.auc", "higher", max_regression=0.001, significant_only=True),
+                     "test.auc": Goal("test.auc", "higher", max_regression=0.001, significant_only=True)})
+    comparison = _comparison(cfg, {"train.auc": 0.99, "test.auc": 0.95}, {"train.auc": 0.98, "test.auc": 0.94})
+    verdict = gate.evaluate(comparison, cfg, _significance(auc=(-0.002, 0.001)))
+    assert all("significance unknown" in f.message for f in verdict.failures) and len(verdict.failures) == 2
