@@ -103,9 +103,9 @@ def section_summary(ctx: ReportContext) -> str:
             f"{improved} improved, {len(c.metrics) - regressed - improved} other\n")
 
 
-def _ci_cell(m: MetricDelta, evidence: Evidence) -> str:
+def _ci_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
     sig = evidence.significance
-    interval = sig.get(m.name) if sig is not None else None
+    interval = sig.get(m.name, names) if sig is not None else None
     if interval is None:
         return "—"
     if interval.ci_low is not None:
@@ -118,10 +118,10 @@ def _ci_cell(m: MetricDelta, evidence: Evidence) -> str:
     return " · ".join(parts) or "—"
 
 
-def _verdict_cell(m: MetricDelta, evidence: Evidence) -> str:
+def _verdict_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
     text = fmt.VERDICT_MARKS[m.verdict]
     sig = evidence.significance
-    interval = sig.get(m.name) if sig is not None else None
+    interval = sig.get(m.name, names) if sig is not None else None
     if m.verdict in ("regressed", "improved") and interval is not None and interval.significant is not None:
         text += " (significant)" if interval.significant else " (not significant)"
     if m.verdict == "regressed":
@@ -131,12 +131,12 @@ def _verdict_cell(m: MetricDelta, evidence: Evidence) -> str:
     return text
 
 
-def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool) -> list[str]:
+def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool, names: list[str]) -> list[str]:
     rows = []
     for m in metrics:
         name = f"{m.name} ({m.file})" if show_file else m.name
         rows.append(f"| {name} | {fmt.number(m.base)} | {fmt.number(m.head)} | {fmt.signed(m.delta)} | "
-                    f"{fmt.percent(m.delta_rel)} | {_ci_cell(m, evidence)} | {_verdict_cell(m, evidence)} |")
+                    f"{fmt.percent(m.delta_rel)} | {_ci_cell(m, evidence, names)} | {_verdict_cell(m, evidence, names)} |")
     return rows
 
 
@@ -155,17 +155,18 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
     if lines and lines[-1].startswith("- "):
         lines.append("")
     show_file = len({m.file for m in model.metrics}) > 1
+    names = [m.name for m in model.metrics]
     moved = sorted((m for m in model.metrics if m.verdict != "unchanged"), key=lambda m: (_ORDER[m.verdict], m.name))
     same = [m for m in model.metrics if m.verdict == "unchanged"]
     if moved:
-        lines += _TABLE_HEAD + _metric_rows(moved, model.evidence, show_file)
+        lines += _TABLE_HEAD + _metric_rows(moved, model.evidence, show_file, names)
     elif model.metrics:
         lines.append("No metric changed.")
     else:
         lines.append("No metrics found for this model.")
     if same:
         lines += ["", f"<details><summary>{len(same)} unchanged metric(s)</summary>", ""]
-        lines += _TABLE_HEAD + _metric_rows(same, model.evidence, show_file)
+        lines += _TABLE_HEAD + _metric_rows(same, model.evidence, show_file, names)
         lines += ["", "</details>"]
     sig = model.evidence.significance
     if sig is not None and not sig.skipped:
