@@ -183,3 +183,25 @@ def test_data_findings_become_gate_findings_that_fail_the_gate(tmp_path: Path):
         ("data", "x", False, "error"), ("data", "y", True, "warning")]
     verdict = GateVerdict(passed=True).with_findings(findings)
     assert verdict.status == "fail" and len(verdict.failures) == 1
+
+
+def test_pr_report_has_a_data_section_and_data_findings_fail_the_gate(trained_repo: Path, tmp_path: Path):
+    import json
+
+    from mlci import run
+    from mlci.report import builder
+    from tests.helpers import commit_all, git, set_param
+
+    git(trained_repo, "checkout", "-q", "-b", "pr/more-noise")
+    set_param(trained_repo, "data.noise", 0.1)
+    commit_all(trained_repo, "noisier data")
+    run.run(trained_repo)
+    result = builder.build(trained_repo, base_ref="main", out_dir=tmp_path / "report", resamples=50)
+    text = result.markdown.read_text()
+    assert "### Data checks" in text and "drifted, PSI" in text
+    assert text.index("## Data and dependencies changed") < text.index("### Data checks") < text.index("## Plots")
+    assert "![base vs head distribution of the most drifted features](plots/data_drift.png)" in text
+    assert any(p.name == "data_drift.png" for p in result.images)
+    data_findings = [f for f in result.gate.findings if f.kind == "data"]
+    assert data_findings and not result.gate.passed
+    assert json.loads(result.json.read_text())["data"]["failed"] is True

@@ -6,6 +6,7 @@ timestamp or software tag in the PNG), so an unchanged comparison gives identica
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -194,3 +195,38 @@ def gate_findings(comparison: DataComparison | None, cfg: Config | None = None) 
                     passed=f.severity != "fail", level="error" if f.severity == "fail" else "warning")
         for f in comparison.findings
     ]
+
+
+# --- the PR report (mlci.report.builder) ------------------------------------------------------
+
+
+@dataclass
+class DataReport:
+    """The data checks of one report: the comparison and, if drawn, the plot."""
+
+    comparison: DataComparison
+    plot: str | None = None  # relative to the report directory
+    image: Path | None = None
+
+
+def prepare(comparison, cfg: Config | None, out_dir: Path, *, draw: bool = True,
+            plots_dir: str = "plots") -> DataReport | None:
+    """Compare the base and head records' data profiles and draw the drift plot into the report dir."""
+    data = from_records(comparison.base_record, comparison.head_record, cfg)
+    if data is None:
+        return None
+    image = plot(data, out_dir / plots_dir / PLOT_NAME) if draw else None
+    return DataReport(data, f"{plots_dir}/{PLOT_NAME}" if image else None, image)
+
+
+def report_section(ctx) -> str | None:
+    """The builder's section: `ctx.data` is this report's `DataReport` (None: no head profile)."""
+    data = getattr(ctx, "data", None)
+    if data is None:
+        from mlci.data.checks import data_config
+
+        if ctx.cfg is None or not data_config(ctx.cfg).tables:
+            return None
+        return ("### Data checks\n\nNo data profile in head's run record: run `mlci run` "
+                "(the tables in `data.tables` are profiled after the pipeline).\n")
+    return render_markdown(data.comparison, plot=data.plot, heading="### Data checks")

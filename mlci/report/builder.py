@@ -20,6 +20,7 @@ from typing import Any
 
 from mlci import atomicio, config as config_mod, dvcfile, gitrepo
 from mlci.compare import Comparison, MetricDelta
+from mlci.data import section as data_section
 from mlci.gate import GateVerdict
 from mlci.report import format as fmt
 from mlci.report.significance import Evidence
@@ -63,6 +64,7 @@ class ReportContext:
     deps: list[DepChange]
     pipeline_plots: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    data: Any = None  # mlci.data.section.DataReport: schema, null and drift checks of data.tables
 
     @property
     def head(self) -> str:
@@ -306,6 +308,7 @@ SECTIONS: list[tuple[str, Callable[[ReportContext], str | None]]] = [
     ("metrics", section_metrics),
     ("params", section_params),
     ("deps", section_deps),
+    ("data", data_section.report_section),
     ("plots", section_plots),
     ("run_facts", section_run_facts),
     ("notes", section_notes),
@@ -510,6 +513,9 @@ def build(
 
     notes: list[str] = []
     images: list[Path] = []
+    data = data_section.prepare(comparison, cfg, out_dir, draw=plots, plots_dir=PLOTS_DIR)
+    verdict = verdict.with_findings(data_section.gate_findings(data.comparison if data else None))
+    images += [data.image] if data and data.image else []
     models = [
         ModelReport(name=m.name, task=m.task, metrics=[d for d in comparison.metrics if d.model == m.name],
                     evidence=evidence[m.name], gate=verdict.for_model(m.name))
@@ -521,7 +527,8 @@ def build(
             _model_plots(model, out_dir, images, notes)
         pipeline_plots = _pipeline_plots(repo, root, comparison.base_commit, out_dir, images, notes)
     ctx = ReportContext(comparison=comparison, cfg=cfg, root=root, out_dir=out_dir, gate=verdict, models=models,
-                        deps=dep_changes(repo, root, comparison), pipeline_plots=pipeline_plots, notes=notes)
+                        deps=dep_changes(repo, root, comparison), pipeline_plots=pipeline_plots, notes=notes,
+                        data=data)
     markdown = render_markdown(ctx)
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
@@ -551,6 +558,7 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         },
         "plots": dict(ctx.pipeline_plots),
         "deps": [d.__dict__ for d in ctx.deps],
+        "data": ctx.data.comparison.to_dict() if ctx.data else None,
         "notes": list(ctx.comparison.notes) + list(ctx.notes),
         "reproduce": f"mlci reproduce {ctx.head}",
     }
