@@ -198,7 +198,10 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
     result = CiResult(event.name, "report", verdict, report_path=report_md, metrics=record.metrics, notes=notes,
                       exit_code=1 if verdict == "failure" else 0)
 
-    write_summary(event.summary_path, markdown)
+    # Plots go to the assets branch first, so the summary shows them too (a failure is a note).
+    published = _with_published_images(event, env, root, cfg, markdown, report_md.parent, token, note) \
+        if can_write else markdown
+    write_summary(event.summary_path, published)
     write_outputs(event.output_path, {"verdict": verdict, "report-path": str(report_md),
                                       "metrics-json": _metrics_json(record)})
     if not can_write:
@@ -209,7 +212,7 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
 
     client = client_mod.GitHubClient(token, api_url=event.api_url, retry=retry)
     try:
-        comment_md = _with_published_images(event, env, root, cfg, markdown, report_md.parent, token, note)
+        comment_md = published
         if publisher == "cml":
             result.comment_url = _cml_comment(event, env, comment_md, out_dir, comment_id, token)
         else:
@@ -257,8 +260,9 @@ def _with_published_images(event, env, root, cfg, markdown, report_dir, token, n
                                             prefix=f"pr-{event.pr}/{event.check_sha[:12]}",
                                             server_url=event.server_url, branch=branch,
                                             extra_env=gitauth.auth_env(token, event.server_url, env))
-    except MlciError as exc:
-        note(f"report images not published ({exc.message}); the comment shows the report without them")
+    except (MlciError, subprocess.CalledProcessError, OSError) as exc:
+        reason = exc.message if isinstance(exc, MlciError) else type(exc).__name__
+        note(f"report images not published ({reason}); the comment shows the report without them")
         return markdown
     return rewritten
 

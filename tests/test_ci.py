@@ -249,6 +249,7 @@ def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clea
     body = fake_github.issue_comments(12)[0]["body"]
     assert f"https://github.com/{fake_github.repo}/blob/{assets_commit}/pr-12/" in body
     assert ".png?raw=true" in body
+    assert f"/blob/{assets_commit}/pr-12/" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
 
 
 # --- event parsing -------------------------------------------------------------------------------
