@@ -103,7 +103,8 @@ class Reproduction:
     def summary(self) -> str:
         """The one line the CLI prints: what matched or which values differ."""
         if self.reproduced:
-            what = f"{len(self.metrics)} metric(s)" + (" and the model digest" if self.model and self.model.checked else "")
+            digest = " and the model digest" if self.model and self.model.checked else ""
+            what = f"{len(self.metrics)} metric(s){digest}"
             return f"reproduced {self.commit[:12]}: {what} match the recorded run"
         return f"{self.commit[:12]} did not reproduce: {', '.join(self.mismatches)} differ from the recorded run"
 
@@ -206,7 +207,7 @@ def _main_cache_dir(main_root: Path) -> Path:
 def share_dvc_cache(main_root: Path, root: Path) -> None:
     """Point the worktree's DVC at the main checkout's cache (and its local remotes/credentials)."""
     if not (root / ".dvc").is_dir():
-        raise CannotReproduce(f"{root.name}: the commit has no .dvc directory, so it is not a DVC project; nothing to re-run")
+        raise CannotReproduce("the commit has no .dvc directory: it is not a DVC project, so no pipeline to re-run")
     cache = _main_cache_dir(main_root)
     local = main_root / ".dvc" / "config.local"
     target = root / ".dvc" / "config.local"
@@ -344,7 +345,8 @@ def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -
     before.update(_freeze_map(recorded.get("freeze")))
     after.update(_freeze_map(current.get("freeze")))
     key_packages = {re.sub(r"[-_.]+", "-", k).lower() for k in (recorded.get("packages") or {})}
-    changed = [n for n in set(before) | set(after) if before.get(n) != after.get(n) and (n in before or recorded.get("freeze"))]
+    complete = bool(recorded.get("freeze"))  # without a recorded freeze, a package absent then is unknown, not new
+    changed = [n for n in set(before) | set(after) if before.get(n) != after.get(n) and (n in before or complete)]
     for name in sorted(changed, key=lambda n: (n not in key_packages, n)):  # the pipeline's own packages first
         diffs.append(EnvDifference(f"package {name}", before.get(name, "absent"), after.get(name, "absent")))
     return diffs
@@ -405,7 +407,9 @@ def _reproduce(
                 metrics = read_metrics(root, cfg.metrics_files, hint="the re-run did not write it")
                 params = read_params(root, cfg.params_files)
             except DataError as exc:
-                raise CannotReproduce(f"the re-run of {commit[:12]} produced no readable metrics: {exc.message}") from exc
+                raise CannotReproduce(
+                    f"the re-run of {commit[:12]} produced no readable metrics: {exc.message}"
+                ) from exc
             current_env = environment.collect(root)
             model = None
             if record.model is not None:
@@ -426,7 +430,8 @@ def _reproduce(
                             match=model.reproduced == model.recorded)
     changed = device_changed(record.environment, current_env)
     if changed:
-        was, now = _device(record.environment) or _gpu_label(record.environment), _device(current_env) or _gpu_label(current_env)
+        was = _device(record.environment) or _gpu_label(record.environment)
+        now = _device(current_env) or _gpu_label(current_env)
         used = "exactly" if exact else "within the configured tolerance"
         notes.append(f"recorded on {was}, re-run on {now}: GPU and CPU results may differ; compared {used}"
                      + ("" if not exact else " (set reproduce.tolerance or --tolerance to allow device noise)"))
@@ -436,7 +441,9 @@ def _reproduce(
         notes.append("params at the commit differ from the recorded run's: the record was made from other values")
     for dep, digest in sorted(record.deps.items()):
         if dep in deps_now and deps_now[dep] != digest:
-            notes.append(f"input {dep} hashes differently now ({deps_now[dep][:12]}) than in the recorded run ({digest[:12]})")
+            notes.append(
+                f"input {dep} hashes differently now ({deps_now[dep][:12]}) than in the recorded run ({digest[:12]})"
+            )
     notes.extend(f"the recorded run warned: {w}" for w in record.warnings)
     return Reproduction(
         rev=rev, commit=commit, record=record, metrics=checks, model=model,

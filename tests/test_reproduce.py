@@ -244,6 +244,18 @@ def test_commit_with_only_dirty_records_exits_2(trained_repo: Path):
     assert "only records of runs with uncommitted changes" in error_line(result)
 
 
+def test_commit_that_is_not_a_dvc_project_exits_2(trained_repo: Path):
+    repo = gitlib.Repo(trained_repo)
+    recorded = baseline.latest(repo, head(trained_repo))
+    shutil.rmtree(trained_repo / ".dvc")
+    sha = commit_all(trained_repo, "drop DVC")
+    baseline.save(repo, dataclasses.replace(recorded, commit=sha, id="nodvc0000000000"))
+    result = invoke(trained_repo, "reproduce")
+    assert result.exit_code == 2
+    assert "the commit has no .dvc directory: it is not a DVC project" in error_line(result)
+    assert worktrees(trained_repo) == [f"worktree {trained_repo}"]
+
+
 def test_unknown_pr_and_unknown_revision_are_named(trained_repo: Path):
     assert "no run record for PR #99" in error_line(invoke(trained_repo, "reproduce", "pr/99"))
     result = invoke(trained_repo, "reproduce", "no-such-branch")

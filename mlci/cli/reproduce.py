@@ -56,7 +56,10 @@ def print_reproduction(result) -> None:
                      number(m.recorded), number(m.reproduced), signed(m.delta), tol, "✓" if m.within else "✗"])
     if result.model is not None:
         digest = result.model
-        mark = ("✓" if digest.match else "✗") if digest.checked else ("= (not required)" if digest.match else "≠ (not required)")
+        if digest.checked:
+            mark = "✓" if digest.match else "✗"
+        else:
+            mark = "= (not required)" if digest.match else "≠ (not required)"
         rows.append([f"model digest ({digest.path})", digest.recorded[:12],
                      digest.reproduced[:12] if digest.reproduced else "missing", "", "exact", mark])
     table(None, ["metric", "recorded", "reproduced", "Δ", "tolerance", "within tolerance"], rows, right={1, 2, 3})
