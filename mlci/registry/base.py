@@ -81,6 +81,9 @@ class Backend(Protocol):
 
     kind: str
 
+    def refresh(self) -> None:
+        """Bring in what others registered meanwhile (git: fetch origin's tags)."""
+
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every complete version (of `name`, or of all models), oldest first."""
 

@@ -171,6 +171,9 @@ class GitTagsBackend:
         return versions[-1]
 
     # --- writing -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self.fetch_tags()
+
     def fetch_tags(self) -> None:
         """Bring origin's registry tags in (origin is the truth for taken numbers)."""
         import git

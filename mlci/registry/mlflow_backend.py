@@ -108,6 +108,9 @@ class MlflowBackend:
         except Exception as exc:  # noqa: BLE001 - MLflow raises many transport errors
             raise _remote_error("listing models", exc, self.uri) from exc
 
+    def refresh(self) -> None:
+        """The server is the one source of truth: nothing to bring in."""
+
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         from mlflow.exceptions import MlflowException
 

@@ -232,14 +232,8 @@ def promote(
     artifact = record.artifacts.get(role)
     if artifact is None:
         raise RegistryError(f"run {record.id} recorded no model file; set `model:` in mlci.yaml and re-run `mlci run`")
-    md5 = record.outs.get(artifact.path)
-    file = _model_bytes(root, artifact.path, artifact.sha256, md5)
-    candidate = Candidate(
-        name=name, path=artifact.path, file=file, sha256=artifact.sha256, size=artifact.size, md5=md5, commit=commit,
-        metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
-    )
-
     backend = backend or open_backend(root, section)
+    backend.refresh()
     existing = next((v for v in backend.versions(name) if v.sha256 == artifact.sha256), None)
     if existing is not None:
         if version is not None and version != existing.version:
@@ -250,5 +244,12 @@ def promote(
         if assigned:
             existing = backend.assign(existing, stage)
         return Promotion(version=existing, created=False, stage=stage, stage_assigned=assigned, warnings=tuple(warnings))
+
+    md5 = record.outs.get(artifact.path)
+    file = _model_bytes(root, artifact.path, artifact.sha256, md5)
+    candidate = Candidate(
+        name=name, path=artifact.path, file=file, sha256=artifact.sha256, size=artifact.size, md5=md5, commit=commit,
+        metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
+    )
     registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
     return Promotion(version=registered, created=True, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))
