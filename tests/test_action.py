@@ -239,6 +239,6 @@ def test_inputs_reach_mlci_without_shell_interpretation(pr_repo, fake_github, tm
     assert run.rc != 0  # the whole string is one (unknown) ref, never a command
     assert "unknown base ref 'main; touch pwned'" in run.log
     assert not (pr_repo / "pwned").exists()
-    run = run_action(pr_repo, env, {"comment-id": "model-b"})
+    run = run_action(pr_repo, env, {"comment-id": "model-b", "extra-args": "--base main"})
     assert run.rc == 0, run.log
     assert fake_github.issue_comments(12)[0]["body"].startswith("<!-- mlci:comment id=model-b -->")

@@ -63,6 +63,26 @@ def test_429_is_retried_with_retry_after(fake_github):
     assert sleeps == [1.0] and fake_github.requests[-1].status == 200
 
 
+def test_exhausted_primary_rate_limit_waits_until_the_reset_time(fake_github):
+    fake_github.exhaust_rate_limit(reset_in=2)
+    sleeps: list[float] = []
+    client_for(fake_github, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] <= 3.5
+    assert [r.status for r in fake_github.requests] == [403, 200]
+
+
+def test_every_response_carries_rate_limit_headers(fake_github):
+    import httpx
+
+    answer = httpx.get(f"{fake_github.url}/repos/{fake_github.repo}/pulls",
+                       headers={"Authorization": f"Bearer {fake_github.token}",
+                                "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"})
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(answer.headers)
+    unauthorised = httpx.get(f"{fake_github.url}/repos/{fake_github.repo}/pulls")
+    assert unauthorised.status_code == 401 and "x-ratelimit-remaining" in unauthorised.headers
+    assert set(unauthorised.json()) >= {"message", "documentation_url"}
+
+
 def test_retries_stop_after_the_attempt_bound(fake_github):
     fake_github.fail_next(10, 503)
     with pytest.raises(GitHubError, match="gave up after 3 attempt"):

@@ -67,6 +67,7 @@ class Fault:
     retry_after: str | None = None
     message: str = "Server Error"
     after_apply: bool = False  # the request takes effect, then the answer is lost (a 502 after the write)
+    reset_in: int | None = None  # primary rate limit exhausted: x-ratelimit-remaining 0, reset in N seconds
     methods: tuple[str, ...] = ()  # empty: any
 
 
@@ -122,7 +123,11 @@ class FakeGitHub:
                    429: "API rate limit exceeded"}.get(status, "Server Error")
         for _ in range(count):
             self.faults.append(Fault(status, None if retry_after is None else str(retry_after), message,
-                                     after_apply, methods))
+                                     after_apply=after_apply, methods=methods))
+
+    def exhaust_rate_limit(self, reset_in: int = 1) -> None:
+        """The next request finds the primary rate limit used up (403, remaining 0, reset soon)."""
+        self.faults.append(Fault(403, None, "API rate limit exceeded for installation ID 1.", reset_in=reset_in))
 
     def deny(self, permission: str) -> None:
         """Withdraw a token permission (e.g. 'checks'): its endpoints answer 403 like GitHub does."""
@@ -223,12 +228,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
         st = self.state
         st.rate_remaining = max(0, st.rate_remaining - 1)
+        extra = dict(extra or {})
         self.send_header("x-ratelimit-limit", "5000")
-        self.send_header("x-ratelimit-remaining", str(st.rate_remaining))
-        self.send_header("x-ratelimit-reset", str(int(time.time()) + 3600))
+        self.send_header("x-ratelimit-remaining", extra.pop("x-ratelimit-remaining", str(st.rate_remaining)))
+        self.send_header("x-ratelimit-reset", extra.pop("x-ratelimit-reset", str(int(time.time()) + 3600)))
         self.send_header("x-ratelimit-used", str(5000 - st.rate_remaining))
         self.send_header("x-ratelimit-resource", "core")
-        for key, value in (extra or {}).items():
+        for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()
         if data:
@@ -270,6 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             st.faults.remove(fault)
             extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
+            if fault.reset_in is not None:
+                extra.update({"x-ratelimit-remaining": "0",
+                              "x-ratelimit-reset": str(int(time.time()) + fault.reset_in)})
             if fault.after_apply:
                 self._dispatch(path, prefix, query, body)
             return (*_error(fault.status, fault.message,
