@@ -214,7 +214,9 @@ def multi_repo(git_repo: Path) -> Path:
 def test_each_model_gets_its_own_section_and_gate(multi_repo: Path, tmp_path: Path):
     result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
     text = result.markdown.read_text()
-    assert "### Model `clf` ✅" in text and "### Model `reg` ❌" in text
+    clf_mark = result.gate.for_model("clf").mark  # ⚠️: f1/precision/recall directions are guessed
+    assert clf_mark in ("✅", "⚠️")
+    assert f"### Model `clf` {clf_mark}" in text and "### Model `reg` ❌" in text
     assert text.index("### Model `clf`") < text.index("### Model `reg`")
     assert result.gate.for_model("reg").failures[0].message.startswith("rmse rose ")
     assert result.gate.for_model("clf").passed
