@@ -144,16 +144,16 @@ def test_report_reproduce_line_runs_as_printed_and_matches_exactly(trained_repo:
     assert worktrees(trained_repo) == [f"worktree {trained_repo}"]
 
 
-def test_tampered_metric_exits_1_naming_the_metric(trained_repo: Path):
-    sha = head(trained_repo)
-    rewrite_records(trained_repo, sha, with_metric("auc", 1.01))
-    result = invoke(trained_repo, "reproduce")
+def test_tampered_metric_exits_1_naming_the_metric(tiny: Path):
+    sha = head(tiny)
+    rewrite_records(tiny, sha, with_metric("mean", 1.01))
+    result = invoke(tiny, "reproduce")
     assert result.exit_code == 1, result.output
-    assert metric_row(result.stdout, "auc").rstrip().endswith("✗")
-    assert metric_row(result.stdout, "logloss").rstrip().endswith("✓")
+    assert metric_row(result.stdout, "mean").rstrip().endswith("✗")
+    assert metric_row(result.stdout, "count").rstrip().endswith("✓")
     assert metric_row(result.stdout, "model digest").rstrip().endswith("✓")
     line = error_line(result)
-    assert f"{sha[:12]} did not reproduce: auc (" in line and "logloss" not in line
+    assert line == f"mlci: error: {sha[:12]} did not reproduce: mean (4.04 → 4) differ from the recorded run"
 
 
 def _state(root: Path) -> dict[str, object]:
@@ -176,17 +176,17 @@ def _state(root: Path) -> dict[str, object]:
     }
 
 
-def test_dirty_working_tree_index_stash_and_branches_stay_byte_for_byte(trained_repo: Path):
-    root = trained_repo
+def test_dirty_working_tree_index_stash_and_branches_stay_byte_for_byte(tiny: Path):
+    root = tiny
     git(root, "branch", "feature")
-    (root / "README.md").write_text("stashed change\n")
+    (root / "requirements.txt").write_text("pyyaml==6.0.1\n")
     git(root, "stash", "push", "-q", "-m", "work in progress")
-    (root / "src" / "prepare.py").write_text((root / "src" / "prepare.py").read_text() + "# staged edit\n")
-    git(root, "add", "src/prepare.py")
-    (root / "params.yaml").write_text((root / "params.yaml").read_text().replace("n_estimators: 60", "n_estimators: 5"))
+    (root / "src" / "score.py").write_text((root / "src" / "score.py").read_text() + "# staged edit\n")
+    git(root, "add", "src/score.py")
+    (root / "params.yaml").write_text("score:\n  scale: 2.0\n")
     (root / "notes.txt").write_bytes(b"untracked \x00 bytes\n")
     before = _state(root)
-    assert before["staged"] and before["unstaged"] and "?? notes.txt" in before["status"]
+    assert before["staged"] and before["unstaged"] and "?? notes.txt" in before["status"] and before["stash"]
 
     result = invoke(root, "reproduce", head(root))
 
@@ -194,8 +194,8 @@ def test_dirty_working_tree_index_stash_and_branches_stay_byte_for_byte(trained_
     assert _state(root) == before
 
 
-def test_pr_ref_reproduces_the_recorded_head_of_that_pr_as_json(trained_repo: Path):
-    root = trained_repo
+def test_pr_ref_reproduces_the_recorded_head_of_that_pr_as_json(tiny: Path):
+    root = tiny
     git(root, "checkout", "-q", "-b", "pr-branch")
     (root / "CHANGELOG.md").write_text("docs only: the pipeline's inputs are unchanged\n")
     pr_head = commit_all(root, "docs")
@@ -210,12 +210,13 @@ def test_pr_ref_reproduces_the_recorded_head_of_that_pr_as_json(trained_repo: Pa
                          "device_changed", "mismatches", "notes", "reason", "worktree", "seconds"}
     assert (data["schema"], data["status"], data["rev"], data["commit"]) == (1, "reproduced", "pr/7", pr_head)
     assert data["record"]["pr"] == 7 and data["reason"] is None and data["mismatches"] == []
-    assert {m["name"] for m in data["metrics"]} == {"auc", "accuracy", "f1", "precision", "recall", "logloss"}
+    assert [(m["name"], m["reproduced"]) for m in data["metrics"]] == [("count", 3), ("mean", 4.0)]
     for metric in data["metrics"]:
         assert set(metric) == {"file", "name", "recorded", "reproduced", "delta", "delta_rel", "tolerance",
                                "tolerance_source", "within"}
         assert metric["within"] and metric["recorded"] == metric["reproduced"] and metric["tolerance_source"] == "exact"
     assert data["model"]["checked"] and data["model"]["match"] and data["model"]["path"] == "models/model.txt"
+    assert data["environment"] == [] and data["device_changed"] is False
 
 
 # --- cannot reproduce (exit 2) ----------------------------------------------------------------
