@@ -1,8 +1,8 @@
 """`mlci reproduce`: re-run a recorded commit in a throw-away worktree and judge its numbers.
 
 The example pipeline (`trained_repo`) proves exact reproduction of a real LightGBM run; a tiny
-DVC project built here (a `dvc add`-ed CSV, one stage) covers data restoration, tolerances
-and the GPU-vs-CPU note quickly.
+DVC project built here (a `dvc add`-ed CSV, one stage) covers, in seconds each, tampered
+records, isolation from a dirty tree, pr/N, data restoration, tolerances and the GPU note.
 """
 
 from __future__ import annotations
@@ -394,5 +394,16 @@ def test_keep_leaves_the_worktree_and_prints_its_path(tiny: Path):
     kept = Path(line.split()[3])
     assert json.loads((kept / "metrics.json").read_text())["count"] == 3
     assert len(worktrees(tiny)) == 2
+    git(tiny, "worktree", "remove", "--force", str(kept))
+    shutil.rmtree(kept.parent)
+
+
+def test_keep_on_failure_names_the_kept_worktree(tiny: Path):
+    shutil.rmtree(tiny / ".dvc" / "cache")
+    result = invoke(tiny, "reproduce", "--keep")
+    assert result.exit_code == 2
+    (line,) = [l for l in result.stderr.splitlines() if "worktree kept at " in l]
+    kept = Path(line.split("worktree kept at ", 1)[1])
+    assert (kept / "dvc.yaml").exists() and len(worktrees(tiny)) == 2
     git(tiny, "worktree", "remove", "--force", str(kept))
     shutil.rmtree(kept.parent)
