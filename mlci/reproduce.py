@@ -106,7 +106,8 @@ class Reproduction:
             digest = " and the model digest" if self.model and self.model.checked else ""
             what = f"{len(self.metrics)} metric(s){digest}"
             return f"reproduced {self.commit[:12]}: {what} match the recorded run"
-        return f"{self.commit[:12]} did not reproduce: {', '.join(self.mismatches)} differ from the recorded run"
+        verb = "differs" if len(self.mismatches) == 1 else "differ"
+        return f"{self.commit[:12]} did not reproduce: {', '.join(self.mismatches)} {verb} from the recorded run"
 
     def to_dict(self) -> dict[str, Any]:
         """The documented `mlci reproduce --json` schema (docs/readme/reproduce.md)."""

@@ -153,7 +153,7 @@ def test_tampered_metric_exits_1_naming_the_metric(tiny: Path):
     assert metric_row(result.stdout, "count").rstrip().endswith("✓")
     assert metric_row(result.stdout, "model digest").rstrip().endswith("✓")
     line = error_line(result)
-    assert line == f"mlci: error: {sha[:12]} did not reproduce: mean (4.04 → 4) differ from the recorded run"
+    assert line == f"mlci: error: {sha[:12]} did not reproduce: mean (4.04 → 4) differs from the recorded run"
 
 
 def _state(root: Path) -> dict[str, object]:
