@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -291,3 +292,24 @@ def test_outputs_use_a_heredoc_for_multi_line_values(tmp_path):
     write_outputs(out, {"verdict": "success", "report": "line 1\nline 2"})
     assert read_outputs(out) == {"verdict": "success", "report": "line 1\nline 2"}
     assert "report<<mlci_" in out.read_text()
+
+
+def test_cml_publisher_hands_the_report_to_cml_comment_create(clean_pr, fake_github, tmp_path):
+    """CML is not installable here: a stand-in `cml` on PATH records how mlci calls it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "cml-calls"
+    cml = bin_dir / "cml"
+    cml.write_text(f'#!/bin/sh\necho "$@" > {calls}\ncp "$5" {calls}.md\n'
+                   f'[ -n "$REPO_TOKEN" ] && echo token-given >> {calls}\n'
+                   'echo "https://github.com/octo/models/pull/12#issuecomment-1"\n')
+    cml.chmod(0o755)
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    result = run_ci(clean_pr, env, "--publisher", "cml")
+    assert result.exit_code == 0, result.output
+    args, given = calls.read_text().splitlines()
+    assert args.startswith("comment create --watermark-title=mlci:mlci --target=pr/12 ") and given == "token-given"
+    assert "auc" in Path(f"{calls}.md").read_text()
+    assert read_outputs(env["GITHUB_OUTPUT"])["comment-url"] == "https://github.com/octo/models/pull/12#issuecomment-1"
+    assert fake_github.issue_comments(12) == [] and len(fake_github.check_runs) == 1
