@@ -322,3 +322,11 @@ def test_summary_limit_counts_utf8_bytes():
     text = "✅ ü\n" * 1000
     fitted = fit_summary(text, limit=2000)
     assert len(fitted.encode("utf-8")) <= 2000 < len(text.encode("utf-8"))
+
+
+def test_mlci_gate_fails_the_regressed_pr_with_one_line_per_goal(regressed_pr: Path):
+    result = invoke(regressed_pr, "gate", "--base", "main")
+    assert result.exit_code == 1
+    failing = [line for line in result.stdout.splitlines() if line.startswith("✗ churn: ")]
+    assert any(line.startswith("✗ churn: auc dropped ") and ", limit 0.01, CI [" in line for line in failing)
+    assert "gate failed" in result.stderr
