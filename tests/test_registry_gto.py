@@ -200,3 +200,15 @@ def test_two_promotions_at_once_get_different_numbers(repo: Path, tmp_path: Path
     versions = sorted(json.loads(out)["version"]["version"] for out, _err in results)
     assert versions == ["v0.0.1", "v0.0.2"]
     assert remote_tags(repo) == ["churn@v0.0.1", "churn@v0.0.2"]
+
+
+def test_a_damaged_copy_already_in_the_remote_is_replaced_before_tagging(repo: Path):
+    import hashlib
+
+    model = (repo / "models" / "model.txt").read_bytes()
+    md5 = hashlib.md5(model).hexdigest()  # noqa: S324 - DVC's object id
+    stale = repo.parent / "dvc-store" / "files" / "md5" / md5[:2] / md5[2:]
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(model[:100])  # an interrupted upload from some earlier attempt
+    v = promote(repo).version
+    assert hashlib.sha256(stale.read_bytes()).hexdigest() == v.sha256
