@@ -239,3 +239,13 @@ def test_without_checks_or_statuses_permission_the_error_names_the_permission(fa
     client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
     with pytest.raises(RemoteError, match="statuses: write"):
         checks.publish(client, fake_github.repo, "a" * 40, conclusion="success", title="ok", summary="x")
+
+
+def test_a_marker_pasted_by_a_person_does_not_capture_the_bots_comment(gh_env, tmp_path):
+    post(tmp_path, "first\n")  # posted as github-actions[bot]
+    [impostor] = gh_env.add_comments(12, [f"{comments.marker()}\nquoted by a reviewer"])
+    gh_env.comments[1] = {**gh_env.comments.pop(impostor["id"]), "id": 1}  # and listed before ours
+    assert gh_env.issue_comments(12)[0]["id"] == 1
+    post(tmp_path, "second\n")
+    assert gh_env.comments[1]["body"].endswith("quoted by a reviewer")
+    assert sum("second" in c["body"] for c in gh_env.issue_comments(12)) == 1

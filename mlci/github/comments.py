@@ -35,13 +35,22 @@ def marker(comment_id: str = DEFAULT_ID) -> str:
 
 
 def find(client: GitHubClient, repo: str, pr: int, comment_id: str = DEFAULT_ID) -> dict | None:
-    """Our earlier comment on PR `pr` (the oldest carrying the marker), on whichever page it is."""
+    """Our earlier comment on PR `pr`, on whichever page it is.
+
+    The oldest comment that starts with the marker; one written by a bot (the Actions token
+    posts as github-actions[bot]) wins over one by a person, so a pasted marker cannot
+    capture the report.
+    """
     owner, name = split_repo(repo)
     tag = marker(comment_id)
+    first_by_person = None
     for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments"):
-        if tag in (comment.get("body") or ""):
+        if not (comment.get("body") or "").startswith(tag):
+            continue
+        if (comment.get("user") or {}).get("type") == "Bot":
             return comment
-    return None
+        first_by_person = first_by_person or comment
+    return first_by_person
 
 
 def compose(report_md: str, comment_id: str = DEFAULT_ID, *, full_report_url: str | None = None) -> tuple[str, bool]:
