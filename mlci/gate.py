@@ -210,17 +210,16 @@ __all__ = ["GateFinding", "GateVerdict", "check", "evaluate", "verdict_from_dict
 
 
 def check(path: Any = ".", *, base_ref: str | None = None, config_path: Any = None) -> GateVerdict:
-    """`mlci gate`: diff against base, bootstrap where predictions allow, apply the goals."""
-    from mlci import config as config_mod, diff as diff_mod, gitrepo
-    from mlci.report.significance import assess
+    """`mlci gate`: the verdict of the report, built without plots into a throw-away directory.
 
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
-    comparison = diff_mod.diff(root, base_ref=base_ref, config_path=config_path)
-    significance = {}
-    for model in cfg.models:
-        evidence = assess(repo, root, comparison.base_commit, model)
-        if evidence.significance is not None:
-            significance[model.name] = evidence.significance
-    return evaluate(comparison, cfg, significance)
+    Going through the report builder keeps one source of truth: every finding the report's
+    gate has (goals, significance, data checks added by other capabilities) decides the exit code.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from mlci.report import builder
+
+    with tempfile.TemporaryDirectory(prefix="mlci-gate-") as scratch:
+        result = builder.build(path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False)
+    return result.gate
