@@ -495,7 +495,7 @@ def build(
     """Diff, bootstrap, gate, plot and write the report; returns where everything went."""
     from mlci import diff as diff_mod, gate as gate_mod, stats
     from mlci.report import html
-    from mlci.report.significance import assess
+    from mlci.report.significance import assess, reconcile
 
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
@@ -508,6 +508,8 @@ def build(
 
     evidence = {m.name: assess(repo, root, comparison.base_commit, m, resamples=resamples or stats.DEFAULT_RESAMPLES)
                 for m in cfg.models}
+    for m in cfg.models:
+        reconcile(evidence[m.name], [d for d in comparison.metrics if d.model == m.name])
     significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
     verdict = gate_mod.evaluate(comparison, cfg, significance)
 
