@@ -111,3 +111,29 @@ def _shared(base: preds.Predictions, head: preds.Predictions) -> int:
         return int(len(np.intersect1d(base.row_id, head.row_id)))
     except TypeError:
         return 0
+
+
+def reconcile(evidence: Evidence, deltas: list) -> None:
+    """Drop CIs whose point estimate disagrees with the metrics file, and say so.
+
+    The bootstrap recomputes each metric from the predictions (threshold 0.5, sklearn's
+    definitions); if the pipeline defines a metric differently, its CI would describe another
+    number than the table shows, so it is withheld rather than shown wrongly.
+    """
+    sig = evidence.significance
+    if sig is None:
+        return
+    names = [m.name for m in deltas]
+    for m in deltas:
+        interval = sig.get(m.name, names)
+        if interval is None:
+            continue
+        for side, table_value, computed in (("head", m.head, interval.head), ("base", m.base, interval.base)):
+            if table_value is None or computed is None:
+                continue
+            if abs(table_value - computed) > 1e-4 + 1e-3 * abs(table_value):
+                sig.metrics.pop(interval.metric, None)
+                evidence.notes.append(
+                    f"{m.name}: recomputed from the predictions it is {computed:.6g} on {side}, but {m.file} says "
+                    f"{table_value:.6g} (another threshold or definition?): its CI is not shown")
+                break
