@@ -138,3 +138,16 @@ def test_expectation_typo_in_mlci_yaml_fails_run_with_exit_3(trained_repo: Path)
     result = invoke(trained_repo, "run")
     assert result.exit_code == 3
     assert "unknown key 'data.expectations.data/train.parquet.min_row'; did you mean 'min_rows'" in result.output
+
+
+def test_unchanged_tables_reuse_the_recorded_profile(trained_repo: Path):
+    from mlci import baseline, gitrepo, run
+
+    repo = gitrepo.open_repo(trained_repo)
+    head = gitrepo.head_commit(repo)
+    record = baseline.latest(repo, head)
+    record.extra["data_profile"]["data/test.parquet"]["notes"] = ["marker: profiled by an earlier run"]
+    record.id, record.created_at = "earlier0record01", "2099-01-01T00:00:00+00:00"  # the newest one
+    baseline.save(repo, record)
+    again = run.run(trained_repo, store=False)
+    assert again.extra["data_profile"]["data/test.parquet"]["notes"] == ["marker: profiled by an earlier run"]

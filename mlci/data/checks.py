@@ -145,6 +145,38 @@ def merge_stages(early: list[StageRun], later: list[StageRun]) -> list[StageRun]
     return [*ran.values(), *merged] if ran else merged
 
 
+def _reusable_profiles(root: Path, tables: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Profiles of tables whose content hash (dvc.lock) equals the one a recent record profiled.
+
+    Recent records: those of HEAD and its parents. Profiling 10M rows takes seconds; a run
+    that did not change the data (a param tweak, CI on main after the PR) reuses them.
+    """
+    from mlci import baseline, gitrepo
+    from mlci.data.profile import PROFILE_VERSION
+
+    deps, outs = dvcfile.lock_hashes(root)
+    hashes = {**deps, **outs}
+    wanted = {t: hashes[t] for t in tables if hashes.get(t)}
+    if not wanted:
+        return {}
+    try:
+        repo = gitrepo.open_repo(root)
+        head = repo.head.commit
+        commits = [head.hexsha, *(p.hexsha for p in head.parents)]
+    except Exception:  # noqa: BLE001 - no usable history: simply profile everything
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for commit in commits:
+        for record in reversed(baseline.records_for(repo, commit)):
+            stored = record.extra.get("data_profile") or {}
+            for table, digest in wanted.items():
+                entry = stored.get(table)
+                if (table not in found and entry and not entry.get("error") and entry.get("version") == PROFILE_VERSION
+                        and {**record.deps, **record.outs}.get(table) == digest):
+                    found[table] = entry
+    return found
+
+
 def profile(root: Path, cfg: Config) -> dict[str, dict[str, Any]] | None:
     """`record.extra["data_profile"]`: profiles of `data.tables` (None when none are declared)."""
     tables = data_config(cfg).tables
@@ -152,7 +184,9 @@ def profile(root: Path, cfg: Config) -> dict[str, dict[str, Any]] | None:
         return None
     from mlci.data.profile import profile_tables
 
-    return profile_tables(root, list(tables))
+    reused = _reusable_profiles(root, tables)
+    fresh = profile_tables(root, [t for t in tables if t not in reused])
+    return {t: reused[t] if t in reused else fresh[t] for t in tables}
 
 
 def check_files(path: Path | str = ".", *, config_path: Path | None = None) -> list[expectations.Violation]:
