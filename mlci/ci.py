@@ -262,8 +262,9 @@ def _with_published_images(event, env, root, cfg, markdown, report_dir, token, n
                                             extra_env=gitauth.auth_env(token, event.server_url, env))
     except (MlciError, subprocess.CalledProcessError, OSError) as exc:
         reason = exc.message if isinstance(exc, MlciError) else type(exc).__name__
-        note(f"report images not published ({reason}); the comment shows the report without them")
-        return markdown
+        note(f"report images not published ({reason}); the comment shows the report without them "
+             "(grant `contents: write` to publish them on the assets branch)")
+        return assets.without_local_images(markdown, report_dir)
     return rewritten
 
 

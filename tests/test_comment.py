@@ -249,3 +249,11 @@ def test_a_marker_pasted_by_a_person_does_not_capture_the_bots_comment(gh_env, t
     post(tmp_path, "second\n")
     assert gh_env.comments[1]["body"].endswith("quoted by a reviewer")
     assert sum("second" in c["body"] for c in gh_env.issue_comments(12)) == 1
+
+
+def test_images_that_cannot_be_published_become_a_pointer_to_the_artifact(repo_with_origin):
+    _root, _origin, report, markdown = repo_with_origin
+    text = assets.without_local_images(markdown, report)
+    assert "_(plot `plots/auc.png`: in the report artifact)_" in text
+    assert "_(plot `roc.png`: in the report artifact)_" in text and "<img" not in text
+    assert "https://example.invalid/x.png" in text and "(nope.png)" in text

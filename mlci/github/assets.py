@@ -26,6 +26,7 @@ DEFAULT_BRANCH = "mlci-assets"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 _MD_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
 _HTML_IMAGE = re.compile(r"(<img\b[^>]*?\bsrc=\")([^\"]+)(\")", re.IGNORECASE)
+_HTML_IMAGE_TAG = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"[^>]*>", re.IGNORECASE)
 _ATTEMPTS = 5
 
 
@@ -41,6 +42,17 @@ def local_images(markdown: str, report_dir: Path) -> list[str]:
             if target.lower().endswith(_IMAGE_SUFFIXES) and (report_dir / target).is_file() and target not in found:
                 found.append(target)
     return found
+
+
+def without_local_images(markdown: str, report_dir: Path) -> str:
+    """Replace local image links (which a comment cannot show) by a short pointer to the artifact."""
+    images = local_images(markdown, report_dir)
+
+    def pointer(target: str, original: str) -> str:
+        return f"_(plot `{target}`: in the report artifact)_" if target in images else original
+
+    markdown = _HTML_IMAGE_TAG.sub(lambda m: pointer(m.group(1), m.group(0)), markdown)
+    return _MD_IMAGE.sub(lambda m: pointer(m.group(2), m.group(0)), markdown)
 
 
 def _git(root: Path, *args: str, env: dict | None = None, stdin: bytes | None = None) -> str:
