@@ -130,7 +130,9 @@ def before_training(root: Path, cfg: Config, *, force: bool = False,
     if not (root / ".dvc").is_dir():
         return []  # pipeline.repro reports the missing DVC project with its own message
     stages = sorted({owners[r.table] for r in produced})
-    early = _repro_targets(root, stages, force=force, on_event=on_event)
+    # Never forced: an up-to-date producer's tables are what it would write again, and a
+    # forced run (`mlci run --force`) then re-runs it once, in the full repro, not twice.
+    early = _repro_targets(root, stages, force=False, on_event=on_event)
     expectations.raise_for(
         [v for r in produced for v in expectations.check_file(root, r)],
         f"after stage {', '.join(stages)}, before training",
