@@ -268,7 +268,22 @@ def _commit_worktree(repo, message: str, exclude: list[str]) -> str:
     if tree == repo.head.commit.tree.hexsha:
         raise UsageError("nothing to propose: the working tree has no changes against HEAD "
                          "(pull new data and run `mlci retrain` first)")
-    return repo.git.commit_tree(tree, "-p", repo.head.commit.hexsha, "-m", message).strip()
+    with repo.git.custom_environment(**_identity(repo)):
+        return repo.git.commit_tree(tree, "-p", repo.head.commit.hexsha, "-m", message).strip()
+
+
+def _identity(repo) -> dict[str, str]:
+    """A committer for fresh CI runners that have no git identity configured."""
+    import git
+
+    try:
+        configured = repo.git.config("--get", "user.email").strip()
+    except git.GitCommandError:
+        configured = ""
+    if configured or os.environ.get("GIT_COMMITTER_EMAIL"):
+        return {}
+    bot = {"name": "github-actions[bot]", "email": "41898282+github-actions[bot]@users.noreply.github.com"}
+    return {f"GIT_{who}_{what.upper()}": value for who in ("AUTHOR", "COMMITTER") for what, value in bot.items()}
 
 
 def _push(repo, remote: str, commit: str, branch: str, token: str | None) -> None:

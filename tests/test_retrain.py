@@ -234,3 +234,14 @@ def test_retrain_workflow_runs_on_schedule_and_by_hand_and_opens_prs_via_mlci():
     runs = " ".join(s.get("run", "") for s in steps)
     assert "mlci retrain" in runs and "mlci pr create" in runs
     assert flow["permissions"] == {} and flow["concurrency"]["cancel-in-progress"] is False
+
+
+def test_pr_create_commits_as_the_actions_bot_when_git_has_no_identity(cloned, fake_github, monkeypatch):
+    root, origin = cloned
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    (root / "data.csv").write_text("a,b\n2,2\n")
+    result = invoke(root, "pr", "create", env=_env(fake_github))
+    assert result.exit_code == 0, result.output
+    author = git(origin, "log", "-1", "--format=%an <%ae>", "refs/heads/mlci/retrain")
+    assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
