@@ -330,3 +330,15 @@ def test_mlci_gate_fails_the_regressed_pr_with_one_line_per_goal(regressed_pr: P
     failing = [line for line in result.stdout.splitlines() if line.startswith("✗ churn: ")]
     assert any(line.startswith("✗ churn: auc dropped ") and ", limit 0.01, CI [" in line for line in failing)
     assert "gate failed" in result.stderr
+
+
+def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_repo: Path, tmp_path: Path):
+    metrics = json.loads((multi_repo / "clf/metrics.json").read_text())
+    metrics["f1"] = round(metrics["f1"] - 0.05, 6)  # e.g. the pipeline used another threshold
+    (multi_repo / "clf/metrics.json").write_text(json.dumps(metrics))
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    text = result.markdown.read_text()
+    assert "f1: recomputed from the predictions it is" in text and "its CI is not shown" in text
+    f1_row = next(line for line in text.splitlines() if line.startswith("| f1 |"))
+    assert f1_row.split(" | ")[5] == "—"
+    assert "f1" not in result.context.models[0].evidence.significance.metrics
