@@ -182,7 +182,9 @@ def _unpinned_environment(text: str) -> list[str] | None:
 
 
 def pins(repo: git.Repo, root: Path) -> PinReport:
-    files = _ls_files(repo, "--cached", "--others", "--exclude-standard")
+    # Top-level candidates only (git's `*` also crosses `/`: requirements/*.txt); the regexes decide.
+    candidates = [*LOCK_FILES, "pylock.*.toml", "requirements*", "constraints*.txt", *_ENVIRONMENT]
+    files = _ls_files(repo, "--cached", "--others", "--exclude-standard", "--", *candidates)
     locks, pinned, unpinned = [], [], {}
     for rel in sorted(files):
         if rel in LOCK_FILES or _PYLOCK.match(rel):
