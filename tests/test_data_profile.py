@@ -153,3 +153,16 @@ def test_unsupported_column_types_are_noted(tmp_path: Path):
     pq.write_table(pa.table({"tags": [[1, 2], [3]]}), path)
     col = profile_file(path)["columns"]["tags"]
     assert col["kind"] == "other" and "not profiled" in col["notes"][0]
+
+
+def test_many_categories_keep_the_exact_top_20_ties_broken_by_value(tmp_path: Path):
+    import collections
+
+    rng = np.random.default_rng(3)
+    values = [f"c{int(x)}" for x in rng.zipf(1.3, 20000)]
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"c": values}).to_parquet(path)
+    col = profile_file(path)["columns"]["c"]
+    expected = sorted(collections.Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    assert col["top"] == [list(e) for e in expected]
+    assert col["distinct"] == len(set(values)) and col["top_complete"] is False

@@ -170,11 +170,23 @@ def _categorical(column) -> dict[str, Any]:
     if pa.types.is_boolean(column.type):
         column = column.cast(pa.string())
     counted = pc.value_counts(column.drop_null())
-    values = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_pylist()
-    out: dict[str, Any] = {"distinct": len(values)}
-    out["top"], out["top_complete"] = _top(values, counts, sum(counts))
-    if values and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    distinct = len(counted)
+    counts_array = counted.field("counts")
+    if distinct > TOP_K:  # only the top K reach Python: id columns have millions of values
+        kth = pc.select_k_unstable(counts_array, k=TOP_K, sort_keys=[("dummy", "descending")])
+        threshold = pc.min(pc.take(counts_array, kth)).as_py()
+        above = counted.filter(pc.greater(counts_array, threshold))
+        tied = counted.filter(pc.equal(counts_array, threshold)).field("values")
+        first = pc.select_k_unstable(tied, k=TOP_K - len(above), sort_keys=[("dummy", "ascending")])
+        values = above.field("values").to_pylist() + pc.take(tied, first).to_pylist()
+        counts = above.field("counts").to_pylist() + [threshold] * len(first)
+    else:
+        values = counted.field("values").to_pylist()
+        counts = counts_array.to_pylist()
+    out: dict[str, Any] = {"distinct": distinct}
+    out["top"], _ = _top(values, counts, sum(counts))
+    out["top_complete"] = distinct <= TOP_K
+    if distinct and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         sample = column.drop_null().slice(0, 100_000)
         if len(sample):
             numeric = pc.sum(pc.match_substring_regex(sample, _NUMERIC_TEXT)).as_py() or 0
