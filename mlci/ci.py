@@ -199,8 +199,12 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
                       exit_code=1 if verdict == "failure" else 0)
 
     # Plots go to the assets branch first, so the summary shows them too (a failure is a note).
-    published = _with_published_images(event, env, root, cfg, markdown, report_md.parent, token, note) \
-        if can_write else markdown
+    if can_write:
+        published = _with_published_images(event, env, root, cfg, markdown, report_md.parent, token, note)
+    else:
+        from mlci.github.assets import without_local_images
+
+        published = without_local_images(markdown, report_md.parent)
     write_summary(event.summary_path, published)
     write_outputs(event.output_path, {"verdict": verdict, "report-path": str(report_md),
                                       "metrics-json": _metrics_json(record)})
