@@ -151,6 +151,13 @@ class _ExactAuc:
         self.starts = starts if len(starts) < len(self.order) else None  # None: no ties
 
     def __call__(self, weights) -> np.ndarray:
+        """AUC per weights row; rows in slices of about 4M elements to bound the float64 temporaries."""
+        import numpy as np
+
+        step = max(1, (4 << 20) // max(1, weights.shape[1]))
+        return np.concatenate([self._auc(weights[i:i + step]) for i in range(0, weights.shape[0], step)])
+
+    def _auc(self, weights) -> np.ndarray:
         import numpy as np
 
         w = weights[:, self.order].astype(np.float64)
@@ -287,8 +294,6 @@ class _Evaluator:
 
 def point_estimates(task: str, label, score, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
     """The metrics on the rows as given (all weights 1)."""
-    import numpy as np
-
     return _Evaluator(task, label, score, metrics or default_metrics(task)).point()
 
 
