@@ -245,3 +245,13 @@ def test_pr_create_commits_as_the_actions_bot_when_git_has_no_identity(cloned, f
     assert result.exit_code == 0, result.output
     author = git(origin, "log", "-1", "--format=%an <%ae>", "refs/heads/mlci/retrain")
     assert author == "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+
+
+def test_the_open_retrain_pr_is_reused_even_when_the_base_changed(cloned, fake_github):
+    root, _origin = cloned
+    fake_github.add_pull(4, head_ref="mlci/retrain", base_ref="develop")
+    (root / "data.csv").write_text("a,b\n3,3\n")
+    result = invoke(root, "pr", "create", "--json", env=_env(fake_github))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["action"] == "updated" and json.loads(result.stdout)["number"] == 4
+    assert list(fake_github.pulls) == [4] and fake_github.pulls[4]["base"]["ref"] == "main"

@@ -29,17 +29,20 @@ def create(client: GitHubClient, repo: str, *, branch: str, base: str, title: st
                          landed=lambda: find_open(client, repo, branch, base=base))
 
 
-def update(client: GitHubClient, repo: str, number: int, *, title: str, body: str) -> dict:
+def update(client: GitHubClient, repo: str, number: int, *, title: str, body: str, base: str | None = None) -> dict:
     owner, name = split_repo(repo)
-    return client.patch(f"/repos/{owner}/{name}/pulls/{number}", {"title": title, "body": body})
+    fields = {"title": title, "body": body, **({"base": base} if base else {})}
+    return client.patch(f"/repos/{owner}/{name}/pulls/{number}", fields)
 
 
 def open_or_update(client: GitHubClient, repo: str, *, branch: str, base: str, title: str,
                    body: str) -> tuple[str, dict]:
-    """("created" | "updated" | "unchanged", the PR) for the one open PR of `branch`."""
-    existing = find_open(client, repo, branch, base=base)
+    """("created" | "updated" | "unchanged", the PR) for the one open PR of `branch` (whatever its base)."""
+    existing = find_open(client, repo, branch)
     if existing is None:
         return "created", create(client, repo, branch=branch, base=base, title=title, body=body)
-    if existing.get("title") == title and (existing.get("body") or "") == body:
+    same_base = existing.get("base", {}).get("ref") == base
+    if same_base and existing.get("title") == title and (existing.get("body") or "") == body:
         return "unchanged", existing
-    return "updated", update(client, repo, existing["number"], title=title, body=body)
+    return "updated", update(client, repo, existing["number"], title=title, body=body,
+                             base=None if same_base else base)
