@@ -159,8 +159,8 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
         fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst), 2.8), dpi=100, squeeze=False)
         for ax, (table, c) in zip(axes[0], worst):
             x = np.arange(len(c.labels))
-            ax.bar(x - 0.2, c.base_share, width=0.4, label="base", color="#8da0cb")
-            ax.bar(x + 0.2, c.head_share, width=0.4, label="head", color="#fc8d62")
+            ax.bar(x - 0.2, c.base_share, width=0.4, label="base", color="#7f7f7f")  # mlci.plots colours
+            ax.bar(x + 0.2, c.head_share, width=0.4, label="head", color="#1f77b4")
             ax.set_title(f"{c.column} ({Path(table).stem})\nPSI {c.psi:.3f}", fontsize=8)
             ax.set_xticks(x)
             ax.set_xticklabels(c.labels, rotation=60, ha="right", fontsize=6)
