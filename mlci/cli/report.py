@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.output import emit_json
+from mlci.cli.output import emit_json, warn
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -47,6 +47,11 @@ def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None,
 
         emit_json(json.loads(result.json.read_text(encoding="utf-8")))
         return
+    for model in result.context.models:
+        for note in model.evidence.notes:
+            warn(f"{model.name}: {note}")
+    for note in result.context.notes:
+        warn(note)
     click.echo(f"{result.gate.mark} {result.gate.summary()}")
     click.echo(f"report:  {result.markdown}")
     click.echo(f"html:    {result.html}")
