@@ -85,10 +85,12 @@ def test_clean_pr_gets_comment_check_summary_and_outputs(clean_pr, fake_github, 
 
 def test_second_run_updates_the_same_comment(clean_pr, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
+    env["GITHUB_API_URL"] = fake_github.ghes_url  # GitHub Enterprise Server serves the API under /api/v3
     assert run_ci(clean_pr, env).exit_code == 0
     assert run_ci(clean_pr, env).exit_code == 0
     assert len(fake_github.issue_comments(12)) == 1
     assert [r.method for r in fake_github.requests if "/comments" in r.path].count("POST") == 1
+    assert all(r.ghes for r in fake_github.requests)
 
 
 def test_regression_fails_the_gate_the_check_and_the_step(regressed_pr, fake_github, tmp_path):

@@ -30,6 +30,7 @@ def test_api_url_comes_from_github_api_url_so_enterprise_server_works(fake_githu
     assert client.api_url == fake_github.ghes_url
     fake_github.add_comments(3, ["x"] * 150)
     assert len(list(client.paginate(f"/repos/{fake_github.repo}/issues/3/comments"))) == 150
+    assert len(fake_github.requests) == 2 and all(r.ghes for r in fake_github.requests)
 
 
 def test_pagination_follows_link_next_with_100_per_page(fake_github):

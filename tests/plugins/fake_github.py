@@ -59,6 +59,7 @@ class Logged:
     headers: dict[str, str]
     body: str
     status: int = 0
+    ghes: bool = False  # asked under the GitHub Enterprise Server prefix /api/v3
 
 
 @dataclass
@@ -248,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode() if length else ""
-        entry = Logged(self.command, path, query, dict(self.headers.items()), raw)
+        entry = Logged(self.command, path, query, dict(self.headers.items()), raw, ghes=bool(prefix))
         with st.lock:
             st.requests.append(entry)
             status, body, extra = self._route(path, prefix, query, raw)
