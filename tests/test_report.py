@@ -342,3 +342,8 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
     f1_row = next(line for line in text.splitlines() if line.startswith("| f1 |"))
     assert f1_row.split(" | ")[5] == "—"
     assert "f1" not in result.context.models[0].evidence.significance.metrics
+
+
+def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
+    assert builder.md_text("set goals.<metric>.direction, or `goals.<metric>`") == \
+        "set goals.&lt;metric&gt;.direction, or `goals.<metric>`"

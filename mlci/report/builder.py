@@ -92,6 +92,14 @@ class ReportResult:
 
 # --- sections ---------------------------------------------------------------------------
 
+def md_text(text: str) -> str:
+    """Plain text safe in GitHub markdown: `<metric>` outside code spans would vanish as an HTML tag."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # even parts are outside code spans
+        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
+
+
 def _short(sha: str | None) -> str:
     return sha[:12] if sha else "none"
 
@@ -151,9 +159,9 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
     if len(ctx.models) > 1:
         lines += [f"### Model `{model.name}` {model.gate.mark}", ""]
     for finding in model.gate.failures:
-        lines.append(f"- ❌ {finding.message}")
+        lines.append(f"- ❌ {md_text(finding.message)}")
     for finding in model.gate.warnings:
-        lines.append(f"- ⚠️ {finding.message}")
+        lines.append(f"- ⚠️ {md_text(finding.message)}")
     if lines and lines[-1].startswith("- "):
         lines.append("")
     show_file = len({m.file for m in model.metrics}) > 1
@@ -179,7 +187,7 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
         lines += ["", "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` "
                       "in mlci.yaml.</sub>"]
     for note in model.evidence.notes:
-        lines += ["", f"> ⓘ {note}"]
+        lines += ["", f"> ⓘ {md_text(note)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -295,7 +303,7 @@ def section_notes(ctx: ReportContext) -> str | None:
     notes = list(ctx.comparison.notes) + ctx.notes
     if not notes:
         return None
-    return "## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    return "## Notes\n\n" + "\n".join(f"- {md_text(n)}" for n in notes) + "\n"
 
 
 def section_reproduce(ctx: ReportContext) -> str:
