@@ -41,17 +41,29 @@ def records_for(repo: git.Repo, commit: str) -> list[RunRecord]:
 
 def save(repo: git.Repo, record: RunRecord) -> None:
     """Add `record` to its commit's note; existing records are kept."""
+    _write(repo, record.commit, [r.to_json() for r in records_for(repo, record.commit)] + [record.to_json()])
+
+
+def attach_gate(repo: git.Repo, record: RunRecord, gate: dict) -> RunRecord:
+    """Store the gate verdict in `record`'s own line, so `mlci promote` can refuse a failed run."""
+    record.gate = gate
+    lines = [(record if r.id == record.id else r).to_json() for r in records_for(repo, record.commit)]
+    if record.to_json() not in lines:
+        lines.append(record.to_json())
+    _write(repo, record.commit, lines)
+    return record
+
+
+def _write(repo: git.Repo, commit: str, lines: list[str]) -> None:
     import git
 
-    lines = [r.to_json() for r in records_for(repo, record.commit)]
-    lines.append(record.to_json())
     fd, tmp = tempfile.mkstemp(prefix="mlci-note-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(sorted(set(lines))) + "\n")
         for _attempt in range(_PUSH_ATTEMPTS):
             try:
-                _notes(repo, "add", "-f", "-F", tmp, record.commit)
+                _notes(repo, "add", "-f", "-F", tmp, commit)
                 return
             except git.GitCommandError as exc:
                 if "lock" not in str(exc).lower():

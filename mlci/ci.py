@@ -158,7 +158,7 @@ def ci(
     if event.name == "push":
         return _push(event, env, repo, root, cfg, config_path, token, retry, note, notes)
     if event.name == "pull_request_review":
-        return _review(event, env, root, cfg, token, retry, note, notes)
+        return _review(event, env, root, cfg, config_path, token, retry, note, notes)
     note(f"event {event.name!r} needs nothing from mlci (it acts on pull_request, push and pull_request_review)")
     return CiResult(event.name, "skipped", "neutral", notes=notes)
 
@@ -192,6 +192,9 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
     record = run(root, config_path=config_path, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
     built = _report(root, out_dir, base_ref=base_ref, config_path=config_path)
+    from mlci import baseline
+
+    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict())  # read by `mlci promote`
     report_md = built.markdown
     markdown = report_md.read_text(encoding="utf-8")
     verdict = _verdict(built, fail)
@@ -312,7 +315,7 @@ def _push(event, env, repo, root, cfg, config_path, token, retry, note, notes) -
     return result
 
 
-def _review(event, env, root, cfg, token, retry, note, notes) -> CiResult:
+def _review(event, env, root, cfg, config_path, token, retry, note, notes) -> CiResult:
     if (event.review_state or "").lower() != "approved":
         note(f"review state {event.review_state!r}: only approvals promote")
         return CiResult(event.name, "skipped", "neutral", notes=notes)
@@ -331,9 +334,14 @@ def _review(event, env, root, cfg, token, retry, note, notes) -> CiResult:
         raise RegistryError(f"promotion refused: {approval.reason}")
     _fetch_records(root, env, token, event, note)
     repo = gitrepo.open_repo(root)
-    if baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True) is None:
+    record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
+    if record is None:
         note("no run record at the approved commit yet: running the pipeline first")
-        run(root)
+        record = run(root)
+    if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
+        out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
+        built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=config_path)
+        baseline.attach_gate(repo, record, built.gate.to_dict())
     promotion = _promote(root, approval=approval)
     write_outputs(event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                       "metrics-json": ""})

@@ -17,8 +17,14 @@ from mlci.errors import UsageError
 from mlci.record import RunRecord
 
 PR_BRANCH = "pr/tune-model"
-PR_PARAM_CHANGES = {"num_leaves": ("15", "31"), "learning_rate": ("0.1", "0.05"), "n_estimators": ("60", "150"),
-                    "noise": ("0.05", "0.08")}  # data.noise: a data change, so the report shows drift
+# section.key -> (base, PR): a model change, plus an upstream data change (a shifted feature)
+# that keeps rows and labels, so the report shows drift and paired significance side by side.
+PR_PARAM_CHANGES = {
+    "train.num_leaves": ("15", "31"),
+    "train.learning_rate": ("0.1", "0.05"),
+    "train.n_estimators": ("60", "150"),
+    "data.shift": ("0.0", "1.0"),
+}
 
 
 @dataclass
@@ -28,6 +34,8 @@ class DemoResult:
     base_record: RunRecord
     head_record: RunRecord
     report: Path
+    gate: str
+    gate_mark: str
     artifacts: dict[str, Path] = field(default_factory=dict)
 
 
@@ -36,12 +44,17 @@ def _git(repo, *args: str) -> str:
 
 
 def _change_params(root: Path) -> None:
+    """Edit params.yaml line by line, so its comments survive as a user's edit would leave them."""
     path = root / "params.yaml"
     lines = path.read_text().splitlines(keepends=True)
+    section = ""
     for i, line in enumerate(lines):
-        key = line.strip().split(":", 1)[0]
-        if key in PR_PARAM_CHANGES and line.startswith("  "):
-            old, new = PR_PARAM_CHANGES[key]
+        if line[:1].isalpha():
+            section = line.split(":", 1)[0]
+            continue
+        dotted = f"{section}.{line.strip().split(':', 1)[0]}"
+        if dotted in PR_PARAM_CHANGES:
+            old, new = PR_PARAM_CHANGES[dotted]
             lines[i] = line.replace(f": {old}", f": {new}", 1)
     atomicio.write_text(path, "".join(lines))
 
@@ -49,7 +62,7 @@ def _change_params(root: Path) -> None:
 def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None = None, on_event=None) -> DemoResult:
     import git
 
-    from mlci import diff, run, scaffold
+    from mlci import baseline, run, scaffold
     from mlci.report import builder
 
     step = on_step or (lambda _message: None)
@@ -76,18 +89,20 @@ def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None
     step("main: recording the baseline (CI on push to main; nothing changed, so nothing retrains)")
     base_record = run.run(directory, on_event=on_event)
 
-    step(f"PR branch {PR_BRANCH}: tuning LightGBM ({', '.join(f'{k} {a}→{b}' for k, (a, b) in PR_PARAM_CHANGES.items())})")
+    changes = ", ".join(f"{k} {a}→{b}" for k, (a, b) in PR_PARAM_CHANGES.items())
+    step(f"PR branch {PR_BRANCH}: tuning LightGBM and shifting one upstream feature ({changes})")
     _git(repo, "checkout", "-q", "-b", PR_BRANCH)
     _change_params(directory)
     _git(repo, "commit", "-q", "-am", "Tune LightGBM")
     head_record = run.run(directory, on_event=on_event)
 
-    step("comparing the PR with main")
-    comparison = diff.diff(directory, base_ref="main")
-    report = builder.write(comparison, directory / "mlci-report", root=directory)
+    step("comparing the PR with main: report, significance, data checks and gate")
+    built = builder.build(directory, base_ref="main", out_dir=directory / "mlci-report")
+    baseline.attach_gate(repo, head_record, built.gate.to_dict())
     step("promoting the PR's model to staging (locally with --force: there is no GitHub review here) and pulling it back")
     return DemoResult(
-        directory=directory, comparison=comparison, base_record=base_record, head_record=head_record, report=report,
+        directory=directory, comparison=built.comparison, base_record=base_record, head_record=head_record,
+        report=built.markdown, gate=built.gate.summary(), gate_mark=built.gate.mark,
         artifacts={"model": _promote_and_pull(directory)},
     )
 

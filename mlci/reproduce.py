@@ -110,7 +110,7 @@ class Reproduction:
         return f"{self.commit[:12]} did not reproduce: {', '.join(self.mismatches)} {verb} from the recorded run"
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented `mlci reproduce --json` schema (docs/readme/reproduce.md)."""
+        """The documented `mlci reproduce --json` schema (README: "--json schema (version 1)")."""
         return {
             "schema": JSON_SCHEMA_VERSION,
             "status": self.status,

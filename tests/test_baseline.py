@@ -103,3 +103,14 @@ def test_record_with_a_newer_schema_is_refused_with_upgrade_hint():
     text = record("a" * 40, 0.9).to_json().replace('"schema":1', '"schema":99')
     with pytest.raises(Exception, match="upgrade mlci"):
         RunRecord.from_json(text)
+
+
+def test_gate_verdict_is_attached_to_the_stored_record_in_place(git_repo: Path):
+    repo = gitrepo.open_repo(git_repo)
+    head = gitrepo.head_commit(repo)
+    first, second = record(head, 0.9), record(head, 0.8)
+    baseline.save(repo, first)
+    baseline.save(repo, second)
+    baseline.attach_gate(repo, first, {"passed": False})
+    stored = {r.id: r.gate for r in baseline.records_for(repo, head)}
+    assert stored == {first.id: {"passed": False}, second.id: None}

@@ -320,3 +320,25 @@ def test_cml_publisher_hands_the_report_to_cml_comment_create(clean_pr, fake_git
     assert "auc" in Path(f"{calls}.md").read_text()
     assert read_outputs(env["GITHUB_OUTPUT"])["comment-url"] == "https://github.com/octo/models/pull/12#issuecomment-1"
     assert fake_github.issue_comments(12) == [] and len(fake_github.check_runs) == 1
+
+
+def test_the_pr_run_record_keeps_its_gate_verdict(regressed_pr, fake_github, tmp_path):
+    from mlci import baseline, gitrepo
+
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(regressed_pr))
+    assert run_ci(regressed_pr, env).exit_code == 1
+    record = baseline.latest(gitrepo.open_repo(regressed_pr), head(regressed_pr))
+    assert record.pr == 12
+    assert record.gate is not None and record.gate["passed"] is False
+
+
+def test_approval_of_a_pr_that_fails_its_gate_promotes_nothing(regressed_pr, fake_github, tmp_path):
+    head_sha = head(regressed_pr)
+    fake_github.add_pull(12, head_sha=head_sha)
+    fake_github.collaborators["maint"] = "write"
+    fake_github.add_review(12, "maint", "APPROVED", head_sha)
+    env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head_sha)
+    result = run_ci(regressed_pr, env)
+    assert result.exit_code == 8, result.output
+    assert "failed its quality gate" in result.stderr
+    assert git(regressed_pr, "tag", "--points-at", head_sha) == ""

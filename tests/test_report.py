@@ -48,12 +48,23 @@ def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == ["## Metrics", "## Params changed", "## Data and dependencies changed", "## Plots",
-                        "## Run facts", "## Notes", "## Reproduce"]
+                        "## Run facts", "## Reproduce"]  # nothing to note here: no empty Notes section
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed")
     assert f"head `{pr_report.comparison.head_commit[:12]}`" in first
     assert f"base `{pr_report.comparison.base_commit[:12]}`" in first
     assert f"mlci reproduce {pr_report.comparison.head_commit}" in text
+
+
+def test_notes_come_just_before_the_reproduce_line(regressed_pr: Path, tmp_path: Path):
+    root = tmp_path / "repo"
+    shutil.copytree(regressed_pr, root, symlinks=True)
+    config = root / "mlci.yaml"
+    config.write_text(config.read_text().replace("  f1: {direction: higher}\n", ""))
+    text = builder.build(root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False).markdown.read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[-2:] == ["## Notes", "## Reproduce"]
+    assert "direction guessed from the name for f1" in text
 
 
 def test_ci_numbers_equal_the_reference_bootstrap(pr_report: builder.ReportResult, regressed_pr: Path,

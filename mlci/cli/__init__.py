@@ -16,20 +16,22 @@ from mlci.errors import MlciError
 
 # command name -> "module:attribute"; each module imports only click at import time.
 _COMMANDS = {
-    "init": "mlci.cli.pr_loop:init",
-    "run": "mlci.cli.pr_loop:run",
-    "diff": "mlci.cli.pr_loop:diff",
-    "demo": "mlci.cli.pr_loop:demo",
-    "record": "mlci.cli.records:record",
-    "report": "mlci.cli.report:report", "gate": "mlci.cli.report:gate",
-    "data": "mlci.cli.data:data",
-    "pr": "mlci.cli.data:pr",
-    "retrain": "mlci.cli.data:retrain",
-    "comment": "mlci.cli.github:comment",
     "ci": "mlci.cli.github:ci",
+    "comment": "mlci.cli.github:comment",
+    "data": "mlci.cli.data:data",
+    "demo": "mlci.cli.pr_loop:demo",
+    "diff": "mlci.cli.pr_loop:diff",
     "doctor": "mlci.cli.doctor:doctor",
+    "gate": "mlci.cli.report:gate",
+    "init": "mlci.cli.pr_loop:init",
+    "pr": "mlci.cli.data:pr",
+    "promote": "mlci.cli.registry:promote",
+    "record": "mlci.cli.records:record",
+    "registry": "mlci.cli.registry:registry",
+    "report": "mlci.cli.report:report",
     "reproduce": "mlci.cli.reproduce:reproduce",
-    "promote": "mlci.cli.registry:promote", "registry": "mlci.cli.registry:registry",
+    "retrain": "mlci.cli.data:retrain",
+    "run": "mlci.cli.pr_loop:run",
 }
 
 

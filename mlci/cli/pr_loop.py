@@ -106,11 +106,12 @@ def demo(directory: Path | None, as_json: bool) -> None:
     result = do_demo(directory, on_step=step, on_event=stage_progress)
     if as_json:
         emit_json({"directory": str(result.directory), "report": str(result.report),
-                   "comparison": result.comparison.to_dict(),
+                   "comparison": result.comparison.to_dict(), "gate": result.gate,
                    "artifacts": {k: str(v) for k, v in result.artifacts.items()}})
         return
     print_comparison(result.comparison)
-    click.echo(f"\ndemo repo: {result.directory}")
+    click.echo(f"\n{result.gate_mark} {result.gate}")
+    click.echo(f"demo repo: {result.directory}")
     click.echo(f"report:    {result.report}")
     for name, path in result.artifacts.items():
         click.echo(f"{name + ':':<10} {path}")

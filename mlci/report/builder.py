@@ -550,7 +550,7 @@ def build(
 
 
 def to_dict(ctx: ReportContext) -> dict[str, Any]:
-    """The documented `report.json` (docs/readme/reports.md)."""
+    """The documented `report.json` (README: "report.json (schema 1)")."""
     return {
         "schema": REPORT_SCHEMA,
         "summary": {"status": ctx.gate.status, "mark": ctx.gate.mark, "line": section_summary(ctx).strip()},

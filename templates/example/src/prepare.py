@@ -22,6 +22,7 @@ frame = pd.DataFrame(X.astype(np.float32), columns=[f"f{i:02d}" for i in range(X
 frame["segment"] = pd.Categorical(
     pd.cut(frame["f00"], bins=[-np.inf, -1, 0, 1, np.inf], labels=["a", "b", "c", "d"])
 )
+frame["f03"] += np.float32(params.get("shift", 0.0))
 frame["label"] = y.astype(np.int8)
 frame.insert(0, "row_id", np.arange(len(frame), dtype=np.int64))
 
