@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlci import baseline, config as config_mod, gitrepo
+from mlci import baseline, config as config_mod, dvcfile, gitrepo
 from mlci.compare import Comparison, compare_metrics, compare_params
 from mlci.metrics import parse_metrics, parse_params, read_metrics, read_params
 from mlci.record import RunRecord
@@ -63,7 +63,7 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
         base_commit=base_commit,
         base_source=source,
         head_commit=head_commit,
-        head_dirty=bool(gitrepo.is_dirty(repo, _produced(root))),
+        head_dirty=bool(gitrepo.uncommitted(repo, dvcfile.produced_paths(root))),
         metrics=compare_metrics(cfg, base_metrics if source != "none" else None, head_metrics),
         params=compare_params(base_params, head_params),
         base_record=base_record,
@@ -77,12 +77,6 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
             + " (set goals.<metric>.direction in mlci.yaml to be explicit)"
         )
     return comparison
-
-
-def _produced(root: Path) -> set[str]:
-    from mlci import dvcfile
-
-    return dvcfile.produced_paths(root) | {".dvc/"}
 
 
 def _matching_record(records: list[RunRecord], metrics: dict, cfg: config_mod.Config) -> RunRecord | None:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci import environment
+
 DEFAULT_VENDORS_DIR = Path("/etc/OpenCL/vendors")
 NVIDIA_OPENCL_LIBRARY = "libnvidia-opencl.so.1"
 _SMI_FIELDS = "index,name,memory.total,memory.used,utilization.gpu,driver_version,uuid"
@@ -280,24 +282,6 @@ def probe_lightgbm_gpu(timeout: float = _PROBE_TIMEOUT_S) -> LightGbmGpu:
 # --- the rest of the machine ------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _memory_gib() -> float | None:
-    try:
-        return round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _disk_free_gib(path: Path) -> float | None:
     try:
         return round(shutil.disk_usage(path).free / 2**30, 1)
@@ -396,8 +380,8 @@ def diagnose(
         opencl=opencl,
         lightgbm_gpu=lightgbm_gpu,
         cpu_count=os.cpu_count(),
-        cpu_model=_cpu_model(),
-        memory_gib=_memory_gib(),
+        cpu_model=environment.cpu_model(),
+        memory_gib=environment.memory_gib(),
         work_dir=str(work),
         disk_free_gib=_disk_free_gib(work),
         versions=versions(),

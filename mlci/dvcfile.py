@@ -60,8 +60,8 @@ def params_files(root: Path) -> list[str]:
 
 
 def produced_paths(root: Path) -> set[str]:
-    """Everything the pipeline writes: outs, metrics, plots, and dvc.lock itself."""
-    produced = {"dvc.lock"}
+    """Everything the pipeline (or DVC itself) writes: outs, metrics, plots, dvc.lock, .dvc/."""
+    produced = {"dvc.lock", ".dvc/"}
     spec = _load(root / "dvc.yaml")
     produced.update(_entry_paths(spec.get("metrics")))
     produced.update(_entry_paths(spec.get("plots")))

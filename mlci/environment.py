@@ -12,7 +12,7 @@ from typing import Any
 KEY_PACKAGES = ("mlci", "dvc", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
@@ -23,7 +23,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _memory_gib() -> float | None:
+def memory_gib() -> float | None:
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -54,9 +54,9 @@ def collect(root: Path | str | None = None) -> dict[str, Any]:
         "implementation": sys.implementation.name,
         "os": platform.platform(),
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "memory_gib": _memory_gib(),
+        "memory_gib": memory_gib(),
         "packages": package_versions(),
         "freeze": freeze(),
         **_runner_facts(Path(root) if root is not None else Path.cwd()),

@@ -66,7 +66,7 @@ def changed_paths(repo: git.Repo) -> list[str]:
     return paths
 
 
-def is_dirty(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
+def uncommitted(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
     """Changed paths that are not pipeline outputs (`ignore`): the inputs a commit doesn't explain."""
     def produced(path: str) -> bool:
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore)

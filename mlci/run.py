@@ -41,7 +41,7 @@ def run(
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
     commit = gitrepo.head_commit(repo)
-    dirty_inputs = gitrepo.is_dirty(repo, dvcfile.produced_paths(root) | {".dvc/"})
+    dirty_inputs = gitrepo.uncommitted(repo, dvcfile.produced_paths(root))
     early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
     stages = data_checks.merge_stages(early, pipeline.repro(root, force=force, on_event=on_event))
     data_profile = data_checks.profile(root, cfg)

@@ -39,6 +39,23 @@ def _config_for_existing_pipeline(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What the example's stages import: pinned to this environment's versions, so the example's
+# runs are reproducible from their commit (`mlci run` warns about unpinned dependencies).
+EXAMPLE_REQUIREMENTS = ("dvc", "lightgbm", "numpy", "pandas", "pyarrow", "PyYAML", "scikit-learn")
+
+
+def _pinned_requirements() -> bytes:
+    from importlib import metadata
+
+    lines = ["# The example pipeline's dependencies, pinned by `mlci init --example` to the versions it ran with."]
+    for name in EXAMPLE_REQUIREMENTS:
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _planned_files(root: Path, example: bool) -> dict[str, bytes]:
     if not example:
         return {CONFIG_NAME: _config_for_existing_pipeline(root).encode()}
@@ -47,6 +64,8 @@ def _planned_files(root: Path, example: bool) -> dict[str, bytes]:
     for path in sorted(source.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[path.relative_to(source).as_posix()] = path.read_bytes()
+    if not (root / "requirements.txt").exists():  # the project's own pins win
+        files["requirements.txt"] = _pinned_requirements()
     return files
 
 

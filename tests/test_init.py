@@ -70,3 +70,17 @@ def test_plain_init_without_a_pipeline_points_to_example(git_repo: Path):
 def test_init_outside_git_is_refused(tmp_path: Path):
     with pytest.raises(GitError, match="not inside a git repository"):
         scaffold.init(tmp_path, example=True)
+
+
+def test_example_pins_its_dependencies_so_runs_do_not_warn(git_repo: Path):
+    from importlib import metadata
+
+    scaffold.init(git_repo, example=True)
+    pins = (git_repo / "requirements.txt").read_text().splitlines()
+    assert f"lightgbm=={metadata.version('lightgbm')}" in pins
+
+
+def test_an_existing_requirements_file_is_left_alone(git_repo: Path):
+    (git_repo / "requirements.txt").write_text("mine==1.0\n")
+    scaffold.init(git_repo, example=True)
+    assert (git_repo / "requirements.txt").read_text() == "mine==1.0\n"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlci.cli.options import config_option
 from mlci.cli.output import emit_json, table, warn
 
 
@@ -43,8 +44,7 @@ def profile(file: Path, as_json: bool) -> None:
 
 
 @data.command("check")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="mlci.yaml to use (default: the repo root's).")
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the violations as JSON.")
 def check(config_path: Path | None, as_json: bool) -> None:
     """Check the tables on disk against data.expectations (no pipeline run). Exit 5 on a violation."""
@@ -65,8 +65,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
 @data.command("diff")
 @click.option("--base", "base_ref", default=None, metavar="REF",
               help="Compare with the run record at the merge-base of HEAD and REF (default: the default branch).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="mlci.yaml to use (default: the repo root's).")
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--md", "as_md", is_flag=True, help="The report's markdown section.")
 def diff(base_ref: str | None, config_path: Path | None, as_json: bool, as_md: bool) -> None:
@@ -139,8 +138,7 @@ def create(branch: str, base_branch: str | None, title: str, body_file: Path | N
                    "a registry ref (churn#prod, churn@v1.2.0) or a git ref (main).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("mlci-retrain"),
               show_default=True, help="Where report.md, report.json and data_drift.png go.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="mlci.yaml to use (default: the repo root's).")
+@config_option
 @click.option("--force", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain(against: str | None, report_dir: Path, config_path: Path | None, force: bool, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mlci.cli.options import config_option
 from mlci.cli.output import emit_json, warn
 
 
@@ -36,8 +37,7 @@ def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="mlci.yaml to use (default: the repo root's).")
+@config_option
 @click.option("--base", "base_ref", default=None, metavar="REF", help="Compare with REF (default: the PR's base).")
 @click.option("--comment-id", default=None, help="Sticky comment id (default: ci.comment_id or 'mlci').")
 @click.option("--fail-on-regression", default=None, type=click.Choice(["true", "false"], case_sensitive=False),

@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlci.cli.options import base_option, config_option
 from mlci.cli.output import emit_json, stage_progress, table, warn
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=None,
-    help="mlci.yaml to use (default: the repo root's).",
-)
 
 
 @click.command()
@@ -54,8 +50,7 @@ def run(config_path: Path | None, force: bool, no_record: bool, as_json: bool) -
 
 
 @click.command()
-@click.option("--base", "base_ref", default=None, metavar="REF",
-              help="Compare with the merge-base of HEAD and REF (default: the default branch).")
+@base_option
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema in the README).")
 @click.option("--md", "as_md", is_flag=True, help="A markdown table.")

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import click
 
+from mlci.cli.options import config_option
 from mlci.cli.output import emit_json, table, warn
-
-_config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=None,
-    help="mlci.yaml to use (default: the repo root's).",
-)
 
 
 def _ci_pr() -> int | None:
@@ -46,7 +42,7 @@ def _progress(step: str) -> None:
 @click.option("--pr", type=int, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR).")
 @click.option("--force", is_flag=True, help="Promote without approval (local use; recorded in the version's metadata).")
 @click.option("--allow-regression", is_flag=True, help="Promote although the run failed its gate (recorded).")
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def promote(model, version, bump, stage, commit, pr, force, allow_regression, config_path, as_json) -> None:
     """Register the model of HEAD's run as a new version (GTO git tags or MLflow), optionally staged."""
@@ -89,7 +85,7 @@ def registry() -> None:
 
 @registry.command("list")
 @click.argument("name", required=False)
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_versions(name: str | None, config_path: Path | None, as_json: bool) -> None:
     """Every version (of NAME, or of all models) with its stages."""
@@ -106,7 +102,7 @@ def list_versions(name: str | None, config_path: Path | None, as_json: bool) -> 
 
 @registry.command("show")
 @click.argument("ref")
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(ref: str, config_path: Path | None, as_json: bool) -> None:
     """One version: REF is NAME, NAME@vX.Y.Z or NAME#stage."""
@@ -129,7 +125,7 @@ def show(ref: str, config_path: Path | None, as_json: bool) -> None:
 @click.argument("ref")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               help="Directory to write the model into (default: here).")
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pull(ref: str, output: Path, config_path: Path | None, as_json: bool) -> None:
     """Download REF's model, verifying its sha256 (a corrupted artifact is refused, exit 8)."""

@@ -6,16 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlci.cli.options import base_option, config_option
 from mlci.cli.output import emit_json, warn
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=None,
-    help="mlci.yaml to use (default: the repo root's).",
-)
-base_option = click.option(
-    "--base", "base_ref", default=None, metavar="REF",
-    help="Compare with the merge-base of HEAD and REF (default: the default branch).",
-)
 
 
 @click.command()
