@@ -251,7 +251,6 @@ class _Evaluator:
     """All metrics of one (label, score) pair, for a batch of weight vectors."""
 
     def __init__(self, task: str, label, score, metrics: tuple[str, ...], *, exact_auc: bool = True):
-        import numpy as np
 
         self.task = task
         self.metrics = metrics

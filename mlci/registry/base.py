@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlci.errors import RegistryError
 from mlci.registry.refs import ModelRef
 
 
@@ -99,3 +100,21 @@ class Backend(Protocol):
 
     def pull(self, ref: ModelRef, directory: Path) -> Pulled:
         """Download the bytes of `ref` into `directory`, refusing any digest mismatch."""
+
+
+def pick(versions: list[ModelVersion], ref: ModelRef, *, where: str = "") -> ModelVersion:
+    """The version `ref` names among `versions` (oldest first): by number, by stage, else the newest."""
+    suffix = f" {where}" if where else ""
+    if not versions:
+        raise RegistryError(f"no registered versions of '{ref.name}'{suffix}; promote one with `mlci promote --model {ref.name}`")
+    if ref.version:
+        for v in versions:
+            if v.version == ref.version:
+                return v
+        raise RegistryError(f"{ref} is not registered{suffix}; `mlci registry list` shows the versions")
+    if ref.stage:
+        for v in versions:
+            if ref.stage in v.stages:
+                return v
+        raise RegistryError(f"no version of '{ref.name}' is in stage '{ref.stage}'{suffix}; `mlci registry list` shows the stages")
+    return versions[-1]

@@ -25,7 +25,7 @@ from mlci import dvcfile, gitrepo
 from mlci.errors import GitError, RegistryError, RemoteError
 from mlci.registry import dvc_storage, refs
 from mlci.registry.artifacts import declarations
-from mlci.registry.base import Candidate, ModelVersion, Pulled
+from mlci.registry.base import Candidate, ModelVersion, Pulled, pick
 
 METADATA_PREFIX = "mlci-metadata: "
 _ATTEMPTS = 8
@@ -155,20 +155,7 @@ class GitTagsBackend:
         return [v for n in sorted(state) for v in state[n]]
 
     def resolve(self, ref: refs.ModelRef) -> ModelVersion:
-        versions = self.versions(ref.name)
-        if not versions:
-            raise RegistryError(f"no registered versions of '{ref.name}'; promote one with `mlci promote --model {ref.name}`")
-        if ref.version:
-            for v in versions:
-                if v.version == ref.version:
-                    return v
-            raise RegistryError(f"{ref} is not registered; `mlci registry list` shows the versions")
-        if ref.stage:
-            for v in versions:
-                if ref.stage in v.stages:
-                    return v
-            raise RegistryError(f"no version of '{ref.name}' is in stage '{ref.stage}'; `mlci registry list` shows the stages")
-        return versions[-1]
+        return pick(self.versions(ref.name), ref)
 
     # --- writing -------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from mlci import atomicio
 from mlci.errors import ConfigError, RegistryError, RemoteError, UsageError
 from mlci.registry import refs
-from mlci.registry.base import Candidate, ModelVersion, Pulled
+from mlci.registry.base import Candidate, ModelVersion, Pulled, pick
 
 STATUS_TAG = "mlci.status"
 _PREFIX = "mlci."
@@ -134,21 +134,7 @@ class MlflowBackend:
         return found
 
     def resolve(self, ref: refs.ModelRef) -> ModelVersion:
-        versions = self.versions(ref.name)
-        if not versions:
-            raise RegistryError(f"no registered versions of '{ref.name}' in MLflow at {safe_uri(self.uri)}; promote one first")
-        if ref.version:
-            wanted = ref.version
-            for v in versions:
-                if v.version == wanted:
-                    return v
-            raise RegistryError(f"{ref} is not a ready version in MLflow; `mlci registry list` shows the versions")
-        if ref.stage:
-            for v in versions:
-                if ref.stage in v.stages:
-                    return v
-            raise RegistryError(f"no version of '{ref.name}' has the alias '{ref.stage}' in MLflow")
-        return versions[-1]
+        return pick(self.versions(ref.name), ref, where=f"in MLflow at {safe_uri(self.uri)}")
 
     # --- writing -------------------------------------------------------------------------
     def _log(self, candidate: Candidate) -> tuple[str, str, str | None]:
