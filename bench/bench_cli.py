@@ -12,25 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from timing import timed
+
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x.invalid",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x.invalid"}
-
-
-def timed(command: list[str], cwd: Path | None = None, repeat: int = 5) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -54,14 +46,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    help_time = timed([str(BIN / "mlci"), "--help"], repeat=args.repeat)
+    help_time = timed([str(BIN / "mlci"), "--help"], env=ENV, repeat=args.repeat)
     print(f"mlci --help                 {help_time * 1000:7.0f} ms   (target < 150 ms)")
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fifty_metric_repo(root)
-        ours = timed([str(BIN / "mlci"), "diff", "--base", "main", "--json"], cwd=root, repeat=args.repeat)
-        theirs = timed([str(BIN / "dvc"), "metrics", "diff", "main", "--json"], cwd=root, repeat=args.repeat)
+        ours = timed([str(BIN / "mlci"), "diff", "--base", "main", "--json"], env=ENV, cwd=root, repeat=args.repeat)
+        theirs = timed([str(BIN / "dvc"), "metrics", "diff", "main", "--json"], env=ENV, cwd=root, repeat=args.repeat)
         print(f"mlci diff (50 metrics)      {ours * 1000:7.0f} ms")
         print(f"dvc metrics diff            {theirs * 1000:7.0f} ms")
         print(f"ratio mlci/dvc              {ours / theirs:7.2f}      (target <= 0.33)")

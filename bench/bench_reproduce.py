@@ -13,26 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x.invalid",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x.invalid",
        "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
-
-
-def timed(command: list[str], cwd: Path, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, cwd=cwd, env=ENV, check=True, capture_output=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -44,14 +35,14 @@ def main() -> None:
         subprocess.run([str(BIN / "mlci"), "demo", "--dir", str(demo)], env=ENV, check=True, capture_output=True)
         commit = subprocess.run(["git", "rev-parse", "main"], cwd=demo, env=ENV, check=True,
                                 capture_output=True, text=True).stdout.strip()
-        reproduce = timed([str(BIN / "mlci"), "reproduce", commit], demo, args.repeat)
+        reproduce = timed([str(BIN / "mlci"), "reproduce", commit], env=ENV, cwd=demo, repeat=args.repeat)
 
         plain = Path(tmp) / "plain"
         subprocess.run(["git", "clone", "-q", str(demo), str(plain)], env=ENV, check=True)
         subprocess.run(["git", "checkout", "-q", commit], cwd=plain, env=ENV, check=True)
         shutil.copytree(demo / ".dvc" / "cache", plain / ".dvc" / "cache")
         subprocess.run([str(BIN / "dvc"), "checkout", "-q"], cwd=plain, env=ENV, check=False, capture_output=True)
-        repro = timed([str(BIN / "dvc"), "repro", "--force", "--no-run-cache"], plain, args.repeat)
+        repro = timed([str(BIN / "dvc"), "repro", "--force", "--no-run-cache"], env=ENV, cwd=plain, repeat=args.repeat)
 
     print(f"dvc repro --force --no-run-cache   {repro:6.1f} s")
     print(f"mlci reproduce <commit>            {reproduce:6.1f} s")

@@ -41,3 +41,15 @@ def set_param(root: Path, dotted: str, value) -> None:
     section, key = dotted.split(".")
     data[section][key] = value
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def pr_branch(trained: Path, dest: Path, branch: str, params: dict[str, object], message: str) -> Path:
+    """A copy of a trained repo on a new branch whose commit changes `params` (dotted keys)."""
+    import shutil
+
+    shutil.copytree(trained, dest, symlinks=True)
+    git(dest, "checkout", "-q", "-b", branch)
+    for key, value in params.items():
+        set_param(dest, key, value)
+    commit_all(dest, message)
+    return dest

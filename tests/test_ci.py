@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import commit_all, git, invoke, set_param
+from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.plugins.fake_github import actions_env, read_outputs
 
 
@@ -28,12 +28,8 @@ def _regressed_pr(_trained_example: Path, tmp_path_factory) -> Path:
     """A PR branch that makes the model much worse, already trained (so each test only reports)."""
     from mlci.run import run
 
-    root = tmp_path_factory.mktemp("pr") / "repo"
-    shutil.copytree(_trained_example, root, symlinks=True)
-    git(root, "checkout", "-q", "-b", "feature")
-    set_param(root, "train.n_estimators", 2)
-    set_param(root, "train.num_leaves", 2)
-    commit_all(root, "Shrink the model")
+    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "feature",
+                     {"train.n_estimators": 2, "train.num_leaves": 2}, "Shrink the model")
     run(root, store=False)
     return root
 

@@ -12,16 +12,13 @@ import pytest
 
 from mlci import diff, run
 from mlci.errors import DataError, GitError
-from tests.helpers import commit_all, git, invoke, invoke_json, set_param
+from tests.helpers import commit_all, git, invoke, invoke_json, pr_branch
 
 
 @pytest.fixture(scope="module")
 def _pr_example(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pr") / "repo"
-    shutil.copytree(_trained_example, root, symlinks=True)
-    git(root, "checkout", "-q", "-b", "pr/tune")
-    set_param(root, "train.num_leaves", 4)
-    commit_all(root, "Shrink trees")
+    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "pr/tune",
+                     {"train.num_leaves": 4}, "Shrink trees")
     run.run(root)
     return root
 

@@ -14,7 +14,7 @@ from mlci import run, stats
 from mlci.report import builder, diff_markdown
 from mlci.report import format as fmt
 from mlci.report.limits import fit_comment, fit_summary
-from tests.helpers import commit_all, git, invoke, set_param
+from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.test_stats import reference_paired_ci
 
 RESAMPLES = 200
@@ -23,12 +23,8 @@ RESAMPLES = 200
 @pytest.fixture(scope="module")
 def regressed_pr(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example on a PR branch whose model is much weaker (3 trees): run, recorded, committed."""
-    root = tmp_path_factory.mktemp("pr") / "repo"
-    shutil.copytree(_trained_example, root, symlinks=True)
-    git(root, "checkout", "-q", "-b", "pr/weaker")
-    set_param(root, "train.n_estimators", 3)
-    set_param(root, "train.num_leaves", 4)
-    commit_all(root, "Fewer trees")
+    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "pr/weaker",
+                     {"train.n_estimators": 3, "train.num_leaves": 4}, "Fewer trees")
     run.run(root)
     commit_all(root, "Retrain")
     return root
