@@ -51,10 +51,13 @@ class CiResult:
 # --- outputs --------------------------------------------------------------------------------
 
 def _append(path: Path | None, text: str) -> None:
+    """Append to a runner file (outputs, job summary): everything published is redacted."""
+    from mlci.redact import redact
+
     if path is None:
         return
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(text)
+        handle.write(redact(text))
 
 
 def write_outputs(path: Path | None, outputs: dict[str, str]) -> None:

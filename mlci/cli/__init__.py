@@ -39,9 +39,11 @@ class MlciClickError(click.ClickException):
     """An MlciError as click sees it: one line on stderr (plus optional context), its exit code."""
 
     def __init__(self, error: MlciError):
-        super().__init__(error.message)
+        from mlci.redact import redact  # every error leaves through here: no credential in it
+
+        super().__init__(redact(error.message))
         self.exit_code = error.exit_code
-        self.details = error.details
+        self.details = redact(error.details or "")
 
     def show(self, file=None) -> None:
         click.echo(f"mlci: error: {self.message}", err=True)

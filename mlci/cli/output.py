@@ -40,4 +40,6 @@ def stage_progress(event) -> None:
 
 
 def warn(message: str) -> None:
-    click.echo(f"mlci: warning: {message}", err=True)
+    from mlci.redact import redact
+
+    click.echo(f"mlci: warning: {redact(message)}", err=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__
+from mlci import __version__, redact as redact_mod
 from mlci.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:
@@ -43,9 +43,9 @@ class GitHubError(RemoteError):
     """A GitHub API answer that is not success; `status` is the HTTP status (0: no answer)."""
 
     def __init__(self, message: str, *, status: int, github_message: str = ""):
-        super().__init__(message)
+        super().__init__(redact_mod.redact(message))  # GitHub or a proxy may echo our headers
         self.status = status
-        self.github_message = github_message
+        self.github_message = redact_mod.redact(github_message)
 
     @property
     def no_permission(self) -> bool:
@@ -108,6 +108,7 @@ class GitHubClient:
         self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
         self._token = token
+        redact_mod.register(token)
         self._http = httpx.Client(
             base_url=self.api_url,
             timeout=timeout,
@@ -135,6 +136,7 @@ class GitHubClient:
     def _send(self, method: str, url: str, *, params: dict | None = None, json: Any = None) -> httpx.Response:
         import httpx
 
+        json = _redacted(json)  # nothing we publish carries a credential, whoever wrote it
         try:
             return self._http.request(method, url, params=params, json=json,
                                       headers={"Authorization": f"Bearer {self._token}"})
@@ -242,6 +244,16 @@ class GitHubClient:
                 raise GitHubError(f"GitHub's next-page link points outside {self.api_url}; refusing to follow it",
                                   status=0)
             response = self.request("GET", next_url[len(self.api_url):])
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_mod.redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def split_repo(repo: str) -> tuple[str, str]:

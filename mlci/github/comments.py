@@ -57,8 +57,11 @@ def compose(report_md: str, comment_id: str = DEFAULT_ID, *, full_report_url: st
     """The comment body: marker + report, trimmed (by the report's own rules) to GitHub's limit."""
     from mlci.report.limits import fit_comment
 
+    from mlci.redact import redact
+
     tag = marker(comment_id)
     budget = COMMENT_LIMIT - len(tag) - 1
+    report_md = redact(report_md)
     fitted = fit_comment(report_md, limit=budget, full_report_url=full_report_url)
     return f"{tag}\n{fitted}", fitted != report_md
 

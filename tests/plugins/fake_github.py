@@ -91,6 +91,7 @@ class FakeGitHub:
     faults: list[Fault] = field(default_factory=list)
     requests: list[Logged] = field(default_factory=list)
     rate_remaining: int = 5000
+    echo_auth: list[int] = field(default_factory=list)  # next answers: this status, echoing Authorization
     _next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -113,7 +114,9 @@ class FakeGitHub:
             self.collaborators.clear()
             self.faults.clear()
             self.requests.clear()
+            self.echo_auth.clear()
             self.rate_remaining = 5000
+            self.token = TOKEN
 
     # --- test controls ------------------------------------------------------------------
 
@@ -129,6 +132,11 @@ class FakeGitHub:
     def exhaust_rate_limit(self, reset_in: int = 1) -> None:
         """The next request finds the primary rate limit used up (403, remaining 0, reset soon)."""
         self.faults.append(Fault(403, None, "API rate limit exceeded for installation ID 1.", reset_in=reset_in))
+
+    def echo_authorization(self, *statuses: int) -> None:
+        """The next answers are these statuses (401, 422, …) whose bodies quote the Authorization
+        header, as some proxies and GitHub Enterprise Server versions do."""
+        self.echo_auth.extend(statuses)
 
     def deny(self, permission: str) -> None:
         """Withdraw a token permission (e.g. 'checks'): its endpoints answer 403 like GitHub does."""
@@ -261,6 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, path: str, prefix: str, query: dict, raw: str) -> tuple[int, Any, dict]:
         st = self.state
         auth = self.headers.get("Authorization", "")
+        if st.echo_auth:
+            status = st.echo_auth.pop(0)
+            basic = "Basic " + base64.b64encode(f"x-access-token:{st.token}".encode()).decode()
+            return (*_error(status, f"Bad credentials (received Authorization: {auth})",
+                            errors=[{"message": f"header Authorization: {auth} rejected; git sent {basic}",
+                                     "field": auth, "code": "invalid"}]), {})
         if not auth:
             return (*_error(401, "Requires authentication"), {})
         if auth not in (f"Bearer {st.token}", f"token {st.token}"):
