@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci import atomicio, config as config_mod, gitrepo
+from mlci import atomicio, gitrepo
+from mlci import config as config_mod
 from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, UsageError
 from mlci.github import event as event_mod
 
@@ -121,6 +122,50 @@ def _bool(value: Any, default: bool) -> bool:
     raise UsageError(f"fail-on-regression must be true or false, got {value!r}")
 
 
+PHASES = ("all", "admit", "run", "publish")
+
+
+@dataclass
+class _Ctx:
+    """What every phase of one `mlci ci` needs: the event, the project, the settings, the token."""
+
+    event: Any
+    env: dict[str, str]
+    root: Path
+    cfg: Any
+    config_path: Path | None
+    base_ref: str | None
+    comment_id: str
+    fail: bool
+    publisher: str
+    token: str | None
+    retry: Any
+    note: Callable[[str], None]
+    notes: list[str]
+    state_dir: Path
+
+
+def _state_path(ctx: _Ctx) -> Path:
+    return ctx.state_dir / "state.json"
+
+
+def _load_state(ctx: _Ctx, phase: str) -> dict[str, Any]:
+    path = _state_path(ctx)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UsageError(f"`mlci ci --phase {phase}` needs the state of the earlier phases in {ctx.state_dir}; "
+                         "run `--phase admit`, then `--phase run`, then `--phase publish` in one job") from None
+    if state.get("event") != ctx.event.name or state.get("sha") != ctx.event.sha:
+        raise UsageError(f"the state in {ctx.state_dir} belongs to another run; run `mlci ci --phase admit` first")
+    return state
+
+
+def _save_state(ctx: _Ctx, state: dict[str, Any]) -> None:
+    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    atomicio.write_text(_state_path(ctx), json.dumps(state, sort_keys=True, default=str))
+
+
 def ci(
     path: Path | str = ".",
     *,
@@ -132,8 +177,19 @@ def ci(
     publisher: str = "mlci",
     retry=None,
     on_note: Callable[[str], None] | None = None,
+    phase: str = "all",
+    token: str | None = None,
+    state_dir: Path | None = None,
 ) -> CiResult:
-    """Do what the current GitHub Actions event calls for (see module docstring)."""
+    """Do what the current GitHub Actions event calls for (see module docstring).
+
+    `phase` splits the work so the PR's code never runs next to the token: `admit` (token:
+    the fork/approval gate, fetch the run records), `run` (no token: the pipeline and the
+    report), `publish` (token: comment, check, summary, baseline push, promotion). `all` does
+    the three in this process. The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN.
+    """
+    if phase not in PHASES:
+        raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     env = dict(os.environ if environ is None else environ)
     event = event_mod.from_env(env)
     if publisher not in PUBLISHERS:
@@ -143,8 +199,10 @@ def ci(
     cfg = config_mod.load(root, config_path)
     settings = cfg.section("ci")
     fail = _bool(fail_on_regression, settings.get("fail_on_regression", True))
-    comment_id = comment_id or settings.get("comment_id") or "mlci"
-    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
+    token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
+    from mlci import redact
+
+    redact.register(token)
     notes: list[str] = []
 
     def note(message: str) -> None:
@@ -152,34 +210,124 @@ def ci(
         if on_note:
             on_note(message)
 
-    if event.name in ("pull_request", "pull_request_target"):
-        if event.name == "pull_request_target":
-            raise ConfigError("refusing to train on `pull_request_target`: it runs PR code with a write token; "
-                              "trigger the workflow on `pull_request` instead")
-        return _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail, publisher, token,
-                             retry, note, notes)
-    if event.name == "push":
-        return _push(event, env, repo, root, cfg, config_path, token, retry, note, notes)
-    if event.name == "pull_request_review":
-        return _review(event, env, root, cfg, config_path, token, retry, note, notes)
-    note(f"event {event.name!r} needs nothing from mlci (it acts on pull_request, push and pull_request_review)")
-    return CiResult(event.name, "skipped", "neutral", notes=notes)
+    if state_dir is None:
+        state_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "state"
+    ctx = _Ctx(event, env, root, cfg, config_path, base_ref, comment_id or settings.get("comment_id") or "mlci",
+               fail, publisher, token, retry, note, notes, Path(state_dir))
+    if event.name == "pull_request_target":
+        raise ConfigError("refusing to train on `pull_request_target`: it runs PR code with a write token; "
+                          "trigger the workflow on `pull_request` instead")
+    handlers = {"pull_request": (_pr_admit, _pr_run, _pr_publish), "push": (_push_admit, _push_run, _push_publish),
+                "pull_request_review": (_review_admit, _review_run, _review_publish)}
+    if event.name not in handlers:
+        note(f"event {event.name!r} needs nothing from mlci (it acts on pull_request, push and pull_request_review)")
+        return CiResult(event.name, "skipped", "neutral", notes=notes)
+    admit_fn, run_fn, publish_fn = handlers[event.name]
+    if phase == "all":
+        state = admit_fn(ctx)
+        if isinstance(state, CiResult):
+            return state
+        state = run_fn(ctx, state)
+        return publish_fn(ctx, state)
+    if phase == "admit":
+        state = admit_fn(ctx)
+        if isinstance(state, CiResult):
+            return state
+        _save_state(ctx, state)
+        return CiResult(event.name, "admitted", "neutral", notes=notes)
+    state = _load_state(ctx, phase)
+    if state.get("skipped"):
+        return CiResult(event.name, "skipped", "neutral", notes=notes)
+    if phase == "run":
+        _save_state(ctx, run_fn(ctx, state))
+        return CiResult(event.name, "ran", "neutral", notes=notes)
+    if not state.get("ran"):
+        raise UsageError("`mlci ci --phase publish` needs `--phase run` to have finished first")
+    return publish_fn(ctx, state)
 
 
-def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail, publisher, token, retry,
-                  note, notes) -> CiResult:
-    from mlci.run import run
+def _workspace_commit(root: Path) -> tuple[str | None, tuple[str, ...]]:
+    try:
+        commit = gitrepo.open_repo(root).head.commit
+    except (ValueError, MlciError):
+        return None, ()
+    return commit.hexsha, tuple(p.hexsha for p in commit.parents)
 
-    settings = cfg.section("ci")
-    fork_label = settings.get("fork_label", DEFAULT_FORK_LABEL)
-    if event.is_fork and event.self_hosted and fork_label not in event.labels:
-        raise ConfigError(
-            f"refusing to run fork PR #{event.pr} ({event.head_repo}) on a self-hosted runner: its code would run "
-            f"on your machine; a maintainer who reviewed it can add the label '{fork_label}' (config ci.fork_label)"
-        )
-    if publisher == "cml" and shutil.which("cml") is None:
+
+def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
+    """The gate before any PR code runs: forks on a self-hosted runner need an approval of their head."""
+    event, env = ctx.event, ctx.env
+    fork_label = ctx.cfg.section("ci").get("fork_label", DEFAULT_FORK_LABEL)
+    state: dict[str, Any] = {"event": event.name, "sha": event.sha}
+    if ctx.publisher == "cml" and shutil.which("cml") is None:
         raise ConfigError("publisher 'cml' needs the `cml` CLI on PATH, which is not installed; "
                           "install it (npm install -g @dvcorg/cml) or use publisher: mlci")
+    if event.is_fork and event.self_hosted:
+        state["admission"] = _admit_fork(ctx, fork_label)
+    can_write = not event.is_fork
+    if can_write and not ctx.token:
+        raise RemoteError("no GitHub token for the PR comment and check; pass "
+                          "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)")
+    write_outputs(event.output_path, {"admitted": "true"})
+    _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
+    return state
+
+
+def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
+    from mlci.github import admission
+    from mlci.github import client as client_mod
+
+    event = ctx.event
+    sha = event.pr_head_sha or "<head sha>"
+    how = (f"a maintainer with write access who reviewed commit {sha} comments `/mlci train {sha}` (or approves "
+           f"the PR at that commit), then adds the label '{fork_label}' or re-runs this job")
+    where = (f"refusing to run fork PR #{event.pr} ({event.head_repo}) on a self-hosted runner "
+             f"(RUNNER_ENVIRONMENT={event.runner_environment}): its code would run on your machine")
+    if not ctx.token:
+        write_outputs(event.output_path, {"admitted": "false"})
+        raise ConfigError(f"{where}, and there is no token to check an approval; {how}")
+    head, parents = _workspace_commit(ctx.root)
+    with client_mod.GitHubClient(ctx.token, api_url=event.api_url, retry=ctx.retry) as client:
+        decided = admission.admit(client, event.repo, event.pr, event_head_sha=event.pr_head_sha,
+                                  workspace_head=head, workspace_parents=parents)
+    if not decided.admitted:
+        write_outputs(event.output_path, {"admitted": "false"})
+        write_summary(event.summary_path, f"**mlci**: {where}; {decided.reason}. To admit it: {how}.")
+        raise ConfigError(f"{where}; {decided.reason}; {how}")
+    ctx.note(f"fork PR #{event.pr} admitted at {decided.head_sha[:12]}: {decided.reason}")
+    return decided.head_sha
+
+
+def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    """The PR's code runs here: no GitHub call, no token needed."""
+    from mlci import baseline
+    from mlci.run import run
+
+    event, root = ctx.event, ctx.root
+    if state.get("admission"):  # the workspace may not have moved since the admission
+        head, parents = _workspace_commit(root)
+        if state["admission"] not in (head, *parents):
+            raise ConfigError(f"the workspace is at {str(head)[:12]}, not the admitted commit "
+                              f"{state['admission'][:12]}; refusing to run it")
+    base_ref = ctx.base_ref or event.base_ref or None
+    if base_ref:  # a wrong --base fails now, not after an hour of training
+        gitrepo.resolve(gitrepo.open_repo(root), base_ref)
+    record = run(root, config_path=ctx.config_path, pr=event.pr)
+    out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
+    built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path)
+    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict())  # read by `mlci promote`
+    verdict = _verdict(built, ctx.fail)
+    return {**state, "ran": True, "verdict": verdict, "title": _title(verdict, built),
+            "report_path": str(built.markdown), "out_dir": str(out_dir), "metrics": record.metrics}
+
+
+def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    event, env, root, note, token = ctx.event, ctx.env, ctx.root, ctx.note, ctx.token
+    verdict = state["verdict"]
+    report_md = Path(state["report_path"])
+    markdown = report_md.read_text(encoding="utf-8")
+    result = CiResult(event.name, "report", verdict, report_path=report_md, metrics=state["metrics"],
+                      notes=ctx.notes, exit_code=1 if verdict == "failure" else 0)
     can_write = not event.is_fork
     if can_write and not token:
         raise RemoteError("no GitHub token for the PR comment and check; pass "
@@ -187,53 +335,37 @@ def _pull_request(event, env, root, cfg, config_path, base_ref, comment_id, fail
     if event.is_fork:
         note(f"PR #{event.pr} comes from the fork {event.head_repo}: its token is read-only, so the report goes "
              "to the job summary and the report directory (upload it as an artifact), not to a comment")
-
-    _fetch_records(root, env, token, event, note)
-    base_ref = base_ref or event.base_ref or None
-    if base_ref:  # a wrong --base fails now, not after an hour of training
-        gitrepo.resolve(gitrepo.open_repo(root), base_ref)
-    record = run(root, config_path=config_path, pr=event.pr)
-    out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(root, out_dir, base_ref=base_ref, config_path=config_path)
-    from mlci import baseline
-
-    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict())  # read by `mlci promote`
-    report_md = built.markdown
-    markdown = report_md.read_text(encoding="utf-8")
-    verdict = _verdict(built, fail)
-    result = CiResult(event.name, "report", verdict, report_path=report_md, metrics=record.metrics, notes=notes,
-                      exit_code=1 if verdict == "failure" else 0)
-
     # Plots go to the assets branch first, so the summary shows them too (a failure is a note).
     if can_write:
-        published = _with_published_images(event, env, root, cfg, markdown, report_md.parent, token, note)
+        published = _with_published_images(event, env, root, ctx.cfg, markdown, report_md.parent, token, note)
     else:
         from mlci.github.assets import without_local_images
 
         published = without_local_images(markdown, report_md.parent)
     write_summary(event.summary_path, published)
     write_outputs(event.output_path, {"verdict": verdict, "report-path": str(report_md),
-                                      "metrics-json": _metrics_json(record)})
+                                      "metrics-json": json.dumps(state["metrics"], sort_keys=True,
+                                                                 separators=(",", ":"))})
     if not can_write:
         write_outputs(event.output_path, {"comment-url": ""})
         return result
 
-    from mlci.github import checks, client as client_mod, comments
+    from mlci.github import checks, comments
+    from mlci.github import client as client_mod
 
-    client = client_mod.GitHubClient(token, api_url=event.api_url, retry=retry)
+    client = client_mod.GitHubClient(token, api_url=event.api_url, retry=ctx.retry)
     try:
-        comment_md = published
-        if publisher == "cml":
-            result.comment_url = _cml_comment(event, env, comment_md, out_dir, comment_id, token)
+        if ctx.publisher == "cml":
+            result.comment_url = _cml_comment(event, env, published, Path(state["out_dir"]), ctx.comment_id, token)
         else:
-            posted = comments.upsert(client, event.repo, event.pr, comment_md, comment_id=comment_id,
+            posted = comments.upsert(client, event.repo, event.pr, published, comment_id=ctx.comment_id,
                                      full_report_url=event.run_url)
             result.comment_url = posted.url
             if posted.trimmed:
                 note("the report was longer than a PR comment allows; the comment is trimmed, "
                      "the job summary has the full report")
         check = checks.publish(client, event.repo, event.check_sha, conclusion=verdict,
-                               title=_title(verdict, built), summary=markdown, details_url=event.run_url)
+                               title=state["title"], summary=markdown, details_url=event.run_url)
         result.check_kind = check.kind
         if check.fallback_reason:
             note(f"posted a commit status instead of a check run ({check.fallback_reason})")
@@ -293,62 +425,93 @@ def _cml_comment(event, env, markdown: str, out_dir: Path, comment_id: str, toke
     return urls[-1] if urls else None
 
 
-def _push(event, env, repo, root, cfg, config_path, token, retry, note, notes) -> CiResult:
-    from mlci import baseline
-    from mlci.github import gitauth
+def _push_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
+    event = ctx.event
+    if not event.is_default_branch_push:
+        ctx.note(f"push to {event.ref or 'an unknown ref'} is not the default branch "
+                 f"({event.default_branch or 'unknown'}): nothing to record")
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
+    return {"event": event.name, "sha": event.sha}
+
+
+def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     from mlci.run import run
 
-    if not event.is_default_branch_push:
-        note(f"push to {event.ref or 'an unknown ref'} is not the default branch "
-             f"({event.default_branch or 'unknown'}): nothing to record")
-        return CiResult(event.name, "skipped", "neutral", notes=notes)
-    _fetch_records(root, env, token, event, note)
-    record = run(root, config_path=config_path)
+    record = run(ctx.root, config_path=ctx.config_path)  # stored locally in refs/notes/mlci
+    return {**state, "ran": True, "metrics": record.metrics}
+
+
+def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    from mlci import baseline
+    from mlci.github import gitauth
+
+    repo = gitrepo.open_repo(ctx.root)
     if "origin" in [r.name for r in repo.remotes]:
-        with repo.git.custom_environment(**gitauth.auth_env(token, event.server_url, env)):
+        with repo.git.custom_environment(**gitauth.auth_env(ctx.token, ctx.event.server_url, ctx.env)):
             baseline.push(repo, "origin")
     else:
-        note("no 'origin' remote: the baseline record was stored locally only")
-    write_outputs(event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
-                                      "metrics-json": _metrics_json(record)})
-    result = CiResult(event.name, "baseline", "success", metrics=record.metrics, notes=notes)
-    registry = cfg.section("registry")
+        ctx.note("no 'origin' remote: the baseline record was stored locally only")
+    metrics = state["metrics"]
+    write_outputs(ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
+                                          "metrics-json": json.dumps(metrics, sort_keys=True, separators=(",", ":"))})
+    result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
+    registry = ctx.cfg.section("registry")
     if registry and registry.get("promote_on", "both") in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(root, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx.root, approval=None)
     return result
 
 
-def _review(event, env, root, cfg, config_path, token, retry, note, notes) -> CiResult:
-    if (event.review_state or "").lower() != "approved":
-        note(f"review state {event.review_state!r}: only approvals promote")
-        return CiResult(event.name, "skipped", "neutral", notes=notes)
-    if not token:
-        raise RemoteError("no GitHub token to check the approval; pass `github-token` to the action")
-    if cfg.section("registry").get("promote_on", "both") == "main":
-        note("registry.promote_on is 'main': approvals do not promote; merge the PR instead")
-        return CiResult(event.name, "skipped", "neutral", notes=notes)
-    from mlci import baseline
-    from mlci.github import client as client_mod, reviews
-    from mlci.run import run
+def _approval(ctx: _Ctx):
+    from mlci.github import client as client_mod
+    from mlci.github import reviews
 
-    with client_mod.GitHubClient(token, api_url=event.api_url, retry=retry) as client:
-        approval = reviews.approval(client, event.repo, event.pr)
+    with client_mod.GitHubClient(ctx.token, api_url=ctx.event.api_url, retry=ctx.retry) as client:
+        return reviews.approval(client, ctx.event.repo, ctx.event.pr)
+
+
+def _review_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
+    event = ctx.event
+    if (event.review_state or "").lower() != "approved":
+        ctx.note(f"review state {event.review_state!r}: only approvals promote")
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    if not ctx.token:
+        raise RemoteError("no GitHub token to check the approval; pass `github-token` to the action")
+    if ctx.cfg.section("registry").get("promote_on", "both") == "main":
+        ctx.note("registry.promote_on is 'main': approvals do not promote; merge the PR instead")
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    approval = _approval(ctx)
     if not approval.approved:  # refuse before spending a training run on it
         raise RegistryError(f"promotion refused: {approval.reason}")
-    _fetch_records(root, env, token, event, note)
+    _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
+    return {"event": event.name, "sha": event.sha}
+
+
+def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    from mlci import baseline
+    from mlci.run import run
+
+    event, root = ctx.event, ctx.root
     repo = gitrepo.open_repo(root)
     record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
     if record is None:
-        note("no run record at the approved commit yet: running the pipeline first")
+        ctx.note("no run record at the approved commit yet: running the pipeline first")
         record = run(root)
     if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-        built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=config_path)
+        built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=ctx.config_path)
         baseline.attach_gate(repo, record, built.gate.to_dict())
-    promotion = _promote(root, approval=approval)
-    write_outputs(event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
-                                      "metrics-json": ""})
-    return CiResult(event.name, "promote", "success", notes=notes, promotion=promotion)
+    return {**state, "ran": True}
+
+
+def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    approval = _approval(ctx)  # again: a push since the admission makes the approval stale
+    if not approval.approved:
+        raise RegistryError(f"promotion refused: {approval.reason}")
+    promotion = _promote(ctx.root, approval=approval)
+    write_outputs(ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
+                                          "metrics-json": ""})
+    return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
 def _promote(root: Path, *, approval):

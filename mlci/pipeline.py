@@ -58,7 +58,9 @@ def _which(name: str) -> str | None:
 
 def subprocess_env() -> dict[str, str]:
     """Stage commands say `python`: make that this interpreter, with its packages."""
-    env = dict(os.environ)
+    from mlci.tokenenv import stage_env
+
+    env = stage_env(dict(os.environ))  # stages run PR code: never a credential in their environment
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     env["DVC_NO_ANALYTICS"] = "1"

@@ -129,6 +129,7 @@ def test_fork_pr_reports_to_the_summary_and_never_writes_to_github(clean_pr, fak
 
 
 def test_fork_pr_on_a_self_hosted_runner_is_refused_without_the_label(clean_pr, fake_github, tmp_path):
+    fake_github.add_pull(12, head_sha=head(clean_pr), head_owner="forker")
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True)
     result = run_ci(clean_pr, env)
     assert result.exit_code == 3
@@ -136,10 +137,15 @@ def test_fork_pr_on_a_self_hosted_runner_is_refused_without_the_label(clean_pr, 
     assert not (Path(env["RUNNER_TEMP"]) / "mlci").exists()  # nothing ran
 
 
-def test_fork_pr_on_a_self_hosted_runner_runs_with_the_maintainer_label(clean_pr, fake_github, tmp_path):
+def test_fork_pr_on_a_self_hosted_runner_runs_once_a_maintainer_approved_its_head(clean_pr, fake_github, tmp_path):
+    fake_github.add_pull(12, head_sha=head(clean_pr), head_owner="forker")
+    fake_github.collaborators["maint"] = "write"
+    fake_github.comment_as(12, "maint", f"Read it, fine.\n/mlci train {head(clean_pr)}")
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True,
                       labels=("safe-to-train",))
-    assert run_ci(clean_pr, env).exit_code == 0
+    result = run_ci(clean_pr, env)
+    assert result.exit_code == 0, result.output
+    assert "admitted" in result.stderr and "maint" in result.stderr
 
 
 def test_missing_token_fails_fast_with_the_fix(clean_pr, fake_github, tmp_path):

@@ -86,4 +86,8 @@ def cli(directory: str | None) -> None:
 
 
 def main() -> None:
+    from mlci import tokenenv
+
+    tokenenv.receive()  # a token handed over by the re-exec below (closes its pipe)
+    tokenenv.reexec_without_secrets()  # commands that run stages never keep a token in their environ
     cli(prog_name="mlci")

@@ -44,18 +44,29 @@ def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json
               help="Fail the step (exit 1) when the gate fails (default: ci.fail_on_regression or true).")
 @click.option("--publisher", default="mlci", show_default=True, type=click.Choice(["mlci", "cml"]),
               help="Who posts the PR comment: mlci itself, or an installed CML CLI.")
+@click.option("--phase", default="all", show_default=True, type=click.Choice(["all", "admit", "run", "publish"]),
+              help="admit (token: fork gate, fetch records), run (no token: the pipeline), publish (token).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where phases hand over their state (default: $RUNNER_TEMP/mlci/state).")
+@click.option("--runner-environment", default=None, type=click.Choice(["self-hosted", "github-hosted"]),
+              help="Judge fork admission for this kind of runner (default: $RUNNER_ENVIRONMENT; unset: self-hosted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, fail_on_regression: str | None,
-       publisher: str, as_json: bool) -> None:
+       publisher: str, phase: str, state_dir: Path | None, runner_environment: str | None, as_json: bool) -> None:
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
+    from mlci import tokenenv
     from mlci.ci import ci as do_ci
 
     environ = dict(os.environ)
-    for name in ("GITHUB_TOKEN", "GH_TOKEN"):  # the pipeline runs the PR's code: it never sees the token
+    if runner_environment:
+        environ["RUNNER_ENVIRONMENT"] = runner_environment
+    token = tokenenv.token(environ)
+    for name in tokenenv.secret_names(environ):  # the pipeline runs the PR's code: it never sees the token
         os.environ.pop(name, None)
+        environ.pop(name, None)
     result = do_ci(".", environ=environ, config_path=config_path, base_ref=base_ref, comment_id=comment_id,
-                   fail_on_regression=fail_on_regression, publisher=publisher,
-                   on_note=None if as_json else warn)
+                   fail_on_regression=fail_on_regression, publisher=publisher, phase=phase, token=token,
+                   state_dir=state_dir, on_note=None if as_json else warn)
     if as_json:
         emit_json({"event": result.event, "action": result.action, "verdict": result.verdict,
                    "report_path": str(result.report_path) if result.report_path else None,

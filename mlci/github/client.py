@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__, redact as redact_mod
+from mlci import __version__
+from mlci import redact as redact_mod
 from mlci.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:

@@ -55,9 +55,8 @@ def find(client: GitHubClient, repo: str, pr: int, comment_id: str = DEFAULT_ID)
 
 def compose(report_md: str, comment_id: str = DEFAULT_ID, *, full_report_url: str | None = None) -> tuple[str, bool]:
     """The comment body: marker + report, trimmed (by the report's own rules) to GitHub's limit."""
-    from mlci.report.limits import fit_comment
-
     from mlci.redact import redact
+    from mlci.report.limits import fit_comment
 
     tag = marker(comment_id)
     budget = COMMENT_LIMIT - len(tag) - 1

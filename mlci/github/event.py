@@ -32,7 +32,7 @@ class Event:
     api_url: str = "https://api.github.com"
     server_url: str = "https://github.com"
     run_url: str | None = None
-    runner_environment: str = "github-hosted"
+    runner_environment: str = "unknown"  # RUNNER_ENVIRONMENT; anything but github-hosted is self-hosted
     output_path: Path | None = None
     summary_path: Path | None = None
     runner_temp: Path | None = None
@@ -49,7 +49,8 @@ class Event:
 
     @property
     def self_hosted(self) -> bool:
-        return self.runner_environment == "self-hosted"
+        """Fail closed: only a runner that says it is GitHub-hosted counts as one."""
+        return self.runner_environment != "github-hosted"
 
     @property
     def check_sha(self) -> str:
@@ -102,7 +103,7 @@ def from_env(environ: dict[str, str] | None = None) -> Event:
         api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
         server_url=server,
         run_url=f"{server}/{repo}/actions/runs/{run_id}" if run_id else None,
-        runner_environment=env.get("RUNNER_ENVIRONMENT", "github-hosted"),
+        runner_environment=env.get("RUNNER_ENVIRONMENT") or "unknown",
         output_path=_path(env, "GITHUB_OUTPUT"),
         summary_path=_path(env, "GITHUB_STEP_SUMMARY"),
         runner_temp=_path(env, "RUNNER_TEMP"),

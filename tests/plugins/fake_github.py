@@ -149,6 +149,10 @@ class FakeGitHub:
     def add_comments(self, pr: int, bodies: list[str], user: dict | None = None) -> list[dict]:
         return [self._create_comment(pr, body, user or _user("someone", 7)) for body in bodies]
 
+    def comment_as(self, pr: int, login: str, body: str) -> dict:
+        """A comment written by `login` (a person), e.g. a maintainer's `/mlci train <sha>`."""
+        return self._create_comment(pr, body, _user(login, 100 + len(login)))
+
     def issue_comments(self, pr: int) -> list[dict]:
         return sorted((c for c in self.comments.values() if c["_issue"] == pr), key=lambda c: c["id"])
 
