@@ -306,7 +306,7 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     event, root = ctx.event, ctx.root
     if state.get("admission"):  # the workspace may not have moved since the admission
         head, parents = _workspace_commit(root)
-        if state["admission"] not in (head, *parents):
+        if state["admission"] != head and not (len(parents) == 2 and parents[1] == state["admission"]):
             raise ConfigError(f"the workspace is at {str(head)[:12]}, not the admitted commit "
                               f"{state['admission'][:12]}; refusing to run it")
     base_ref = ctx.base_ref or event.base_ref or None

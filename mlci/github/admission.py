@@ -68,7 +68,8 @@ def admit(client: GitHubClient, repo: str, pr: int, *, event_head_sha: str | Non
     if event_head_sha and event_head_sha != current:
         return Admission(False, current, f"PR #{pr} was pushed to since this run started (event head "
                                          f"{event_head_sha[:12]}, now {current[:12]}); the newer run decides")
-    if workspace_head and current != workspace_head and current not in workspace_parents:
+    test_merge = len(workspace_parents) == 2 and workspace_parents[1] == current  # refs/pull/N/merge: base, head
+    if workspace_head and current != workspace_head and not test_merge:
         return Admission(False, current, f"the checked-out commit {workspace_head[:12]} is not the PR head "
                                          f"{current[:12]} (nor a merge of it); check out the PR head")
     approver, how = approval_for(client, repo, pr, current)
