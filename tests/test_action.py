@@ -245,3 +245,48 @@ def test_inputs_reach_mlci_without_shell_interpretation(pr_repo, fake_github, tm
     run = run_action(pr_repo, env, {"comment-id": "model-b", "extra-args": "--base main"})
     assert run.rc == 0, run.log
     assert fake_github.issue_comments(12)[0]["body"].startswith("<!-- mlci:comment id=model-b -->")
+
+
+# --- trust boundaries ---------------------------------------------------------------------------
+
+def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, tmp_path):
+    """The fork adds mlci/__init__.py; the install step once imported it from the workspace."""
+    marker = tmp_path / "fork-code-ran"
+    (pr_repo / "mlci").mkdir()
+    (pr_repo / "mlci" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').write('owned')\n__version__ = '0.0.0'\n")
+    (pr_repo / "sitecustomize.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "Fork: a package that shadows mlci")
+    fake_github.add_pull(12, head_sha=head, head_owner="forker", labels=("safe-to-train",))
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True,
+                      labels=("safe-to-train",))
+    run = run_action(pr_repo, env)
+    assert run.rc == 3, run.log
+    assert "refusing to run fork PR #12" in run.log and f"/mlci train {head}" in run.log
+    assert not marker.exists()
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()
+    assert run.outputs["admitted"] == "false"
+
+
+def test_an_approved_fork_runs_and_publishes_with_the_pipeline_step_holding_no_token(pr_repo, fake_github,
+                                                                                     tmp_path):
+    head = sha(pr_repo)
+    fake_github.add_pull(12, head_sha=head, head_owner="forker")
+    fake_github.collaborators["maint"] = "write"
+    fake_github.comment_as(12, "maint", f"/mlci train {head}")
+    fake_github.read_only()
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
+    run = run_action(pr_repo, env)
+    assert run.rc == 0, run.log
+    assert run.outputs["admitted"] == "true" and run.outputs["verdict"] == "success"
+    assert "admitted at" in run.log
+
+
+def test_the_pipeline_step_has_no_token_in_its_environment():
+    import yaml as _yaml
+
+    steps = _yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]
+    [run_step] = [s for s in steps if (s.get("env") or {}).get("MLCI_PHASE") == "run"]
+    assert not any("TOKEN" in k.upper() or "token" in str(v) for k, v in run_step["env"].items())
+    install = next(s for s in steps if s.get("name") == "Install mlci")
+    assert install["working-directory"] == "${{ runner.temp }}" and "python3 -c" not in install["run"]

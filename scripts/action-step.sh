@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One phase of `mlci ci` for action.yml (MLCI_PHASE: admit, run or publish). Inputs arrive as
+# environment variables, never interpolated into the script; extra-args split on whitespace.
+set -euo pipefail
+# The private venv (when the install step made one) comes first, so pipeline stages run with the
+# Python that has mlci's dependencies.
+if [ -x "$RUNNER_TEMP/mlci-venv/bin/mlci" ]; then export PATH="$RUNNER_TEMP/mlci-venv/bin:$PATH"; fi
+args=(ci --phase "$MLCI_PHASE" --publisher "$MLCI_PUBLISHER" --fail-on-regression "$MLCI_FAIL_ON_REGRESSION")
+if [ -n "${MLCI_CONFIG:-}" ]; then args+=(--config "$MLCI_CONFIG"); fi
+if [ -n "${MLCI_BASE_REF:-}" ]; then args+=(--base "$MLCI_BASE_REF"); fi
+if [ -n "${MLCI_COMMENT_ID:-}" ]; then args+=(--comment-id "$MLCI_COMMENT_ID"); fi
+if [ -n "${MLCI_RUNNER_ENVIRONMENT:-}" ]; then args+=(--runner-environment "$MLCI_RUNNER_ENVIRONMENT"); fi
+read -r -a extra <<< "${MLCI_EXTRA_ARGS:-}"
+exec mlci "${args[@]}" "${extra[@]}"
