@@ -6,6 +6,7 @@ The files are globbed, so templates other capabilities add to templates/workflow
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,79 @@ def test_zizmor_would_catch_an_injected_pr_title(tmp_path: Path):
                    "      - run: echo \"${{ github.event.pull_request.title }}\"\n")
     done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", str(bad)], capture_output=True, text=True)
     assert done.returncode != 0 and "template-injection" in done.stdout
+
+
+# --- self-hosted runners: every one behind a gate ------------------------------------------------
+
+_FORK_GATE = "github.event.pull_request.head.repo.full_name == github.repository"
+_PUSH_GATE = "github.ref == 'refs/heads/"
+_UNTRUSTED_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review", "issue_comment",
+                       "pull_request_review_comment", "workflow_run"}
+
+
+def _triggers(workflow: dict) -> set[str]:
+    on = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
+    return {on} if isinstance(on, str) else set(on or ())
+
+
+def _admit_job_runs_the_gate(workflow: dict, job_id: str) -> bool:
+    """`job_id` runs the mlci action's `admit` phase for a self-hosted runner."""
+    job = workflow["jobs"].get(job_id) or {}
+    return any(str(step.get("with", {}).get("phase")) == "admit"
+               and step.get("with", {}).get("runner-environment") == "self-hosted"
+               for step in job.get("steps", []))
+
+
+def gate_of(workflow: dict, job_id: str) -> str | None:
+    """Why `job_id` on a self-hosted runner is safe, or None when nothing gates it."""
+    job = workflow["jobs"][job_id]
+    condition = " ".join(str(job.get("if", "")).split())
+    triggers = _triggers(workflow)
+    if not triggers & _UNTRUSTED_TRIGGERS and _PUSH_GATE in condition:
+        return "push to a protected branch only"
+    for needed in [job.get("needs")] if isinstance(job.get("needs"), str) else job.get("needs", []):
+        if f"needs.{needed}.outputs.admitted == 'true'" in condition and _admit_job_runs_the_gate(workflow, needed):
+            return f"admitted by job {needed} (fork approved at its head SHA)"
+    if _FORK_GATE in condition and "||" not in condition.replace(
+            "github.event_name == 'workflow_dispatch' ||", ""):
+        return "same-repository pull requests only"
+    return None
+
+
+def _self_hosted_jobs(path: Path) -> list[str]:
+    done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", "--persona", "auditor", "--format", "json",
+                           str(path)], capture_output=True, text=True, cwd=ROOT)
+    findings = json.loads(done.stdout or "[]")
+    jobs = []
+    for finding in findings:
+        if finding["ident"] == "self-hosted-runner":
+            route = [part["Key"] for part in finding["locations"][0]["symbolic"]["route"]["route"] if "Key" in part]
+            assert route[0] == "jobs", route
+            jobs.append(route[1])
+    return jobs
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=_ids(WORKFLOWS))
+def test_every_self_hosted_runner_finding_is_answered_by_a_gate(path: Path):
+    workflow = yaml.safe_load(path.read_text())
+    for job_id in _self_hosted_jobs(path):
+        assert gate_of(workflow, job_id), f"{path.name}: job {job_id} runs on a self-hosted runner without a gate"
+
+
+def test_the_pr_template_reaches_the_gpu_runner_only_through_the_admit_job():
+    workflow = yaml.safe_load((ROOT / "templates" / "workflows" / "pr.yml").read_text())
+    assert _self_hosted_jobs(ROOT / "templates" / "workflows" / "pr.yml") == ["train"]
+    assert gate_of(workflow, "train").startswith("admitted by job admit")
+    assert "labeled" in workflow[True]["pull_request"]["types"]
+    assert workflow["jobs"]["admit"]["runs-on"] == "ubuntu-latest"
+
+
+def test_the_gate_check_catches_an_ungated_self_hosted_job(tmp_path: Path):
+    """The lint above can fail: the old pr.yml (no job-level gate) is caught."""
+    bad = tmp_path / "pr.yml"
+    bad.write_text("on: pull_request\npermissions: {}\njobs:\n  train:\n    runs-on: [self-hosted, gpu]\n"
+                   "    steps:\n      - run: echo hi\n")
+    workflow = yaml.safe_load(bad.read_text())
+    assert _self_hosted_jobs(bad) == ["train"] and gate_of(workflow, "train") is None
+    workflow["jobs"]["train"]["if"] = f"{_FORK_GATE} || true"
+    assert gate_of(workflow, "train") is None
