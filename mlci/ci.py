@@ -9,8 +9,13 @@
 - `pull_request_review` (approved): hand over to the registry's `promote`, with the approval.
 - PRs from forks run with a read-only token: everything still runs, the report goes to the
   job summary and `$RUNNER_TEMP/mlci/report/` (upload it as an artifact) and nothing fails
-  for lack of permission. On a self-hosted runner a fork PR is refused unless a maintainer
-  labelled it (`ci.fork_label`, default `safe-to-train`): its code would run on your machine.
+  for lack of permission. On a self-hosted runner (or an unknown one) a fork PR is refused
+  unless a maintainer with write access approved its current head SHA (`mlci.github.admission`):
+  its code would run on your machine.
+
+Phases (`--phase`): `admit` (token; nothing from the PR runs), `run` (the pipeline: needs no
+token, so the action runs it in a step without one), `publish` (token). State passes through
+`$RUNNER_TEMP/mlci/state/state.json`.
 """
 
 from __future__ import annotations
