@@ -326,10 +326,35 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
             "report_path": str(built.markdown), "out_dir": str(out_dir), "metrics": record.metrics}
 
 
+def _report_file(ctx: _Ctx, state: dict[str, Any]) -> Path:
+    """The report the run phase wrote, refusing paths that lead out of the report directory:
+    the PR's code ran in between and could point the state (or a symlink) at any file."""
+    out_dir = Path(state["out_dir"])
+    if ctx.event.runner_temp is not None and out_dir != ctx.event.runner_temp / "mlci" / "report":
+        raise ConfigError(f"the run state names the report directory {out_dir}, not "
+                          f"{ctx.event.runner_temp / 'mlci' / 'report'}; refusing to publish it")
+    report_md = Path(state["report_path"])
+    if not report_md.resolve().is_relative_to(out_dir.resolve()):
+        raise ConfigError(f"the report {report_md} leads out of {out_dir}; refusing to publish it")
+    return report_md
+
+
+def _redact_files(out_dir: Path) -> None:
+    """The report directory is uploaded as an artifact: no credential in any text file of it."""
+    from mlci.redact import redact
+
+    for path in out_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix in (".md", ".html", ".json", ".txt", ".csv"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if redact(text) != text:
+                atomicio.write_text(path, redact(text))
+
+
 def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     event, env, root, note, token = ctx.event, ctx.env, ctx.root, ctx.note, ctx.token
     verdict = state["verdict"]
-    report_md = Path(state["report_path"])
+    report_md = _report_file(ctx, state)
+    _redact_files(Path(state["out_dir"]))
     markdown = report_md.read_text(encoding="utf-8")
     result = CiResult(event.name, "report", verdict, report_path=report_md, metrics=state["metrics"],
                       notes=ctx.notes, exit_code=1 if verdict == "failure" else 0)

@@ -5,7 +5,9 @@ headers, pagination and retries are exercised. It implements: issue comments (li
 pagination, create, get, update, delete; 422 on bodies over 65,536 characters), check runs,
 commit statuses, pulls (list with state/head/base filters, get, create, update), PR reviews,
 collaborator permission, and GitHub's error bodies (`{"message", "documentation_url"}`) and
-rate-limit headers. Faults are injectable (`fail_next`), permissions can be withdrawn (`deny`),
+rate-limit headers. Faults are injectable (`fail_next`; `echo_authorization`: an error body that
+quotes the Authorization header, as some proxies do), comments can come from people
+(`comment_as`, e.g. a maintainer's `/mlci train <sha>`), permissions can be withdrawn (`deny`),
 and every request is logged (`requests`) so tests can assert what was sent, and where the
 token went.
 
