@@ -73,7 +73,7 @@ def reexec_without_secrets(argv: list[str] | None = None) -> None:
     there is nothing to do."""
     argv = list(sys.argv if argv is None else argv)
     command = _command(argv)
-    if command not in STAGE_COMMANDS or not secret_names(dict(os.environ)):
+    if os.name != "posix" or command not in STAGE_COMMANDS or not secret_names(dict(os.environ)):
         return
     env = stage_env(dict(os.environ))
     token = next((os.environ[name] for name in TOKEN_VARS if os.environ.get(name)), None)
