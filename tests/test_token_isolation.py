@@ -152,3 +152,15 @@ def test_the_probe_would_see_a_token_left_in_an_ancestor(probed, secret):
     report = json.loads(probe_out.read_text())
     assert shell.pid in report["chain"]
     assert secret in json.dumps(report["found"][str(shell.pid)])
+
+
+def test_stage_environment_drops_token_variables_and_git_auth_headers_only():
+    from mlci.github.gitauth import auth_env
+    from mlci.tokenenv import stage_env
+
+    environ = {"PATH": "/bin", "ACTIONS_RUNTIME_TOKEN": "x" * 20, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "y" * 20,
+               "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.autocrlf", "GIT_CONFIG_VALUE_0": "false"}
+    environ.update(auth_env("ghs_" + "z" * 36, "https://github.com", environ))
+    env = stage_env(environ)
+    assert env == {"PATH": "/bin", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.autocrlf",
+                   "GIT_CONFIG_VALUE_0": "false"}
