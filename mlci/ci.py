@@ -299,8 +299,9 @@ def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
         write_outputs(event.output_path, {"admitted": "false"})
         write_summary(event.summary_path, f"**mlci**: {where}; {decided.reason}. To admit it: {how}.")
         raise ConfigError(f"{where}; {decided.reason}; {how}")
-    ctx.note(f"fork PR #{event.pr} admitted at {decided.head_sha[:12]}: {decided.reason}")
-    return decided.head_sha
+    admitted = str(decided.head_sha)
+    ctx.note(f"fork PR #{event.pr} admitted at {admitted[:12]}: {decided.reason}")
+    return admitted
 
 
 def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +387,8 @@ def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     client = client_mod.GitHubClient(token, api_url=event.api_url, retry=ctx.retry)
     try:
         if ctx.publisher == "cml":
-            result.comment_url = _cml_comment(event, env, published, Path(state["out_dir"]), ctx.comment_id, token)
+            result.comment_url = _cml_comment(event, env, published, Path(state["out_dir"]), ctx.comment_id,
+                                              str(token))
         else:
             posted = comments.upsert(client, event.repo, event.pr, published, comment_id=ctx.comment_id,
                                      full_report_url=event.run_url)
