@@ -290,3 +290,24 @@ def test_the_pipeline_step_has_no_token_in_its_environment():
     assert not any("TOKEN" in k.upper() or "token" in str(v) for k, v in run_step["env"].items())
     install = next(s for s in steps if s.get("name") == "Install mlci")
     assert install["working-directory"] == "${{ runner.temp }}" and "python3 -c" not in install["run"]
+
+
+def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_repo, fake_github, tmp_path):
+    approved = sha(pr_repo)
+    fake_github.add_pull(12, head_sha=approved, head_owner="forker", labels=("safe-to-train",))
+    fake_github.collaborators["maint"] = "write"
+    fake_github.comment_as(12, "maint", f"/mlci train {approved}")
+    fake_github.read_only()
+    env = actions_env(fake_github, tmp_path / "runner", sha=approved, fork=True, self_hosted=True,
+                      labels=("safe-to-train",))
+    assert run_action(pr_repo, env).rc == 0
+    marker = tmp_path / "unreviewed-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    pushed = commit_all(pr_repo, "Push after the approval")
+    fake_github.pulls[12]["head"]["sha"] = pushed
+    env = actions_env(fake_github, tmp_path / "runner2", sha=pushed, fork=True, self_hosted=True,
+                      labels=("safe-to-train",))  # `synchronize`, the label still on the PR
+    run = run_action(pr_repo, env)
+    assert run.rc == 3 and run.outputs["admitted"] == "false"
+    assert f"/mlci train {pushed}" in run.log
+    assert not marker.exists()
