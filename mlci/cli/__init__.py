@@ -39,9 +39,8 @@ class MlciClickError(click.ClickException):
     """An MlciError as click sees it: one line on stderr (plus optional context), its exit code."""
 
     def __init__(self, error: MlciError):
+        """Every error leaves through here, redacted: no credential in its message or details."""
         from mlci.redact import redact
-
-        # every error leaves through here: no credential in its message or details
 
         super().__init__(redact(error.message))
         self.exit_code = error.exit_code
