@@ -311,3 +311,19 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     assert run.rc == 3 and run.outputs["admitted"] == "false"
     assert f"/mlci train {pushed}" in run.log
     assert not marker.exists()
+
+
+def test_the_admit_phase_judges_for_a_self_hosted_runner_and_runs_nothing(pr_repo, fake_github, tmp_path):
+    """pr.yml's `admit` job: GitHub-hosted, but deciding for the self-hosted `train` job."""
+    head = sha(pr_repo)
+    fake_github.add_pull(12, head_sha=head, head_owner="forker")
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True)  # a GitHub-hosted runner
+    admit = {"phase": "admit", "runner-environment": "self-hosted"}
+    refused = run_action(pr_repo, env, admit)
+    assert refused.rc == 3 and refused.outputs["admitted"] == "false"
+    fake_github.collaborators["maint"] = "admin"
+    fake_github.comment_as(12, "maint", f"/mlci train {head}")
+    admitted = run_action(pr_repo, env, admit)
+    assert admitted.rc == 0, admitted.log
+    assert admitted.outputs["admitted"] == "true" and admitted.outputs["verdict"] == ""
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()  # no pipeline ran
