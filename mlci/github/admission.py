@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from mlci.github.client import GitHubClient, split_repo
-from mlci.github.reviews import _can_write
+from mlci.github.reviews import can_write
 
 TRAIN_COMMAND = re.compile(r"^\s*/mlci\s+train\s+([0-9a-fA-F]{7,40})\b", re.MULTILINE)
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -44,13 +44,13 @@ def approval_for(client: GitHubClient, repo: str, pr: int, head_sha: str) -> tup
             if sha != head_sha:
                 other_shas.append(sha)
                 continue
-            if _can_write(client, owner, name, login, writers):
+            if can_write(client, owner, name, login, writers):
                 return login, f"`/mlci train {head_sha}` by {login}"
             outsiders.append(login)
     for review in client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"):
         login = (review.get("user") or {}).get("login")
         if (login and review.get("state") == "APPROVED" and review.get("commit_id") == head_sha
-                and _can_write(client, owner, name, login, writers)):
+                and can_write(client, owner, name, login, writers)):
             return login, f"review approving {head_sha[:12]} by {login}"
     if outsiders:
         return None, f"only {outsiders[0]}, who has no write access, asked to train it"

@@ -25,7 +25,8 @@ class Approval:
     reason: str  # one line saying why (not) approved
 
 
-def _can_write(client: GitHubClient, owner: str, name: str, login: str, cache: dict[str, bool]) -> bool:
+def can_write(client: GitHubClient, owner: str, name: str, login: str, cache: dict[str, bool]) -> bool:
+    """Whether `login` has write, maintain or admin on the repository (asked once per login)."""
     if login not in cache:
         try:
             answer = client.get(f"/repos/{owner}/{name}/collaborators/{login}/permission")
@@ -50,14 +51,14 @@ def approval(client: GitHubClient, repo: str, pr: int) -> Approval:
     writers: dict[str, bool] = {}
     stale = outsider = None
     blocking = [login for login, r in latest.items()
-                if r["state"] == "CHANGES_REQUESTED" and _can_write(client, owner, name, login, writers)]
+                if r["state"] == "CHANGES_REQUESTED" and can_write(client, owner, name, login, writers)]
     if blocking:
         return Approval(False, blocking[0], latest[blocking[0]].get("commit_id"), head_sha,
                         f"{blocking[0]} requested changes; promotion needs their approval")
     for login, review in latest.items():
         if review["state"] != "APPROVED":
             continue
-        if not _can_write(client, owner, name, login, writers):
+        if not can_write(client, owner, name, login, writers):
             outsider = outsider or login
             continue
         if review.get("commit_id") != head_sha:
