@@ -21,6 +21,8 @@ import yaml
 from tests.helpers import commit_all, git
 from tests.plugins.fake_github import actions_env
 
+pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+
 PROBE = r'''
 import json, os, sys
 
