@@ -291,3 +291,20 @@ def test_cached_metrics_missing_locally_are_fetched_from_the_dvc_remote(cached: 
     shutil.rmtree(cached / ".dvc" / "cache")  # a fresh runner: nothing cached locally
     roc = next(m for m in invoke_json(cached, "diff", "--base", "main")["metrics"] if m["name"] == "roc_auc")
     assert (roc["base"], roc["head"]) == (0.9, 0.7)
+
+
+def test_diff_reads_the_local_cache_without_importing_dvc(cached: Path):
+    from tests.test_cli_startup import HEAVY, loaded_modules
+
+    modules = loaded_modules("diff", "--base", "main", "--json", cwd=cached)
+    assert "git" in modules and not modules & set(HEAVY)
+
+
+def test_mlci_run_records_every_expanded_foreach_and_matrix_stage(tmp_path: Path):
+    from mlci import run
+
+    root = make_project(tmp_path / "repo", FOREACH_MATRIX)
+    record = run.run(root)
+    assert set(record.metrics) == {"metrics/small.json", "metrics/big.json", "sweep/small.yaml"}
+    assert record.params["cfg/small.yaml"] == {"lr": 0.1}  # `batch` is declared by no stage
+    assert {s.name for s in record.stages} == {"evaluate@small", "evaluate@big", "sweep@small-yaml"}
