@@ -94,6 +94,7 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
             notes.append(f"baseline recorded at {base_record.commit[:12]}, same inputs as base {base_commit[:12]}")
     if base_record is not None:
         source = "record"
+        base_others = base_record.extra.get("other_metrics")  # strings, booleans, lists it recorded
         base_metrics = _restrict(base_record.metrics, cfg.metrics_files)
         base_params = scoped(_restrict(base_record.params, cfg.params_files), scope)
     else:

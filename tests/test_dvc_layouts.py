@@ -308,3 +308,20 @@ def test_mlci_run_records_every_expanded_foreach_and_matrix_stage(tmp_path: Path
     assert set(record.metrics) == {"metrics/small.json", "metrics/big.json", "sweep/small.yaml"}
     assert record.params["cfg/small.yaml"] == {"lr": 0.1}  # `batch` is declared by no stage
     assert {s.name for s in record.stages} == {"evaluate@small", "evaluate@big", "sweep@small-yaml"}
+
+
+def test_strings_recorded_at_the_base_are_shown_beside_the_heads(tmp_path: Path):
+    from mlci import run
+
+    files = {
+        "dvc.yaml": "stages:\n  evaluate:\n    cmd: python src/evaluate.py params.yaml metrics.json extras\n"
+                    "    deps: [src/evaluate.py]\n    params: [train]\n    metrics:\n      - metrics.json:\n"
+                    "          cache: false\n",
+        "params.yaml": "train:\n  lr: 0.1\n",
+    }
+    root = make_project(tmp_path / "repo", files)
+    assert run.run(root).extra["other_metrics"]["metrics.json"]["model"] == "lgbm-0.1"
+    pr(root, {"params.yaml": "train:\n  lr: 0.3\n"})
+    ours = invoke_json(root, "diff", "--base", "main")
+    assert ours["base"]["source"] == "record"
+    assert "metrics.json: 'model' is a string (\"lgbm-0.1\" → \"lgbm-0.3\"), shown here and not compared" in ours["notes"]
