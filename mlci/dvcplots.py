@@ -129,7 +129,7 @@ def _series(records: list[dict[str, Any]], x: str | None, ys: list[str] | None) 
     columns = list(records[0])
     ys = ys or [c for c in columns if c not in (x, "timestamp") and isinstance(records[0].get(c), (int, float))]
     x_name = x if x in columns else "step"
-    xs = [r.get(x) for r in records] if x in columns else list(range(len(records)))
+    xs: list[Any] = [r.get(x) for r in records] if x in columns else list(range(len(records)))
     table = {x_name: [float(v) for v in xs]}
     for y in ys:
         if y in columns:
@@ -237,7 +237,8 @@ def render(repo: Any, root: Path, base_commit: str | None, out_dir: Path, plots_
     return drawn
 
 
-def _draw_one(repo, root, base_commit, lock, spec: PlotSpec, name_for, write, drawn, notes) -> None:
+def _draw_one(repo: Any, root: Path, base_commit: str | None, lock: str | None, spec: PlotSpec, name_for: Any,
+              write: Any, drawn: dict[str, str], notes: list[str]) -> None:
     from mlci import plots
 
     files = list(spec.files)
@@ -248,11 +249,14 @@ def _draw_one(repo, root, base_commit, lock, spec: PlotSpec, name_for, write, dr
             return
         suffix = PurePosixPath(file).suffix
         drawn[f"Image (head):{file}"] = write(name_for(spec, f"-head{suffix}"), (root / file).read_bytes())
-        base = base_bytes(repo, root, base_commit, file, lock)
-        if base is not None:
-            drawn[f"Image (base):{file}"] = write(name_for(spec, f"-base{suffix}"), base)
+        image = base_bytes(repo, root, base_commit, file, lock)
+        if image is not None:
+            drawn[f"Image (base):{file}"] = write(name_for(spec, f"-base{suffix}"), image)
         return
-    head_tables, base_tables, head_records, base_records = {}, {}, [], []
+    head_tables: dict[str, dict[str, list[float]]] = {}
+    base_tables: dict[str, dict[str, list[float]] | None] = {}
+    head_records: list[dict[str, Any]] = []
+    base_records: list[dict[str, Any]] | None = None
     for file, ys in spec.files.items():
         if not (root / file).is_file():
             notes.append(f"plot file {file} missing in the working tree: plot skipped (run `mlci run`)")
@@ -276,9 +280,9 @@ def _draw_one(repo, root, base_commit, lock, spec: PlotSpec, name_for, write, dr
         head_tables[file] = _series(head, x, ys)
         base_tables[file] = _series(base, x, ys) if base else None
     if spec.template in _CONFUSION:
-        x = spec.x if isinstance(spec.x, str) else "actual"
-        y = (spec.files[files[0]] or ["predicted"])[0]
-        data = confusion(base_records, head_records, x, y, normalized=spec.template.endswith("normalized"))
+        actual = spec.x if isinstance(spec.x, str) else "actual"
+        predicted = (spec.files[files[0]] or ["predicted"])[0]
+        data = confusion(base_records, head_records, actual, predicted, normalized=spec.template.endswith("normalized"))
         drawn[f"{spec.title or 'Confusion matrix'}:{spec.id}"] = write(name_for(spec), data)
         return
     if spec.template == "bar_horizontal":

@@ -41,7 +41,7 @@ else:
 
 
 def dvc(root: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc.stdout
 

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("torch", reason="the torch extra (pip install 'mlci[torch]') is not installed")
 
-from mlci import run  # noqa: E402
-from mlci.report import builder  # noqa: E402
-from tests.helpers import commit_all, git, invoke, invoke_json  # noqa: E402
+from mlci import run
+from mlci.report import builder
+from tests.helpers import commit_all, git, invoke, invoke_json
 
 pytestmark = pytest.mark.slow
 
