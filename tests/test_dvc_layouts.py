@@ -325,3 +325,24 @@ def test_strings_recorded_at_the_base_are_shown_beside_the_heads(tmp_path: Path)
     ours = invoke_json(root, "diff", "--base", "main")
     assert ours["base"]["source"] == "record"
     assert "metrics.json: 'model' is a string (\"lgbm-0.1\" → \"lgbm-0.3\"), shown here and not compared" in ours["notes"]
+
+
+def test_a_stage_with_wdir_reports_paths_from_the_repo_root_like_dvc(tmp_path: Path):
+    files = {
+        "dvc.yaml": """\
+            stages:
+              evaluate:
+                wdir: model
+                cmd: python ../src/evaluate.py params.yaml out/metrics.json
+                deps: [../src/evaluate.py]
+                params: [train.lr]
+                metrics:
+                  - out/metrics.json:
+                      cache: false
+            """,
+        "model/params.yaml": "train:\n  lr: 0.1\n  other: 1\n",
+    }
+    root = pr(make_project(tmp_path / "repo", files), {"model/params.yaml": "train:\n  lr: 0.2\n  other: 2\n"})
+    ours = assert_parity_with_dvc(root)
+    assert {m["file"] for m in ours["metrics"]} == {"model/out/metrics.json"}
+    assert [(p["file"], p["name"]) for p in ours["params"]] == [("model/params.yaml", "train.lr")]
