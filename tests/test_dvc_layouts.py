@@ -296,6 +296,7 @@ def test_cached_metrics_missing_locally_are_fetched_from_the_dvc_remote(cached: 
 def test_diff_reads_the_local_cache_without_importing_dvc(cached: Path):
     from tests.test_cli_startup import HEAVY, loaded_modules
 
+    assert invoke_json(cached, "diff", "--base", "main")["base"]["source"] == "dvc"  # the cache answered
     modules = loaded_modules("diff", "--base", "main", "--json", cwd=cached)
     assert "git" in modules and not modules & set(HEAVY)
 
