@@ -139,3 +139,24 @@ def push(repo: git.Repo, remote: str = "origin") -> None:
                 raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
             fetch(repo, remote)
     raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} merges: {last}; retry later")
+
+
+def same_inputs(repo: git.Repo, commit: str, matches, *, depth: int = 50) -> RunRecord | None:
+    """The baseline of a commit nobody ran: the newest clean record, on `commit` or its nearest
+    ancestor (up to `depth` back), whose pipeline inputs `matches` says are `commit`'s own.
+
+    Following the quick start, `mlci run` records A and the user then commits `dvc.lock` as
+    B: B's deps, params and code are A's, so A's numbers are B's numbers.
+    """
+    import git
+
+    try:
+        ancestors = repo.git.rev_list(f"--max-count={depth}", commit).split()
+        noted = {line.split()[1] for line in _notes(repo, "list").splitlines() if line.strip()}
+    except git.GitCommandError:
+        return None
+    for sha in (a for a in ancestors if a in noted):
+        for record in reversed(records_for(repo, sha)):
+            if not record.dirty and record.deps and matches(record):
+                return record
+    return None

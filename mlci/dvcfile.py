@@ -1,11 +1,19 @@
-"""Read `dvc.yaml` and `dvc.lock` as plain YAML: fast, and no `dvc` import on the hot path."""
+"""Read `dvc.yaml` and `dvc.lock`: plain YAML first (fast, no `dvc` import on the hot path),
+DVC's own resolver only for what plain reading cannot answer (`vars`, `${…}`, `foreach`,
+`matrix`), so templated pipelines mean exactly what they mean to `dvc repro`.
+
+Paths are returned relative to the repo root, a stage's `wdir` applied, as DVC reports them.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlci.errors import ConfigError
+
+DEFAULT_PARAMS = "params.yaml"
+_resolved_cache: dict[tuple, dict[str, Any]] = {}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -22,53 +30,189 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _entry_paths(entries: list | None) -> list[str]:
+def is_templated(data: dict[str, Any]) -> bool:
+    """Whether DVC must resolve this dvc.yaml before its paths mean anything."""
+    if "vars" in data:
+        return True
+    for stage in (data.get("stages") or {}).values():
+        if isinstance(stage, dict) and ("foreach" in stage or "matrix" in stage):
+            return True
+    return "${" in repr({k: v for k, v in data.items() if k != "vars"})
+
+
+def _resolve_with_dvc(root: Path, data: dict[str, Any]) -> dict[str, Any]:
+    from dvc.parsing import DataResolver
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root), uninitialized=True) as repo:
+            resolver = DataResolver(repo, str(root), data)
+            resolved = dict(resolver.resolve())
+            resolved["metrics"] = resolver.resolve_metrics()
+            resolved["plots"] = resolver.resolve_plots()
+            resolved["params"] = resolver.resolve_params()
+            resolved["artifacts"] = resolver.resolve_artifacts()
+    except Exception as exc:  # noqa: BLE001 - DVC's own message says what is wrong
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"dvc.yaml: DVC cannot resolve it ({message}); fix the templating (`dvc repro --dry` shows the same)") from None
+    return resolved
+
+
+def spec(root: Path) -> dict[str, Any]:
+    """dvc.yaml as DVC sees it: foreach/matrix expanded to `name@key` stages, `${…}` filled in."""
+    path = root / "dvc.yaml"
+    data = _load(path)
+    if not is_templated(data):
+        return data
+    sources = [path, root / DEFAULT_PARAMS,
+               *(root / str(v).split(":", 1)[0] for v in data.get("vars") or [] if isinstance(v, str))]
+    key = tuple((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in sources)
+    if key not in _resolved_cache:
+        _resolved_cache.clear()
+        _resolved_cache[key] = _resolve_with_dvc(root, data)
+    return _resolved_cache[key]
+
+
+def norm(path: str, wdir: str = ".") -> str:
+    """`path` relative to the repo root, `wdir` applied, `..` folded, POSIX separators."""
+    joined = PurePosixPath(wdir) / path if wdir not in ("", ".") else PurePosixPath(path)
+    parts: list[str] = []
+    for part in joined.parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def _entry_paths(entries: list | None, wdir: str = ".") -> list[str]:
     """DVC lists entries as `path` or `{path: {options}}`."""
     paths = []
     for entry in entries or []:
         if isinstance(entry, str):
-            paths.append(entry)
+            paths.append(norm(entry, wdir))
         elif isinstance(entry, dict):
-            paths.extend(str(k) for k in entry)
+            paths.extend(norm(str(k), wdir) for k in entry)
     return paths
 
 
+def _entry_options(entries: list | None, wdir: str = ".") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            found.append((norm(entry, wdir), {}))
+        elif isinstance(entry, dict):
+            for k, v in entry.items():
+                found.append((norm(str(k), wdir), v if isinstance(v, dict) else {}))
+    return found
+
+
 def stages(root: Path) -> dict[str, dict[str, Any]]:
-    return _load(root / "dvc.yaml").get("stages") or {}
+    return {name: stage for name, stage in (spec(root).get("stages") or {}).items() if isinstance(stage, dict)}
+
+
+def _wdir(stage: dict[str, Any]) -> str:
+    return str(stage.get("wdir") or ".")
 
 
 def metrics_files(root: Path) -> list[str]:
-    spec = _load(root / "dvc.yaml")
-    found = _entry_paths(spec.get("metrics"))
-    for stage in (spec.get("stages") or {}).values():
-        found.extend(_entry_paths(stage.get("metrics")))
+    data = spec(root)
+    found = _entry_paths(data.get("metrics"))
+    for stage in (data.get("stages") or {}).values():
+        if isinstance(stage, dict):
+            found.extend(_entry_paths(stage.get("metrics"), _wdir(stage)))
     return sorted(dict.fromkeys(found))
+
+
+def params_scope(root: Path) -> dict[str, set[str] | None]:
+    """Params file -> the keys the pipeline declares (None: every key), as `dvc params diff` scopes them.
+
+    DVC always shows all of `params.yaml`; any other file only where a stage (or the top-level
+    `params:`) names it, and then only the keys named (a bare file name means every key).
+    """
+    data = spec(root)
+    scope: dict[str, set[str] | None] = {}
+
+    def add(file: str, keys: list | None) -> None:
+        if file == DEFAULT_PARAMS or keys is None or not keys:
+            scope[file] = None
+        elif file not in scope or scope[file] is not None:
+            scope.setdefault(file, set()).update(str(k) for k in keys)  # type: ignore[union-attr]
+
+    for entry in data.get("params") or []:
+        if isinstance(entry, str):
+            add(entry, None)
+        elif isinstance(entry, dict):
+            for file, keys in entry.items():
+                add(str(file), keys)
+    for stage in (data.get("stages") or {}).values():
+        if not isinstance(stage, dict):
+            continue
+        wdir = _wdir(stage)
+        for entry in stage.get("params") or []:
+            if isinstance(entry, dict):
+                for file, keys in entry.items():
+                    add(norm(str(file), wdir), keys)
+            else:
+                add(norm(DEFAULT_PARAMS, wdir), [str(entry)])
+    if (root / DEFAULT_PARAMS).exists():
+        scope[DEFAULT_PARAMS] = None
+    return scope
 
 
 def params_files(root: Path) -> list[str]:
     """Params files the stages read; DVC's default is params.yaml."""
-    found = []
-    for stage in stages(root).values():
-        for entry in stage.get("params") or []:
-            if isinstance(entry, dict):
-                found.extend(str(k) for k in entry)
-            else:
-                found.append("params.yaml")
-    if not found and (root / "params.yaml").exists():
-        found.append("params.yaml")
-    return sorted(dict.fromkeys(found))
+    return sorted(params_scope(root))
+
+
+def in_scope(name: str, keys: set[str] | None) -> bool:
+    """A flattened param name is declared when it is a declared key or lies under one."""
+    return keys is None or any(name == k or name.startswith(k + ".") for k in keys)
 
 
 def produced_paths(root: Path) -> set[str]:
     """Everything the pipeline (or DVC itself) writes: outs, metrics, plots, dvc.lock, .dvc/."""
     produced = {"dvc.lock", ".dvc/"}
-    spec = _load(root / "dvc.yaml")
-    produced.update(_entry_paths(spec.get("metrics")))
-    produced.update(_entry_paths(spec.get("plots")))
-    for stage in (spec.get("stages") or {}).values():
-        for key in ("outs", "metrics", "plots"):
-            produced.update(_entry_paths(stage.get(key)))
+    data = spec(root)
+    produced.update(_entry_paths(data.get("metrics")))
+    produced.update(p for p, _ in plot_entries(root))
+    for stage in (data.get("stages") or {}).values():
+        if isinstance(stage, dict):
+            for key in ("outs", "metrics", "plots"):
+                produced.update(_entry_paths(stage.get(key), _wdir(stage)))
     return produced
+
+
+def plot_entries(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(path or plot id, options) of every plot dvc.yaml declares, top-level first.
+
+    Top-level plots may be an id with `y: {file: column}`; their files are in the options.
+    """
+    data = spec(root)
+    found = _entry_options(data.get("plots"))
+    for stage in (data.get("stages") or {}).values():
+        if isinstance(stage, dict):
+            found.extend(_entry_options(stage.get("plots"), _wdir(stage)))
+    return found
+
+
+def artifacts(root: Path) -> dict[str, dict[str, Any]]:
+    """`artifacts:` of dvc.yaml: name -> {path, type, desc, …}."""
+    found = spec(root).get("artifacts") or {}
+    return {str(k): dict(v) for k, v in found.items() if isinstance(v, dict) and v.get("path")}
+
+
+def stage_inputs(root: Path) -> list[str]:
+    """Every dep and params file a stage reads (root-relative), in dvc.yaml order."""
+    found: list[str] = []
+    for stage in stages(root).values():
+        wdir = _wdir(stage)
+        found.extend(_entry_paths(stage.get("deps"), wdir))
+        for entry in stage.get("params") or []:
+            files = [str(f) for f in entry] if isinstance(entry, dict) else [DEFAULT_PARAMS]
+            found.extend(norm(f, wdir) for f in files)
+    return list(dict.fromkeys(found))
 
 
 def lock_hashes(root: Path, text: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
@@ -88,3 +232,86 @@ def lock_hashes(root: Path, text: str | None = None) -> tuple[dict[str, str], di
                 if item.get("path"):
                     target[item["path"]] = str(digest)
     return deps, outs
+
+
+def _cache_dir(root: Path) -> Path:
+    """The local DVC cache: `.dvc/cache` unless `.dvc/config(.local)` moves it."""
+    import configparser
+
+    found = root / ".dvc" / "cache"
+    for name in ("config", "config.local"):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(root / ".dvc" / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_option("cache", "dir"):
+            found = (root / ".dvc" / parser.get("cache", "dir").strip()).resolve()
+    return found
+
+
+def _cache_object(cache: Path, md5: str) -> Path | None:
+    for candidate in (cache / "files" / "md5" / md5[:2] / md5[2:], cache / md5[:2] / md5[2:]):  # DVC 3, DVC 2
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_cached(root: Path, lock_text: str | None, path: str) -> bytes | None:
+    """`path` as recorded in a dvc.lock (a stage out or a file inside a directory out), read from
+    the local DVC cache by its hash: no DVC import, no network. None when the cache lacks it.
+    """
+    import json
+
+    import yaml
+
+    if not lock_text:
+        return None
+    try:
+        lock = yaml.safe_load(lock_text) or {}
+    except yaml.YAMLError:
+        return None
+    cache = _cache_dir(root)
+    for stage in (lock.get("stages") or {}).values() if isinstance(lock, dict) else []:
+        wdir = "."  # dvc.lock paths are relative to the stage's wdir; DVC writes it only when not "."
+        for item in (stage or {}).get("outs") or []:
+            out = norm(str(item.get("path", "")), wdir)
+            md5 = str(item.get("md5") or "")
+            if not md5:
+                continue
+            if out == path and not md5.endswith(".dir"):
+                obj = _cache_object(cache, md5)
+                return obj.read_bytes() if obj else None
+            if path.startswith(out + "/") and md5.endswith(".dir"):
+                listing = _cache_object(cache, md5)
+                if listing is None:
+                    return None
+                try:
+                    entries = json.loads(listing.read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    return None
+                rel = path[len(out) + 1:]
+                for entry in entries:
+                    if entry.get("relpath") == rel and entry.get("md5"):
+                        obj = _cache_object(cache, str(entry["md5"]))
+                        return obj.read_bytes() if obj else None
+                return None
+    return None
+
+
+def is_dvc_output(lock_text: str | None, path: str) -> bool:
+    """Whether a dvc.lock records `path` as (or inside) a stage output."""
+    import yaml
+
+    if not lock_text:
+        return False
+    try:
+        lock = yaml.safe_load(lock_text) or {}
+    except yaml.YAMLError:
+        return False
+    for stage in (lock.get("stages") or {}).values() if isinstance(lock, dict) else []:
+        for item in (stage or {}).get("outs") or []:
+            out = norm(str(item.get("path", "")))
+            if path == out or path.startswith(out + "/"):
+                return True
+    return False

@@ -56,12 +56,37 @@ def _which(name: str) -> str | None:
     return shutil.which(name)
 
 
+def _own_venv_bin() -> str | None:
+    """mlci's own virtualenv's bin dir when it is not the project's active one (the action's
+    private venv, a pipx venv); None when mlci runs from the project's environment."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    active = os.environ.get("VIRTUAL_ENV")
+    if active and os.path.realpath(active) == os.path.realpath(sys.prefix):
+        return None
+    return str(Path(sys.executable).parent)
+
+
 def subprocess_env() -> dict[str, str]:
-    """Stage commands say `python`: make that this interpreter, with its packages."""
+    """The project's environment for stage commands: its `python` and packages, never mlci's.
+
+    mlci's private venv is taken off `PATH` (stages that `import torch` must see the project's
+    torch); only when no `python` is left at all does this interpreter stand in, last on PATH.
+    DVC itself runs from mlci's environment (`dvc_command`), which is fine: it only launches stages.
+    """
+    import shutil
+
     from mlci.tokenenv import stage_env
 
     env = stage_env(dict(os.environ))  # stages run PR code: never a credential in their environment
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    entries = [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    own = _own_venv_bin()
+    if own is not None:
+        entries = [p for p in entries if os.path.realpath(p) != os.path.realpath(own)]
+    path = os.pathsep.join(entries)
+    if shutil.which("python", path=path) is None:
+        path = os.pathsep.join([*entries, str(Path(sys.executable).parent)])
+    env["PATH"] = path
     env["PYTHONUNBUFFERED"] = "1"
     env["DVC_NO_ANALYTICS"] = "1"
     return env

@@ -406,7 +406,7 @@ def _reproduce(
             cfg = config_mod.load(root)
             try:
                 metrics = read_metrics(root, cfg.metrics_files, hint="the re-run did not write it")
-                params = read_params(root, cfg.params_files)
+                params = read_params(root, cfg.params_files, dvcfile.params_scope(root))
             except DataError as exc:
                 raise CannotReproduce(
                     f"the re-run of {commit[:12]} produced no readable metrics: {exc.message}"

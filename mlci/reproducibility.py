@@ -33,16 +33,7 @@ _PIP_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\], ]*(===?[^=<>!~*,;]+|\s*@
 _CONDA_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-:/]*\s*==?\s*[^=<>!~*,|\s]+(=[^\s]+)?$")
 
 
-def _norm(path: str, wdir: str = ".") -> str:
-    joined = PurePosixPath(wdir) / path if wdir not in ("", ".") else PurePosixPath(path)
-    parts: list[str] = []
-    for part in joined.parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts)
+_norm = dvcfile.norm
 
 
 def under(path: str, roots: set[str]) -> bool:
@@ -101,8 +92,8 @@ def pipeline_inputs(repo: git.Repo, root: Path) -> PipelineInputs:
     frozen: set[str] = set()
     deps: list[str] = []
     for stage in dvcfile.stages(root).values():
-        if not isinstance(stage, dict) or "cmd" not in stage:
-            continue  # foreach/matrix templates: DVC expands them, we do not guess
+        if "cmd" not in stage:
+            continue
         wdir = str(stage.get("wdir") or ".")
         for key in ("outs", "metrics", "plots"):
             produced.update(_entries(stage.get(key), wdir))
@@ -114,6 +105,20 @@ def pipeline_inputs(repo: git.Repo, root: Path) -> PipelineInputs:
     external = tuple(dict.fromkeys(d for d in deps if not under(d, produced)))
     return PipelineInputs(external=external, produced=frozenset(produced), dvc_tracked=frozenset(tracked),
                           frozen_outs=frozenset(frozen))
+
+
+def dirty_inputs(repo: git.Repo, root: Path) -> list[str]:
+    """Changed or untracked files that are pipeline inputs (dvc.yaml, a stage dep, a params file,
+    a `.dvc` file): what makes a run unreproducible from its commit. Anything else (notes, the
+    workflow files `mlci init --workflows` writes, a stage's outputs) is not.
+    """
+    from mlci import gitrepo
+
+    inputs = pipeline_inputs(repo, root)
+    declared = set(dvcfile.stage_inputs(root)) | {"dvc.yaml"}
+    return [p for p in gitrepo.changed_paths(repo)
+            if (under(p, declared) or p.endswith(".dvc") or p.rsplit("/", 1)[-1] == "dvc.yaml")
+            and not under(p, set(inputs.produced))]
 
 
 def untracked_inputs(repo: git.Repo, root: Path, inputs: PipelineInputs | None = None) -> list[str]:

@@ -41,7 +41,7 @@ def run(
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
     commit = gitrepo.head_commit(repo)
-    dirty_inputs = gitrepo.uncommitted(repo, dvcfile.produced_paths(root))
+    dirty_inputs = reproducibility.dirty_inputs(repo, root)  # only pipeline inputs make a run dirty
     early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
     already_ran = {s.name for s in early if s.status != "skipped"}
 
@@ -57,12 +57,13 @@ def run(
         shown = ", ".join(dirty_inputs[:5]) + (" …" if len(dirty_inputs) > 5 else "")
         warnings.append(f"uncommitted changes ({shown}): commit them so this run can be reproduced")
     warnings.extend(reproducibility.check(repo, root))  # loose data inputs, unpinned packages
+    other_metrics: dict = {}
     record = RunRecord(
         commit=commit,
         branch=gitrepo.current_branch(repo),
         dirty=bool(dirty_inputs),
-        params=read_params(root, cfg.params_files),
-        metrics=read_metrics(root, cfg.metrics_files, hint="the pipeline did not write it"),
+        params=read_params(root, cfg.params_files, dvcfile.params_scope(root)),
+        metrics=read_metrics(root, cfg.metrics_files, hint="the pipeline did not write it", others=other_metrics),
         deps=deps,
         outs=outs,
         stages=stages,
@@ -71,6 +72,8 @@ def run(
         warnings=warnings,
         pr=pr,
     )
+    if other_metrics:  # strings, booleans, lists: kept to show, never compared
+        record.extra["other_metrics"] = other_metrics
     if data_profile is not None:
         record.extra["data_profile"] = data_profile
         warnings += [f"data profile: {p['error']}" for p in data_profile.values() if p.get("error")]

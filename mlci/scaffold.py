@@ -6,49 +6,87 @@ exists and `--force` was not given) leaves the repo exactly as it was.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from mlci import atomicio, dvcfile, gitrepo, pipeline
 from mlci.config import CONFIG_NAME, guess_direction
-from mlci.errors import ConfigError
+from mlci.errors import ConfigError, MlciError, UsageError
 from mlci.resources import templates_dir
 
 
+# Counters a training loop logs next to its metrics (DVCLive writes `step`): not a quality
+# measure, so `mlci init` makes no goal for them.
+_COUNTERS = re.compile(r"^(steps?|epochs?|iterations?|iter|time|timestamp|elapsed|global_step)$", re.IGNORECASE)
+
+
+def is_counter(metric: str) -> bool:
+    return bool(_COUNTERS.match(metric.rsplit(".", 1)[-1]))
+
+
+def _model_artifact(root: Path) -> tuple[str, str] | None:
+    """(name, path) of the model `artifacts:` in dvc.yaml declares (type model first)."""
+    found = dvcfile.artifacts(root)
+    ranked = sorted(found.items(), key=lambda item: item[1].get("type") != "model")
+    return (ranked[0][0], str(ranked[0][1]["path"])) if ranked else None
+
+
 def _config_for_existing_pipeline(root: Path) -> str:
+    from mlci.metrics import read_metrics
+
     metrics = dvcfile.metrics_files(root) or ["metrics.json"]
+    artifact = _model_artifact(root)
     lines = [
         "# mlci configuration: what to compare, which way is better, and the quality gates.",
         "version: 1",
-        f"name: {root.name}",
+        f"name: {json.dumps(artifact[0] if artifact else root.name)}",
         "metrics:",
-        *[f"  - {m}" for m in metrics],
+        *[f"  - {json.dumps(m)}" for m in metrics],
         "# predictions: eval/predictions.csv   # row_id, label, score: enables significance tests",
-        "# model: models/model.txt",
-        "goals:",
+        f"model: {json.dumps(artifact[1])}   # from dvc.yaml artifacts:" if artifact else "# model: models/model.txt",
     ]
-    from mlci.metrics import read_metrics
-
     try:
-        names = sorted({n for values in read_metrics(root, metrics).values() for n in values})
-    except Exception:  # noqa: BLE001 - metrics not produced yet: write a commented example goal
+        names = sorted({n for values in read_metrics(root, metrics, notes=[]).values() for n in values})
+    except MlciError:  # metrics not produced yet (or unreadable): no goals to guess
         names = []
+    names = [n for n in names if not is_counter(n)]
     if names:
-        lines += [f"  {n}:\n    direction: {guess_direction(n)}" for n in names]
+        lines.append("goals:")
+        lines += [f"  {json.dumps(n)}:\n    direction: {guess_direction(n)}" for n in names]
     else:
-        lines += ["  # auc:", "  #   direction: higher", "  #   max_regression: 0.01"]
+        lines += [
+            "# No metrics to set goals for yet: run `mlci run`, then `mlci init --force` to fill them in,",
+            "# or write them here, e.g.  goals: {auc: {direction: higher, max_regression: 0.01}}",
+            "goals: {}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 # What the example's stages import: pinned to this environment's versions, so the example's
 # runs are reproducible from their commit (`mlci run` warns about unpinned dependencies).
 EXAMPLE_REQUIREMENTS = ("dvc", "lightgbm", "numpy", "pandas", "pyarrow", "PyYAML", "scikit-learn")
+# The examples `mlci init --example NAME` writes: template folder and what its stages import.
+EXAMPLES = {
+    "lightgbm": ("example", EXAMPLE_REQUIREMENTS),
+    "torch": ("example_torch", ("dvc", "dvclive", "numpy", "PyYAML", "torch")),
+}
 
 
-def _pinned_requirements() -> bytes:
+def _example_name(example: bool | str) -> str | None:
+    if example is False or example is None:
+        return None
+    name = "lightgbm" if example is True else str(example)
+    if name not in EXAMPLES:
+        raise UsageError(f"unknown example '{name}'; choose one of {', '.join(EXAMPLES)}")
+    return name
+
+
+def _pinned_requirements(names: tuple[str, ...] = EXAMPLE_REQUIREMENTS) -> bytes:
     from importlib import metadata
 
     lines = ["# The example pipeline's dependencies, pinned by `mlci init --example` to the versions it ran with."]
-    for name in EXAMPLE_REQUIREMENTS:
+    for name in names:
         try:
             lines.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -56,16 +94,17 @@ def _pinned_requirements() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _planned_files(root: Path, example: bool) -> dict[str, bytes]:
+def _planned_files(root: Path, example: str | None) -> dict[str, bytes]:
     if not example:
         return {CONFIG_NAME: _config_for_existing_pipeline(root).encode()}
-    source = templates_dir() / "example"
+    folder, requirements = EXAMPLES[example]
+    source = templates_dir() / folder
     files = {}
     for path in sorted(source.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[path.relative_to(source).as_posix()] = path.read_bytes()
     if not (root / "requirements.txt").exists():  # the project's own pins win
-        files["requirements.txt"] = _pinned_requirements()
+        files["requirements.txt"] = _pinned_requirements(requirements)
     return files
 
 
@@ -84,12 +123,15 @@ def _workflow_files() -> dict[str, bytes]:
     return {f".github/workflows/{p.name}": p.read_bytes() for p in sorted(source.glob("*.yml"))}
 
 
-def init(path: Path | str = ".", *, example: bool = False, force: bool = False, workflows: bool = False) -> list[str]:
+def init(path: Path | str = ".", *, example: bool | str = False, force: bool = False, workflows: bool = False) -> list[str]:
     """Write the scaffold; returns the paths written, relative to the repo root.
+
+    `example`: True or "lightgbm" for the LightGBM example, "torch" for the PyTorch + DVCLive one.
 
     `workflows=True` also installs the GitHub workflow templates; an existing `mlci.yaml` is
     then kept as it is (adding CI to a configured project must not touch its config).
     """
+    example = _example_name(example)
     repo = gitrepo.open_repo(path, allow_empty=True)
     root = gitrepo.root(repo)
     if not example and not (root / "dvc.yaml").exists():

@@ -213,3 +213,24 @@ def test_repo_with_only_dvc_yaml_guesses_directions_and_says_so(git_repo: Path):
     comparison = diff.diff(git_repo)
     assert {m.name: m.verdict for m in comparison.metrics} == {"auc": "regressed", "logloss": "improved"}
     assert any("direction guessed from the name for auc, logloss" in n for n in comparison.notes)
+
+
+def test_a_base_without_a_record_uses_the_nearest_record_with_identical_inputs(trained_repo: Path):
+    base = git(trained_repo, "rev-parse", "main")
+    parent = git(trained_repo, "rev-parse", "main~1")  # "Add pipeline": run, then dvc.lock committed as main
+    git(trained_repo, "notes", "--ref=refs/notes/mlci", "remove", base)
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    comparison = diff.diff(trained_repo)
+    assert comparison.base_source == "record" and comparison.base_record.commit == parent
+    assert f"baseline recorded at {parent[:12]}, same inputs as base {base[:12]}" in comparison.notes
+
+
+def test_a_record_whose_inputs_differ_from_the_base_is_not_its_baseline(trained_repo: Path):
+    git(trained_repo, "notes", "--ref=refs/notes/mlci", "remove", git(trained_repo, "rev-parse", "main"))
+    (trained_repo / "params.yaml").write_text((trained_repo / "params.yaml").read_text().replace(
+        "num_leaves: 15", "num_leaves: 9"))
+    commit_all(trained_repo, "params changed on main, never run")
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    comparison = diff.diff(trained_repo)
+    assert comparison.base_source == "git"
+    assert not any("same inputs" in n for n in comparison.notes)

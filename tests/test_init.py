@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,50 @@ def test_an_existing_requirements_file_is_left_alone(git_repo: Path):
     (git_repo / "requirements.txt").write_text("mine==1.0\n")
     scaffold.init(git_repo, example=True)
     assert (git_repo / "requirements.txt").read_text() == "mine==1.0\n"
+
+
+def test_plain_init_takes_the_model_from_dvc_yaml_artifacts(git_repo: Path):
+    (git_repo / "dvc.yaml").write_text(
+        "stages:\n  ev:\n    cmd: x\n    metrics:\n    - m.json:\n        cache: false\n"
+        "artifacts:\n  notes-helper:\n    path: docs/x.txt\n    type: dataset\n"
+        "  text-classifier:\n    path: models/clf.pkl\n    type: model\n")
+    (git_repo / "m.json").write_text('{"acc": 0.9}')
+    scaffold.init(git_repo)
+    model = config.load(git_repo).models[0]
+    assert (model.name, model.model) == ("text-classifier", "models/clf.pkl")
+
+
+def test_plain_init_makes_no_goals_for_step_epoch_or_time_counters(git_repo: Path):
+    (git_repo / "dvc.yaml").write_text("metrics:\n  - dvclive/metrics.json\n")
+    (git_repo / "dvclive").mkdir()
+    (git_repo / "dvclive/metrics.json").write_text(
+        '{"train": {"loss": 0.3, "epoch": 9}, "test": {"acc": 0.8}, "step": 29, "timestamp": 1700000000}')
+    scaffold.init(git_repo)
+    assert set(config.load(git_repo).models[0].goals) == {"train.loss", "test.acc"}
+
+
+def test_plain_init_before_the_first_run_writes_a_valid_config_with_a_hint(git_repo: Path):
+    (git_repo / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: x\n    metrics:\n    - eval/m.json\n")
+    scaffold.init(git_repo)
+    text = (git_repo / "mlci.yaml").read_text()
+    assert "goals: {}" in text and "run `mlci run`, then `mlci init --force`" in text
+    cfg = config.load(git_repo)
+    assert cfg.models[0].goals == {} and cfg.metrics_files == ["eval/m.json"]
+
+
+def test_plain_init_resolves_templated_metrics_paths_like_dvc(git_repo: Path):
+    (git_repo / "dvc.yaml").write_text(
+        "vars:\n  - out: results\nstages:\n  ev:\n    foreach: [a, b]\n    do:\n      cmd: x ${item}\n"
+        "      metrics:\n      - ${out}/${item}.json:\n          cache: false\n")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=git_repo, check=True)
+    scaffold.init(git_repo)
+    assert config.load(git_repo).metrics_files == ["results/a.json", "results/b.json"]
+    assert "${" not in (git_repo / "mlci.yaml").read_text()
+
+
+def test_init_example_torch_writes_the_pytorch_dvclive_pipeline(git_repo: Path):
+    written = scaffold.init(git_repo, example="torch")
+    assert {"dvc.yaml", "params.yaml", "mlci.yaml", "src/train.py", "requirements.txt"} <= set(written)
+    assert "from dvclive import Live" in (git_repo / "src/train.py").read_text()
+    assert "torch==" in (git_repo / "requirements.txt").read_text()
+    assert config.load(git_repo).models[0].model == "models/model.pt"

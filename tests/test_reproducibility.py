@@ -147,3 +147,42 @@ def test_mlci_run_records_the_reproducibility_warnings(git_repo: Path):
     assert record.metrics == {"metrics.json": {"total": 6}}
     assert any("tracked by neither git nor DVC (data/raw.csv)" in w for w in record.warnings)
     assert any(w.startswith("no pinned dependencies") for w in record.warnings)
+
+
+# --- dirty: only pipeline inputs count ---------------------------------------------------------
+
+
+def test_untracked_workflows_and_notes_do_not_make_a_run_dirty(git_repo: Path):
+    _project(git_repo)
+    commit_all(git_repo, "pipeline")
+    (git_repo / ".github" / "workflows").mkdir(parents=True)
+    (git_repo / ".github" / "workflows" / "mlci-pr.yml").write_text("on: pull_request\n")
+    (git_repo / "notes.txt").write_text("todo\n")
+    (git_repo / "README.md").write_text("edited\n")
+    (git_repo / "model.txt").write_text("an output\n")
+    assert reproducibility.dirty_inputs(gitlib.Repo(git_repo), git_repo) == []
+
+
+def test_a_changed_dep_an_untracked_code_file_and_dvc_yaml_are_named(git_repo: Path):
+    _project(git_repo)
+    (git_repo / "params.yaml").write_text("lr: 1\n")
+    (git_repo / "dvc.yaml").write_text(PIPELINE.replace("deps: [src/train.py, data/clean.csv]",
+                                                        "deps: [src/train.py, data/clean.csv, src/lib]\n"
+                                                        "    params: [lr]"))
+    commit_all(git_repo, "pipeline")
+    (git_repo / "src" / "train.py").write_text("print('changed')\n")
+    (git_repo / "src" / "lib").mkdir()
+    (git_repo / "src" / "lib" / "new.py").write_text("x = 1\n")  # untracked, inside a dep directory
+    (git_repo / "params.yaml").write_text("lr: 2\n")
+    dirty = reproducibility.dirty_inputs(gitlib.Repo(git_repo), git_repo)
+    assert sorted(dirty) == ["params.yaml", "src/lib/new.py", "src/train.py"]
+
+
+def test_mlci_run_after_init_workflows_is_clean_and_becomes_the_baseline(trained_repo: Path):
+    from mlci import baseline, run, scaffold
+
+    scaffold.init(trained_repo, workflows=True)  # untracked .github/workflows/*.yml
+    (trained_repo / "notes.txt").write_text("try a smaller learning rate\n")
+    record = run.run(trained_repo)
+    assert record.dirty is False and not any("uncommitted" in w for w in record.warnings)
+    assert baseline.baseline_for(gitlib.Repo(trained_repo), record.commit).id == record.id

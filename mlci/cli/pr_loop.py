@@ -11,11 +11,12 @@ from mlci.cli.output import emit_json, stage_progress, table, warn
 
 
 @click.command()
-@click.option("--example", is_flag=True, help="Also write the example DVC pipeline (LightGBM on generated data).")
+@click.option("--example", is_flag=False, flag_value="lightgbm", default=None, type=click.Choice(["lightgbm", "torch"]),
+              help="Also write an example DVC pipeline: lightgbm (the default) or torch (PyTorch + DVCLive).")
 @click.option("--workflows", is_flag=True, help="Also install the GitHub workflows (PR training, baseline) "
               "into .github/workflows/.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(example: bool, workflows: bool, force: bool) -> None:
+def init(example: str | None, workflows: bool, force: bool) -> None:
     """Scaffold mlci.yaml (and with --example a whole pipeline) into this git repo."""
     from mlci.scaffold import init as do_init
 

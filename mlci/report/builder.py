@@ -535,7 +535,9 @@ def build(
     if plots:
         for model in models:
             _model_plots(model, out_dir, images, notes)
-        pipeline_plots = _pipeline_plots(repo, root, comparison.base_commit, out_dir, images, notes)
+        from mlci import dvcplots  # dvc.yaml plots (DVCLive, sklearn-plot JSON, images), base vs head
+
+        pipeline_plots = dvcplots.render(repo, root, comparison.base_commit, out_dir, PLOTS_DIR, images, notes)
     ctx = ReportContext(comparison=comparison, cfg=cfg, root=root, out_dir=out_dir, gate=verdict, models=models,
                         deps=dep_changes(repo, root, comparison), pipeline_plots=pipeline_plots, notes=notes,
                         data=data)
