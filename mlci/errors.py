@@ -70,3 +70,11 @@ class RemoteError(MlciError):
 
 class RegistryError(MlciError):
     exit_code = 8
+
+
+class MlciWarning(UserWarning):
+    """Something was skipped, not fatal: the CLI prints it as one `mlci: warning:` line on stderr."""
+
+
+class CorruptRecordWarning(MlciWarning):
+    """A note line that is not a run record this mlci can read (corrupt, foreign, too new)."""

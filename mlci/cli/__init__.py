@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError
+from mlci.errors import MlciError, MlciWarning
 
 # command name -> "module:attribute"; each module imports only click at import time.
 _COMMANDS = {
@@ -62,10 +63,21 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         """The one place where library errors become CLI errors."""
-        try:
-            return super().invoke(ctx)
-        except MlciError as exc:
-            raise MlciClickError(exc) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", MlciWarning)  # each distinct warning once
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except MlciError as exc:
+                raise MlciClickError(exc) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (`MlciWarning`) as one line each; others keep Python's format."""
+    if issubclass(category, MlciWarning):
+        click.echo(f"mlci: warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
