@@ -252,4 +252,5 @@ def promote(
         metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
     )
     registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
-    return Promotion(version=registered, created=True, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))
+    created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
+    return Promotion(version=registered, created=created, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))
