@@ -28,7 +28,7 @@ PROMOTED = ["churn#prod#1", "churn@v0.0.1"]
 
 
 def mlci(root: Path, *args: str, env: dict[str, str] | None = None, **popen) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlci", *args], cwd=root, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mlci", *args], cwd=root, capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})}, timeout=300, **popen)
 
 
