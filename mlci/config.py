@@ -331,8 +331,6 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
 
 def load(root: Path, config_path: Path | None = None) -> Config:
     """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults."""
-    import yaml
-
     path = config_path or root / CONFIG_NAME
     if not path.exists():
         if config_path is not None:
@@ -436,5 +434,7 @@ def _defaults(root: Path) -> Config:
         raise ConfigError(
             "dvc.yaml declares no metrics; add `metrics: [metrics.json]` to a stage or write mlci.yaml (mlci init)"
         )
-    model = ModelConfig(name=root.name or "model", metrics=tuple(metrics), params=tuple(dvcfile.params_files(root)))
+    model = ModelConfig(name=root.name or "model",
+                        metrics=_string_list("dvc.yaml", "metrics", metrics, "dvc.yaml", root),
+                        params=_string_list("dvc.yaml", "params", dvcfile.params_files(root), "dvc.yaml", root))
     return Config(root=root, models=(model,), path=None)

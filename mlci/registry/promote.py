@@ -96,12 +96,10 @@ def authorize(repo, commit: str, *, promote_on: str, approval: ApprovalLike | No
 
 
 def _commit(repo, ref: str) -> str:
-    import git
-
-    try:
-        return repo.commit(ref).hexsha
-    except (git.BadName, ValueError, git.GitCommandError):
-        raise GitError(f"unknown commit '{ref}'; pass --commit with an existing branch, tag or SHA") from None
+    found = gitrepo.commit_of(repo, ref)
+    if found is None:
+        raise GitError(f"unknown commit '{ref}'; pass --commit with an existing branch, tag or SHA")
+    return found
 
 
 def _fetch_record(repo, commit: str) -> RunRecord | None:
@@ -199,6 +197,8 @@ def promote(
         raise RegistryError(f"--bump must be one of {', '.join(refs.BUMPS)}")
     if stage is not None:
         refs.check_name(stage, "stage")
+    if model is not None:
+        refs.check_name(model)
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
