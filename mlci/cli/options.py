@@ -34,7 +34,8 @@ class FiniteFloat(click.ParamType):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number; pass e.g. 0.01", param, ctx)
         if self.minimum is not None and number < self.minimum:
-            self.fail(f"{value!r} must be >= {self.minimum:g}", param, ctx)
+            name = param.opts[0] if param is not None and param.opts else "the value"
+            self.fail(f"{name} must be >= {self.minimum:g}, got {value}", param, ctx)
         return number
 
 
