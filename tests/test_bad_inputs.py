@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import resource
 import shutil
 import signal
@@ -42,6 +43,7 @@ class Case:
     expect: str  # a piece of the one stderr line
     files: dict[str, str | bytes | None] = field(default_factory=dict)  # None: delete
     setup: Callable[[Path], None] | None = None
+    indented_ok: bool = False  # a pipeline failure adds progress and `  | ` output lines (README)
 
 
 def note(text: str, rev: str = "HEAD") -> Callable[[Path], None]:
@@ -344,7 +346,28 @@ def _path_cases() -> list[Case]:
     ]
 
 
-CASES = (_config_cases() + _dvc_yaml_cases() + _params_cases() + _metrics_cases() + _predictions_cases()
+def _remote_cases() -> list[Case]:
+    def broken_origin(root: Path) -> None:
+        git(root, "remote", "add", "origin", str(root.parent / "no-such-origin.git"))
+
+    def dvc_project_with_failing_stage(root: Path) -> None:
+        from mlci.pipeline import run_dvc
+
+        run_dvc(root, "init", "-q")
+        (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: exit 3\n    metrics:\n    - scores.json:\n        cache: false\n")
+        (root / "pipe.yaml").write_text("metrics: [scores.json]\n")  # DVC deletes a stage's outputs before running it
+        commit_all(root, "a stage that fails")
+
+    return [
+        Case("remote-record-push-unreachable", ("record", "push"), 7, "cannot push", setup=broken_origin),
+        Case("remote-record-fetch-unreachable", ("record", "fetch"), 7, "cannot fetch", setup=broken_origin),
+        Case("remote-record-push-unknown-remote", ("record", "push", "--remote", "nope"), 4, "no remote named 'nope'"),
+        Case("pipeline-stage-fails", ("run", "--config", "pipe.yaml"), 6, "stage 'train' failed", setup=dvc_project_with_failing_stage,
+             indented_ok=True),
+    ]
+
+
+CASES = (_remote_cases() + _config_cases() + _dvc_yaml_cases() + _params_cases() + _metrics_cases() + _predictions_cases()
          + _notes_cases() + _ref_cases() + _flag_cases() + _path_cases())
 
 
@@ -380,8 +403,8 @@ def snapshot(root: Path) -> tuple:
     files = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if rel.parts[0] == ".git":
-            continue
+        if rel.parts[0] == ".git" or rel.parts[:2] == (".dvc", "tmp"):
+            continue  # git's and DVC's own bookkeeping (index stat cache, DVC's lock and updater files)
         if path.is_symlink():
             files[str(rel)] = "-> " + os.readlink(path)
         elif path.is_dir():
@@ -389,7 +412,8 @@ def snapshot(root: Path) -> tuple:
         else:
             files[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     refs = git(root, "for-each-ref", "--format=%(refname) %(objectname)")
-    status = git(root, "status", "--porcelain", "--ignored", "--untracked-files=all")
+    status = [line for line in git(root, "status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()
+              if not line.startswith("!! .dvc/tmp/")]
     return files, refs, status
 
 
@@ -426,11 +450,20 @@ def test_bad_input_fails_cleanly(case: Case, template: Path, tmp_path: Path):
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         pytest.fail("".join(traceback.format_exception(result.exception)))
     lines = result.stderr.splitlines()
+    if case.indented_ok:
+        lines = [line for line in lines if not line.startswith("  ")]
     assert (result.exit_code, len(lines)) == (case.exit, 1), result.stderr
     assert case.expect in lines[0], lines[0]
     assert lines[0].startswith("mlci: warning: " if case.exit == 0 else "mlci: error: ")
     assert "Traceback" not in result.output
-    assert snapshot(root) == before
+    assert_unchanged(before, snapshot(root))
+
+
+def assert_unchanged(before: tuple, after: tuple) -> None:
+    files_before, files_after = before[0], after[0]
+    changed = sorted(k for k in files_before.keys() | files_after.keys() if files_before.get(k) != files_after.get(k))
+    assert changed == [], f"files changed: {changed}"
+    assert after[1:] == before[1:]
 
 
 # --- disk full: a real limit on file size, in a subprocess ---------------------------------
@@ -468,3 +501,20 @@ def test_disk_full_while_storing_a_record_keeps_the_notes(template: Path, tmp_pa
     assert failed.returncode in (4, 9) and len(lines) == 1, failed.stderr
     assert lines[0].startswith("mlci: error: ")
     assert snapshot(root) == before
+
+
+def test_the_readme_exit_code_table_is_what_the_suite_asserts():
+    """Every code the suite asserts is documented, and every documented code is an error class or click's."""
+    from mlci import errors
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Commands and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \| ", section, re.MULTILINE)}
+
+    def subclasses(cls: type) -> set[type]:
+        return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
+
+    raised = {cls.exit_code for cls in subclasses(errors.MlciError)} | {0, 2}  # 0 success, 2 click usage
+    asserted = {case.exit for case in CASES} | {9}  # 9: the disk-full tests below the table
+    assert documented == raised == set(range(10))
+    assert asserted == documented - {1}  # 1 is a verdict (gate failed), not a bad input: tests/test_gate.py
