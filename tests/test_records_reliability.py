@@ -111,3 +111,18 @@ def test_a_schema_0_record_is_migrated_on_read():
     migrated = RunRecord.from_dict(old)
     assert migrated.schema == SCHEMA_VERSION
     assert migrated.metrics == {"metrics.json": {"auc": 0.9}} and migrated.stages == [] and migrated.artifacts == {}
+
+
+def test_a_corrupt_note_on_head_does_not_fail_mlci_run(trained_repo: Path):
+    """It used to fail after training, with advice that could not work; now the run is recorded beside it."""
+    from mlci import run
+
+    put_note(trained_repo, "[1,2]")
+    with pytest.warns(CorruptRecordWarning):
+        run.run(trained_repo)
+    repo = gitrepo.open_repo(trained_repo)
+    head = gitrepo.head_commit(repo)
+    lines = git(trained_repo, "notes", "--ref=refs/notes/mlci", "show", head).splitlines()
+    assert "[1,2]" in lines and len(lines) == 2
+    with pytest.warns(CorruptRecordWarning):
+        assert len(baseline.records_for(repo, head)) == 1
