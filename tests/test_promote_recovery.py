@@ -23,6 +23,7 @@ from mlci.registry.promote import promote
 from tests.helpers import git
 from tests.test_promote import remote_tags, tags
 from tests.test_registry_gto import _two_models, repo  # noqa: F401 - fixtures
+from tests.test_registry_mlflow import mlflow_repo  # noqa: F401 - fixture
 
 PROMOTED = ["churn#prod#1", "churn@v0.0.1"]
 
@@ -119,3 +120,22 @@ def test_same_bytes_promoted_at_once_from_two_clones_is_one_version(repo: Path, 
     assert [t for t in tagged if "@" in t] == ["churn@v0.0.1"]
     assert sorted(t.split("#")[1] for t in tagged if "#" in t) == ["prod", "staging"]
     assert gto_stage(repo, tmp_path, "prod") == gto_stage(repo, tmp_path, "staging") == ["v0.0.1"]
+
+
+# --- MLflow: the server is the registry; the retry completes what a kill left ------------
+
+@pytest.mark.parametrize("point", ["uploaded", "version-created", "ready"])
+def test_an_mlflow_promotion_killed_at_any_step_is_completed_by_the_retry(mlflow_repo: Path, mlflow_server,  # noqa: F811
+                                                                         point: str):
+    from tests.test_registry_mlflow import client, model_name
+
+    name = model_name(mlflow_repo)
+    killed = mlci(mlflow_repo, "promote", "--stage", "prod", env={KILL_AT: point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    aliases = client(mlflow_server.uri).get_registered_model(name).aliases if point != "uploaded" else {}
+    assert "prod" not in (aliases or {})  # the stage never points at a half-made version
+    retry = mlci(mlflow_repo, "promote", "--stage", "prod", "--json")
+    assert retry.returncode == 0, retry.stderr
+    listed = json.loads(mlci(mlflow_repo, "registry", "list", "--json").stdout)
+    assert [(v["stages"], v["sha256"]) for v in listed if v["name"] == name] == [
+        (["prod"], json.loads(retry.stdout)["version"]["sha256"])]
