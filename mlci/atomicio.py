@@ -40,6 +40,27 @@ def write_text(path: Path, text: str) -> None:
 _STAGING = ".{name}.mlci-tmp-"
 
 
+def check_replaceable(final: Path, owned: set[str], *, flag: str = "-o") -> None:
+    """Refuse to swap out a directory holding anything but what we wrote there before.
+
+    `swap_dir` replaces the whole directory: pointed at the repo (`-o .`) or at a folder
+    with the user's files, it would delete them.
+    """
+    from mlci.errors import UsageError
+
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise UsageError(f"{flag} {final} is a file; pass a directory for the report")
+    foreign = sorted(child.name for child in final.iterdir() if child.name not in owned)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{flag} {final} holds files mlci did not write ({shown}); pass a new or empty directory, "
+            "it is replaced whole"
+        )
+
+
 def staging_dir(final: Path) -> Path:
     """A fresh empty directory beside `final` (same filesystem, so `swap_dir` is a rename).
 

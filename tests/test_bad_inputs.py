@@ -331,6 +331,9 @@ def _flag_cases() -> list[Case]:
 def _path_cases() -> list[Case]:
     return [
         Case("path-report-out-is-file", ("report", "-o", "metrics.json"), 2, "is a file"),
+        Case("path-report-out-is-the-repo", ("report", "-o", "."), 2, "holds files mlci did not write"),
+        Case("path-report-out-holds-user-files", ("report", "-o", "docs"), 2, "holds files mlci did not write",
+             files={"docs/guide.md": "mine\n"}),
         Case("path-report-out-in-proc", ("report", "-o", "/proc/mlci-report"), 9, "cannot access"),
         Case("path-report-out-in-sys", ("report", "-o", "/sys/mlci-report"), 9, "cannot access"),
         Case("path-pull-out-in-proc", ("registry", "pull", "churn", "-o", "/proc/x"), 8, "no registered versions"),

@@ -494,6 +494,7 @@ def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any
     """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
     root = gitrepo.root(gitrepo.open_repo(path))
     final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
+    atomicio.check_replaceable(final, {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md"})
     staged = atomicio.staging_dir(final)
     try:
         result = _build(path, out_dir=staged, **options)
