@@ -231,6 +231,12 @@ def _check_value(at: str, path: str, key: str, value: Any) -> None:
             raise ConfigError(f"{at}: '{path}' is out of range; write a number between -1e300 and 1e300")
         if key in _NON_NEGATIVE and value < 0:
             raise ConfigError(f"{at}: '{path}' must be >= 0, got {value}")
+    if path == "registry.stage" and isinstance(value, str):
+        from mlci.registry.refs import NAME
+
+        if not re.fullmatch(NAME, value):
+            raise ConfigError(f"{at}: 'registry.stage' {_show(value)} is not a valid stage name; "
+                              "use letters, digits, '-', '_' or '/', e.g. staging")
     enum_key = re.sub(r"^models\[\d+\]\.", "", path)
     allowed = _ENUMS.get(enum_key)
     if allowed is not None and value not in allowed:

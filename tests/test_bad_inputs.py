@@ -128,6 +128,7 @@ def _config_cases() -> list[Case]:
         "ci-bool-string": ("metrics: [metrics.json]\nci: {fail_on_regression: 'no'}\n", "true/false"),
         "drift-negative": ("metrics: [metrics.json]\ndata: {drift: {psi_warn: -1}}\n", "must be >= 0"),
         "drift-plot-top-float": ("metrics: [metrics.json]\ndata: {drift: {plot_top: 1.5}}\n", "must be a number"),
+        "stage-invalid": ("metrics: [metrics.json]\nregistry: {stage: 'pro d'}\n", "not a valid stage name"),
         "retrain-negative": ("metrics: [metrics.json]\nretrain: {metric_change: -0.5}\n", "must be >= 0"),
     }
     cases = [Case(f"config-{name}", ("diff",), 3, expect, files={"mlci.yaml": text}) for name, (text, expect) in bad.items()]
