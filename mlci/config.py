@@ -247,7 +247,9 @@ def _check_value(at: str, path: str, key: str, value: Any) -> None:
 
 def _check_path(file: str, at: str, where: str, value: str, root: Path) -> str:
     """An input path must name a file inside the repository: no absolute paths, no `..` escape."""
-    bad = not value or "\0" in value or Path(value).is_absolute()
+    if not value.strip():
+        raise ConfigError(f"{at}: '{where}' has an empty path; write the file's path relative to the repo root")
+    bad = "\0" in value or Path(value).is_absolute()
     if not bad:
         resolved = (root / value).resolve()
         bad = resolved != root.resolve() and root.resolve() not in resolved.parents
@@ -343,6 +345,8 @@ def load(root: Path, config_path: Path | None = None) -> Config:
             raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
         return _defaults(root)
     file = path.name if path.parent == root else str(path)
+    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise ConfigError(f"{file} is not a regular file; pass the mlci.yaml file itself")
     try:
         raw = _load_yaml(path.read_bytes().decode("utf-8"), file)
     except UnicodeDecodeError:

@@ -13,6 +13,8 @@ def _load(path: Path) -> dict[str, Any]:
 
     if not path.exists():
         return {}
+    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise ConfigError(f"{path.name} is not a regular file; DVC expects a YAML file there")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

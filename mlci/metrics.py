@@ -92,6 +92,8 @@ def read_metrics(root: Path, files: list[str] | tuple[str, ...], *, hint: str = 
         path = root / file
         if not path.exists():
             raise DataError(f"metrics file {file} does not exist; {hint} or fix the path in mlci.yaml")
+        if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+            raise DataError(f"metrics file {file} is not a regular file; point mlci.yaml at a JSON or YAML file")
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, IsADirectoryError):
@@ -106,6 +108,8 @@ def read_params(root: Path, files: list[str] | tuple[str, ...]) -> dict[str, dic
         path = root / file
         if not path.exists():
             continue
+        if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+            raise DataError(f"params file {file} is not a regular file; save it as UTF-8 YAML or JSON")
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, IsADirectoryError):

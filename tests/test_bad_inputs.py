@@ -60,6 +60,14 @@ def make_dir(rel: str) -> Callable[[Path], None]:
     return setup
 
 
+def fifo(rel: str) -> Callable[[Path], None]:
+    """A named pipe where a file should be: reading it would block forever."""
+    def setup(root: Path) -> None:
+        (root / rel).unlink(missing_ok=True)
+        os.mkfifo(root / rel)
+    return setup
+
+
 def symlink(rel: str, to: str) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         (root / rel).unlink(missing_ok=True)
@@ -338,6 +346,11 @@ def _path_cases() -> list[Case]:
         Case("path-report-out-in-proc", ("report", "-o", "/proc/mlci-report"), 9, "cannot access"),
         Case("path-report-out-in-sys", ("report", "-o", "/sys/mlci-report"), 9, "cannot access"),
         Case("path-pull-out-in-proc", ("registry", "pull", "churn", "-o", "/proc/x"), 8, "no registered versions"),
+        Case("path-metrics-fifo", ("diff",), 5, "not a regular file", setup=fifo("metrics.json")),
+        Case("path-params-fifo", ("diff",), 5, "not a regular file", setup=fifo("params.yaml")),
+        Case("path-config-fifo", ("diff",), 3, "not a regular file", setup=fifo("mlci.yaml")),
+        Case("path-dvcyaml-fifo", ("diff",), 3, "not a regular file", setup=fifo("dvc.yaml")),
+        Case("path-metrics-empty", ("diff",), 3, "empty path", files={"mlci.yaml": "metrics: ['']\n"}),
         Case("path-metrics-symlink-outside", ("diff",), 3, "outside the repository", files={"mlci.yaml": "metrics: [m2.json]\n"},
              setup=symlink("m2.json", "/etc/hostname")),
         Case("path-metrics-symlink-dangling", ("diff",), 5, "does not exist", files={"mlci.yaml": "metrics: [m3.json]\n"},
@@ -411,6 +424,8 @@ def snapshot(root: Path) -> tuple:
             continue  # git's and DVC's own bookkeeping (index stat cache, DVC's lock and updater files)
         if path.is_symlink():
             files[str(rel)] = "-> " + os.readlink(path)
+        elif path.is_fifo():
+            files[str(rel)] = "fifo"
         elif path.is_dir():
             files[str(rel)] = "dir"
         else:
