@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.errors import CorruptRecordWarning, DataError, GitError, RemoteError
-from mlci.record import RunRecord
+from mlci.record import NewerSchema, RunRecord
 
 if TYPE_CHECKING:
     import git
@@ -61,12 +61,19 @@ def _raw_lines(repo: git.Repo, commit: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def _parse_lines(commit: str, lines: list[str]) -> tuple[list[RunRecord], list[tuple[str, str]]]:
-    """(records, [(line, why)]) for one commit's note lines."""
+def _parse_lines(commit: str, lines: list[str], *, newer: list[str] | None = None
+                 ) -> tuple[list[RunRecord], list[tuple[str, str]]]:
+    """(records, [(line, why)]) for one commit's note lines; `newer` collects a newer mlci's lines."""
     records, bad = [], []
     for line in lines:
         try:
             record = RunRecord.from_json(line)
+        except NewerSchema as exc:
+            if newer is None:
+                bad.append((line, exc.message))
+            else:
+                newer.append(line)
+            continue
         except DataError as exc:
             bad.append((line, exc.message))
             continue
@@ -110,7 +117,8 @@ def attach_gate(repo: git.Repo, record: RunRecord, gate: dict) -> RunRecord:
 
 def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, str]]:
     """Move unreadable lines out of the notes (of `commit`, or of every commit) into
-    `refs/notes/mlci-quarantine`, so nothing is destroyed; returns (commit, line, why)."""
+    `refs/notes/mlci-quarantine`, so nothing is destroyed; returns (commit, line, why).
+    Records of a newer schema stay: they are valid for the mlci that wrote them."""
     import git
 
     if commit is None:
@@ -125,7 +133,7 @@ def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, st
     with notes_lock(repo):
         for c in commits:
             lines = _raw_lines(repo, c)
-            _records, bad = _parse_lines(c, lines)
+            _records, bad = _parse_lines(c, lines, newer=[])  # a newer mlci's records are not damage
             if not bad:
                 continue
             bad_lines = {line for line, _why in bad}

@@ -22,6 +22,10 @@ from mlci.errors import DataError
 SCHEMA_VERSION = 1
 
 
+class NewerSchema(DataError):
+    """A record a newer mlci wrote: valid, just not for us (kept by `mlci record repair`)."""
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A file (or directory) the pipeline produced, identified by content."""
@@ -86,7 +90,7 @@ class RunRecord:
         if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
             raise DataError(f"run record {_rid(data)} has no valid 'schema' ({schema!r}); run `mlci record repair`")
         if schema > SCHEMA_VERSION:
-            raise DataError(
+            raise NewerSchema(
                 f"run record {_rid(data)} has schema {schema}, newer than this mlci reads ({SCHEMA_VERSION}); "
                 "upgrade mlci (pip install -U mlci)"
             )

@@ -126,3 +126,12 @@ def test_a_corrupt_note_on_head_does_not_fail_mlci_run(trained_repo: Path):
     assert "[1,2]" in lines and len(lines) == 2
     with pytest.warns(CorruptRecordWarning):
         assert len(baseline.records_for(repo, head)) == 1
+
+
+def test_repair_keeps_a_newer_mlci_s_records(git_repo: Path):
+    repo = gitrepo.open_repo(git_repo)
+    head = gitrepo.head_commit(repo)
+    newer = json.dumps({**record(head, 0.7).to_dict(), "schema": SCHEMA_VERSION + 1}, sort_keys=True)
+    put_note(git_repo, newer)
+    assert baseline.repair(repo, head) == []
+    assert git(git_repo, "notes", "--ref=refs/notes/mlci", "show", head) == newer
