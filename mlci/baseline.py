@@ -129,7 +129,7 @@ def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, st
         commits = [line.split()[1] for line in listing.splitlines() if len(line.split()) == 2]
     else:
         commits = [commit]
-    removed = []
+    removed: list[tuple[str, str, str]] = []
     with notes_lock(repo):
         for c in commits:
             lines = _raw_lines(repo, c)

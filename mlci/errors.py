@@ -92,7 +92,7 @@ class StorageError(MlciError):
             errno.EROFS: "choose a writable path",
         }
         reason = exc.strerror or type(exc).__name__
-        return cls(f"cannot access{where}: {reason}; {hints.get(exc.errno, 'check the path and retry')}")
+        return cls(f"cannot access{where}: {reason}; {hints.get(exc.errno or 0, 'check the path and retry')}")
 
 
 class MlciWarning(UserWarning):

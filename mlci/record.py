@@ -149,10 +149,11 @@ def _validate(data: dict[str, Any]) -> None:
     def bad(why: str) -> DataError:
         return DataError(f"run record {_rid(data)} is malformed ({why}); run `mlci record repair`")
 
-    for key, kind in _REQUIRED.items():
+    for key in _REQUIRED:
         if key not in data:
             raise bad(f"no '{key}'")
-    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+    expected: dict[str, Any] = {**_REQUIRED, **_OPTIONAL}
+    for key, kind in expected.items():
         if key in data and (not isinstance(data[key], kind) or (kind is not bool and isinstance(data[key], bool))):
             raise bad(f"'{key}' has the wrong type")
     for file, values in data["metrics"].items():
