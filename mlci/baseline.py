@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.errors import GitError, RemoteError
-from mlci.record import RunRecord
+from mlci.errors import CorruptRecordWarning, DataError, GitError, RemoteError
+from mlci.record import NewerSchema, RunRecord
 
 if TYPE_CHECKING:
     import git
 
 NOTES_REF = "refs/notes/mlci"
+QUARANTINE_REF = "refs/notes/mlci-quarantine"  # lines `mlci record repair` set aside
 _REMOTE_TRACKING = "refs/notes/mlci-remote"
 _PUSH_ATTEMPTS = 5
 
@@ -27,48 +32,142 @@ def _notes(repo: git.Repo, *args: str, **kwargs) -> str:
     return repo.git.notes(f"--ref={NOTES_REF}", *args, **kwargs)
 
 
-def records_for(repo: git.Repo, commit: str) -> list[RunRecord]:
-    """All records for `commit`, oldest first."""
+@contextmanager
+def notes_lock(repo: git.Repo):
+    """Serialise read-modify-write of the notes ref between processes sharing this clone.
+
+    `git notes add -f` replaces a commit's whole note, so two writers that both read, then
+    both write, would lose one record; an exclusive flock on a file in the git dir makes the
+    read-and-write one step. The lock dies with its process, so a killed writer frees it.
+    """
+    import fcntl
+
+    path = Path(repo.common_dir) / "mlci-notes.lock"
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _raw_lines(repo: git.Repo, commit: str) -> list[str]:
     import git
 
     try:
         text = _notes(repo, "show", commit)
     except git.GitCommandError:
         return []
-    records = [RunRecord.from_json(line) for line in text.splitlines() if line.strip()]
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _parse_lines(commit: str, lines: list[str], *, newer: list[str] | None = None
+                 ) -> tuple[list[RunRecord], list[tuple[str, str]]]:
+    """(records, [(line, why)]) for one commit's note lines; `newer` collects a newer mlci's lines."""
+    records, bad = [], []
+    for line in lines:
+        try:
+            record = RunRecord.from_json(line)
+        except NewerSchema as exc:
+            if newer is None:
+                bad.append((line, exc.message))
+            else:
+                newer.append(line)
+            continue
+        except DataError as exc:
+            bad.append((line, exc.message))
+            continue
+        if record.commit != commit:
+            bad.append((line, f"run record {record.id} names commit {record.commit[:12]}, not this one"))
+            continue
+        records.append(record)
+    return records, bad
+
+
+def records_for(repo: git.Repo, commit: str) -> list[RunRecord]:
+    """All records for `commit`, oldest first; unreadable lines are skipped with a warning."""
+    records, bad = _parse_lines(commit, _raw_lines(repo, commit))
+    for _line, why in bad:
+        warnings.warn(CorruptRecordWarning(
+            f"skipped an unreadable run record on commit {commit[:12]} ({why.split('; ')[0]}); "
+            f"run `mlci record repair {commit[:12]}` to set it aside"
+        ), stacklevel=2)
     return sorted(records, key=lambda r: r.created_at)
 
 
 def save(repo: git.Repo, record: RunRecord) -> None:
-    """Add `record` to its commit's note; existing records are kept."""
-    _write(repo, record.commit, [r.to_json() for r in records_for(repo, record.commit)] + [record.to_json()])
+    """Add `record` to its commit's note; existing lines (even unreadable ones) are kept."""
+    with notes_lock(repo):
+        _write(repo, record.commit, _raw_lines(repo, record.commit) + [record.to_json()])
 
 
 def attach_gate(repo: git.Repo, record: RunRecord, gate: dict) -> RunRecord:
     """Store the gate verdict in `record`'s own line, so `mlci promote` can refuse a failed run."""
     record.gate = gate
-    lines = [(record if r.id == record.id else r).to_json() for r in records_for(repo, record.commit)]
-    if record.to_json() not in lines:
-        lines.append(record.to_json())
-    _write(repo, record.commit, lines)
+    with notes_lock(repo):
+        lines = []
+        for line in _raw_lines(repo, record.commit):
+            parsed, _bad = _parse_lines(record.commit, [line])
+            lines.append(record.to_json() if parsed and parsed[0].id == record.id else line)
+        if record.to_json() not in lines:
+            lines.append(record.to_json())
+        _write(repo, record.commit, lines)
     return record
 
 
-def _write(repo: git.Repo, commit: str, lines: list[str]) -> None:
+def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, str]]:
+    """Move unreadable lines out of the notes (of `commit`, or of every commit) into
+    `refs/notes/mlci-quarantine`, so nothing is destroyed; returns (commit, line, why).
+    Records of a newer schema stay: they are valid for the mlci that wrote them."""
     import git
 
+    if commit is None:
+        try:
+            listing = _notes(repo, "list")
+        except git.GitCommandError:
+            return []
+        commits = [line.split()[1] for line in listing.splitlines() if len(line.split()) == 2]
+    else:
+        commits = [commit]
+    removed: list[tuple[str, str, str]] = []
+    with notes_lock(repo):
+        for c in commits:
+            lines = _raw_lines(repo, c)
+            _records, bad = _parse_lines(c, lines, newer=[])  # a newer mlci's records are not damage
+            if not bad:
+                continue
+            bad_lines = {line for line, _why in bad}
+            keep = [line for line in lines if line not in bad_lines]
+            _write(repo, c, sorted(bad_lines), ref=QUARANTINE_REF, keep_existing=True)
+            if keep:
+                _write(repo, c, keep)
+            else:
+                _notes(repo, "remove", c)
+            removed.extend((c, line, why) for line, why in bad)
+    return removed
+
+
+def _write(repo: git.Repo, commit: str, lines: list[str], *, ref: str = NOTES_REF, keep_existing: bool = False) -> None:
+    import git
+
+    if keep_existing:
+        try:
+            lines = repo.git.notes(f"--ref={ref}", "show", commit).splitlines() + lines
+        except git.GitCommandError:
+            pass
     fd, tmp = tempfile.mkstemp(prefix="mlci-note-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(sorted(set(lines))) + "\n")
+            handle.write("\n".join(sorted({line for line in lines if line.strip()})) + "\n")
         for _attempt in range(_PUSH_ATTEMPTS):
             try:
-                _notes(repo, "add", "-f", "-F", tmp, commit)
+                repo.git.notes(f"--ref={ref}", "add", "-f", "-F", tmp, commit)
                 return
             except git.GitCommandError as exc:
                 if "lock" not in str(exc).lower():
-                    raise GitError(f"cannot store the run record in {NOTES_REF}: {exc.stderr.strip()}") from exc
-        raise GitError(f"{NOTES_REF} stayed locked by another git process; retry `mlci run`")
+                    raise GitError(f"cannot store the run record in {ref}: {exc.stderr.strip()}") from exc
+                time.sleep(0.05 * (_attempt + 1))
+        raise GitError(f"{ref} stayed locked by another git process; retry `mlci run`")
     finally:
         os.unlink(tmp)
 
@@ -115,7 +214,8 @@ def fetch(repo: git.Repo, remote: str = "origin") -> None:
     except git.GitCommandError:
         repo.git.update_ref(NOTES_REF, _REMOTE_TRACKING)
         return
-    _notes(repo, "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING)
+    with notes_lock(repo):
+        _notes(repo, "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING)
 
 
 def push(repo: git.Repo, remote: str = "origin") -> None:

@@ -21,12 +21,26 @@ def _load(path: Path) -> dict[str, Any]:
 
     if not path.exists():
         return {}
+    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise ConfigError(f"{path.name} is not a regular file; DVC expects a YAML file there")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path.name}: cannot parse YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name}: not UTF-8 text; save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path.name} is a directory; DVC expects a YAML file there") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: nested too deeply; fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping at top level; fix the file")
+    for key in ("stages", "artifacts"):
+        if key in data and data[key] is not None and not isinstance(data[key], dict):
+            raise ConfigError(f"{path.name}: '{key}' must be a mapping of names to entries, got a {type(data[key]).__name__}; see DVC's dvc.yaml reference")
+    for name, stage in (data.get("stages") or {}).items():
+        if not isinstance(stage, dict):
+            raise ConfigError(f"{path.name}: stage '{name}' must be a mapping with a 'cmd'; see DVC's dvc.yaml reference")
     return data
 
 

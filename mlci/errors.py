@@ -16,6 +16,8 @@ Exit codes (documented in the README):
 6     pipeline: DVC missing or a stage failed
 7     remote service: GitHub / MLflow / network refused or failed
 8     registry: promotion refused or artifact integrity failure
+9     filesystem: a file or directory cannot be written or read (disk full,
+      permission denied, read-only or special filesystem); nothing was half-written
 ====  ==================================================================
 """
 
@@ -70,3 +72,32 @@ class RemoteError(MlciError):
 
 class RegistryError(MlciError):
     exit_code = 8
+
+
+class StorageError(MlciError):
+    exit_code = 9
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> StorageError:
+        """One line for any OSError the library did not classify itself (ENOSPC, EACCES, EROFS…)."""
+        import errno
+
+        where = f" {exc.filename}" if exc.filename else ""
+        hints = {
+            errno.ENOSPC: "free some space (or point the output elsewhere) and retry",
+            errno.EDQUOT: "free some space (or point the output elsewhere) and retry",
+            errno.EFBIG: "the file is over this system's size limit; free space or raise the limit",
+            errno.EACCES: "check the permissions, or choose another path",
+            errno.EPERM: "check the permissions, or choose another path",
+            errno.EROFS: "choose a writable path",
+        }
+        reason = exc.strerror or type(exc).__name__
+        return cls(f"cannot access{where}: {reason}; {hints.get(exc.errno or 0, 'check the path and retry')}")
+
+
+class MlciWarning(UserWarning):
+    """Something was skipped, not fatal: the CLI prints it as one `mlci: warning:` line on stderr."""
+
+
+class CorruptRecordWarning(MlciWarning):
+    """A note line that is not a run record this mlci can read (corrupt, foreign, too new)."""

@@ -74,15 +74,24 @@ def uncommitted(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
     return [p for p in changed_paths(repo) if not produced(p)]
 
 
-def resolve(repo: git.Repo, ref: str) -> str:
-    """A commit SHA for `ref`, trying `origin/<ref>` when only the remote branch exists."""
+def commit_of(repo: git.Repo, ref: str) -> str | None:
+    """The commit `ref` names, by git's own parser, or None (any string: option-like, `@{-99}`, a tree)."""
     import git
 
+    if not ref or "\0" in ref or "\n" in ref:
+        return None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip() or None
+    except git.GitCommandError:
+        return None
+
+
+def resolve(repo: git.Repo, ref: str) -> str:
+    """A commit SHA for `ref`, trying `origin/<ref>` when only the remote branch exists."""
     for candidate in (ref, f"origin/{ref}"):
-        try:
-            return repo.commit(candidate).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
-            continue
+        found = commit_of(repo, candidate)
+        if found:
+            return found
     raise GitError(
         f"unknown base ref '{ref}'; pass --base with an existing branch, tag or commit (git fetch origin {ref}?)"
     )

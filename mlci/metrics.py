@@ -23,10 +23,14 @@ def _parse(text: str, source: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
+    except (RecursionError, ValueError):  # nested thousands deep, or an integer of thousands of digits
+        raise DataError(f"{source} is nested too deeply or holds a number too long to read; write a flat mapping of numbers") from None
     import yaml
 
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise DataError(f"{source} is nested too deeply; write a flat mapping of numbers") from None
     except yaml.YAMLError:
         raise DataError(f"{source} is neither JSON nor YAML; write metrics as a JSON or YAML mapping") from None
     if isinstance(data, str):
@@ -38,10 +42,11 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
+        part = flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+        clash = next((k for k in part if k in flat), None)
+        if clash is not None:  # {"a.b": 1, "a": {"b": 2}}: one value would silently win
+            raise DataError(f"key '{clash}' appears twice once nested keys are joined with dots; rename one of them")
+        flat.update(part)
     return flat
 
 
@@ -50,7 +55,10 @@ def split_metrics(text: str, source: str) -> tuple[dict[str, float], dict[str, A
     data = _parse(text, source)
     if not isinstance(data, dict):
         raise DataError(f"{source} holds a {type(data).__name__}, not a mapping of metric names to numbers; write {{\"auc\": 0.9}}")
-    flat = flatten(data)
+    try:
+        flat = flatten(data)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc.message}") from None
     if not flat:
         raise DataError(f"{source} holds no metrics; make the stage that writes it produce at least one")
     values: dict[str, float] = {}
@@ -59,6 +67,8 @@ def split_metrics(text: str, source: str) -> tuple[dict[str, float], dict[str, A
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             others[name] = value
             continue
+        if isinstance(value, int) and abs(value) > 2**1023:
+            raise DataError(f"{source}: metric '{name}' is an integer of {len(str(abs(value)))} digits, too large to compare; write a float")
         if not math.isfinite(value):
             raise DataError(f"{source}: metric '{name}' is {value}; fix the evaluation so it produces a finite number")
         values[name] = value
@@ -92,7 +102,10 @@ def parse_params(text: str, source: str) -> dict[str, Any]:
     data = _parse(text, source)
     if not isinstance(data, dict):
         raise DataError(f"{source} must be a mapping of parameter names to values; fix the file")
-    return flatten(data)
+    try:
+        return flatten(data)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc.message}") from None
 
 
 def workspace_text(root: Path, file: str) -> str | None:
@@ -129,6 +142,8 @@ def read_metrics(
         path = root / file
         if path.is_dir():
             raise DataError(f"metrics file {file} is not a text file; point mlci.yaml at a JSON or YAML file")
+        if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+            raise DataError(f"metrics file {file} is not a regular file; point mlci.yaml at a JSON or YAML file")
         try:
             text = workspace_text(root, file)
         except UnicodeDecodeError:
@@ -159,8 +174,16 @@ def scoped(params: dict[str, dict[str, Any]], scope: dict[str, set[str] | None] 
 
 def read_params(root: Path, files: list[str] | tuple[str, ...],
                 scope: dict[str, set[str] | None] | None = None) -> dict[str, dict[str, Any]]:
-    return scoped({
-        file: parse_params((root / file).read_text(encoding="utf-8"), file)
-        for file in files
-        if (root / file).exists()
-    }, scope)
+    result = {}
+    for file in files:
+        path = root / file
+        if not path.exists():
+            continue
+        if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+            raise DataError(f"params file {file} is not a regular file; save it as UTF-8 YAML or JSON")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, IsADirectoryError):
+            raise DataError(f"params file {file} is not a UTF-8 text file; save it as UTF-8 YAML or JSON") from None
+        result[file] = parse_params(text, file)
+    return scoped(result, scope)

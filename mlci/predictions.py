@@ -98,6 +98,8 @@ def read_head(root: Path, model: ModelConfig) -> Predictions:
     path = root / model.predictions
     if not path.exists():
         raise DataError(f"{model.predictions}: predictions file missing in the working tree; run `mlci run`")
+    if not path.is_file():
+        raise DataError(f"{model.predictions}: not a file; point 'predictions:' in mlci.yaml at the CSV or parquet file")
     return parse(path.read_bytes(), model.predictions, task=model.task, suffix=path.suffix)
 
 

@@ -167,18 +167,16 @@ def resolve_target(repo: git.Repo, rev: str) -> tuple[str, RunRecord]:
                     f"`git fetch origin pull/{number}/head` and retry"
                 ) from None
         else:
-            try:
-                commit = repo.commit(rev).hexsha  # a branch that happens to be called pr/N
-            except (gitlib.BadName, ValueError, gitlib.GitCommandError):
+            commit = gitrepo.commit_of(repo, rev)  # a branch that happens to be called pr/N
+            if commit is None:
                 raise CannotReproduce(
                     f"no run record for PR #{number}; `mlci record fetch` to get CI's records, "
                     "or pass the commit instead of pr/N"
                 ) from None
     else:
-        try:
-            commit = repo.commit(rev).hexsha
-        except (gitlib.BadName, ValueError, gitlib.GitCommandError):
-            raise GitError(f"unknown revision '{rev}'; pass a commit, branch, tag or pr/N") from None
+        commit = gitrepo.commit_of(repo, rev)
+        if commit is None:
+            raise GitError(f"unknown revision '{rev}'; pass a commit, branch, tag or pr/N")
     record = baseline.latest(repo, commit, clean_only=True)
     if record is None:
         if baseline.records_for(repo, commit):

@@ -24,7 +24,7 @@ def test_full_config_is_parsed_into_typed_goals(tmp_path: Path):
 
 def test_unknown_key_names_file_key_and_closest_match(tmp_path: Path):
     write(tmp_path, "metrics: [m.json]\ngoals:\n  auc: {dirction: higher}\n")
-    with pytest.raises(ConfigError, match=r"mlci.yaml: unknown key 'goals.auc.dirction'; did you mean 'direction'"):
+    with pytest.raises(ConfigError, match=r"mlci.yaml:3: unknown key 'goals.auc.dirction'; did you mean 'direction'"):
         config.load(tmp_path)
 
 
@@ -105,3 +105,58 @@ def test_config_error_is_one_line_with_exit_code_3(git_repo: Path):
     assert result.stderr.strip().count("\n") == 0
     assert "unknown key 'bogus'" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- strict validation (issue 15) --------------------------------------------------------
+
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  auc: {min: 0.8}\n  auc: {min: 0.9}\n")
+    with pytest.raises(ConfigError, match=r"mlci.yaml:4: duplicate key 'auc' \(first on line 3\)"):
+        config.load(tmp_path)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_number_that_can_never_compare_is_refused(tmp_path: Path, value: str):
+    write(tmp_path, f"metrics: [m.json]\ngoals:\n  auc:\n    min: {value}\n")
+    with pytest.raises(ConfigError, match=r"mlci.yaml:4: 'goals.auc.min' is .*write a finite number"):
+        config.load(tmp_path)
+
+
+def test_an_enum_typo_names_the_line_and_the_closest_value(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\nregistry:\n  backend: gto\n  promote_on: mian\n")
+    with pytest.raises(ConfigError, match=r"mlci.yaml:4: 'registry.promote_on' must be one of approval, main, both, "
+                                          r"got 'mian'; did you mean 'main'\?"):
+        config.load(tmp_path)
+
+
+def test_a_goal_naming_no_metric_is_an_error_listing_the_known_ones(tmp_path: Path):
+    (tmp_path / "m.json").write_text('{"auc": 0.9, "logloss": 0.3}')
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  aucc: {min: 0.8}\n")
+    with pytest.raises(ConfigError, match=r"mlci.yaml:3: goal 'goals.aucc' names no metric of m.json; "
+                                          r"did you mean 'auc'\? known: auc, logloss"):
+        config.load(tmp_path)
+
+
+def test_a_goal_may_name_a_metric_by_file_and_name(tmp_path: Path):
+    (tmp_path / "m.json").write_text('{"auc": 0.9}')
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  'm.json:auc': {min: 0.8}\n")
+    assert list(config.load(tmp_path).models[0].goals) == ["m.json:auc"]
+
+
+def test_goals_load_before_the_first_run_produced_the_metrics(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  aucc: {min: 0.8}\n")
+    assert list(config.load(tmp_path).models[0].goals) == ["aucc"]
+
+
+@pytest.mark.parametrize("entry", ["metrics: [../outside.json]", "metrics: [/etc/passwd]",
+                                   "metrics: [m.json]\npredictions: ../p.csv", "metrics: [m.json]\nparams: [a/../../p.yaml]"])
+def test_an_input_path_outside_the_repository_is_refused(tmp_path: Path, entry: str):
+    write(tmp_path, entry + "\n")
+    with pytest.raises(ConfigError, match=r"mlci.yaml:\d+: .* is outside the repository"):
+        config.load(tmp_path)
+
+
+def test_min_above_max_can_never_pass_and_is_refused(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  auc: {min: 0.9, max: 0.5}\n")
+    with pytest.raises(ConfigError, match="is above its max"):
+        config.load(tmp_path)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError
+from mlci.errors import MlciError, MlciWarning
 
 # command name -> "module:attribute"; each module imports only click at import time.
 _COMMANDS = {
@@ -52,7 +53,24 @@ class MlciClickError(click.ClickException):
             click.echo("\n".join(f"  | {line}" for line in self.details.splitlines()), err=True)
 
 
+class OneLineUsageError(click.UsageError):
+    """click's usage errors (bad flag, bad value) as one line too, exit code 2."""
+
+    def __init__(self, error: click.UsageError):
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file=None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
+        click.echo(f"mlci: error: {self.format_message()}{where}", err=True)
+
+
 class LazyGroup(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -65,10 +83,29 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         """The one place where library errors become CLI errors."""
-        try:
-            return super().invoke(ctx)
-        except MlciError as exc:
-            raise MlciClickError(exc) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", MlciWarning)  # each distinct warning once
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except MlciError as exc:
+                raise MlciClickError(exc) from None
+            except OSError as exc:  # disk full, permissions, /proc…: one line, exit 9, never a traceback
+                from mlci.errors import StorageError
+
+                raise MlciClickError(StorageError.from_os_error(exc)) from None
+            except OneLineUsageError:
+                raise
+            except click.UsageError as exc:
+                raise OneLineUsageError(exc) from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (`MlciWarning`) as one line each; others keep Python's format."""
+    if issubclass(category, MlciWarning):
+        click.echo(f"mlci: warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -80,7 +117,7 @@ def cli(directory: str | None) -> None:
 
     \b
     Start with `mlci demo`. Exit codes: 0 ok, 1 gate failed / mismatch, 2 usage,
-    3 config, 4 git, 5 input data, 6 pipeline, 7 remote service, 8 registry.
+    3 config, 4 git, 5 input data, 6 pipeline, 7 remote service, 8 registry, 9 filesystem.
     """
     if directory:
         os.chdir(directory)

@@ -14,3 +14,29 @@ base_option = click.option(
     "--base", "base_ref", default=None, metavar="REF",
     help="Compare with the merge-base of HEAD and REF (default: the default branch).",
 )
+
+
+class FiniteFloat(click.ParamType):
+    """A float that can be compared: NaN and ±inf are refused (`--tolerance nan` would make every check pass or fail)."""
+
+    name = "number"
+
+    def __init__(self, minimum: float | None = None):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; pass e.g. 0.01", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            name = param.opts[0] if param is not None and param.opts else "the value"
+            self.fail(f"{name} must be >= {self.minimum:g}, got {value}", param, ctx)
+        return number
+
+
+PR_NUMBER = click.IntRange(min=1, max=2**31 - 1)

@@ -52,3 +52,24 @@ def fetch(remote: str) -> None:
 
     baseline.fetch(gitrepo.open_repo("."), remote)
     click.echo(f"fetched {baseline.NOTES_REF} from {remote}")
+
+
+@record.command("repair")
+@click.argument("rev", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def repair(rev: str | None, as_json: bool) -> None:
+    """Set aside unreadable run records (of REV, default every commit) in refs/notes/mlci-quarantine.
+
+    Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved.
+    """
+    from mlci import baseline, gitrepo
+
+    repo = gitrepo.open_repo(".")
+    commit = gitrepo.resolve(repo, rev) if rev else None
+    moved = baseline.repair(repo, commit)
+    if as_json:
+        emit_json([{"commit": c, "line": line, "reason": why} for c, line, why in moved])
+        return
+    for c, _line, why in moved:
+        click.echo(f"set aside a record on {c[:12]}: {why.split('; ')[0]}")
+    click.echo(f"{len(moved)} unreadable record(s) moved to {baseline.QUARANTINE_REF}")

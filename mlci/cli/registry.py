@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import config_option
+from mlci.cli.options import PR_NUMBER, config_option
 from mlci.cli.output import emit_json, table, warn
 
 
@@ -24,11 +24,14 @@ _STEPS = {
     "uploaded": "model bytes uploaded and verified (sha256 read back)",
     "numbered": "version number chosen",
     "tags-created": "registry tags created",
+    "pushed": "registry tags pushed",
     "version-created": "MLflow version created",
 }
 
 
 def _progress(step: str) -> None:
+    if step == "tag-created":
+        return  # between two tags of one set: a crash-test seam, not news
     click.echo(f"  · {_STEPS.get(step, step)}", err=True)
 
 
@@ -39,7 +42,7 @@ def _progress(step: str) -> None:
               help="Bump the latest version (default: patch; the first version is v0.0.1).")
 @click.option("--stage", default=None, help="Also assign this stage (default: registry.stage in mlci.yaml).")
 @click.option("--commit", default=None, metavar="REF", help="Promote the run recorded at REF (default: HEAD).")
-@click.option("--pr", type=int, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR).")
+@click.option("--pr", type=PR_NUMBER, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR).")
 @click.option("--force", is_flag=True, help="Promote without approval (local use; recorded in the version's metadata).")
 @click.option("--allow-regression", is_flag=True, help="Promote although the run failed its gate (recorded).")
 @config_option

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mlci.cli.options import FiniteFloat
 from mlci.cli.output import emit_json, stage_progress, table
 
 _ENV_ROWS_SHOWN = 15
@@ -11,7 +12,7 @@ _ENV_ROWS_SHOWN = 15
 
 @click.command()
 @click.argument("rev", default="HEAD")
-@click.option("--tolerance", type=float, default=None, metavar="REL",
+@click.option("--tolerance", type=FiniteFloat(0), default=None, metavar="REL",
               help="Relative tolerance for every metric (0.01 = 1 %); overrides mlci.yaml. Default: exact.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result (schema in the README).")
 @click.option("--keep", is_flag=True, help="Keep the worktree and print its path.")

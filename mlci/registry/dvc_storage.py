@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlci.atomicio import mode_for_new_file
 from mlci.errors import RegistryError, RemoteError
 
 _BLOCK = 1 << 20
@@ -134,6 +135,7 @@ def download(root: Path, md5: str, remote: str | None, target: Path, *, sha256: 
             sha, check, size = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
             try:
                 with os.fdopen(fd, "wb") as out, odb.fs.open(path, "rb") as handle:
+                    os.fchmod(out.fileno(), mode_for_new_file())  # a deploy user must be able to read it
                     for block in iter(lambda: handle.read(_BLOCK), b""):
                         out.write(block)
                         sha.update(block)

@@ -10,6 +10,13 @@ All-or-nothing: bytes are uploaded and verified first, then the version and stag
 created together and pushed with `git push --atomic`; a rejected push deletes the local
 tags. Tag creation is the lock: a name someone else took (locally or on origin) makes us
 fetch, renumber and retry.
+
+Recoverable: the registry is what origin holds. Before creating tags, their names go into a
+journal in the git dir; it is cleared once origin has them (or they were rolled back). A
+process killed anywhere in between leaves the journal, and the next `refresh` (every
+promote, assign, list) finishes the job: local-only tags of a complete set are pushed, a
+partial or refused set is deleted. Same-bytes promotions from several clones converge on
+one version: the loser of the race assigns its stage to the winner's version.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlci import dvcfile, gitrepo
+from mlci import atomicio, dvcfile, faults, gitrepo
 from mlci.errors import GitError, RegistryError, RemoteError
 from mlci.registry import dvc_storage, refs
 from mlci.registry.artifacts import declarations
@@ -149,6 +157,9 @@ class GitTagsBackend:
         }
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
+        if self._journal.exists():  # an interrupted promotion: finish or undo it before answering
+            with self._lock():
+                self._recover()
         state = self._state()
         if name is not None:
             return state.get(name, [])
@@ -159,7 +170,61 @@ class GitTagsBackend:
 
     # --- writing -------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.fetch_tags()
+        with self._lock():
+            self.fetch_tags()
+            self._recover()
+
+    # --- the journal: a promotion interrupted anywhere is finished or undone -------------
+    @property
+    def _journal(self) -> Path:
+        return Path(self.repo.common_dir) / "mlci-registry-pending.json"
+
+    @contextmanager
+    def _lock(self):
+        """One registry write at a time per clone (the journal is per clone); freed on kill."""
+        import fcntl
+
+        with open(Path(self.repo.common_dir) / "mlci-registry.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _local_tags(self, tags: list[str]) -> list[str]:
+        out = self.repo.git.tag("--list", *tags) if tags else ""
+        return [t for t in tags if t in set(out.split())]
+
+    def _recover(self) -> None:
+        """Finish (push) or undo (delete) the tags of an interrupted promotion in this clone."""
+        import git
+
+        if not self._journal.exists():
+            return
+        try:
+            wanted = json.loads(self._journal.read_text(encoding="utf-8"))["tags"]
+            assert isinstance(wanted, list) and all(isinstance(t, str) and _TAG_RE.match(t) for t in wanted)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            self._journal.unlink()  # unreadable: it named nothing we could act on
+            return
+        local = self._local_tags(wanted)
+        if not self._has_origin():
+            if len(local) != len(wanted):
+                self._delete_local(local)  # killed between two `git tag`s: undo the half
+        elif local:
+            try:
+                on_origin = self._remote_tags(local)
+            except git.GitCommandError as exc:
+                raise RemoteError(f"cannot list tags on {self.git_remote}: {exc.stderr.strip()}") from exc
+            pending = [t for t in local if t not in on_origin]
+            if pending and (len(local) != len(wanted) or not self._push(pending)):
+                self._delete_local(pending)  # incomplete set, or the numbers were taken meanwhile
+        self._journal.unlink()
+
+    def _remote_tags(self, tags: list[str]) -> set[str]:
+        with self.repo.git.custom_environment(**git_auth_env()):
+            out = self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags])
+        return {line.split("refs/tags/", 1)[1].removesuffix("^{}") for line in out.splitlines() if "refs/tags/" in line}
 
     def fetch_tags(self) -> None:
         """Bring origin's registry tags in (origin is the truth for taken numbers)."""
@@ -228,23 +293,44 @@ class GitTagsBackend:
     def publish(self, plan: Callable[[list[_Tag]], list[tuple[str, str, str]]],
                 on_step: Callable[[str], None] | None = None) -> list[str]:
         """Create and push the tags `plan(current tags)` asks for, renumbering on conflicts."""
-        for _attempt in range(_ATTEMPTS):
+        def step(name: str) -> None:
+            if on_step:
+                on_step(name)
+            faults.checkpoint(name)
+
+        with self._lock():
             self.fetch_tags()
-            wanted = plan(self._tags())
-            if on_step:
-                on_step("numbered")
-            created: list[str] = []
-            for tag, commit, message in wanted:
-                if not self._create_local(tag, commit, message):
-                    break
-                created.append(tag)
-            if len(created) != len(wanted):
-                self._delete_local(created)
-                continue
-            if on_step:
-                on_step("tags-created")
-            if not self._has_origin() or self._push(created):
-                return created
+            self._recover()
+            for _attempt in range(_ATTEMPTS):
+                wanted = plan(self._tags())
+                step("numbered")
+                if not wanted:
+                    return []
+                atomicio.write_text(self._journal, json.dumps({"tags": [t for t, _c, _m in wanted]}))
+                created: list[str] = []
+                for tag, commit, message in wanted:
+                    if not self._create_local(tag, commit, message):
+                        break
+                    created.append(tag)
+                    if len(created) < len(wanted):
+                        step("tag-created")
+                if len(created) != len(wanted):
+                    self._delete_local(created)
+                    self._journal.unlink()
+                    self.fetch_tags()
+                    continue
+                step("tags-created")
+                try:
+                    pushed = not self._has_origin() or self._push(created)
+                finally:
+                    if not self._local_tags(created) or not self._has_origin():
+                        self._journal.unlink()  # rolled back by _push, or nothing to push to
+                if pushed:
+                    step("pushed")
+                    if self._journal.exists():
+                        self._journal.unlink()
+                    return created
+                self.fetch_tags()
         raise RegistryError(f"registry tags kept being taken by concurrent promotions ({_ATTEMPTS} attempts); retry")
 
     def register(self, candidate: Candidate, *, version: str | None, bump: str | None, stage: str | None,
@@ -255,13 +341,22 @@ class GitTagsBackend:
             digests = dvc_storage.file_digests(candidate.file)
         url = dvc_storage.upload(self.root, candidate.file, digests, self.dvc_remote)
         step("uploaded")
+        faults.checkpoint("uploaded")
         metadata = {**candidate.metadata, "sha256": candidate.sha256, "size": candidate.size,
                     "md5": digests.md5, "path": candidate.path, "storage": url}
         name = candidate.name
+        outcome: dict[str, Any] = {}
 
         def plan(tags: list[_Tag]) -> list[tuple[str, str, str]]:
             state = self._state(tags).get(name, [])
             at_commit = [v for v in state if v.commit == candidate.commit]
+            if at_commit and at_commit[0].sha256 == candidate.sha256:
+                # another clone registered these very bytes first: converge on its version
+                outcome["version"], outcome["created"] = at_commit[0].version, False
+                if stage and stage not in at_commit[0].stages:
+                    return [(self._next_stage_tag(tags, name, stage), candidate.commit,
+                             assign_message(name, stage, at_commit[0].version))]
+                return []
             if at_commit:  # GTO allows one version per commit
                 raise RegistryError(
                     f"commit {candidate.commit[:12]} already has {name}@{at_commit[0].version} with another digest; "
@@ -274,18 +369,22 @@ class GitTagsBackend:
                 chosen = refs.bump(latest, bump or "patch")
             elif chosen in taken:
                 raise RegistryError(f"{name}@{chosen} already exists; pass another --version or --bump instead")
+            outcome["version"], outcome["created"] = chosen, True
             wanted = [(f"{name}@{chosen}", candidate.commit, register_message(name, chosen, metadata))]
             if stage:
                 wanted.append((self._next_stage_tag(tags, name, stage), candidate.commit,
                                assign_message(name, stage, chosen)))
             return wanted
 
-        created = self.publish(plan, on_step=step)
-        registered = created[0].split("@", 1)[1]
-        return self.resolve(refs.ModelRef(name, version=registered))
+        self.publish(plan, on_step=step)
+        self.last_register_created = outcome["created"]
+        return self.resolve(refs.ModelRef(name, version=outcome["version"]))
 
     def assign(self, version: ModelVersion, stage: str, on_step: Callable[[str], None] | None = None) -> ModelVersion:
         def plan(tags: list[_Tag]) -> list[tuple[str, str, str]]:
+            now = next((v for v in self._state(tags).get(version.name, []) if v.version == version.version), None)
+            if now is not None and stage in now.stages:
+                return []  # another clone assigned it meanwhile
             return [(self._next_stage_tag(tags, version.name, stage), version.commit,
                      assign_message(version.name, stage, version.version))]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlci import atomicio
+from mlci import atomicio, faults
 from mlci.errors import ConfigError, RegistryError, RemoteError, UsageError
 from mlci.registry import refs
 from mlci.registry.base import Candidate, ModelVersion, Pulled, pick
@@ -208,6 +208,7 @@ class MlflowBackend:
             self._forget_run(run_id)
             raise
         step("uploaded")
+        faults.checkpoint("uploaded")
         metadata = {k: candidate.metadata.get(k) for k in ("record", "approval", "gate", "allow_regression", "pr", "promoted_at")}
         tags: dict[str, Any] = {
             STATUS_TAG: "pending", "mlci.commit": candidate.commit, "mlci.sha256": candidate.sha256,
@@ -224,9 +225,13 @@ class MlflowBackend:
             created = self.client.create_model_version(candidate.name, source=model_uri, run_id=run_id, tags=tags,
                                                        description=f"mlci: commit {candidate.commit[:12]}", **extra)
             step("version-created")
+            faults.checkpoint("version-created")
+            self.client.set_model_version_tag(candidate.name, created.version, STATUS_TAG, "ready")
+            faults.checkpoint("ready")
+            # the alias last: it never points at a pending (invisible) version; a crash before
+            # it leaves a ready version with this digest, whose stage the retry assigns
             if stage:
                 self.client.set_registered_model_alias(candidate.name, stage, created.version)
-            self.client.set_model_version_tag(candidate.name, created.version, STATUS_TAG, "ready")
         except Exception as exc:  # noqa: BLE001
             if created is not None:
                 self._discard(candidate.name, created.version)

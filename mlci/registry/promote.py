@@ -96,12 +96,10 @@ def authorize(repo, commit: str, *, promote_on: str, approval: ApprovalLike | No
 
 
 def _commit(repo, ref: str) -> str:
-    import git
-
-    try:
-        return repo.commit(ref).hexsha
-    except (git.BadName, ValueError, git.GitCommandError):
-        raise GitError(f"unknown commit '{ref}'; pass --commit with an existing branch, tag or SHA") from None
+    found = gitrepo.commit_of(repo, ref)
+    if found is None:
+        raise GitError(f"unknown commit '{ref}'; pass --commit with an existing branch, tag or SHA")
+    return found
 
 
 def _fetch_record(repo, commit: str) -> RunRecord | None:
@@ -199,6 +197,8 @@ def promote(
         raise RegistryError(f"--bump must be one of {', '.join(refs.BUMPS)}")
     if stage is not None:
         refs.check_name(stage, "stage")
+    if model is not None:
+        refs.check_name(model)
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
@@ -252,4 +252,5 @@ def promote(
         metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
     )
     registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
-    return Promotion(version=registered, created=True, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))
+    created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
+    return Promotion(version=registered, created=created, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))
