@@ -13,6 +13,7 @@ import pytest
 from mlci import run, stats
 from mlci.report import builder, diff_markdown
 from mlci.report import format as fmt
+from mlci.report import markdown as md
 from mlci.report.limits import fit_comment, fit_summary
 from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.test_stats import reference_paired_ci
@@ -43,7 +44,7 @@ def _predictions(root: Path) -> pd.DataFrame:
 def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies changed", "## Plots",
+    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies", "## Plots",
                         "## Run facts", "## Reproduce"]  # nothing to note here: no empty Notes section
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed")
@@ -108,13 +109,15 @@ def test_gate_failure_is_in_the_report_and_json(pr_report: builder.ReportResult)
     assert data["gate"]["passed"] is False and data["summary"]["status"] == "fail"
     auc = next(f for f in data["gate"]["findings"] if f["metric"] == "auc" and f["kind"] == "regression")
     assert auc["message"].startswith("auc dropped ") and ", limit 0.01, CI [" in auc["message"]
-    assert f"- ❌ {auc['message']}" in pr_report.markdown.read_text()
+    assert f"- ❌ {md.text(auc['message'])}" in pr_report.markdown.read_text()
 
 
 def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     assert "| train.n_estimators | params.yaml | `60` | `3` |" in text
-    assert "| `models/model.txt` |" in text
+    deps = text.split("## Data and dependencies")[1].split("\n## ")[0]
+    assert "No code or data input changed (1 output(s) of earlier stages differ" in deps
+    assert "models/model.txt" not in deps  # a model is an output, not an input
 
 
 def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportResult):

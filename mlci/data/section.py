@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.data.drift import DataComparison, DriftThresholds, compare_profiles
+from mlci.report import markdown as md
 
 if TYPE_CHECKING:
     from mlci.config import Config
@@ -70,14 +71,14 @@ def _row_delta(base: int | None, head: int | None) -> str:
 
 
 def _schema(t) -> str:
-    parts = []
-    if t.added_columns and t.status == "compared":
-        parts.append("+" + ", +".join(f"`{c}`" for c in t.added_columns))
-    if t.removed_columns:
-        parts.append("−" + ", −".join(f"`{c}`" for c in t.removed_columns))
-    parts += [f"`{c}` {a}→{b}" for c, a, b in t.dtype_changes]
     if t.status != "compared":
         return {"added": "new table", "removed": "table removed", "error": "unreadable"}[t.status]
+    parts = []
+    if t.added_columns:
+        parts.append("+" + ", +".join(md.code(c) for c in t.added_columns))
+    if t.removed_columns:
+        parts.append("−" + ", −".join(md.code(c) for c in t.removed_columns))
+    parts += [f"{md.code(c)} {md.text(a)}→{md.text(b)}" for c, a, b in t.dtype_changes]
     return "; ".join(parts) or "unchanged"
 
 
@@ -89,54 +90,82 @@ def _drift_cell(t) -> str:
     warns = sum(c.severity == "warn" for c in t.columns)
     worst = max(scored, key=lambda c: c.psi)
     summary = f"{_MARK['fail']} {fails} failed" if fails else f"{_MARK['warn']} {warns} warned" if warns else "✓ stable"
-    return f"{summary}; worst `{worst.column}` PSI {worst.psi:.3f}"
+    return f"{summary}; worst {md.code(worst.column)} PSI {worst.psi:.3f}"
+
+
+def _quiet(comparison: DataComparison) -> bool:
+    """Nothing to look at: no finding, no schema change, no new or removed table."""
+    return not comparison.findings and all(t.status == "compared" and _schema(t) == "unchanged"
+                                           for t in comparison.tables)
+
+
+def _one_line(comparison: DataComparison) -> str:
+    """`✓ 2 tables unchanged in schema, no drift (worst PSI 0.004, `f03`); rows 2,500 → 2,500, …`."""
+    scored = [(t, c) for t in comparison.tables for c in t.columns if c.psi is not None]
+    worst = max(scored, key=lambda tc: tc[1].psi) if scored else None
+    worst_text = f" (worst PSI {worst[1].psi:.3f}, {md.code(worst[1].column)})" if worst else ""
+    rows = ", ".join(f"{md.code(t.table)} {_rows(t.base_rows)} → {_rows(t.head_rows)} rows" for t in comparison.tables)
+    return f"✓ {len(comparison.tables)} table(s): schema unchanged, no drift{worst_text}; {rows}."
 
 
 def render_markdown(comparison: DataComparison, *, plot: str | None = None, heading: str = "### Data") -> str:
-    """The section's markdown; `plot` is the image link target (relative to the report) if drawn."""
+    """The section's markdown; `plot` is the image link target (relative to the report) if drawn.
+
+    Quiet when nothing happened: one line, the tables folded below it.
+    """
     limits = comparison.thresholds
     lines = [heading, ""]
     if not comparison.tables:
         lines.append("No data tables profiled (add `data.tables` to mlci.yaml).")
         return "\n".join(lines) + "\n"
-    lines += ["| table | rows base → head | Δ rows | schema | drift |", "|---|---:|---:|---|---|"]
-    for t in comparison.tables:
-        lines.append(f"| `{t.table}` | {_rows(t.base_rows)} → {_rows(t.head_rows)} | {_row_delta(t.base_rows, t.head_rows)}"
-                     f" | {_schema(t)} | {_drift_cell(t)} |")
-    lines.append("")
-    if comparison.findings:
+    quiet = _quiet(comparison)
+    table = md.table(["table", "rows base → head", "Δ rows", "schema", "drift"], "lrrll",
+                     [[md.code(t.table), f"{_rows(t.base_rows)} → {_rows(t.head_rows)}",
+                       _row_delta(t.base_rows, t.head_rows), _schema(t), _drift_cell(t)] for t in comparison.tables])
+    details: list[str] = []
+    if quiet:
+        lines.append(_one_line(comparison))
+        details += table
+    else:
+        lines += table
+        lines.append("")
         lines.append("**Data findings** (gate goal `data`):")
         lines.append("")
-        lines += [f"- {_MARK[f.severity]} {f.message}" for f in comparison.findings[:_MAX_FINDINGS]]
+        lines += [f"- {_MARK[f.severity]} {md.text(f.message)}" for f in comparison.findings[:_MAX_FINDINGS]]
         if len(comparison.findings) > _MAX_FINDINGS:
             lines.append(f"- … and {len(comparison.findings) - _MAX_FINDINGS} more (all in report.json)")
-    else:
-        lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
-                     f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
-    lines.append("")
+        if not comparison.findings:
+            lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
+                         f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
     for t in comparison.tables:
         if not t.columns and not t.notes:
             continue
-        lines.append(f"<details><summary>Columns of <code>{t.table}</code>, most drifted first</summary>")
-        lines.append("")
+        body: list[str] = []
         if t.columns:
-            lines += ["| column | kind | PSI | nulls base → head | |", "|---|---|---:|---:|---|"]
+            rows = []
             for c in t.columns[:_MAX_ROWS]:
                 psi = f"{c.psi:.3f}" if c.psi is not None else "—"
                 note = c.note or (c.method if c.method != "none" else "")
-                lines.append(f"| `{c.column}` | {c.kind} | {psi} | {c.base_null:.1%} → {c.head_null:.1%} "
-                             f"| {_MARK[c.severity]} {note} |")
+                rows.append([md.code(c.column), md.text(c.kind), psi, f"{c.base_null:.1%} → {c.head_null:.1%}",
+                             f"{_MARK[c.severity]} {md.text(note)}"])
             if len(t.columns) > _MAX_ROWS:
-                lines.append(f"| … {len(t.columns) - _MAX_ROWS} more | | | | |")
+                rows.append([f"… {len(t.columns) - _MAX_ROWS} more", "", "", "", ""])
+            body += md.table(["column", "kind", "PSI", "nulls base → head", ""], "llrrl", rows)
         for note in t.notes:
-            lines += ["", f"> {note}"]
-        lines += ["", "</details>", ""]
-    if plot and comparison.worst(1):
+            body += ["", f"> {md.text(note)}"]
+        if quiet:
+            details += ["", f"Columns of {md.code(t.table)}:", "", *body]
+        else:
+            lines += ["", *md.details(f"Columns of {md.html_code(t.table)}, most drifted first", body)]
+    if quiet:
+        lines += ["", *md.details("tables and columns", details)]
+    lines.append("")
+    if plot and comparison.worst(1) and not quiet:
         lines += [f"![base vs head distribution of the most drifted features]({plot})", ""]
     lines.append(f"<sub>PSI on the base's deciles (numbers) or shared categories; warn ≥ {limits.psi_warn:g}, "
                  f"fail ≥ {limits.psi_fail:g} (`data.drift` in mlci.yaml).</sub>")
     for note in comparison.notes:
-        lines += ["", f"> {note}"]
+        lines += ["", f"> {md.text(note)}"]
     return "\n".join(lines) + "\n"
 
 
