@@ -104,9 +104,12 @@ def demo(directory: Path | None, as_json: bool) -> None:
                    "comparison": result.comparison.to_dict(), "gate": result.gate,
                    "artifacts": {k: str(v) for k, v in result.artifacts.items()}})
         return
+    from mlci.report.terminal import lines
+
     print_comparison(result.comparison)
-    click.echo(f"\n{result.gate_mark} {result.gate}")
+    click.echo("")
+    for line in lines(result.built):
+        click.echo(line)
     click.echo(f"demo repo: {result.directory}")
-    click.echo(f"report:    {result.report}")
     for name, path in result.artifacts.items():
         click.echo(f"{name + ':':<10} {path}")

@@ -39,14 +39,17 @@ def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None,
 
         emit_json(json.loads(result.json.read_text(encoding="utf-8")))
         return
+    from mlci.report.terminal import plain
+
     for model in result.context.models:
         for note in model.evidence.notes:
-            warn(f"{model.name}: {note}")
+            warn(plain(f"{model.name}: {note}"))
     for note in result.context.notes:
-        warn(note)
-    click.echo(f"{result.gate.mark} {result.gate.summary()}")
-    click.echo(f"report:  {result.markdown}")
-    click.echo(f"html:    {result.html}")
+        warn(plain(note))
+    from mlci.report.terminal import lines
+
+    for line in lines(result):
+        click.echo(line)
     click.echo(f"json:    {result.json}")
     click.echo(f"plots:   {len(result.images)} in {result.out_dir / 'plots'}")
 

@@ -141,22 +141,29 @@ def render_markdown(comparison: DataComparison, *, plot: str | None = None, head
         if not t.columns and not t.notes:
             continue
         body: list[str] = []
-        if t.columns:
+        stable = [c for c in t.columns if c.severity == "ok"]
+        shown = [c for c in t.columns if c.severity != "ok"]
+        if shown:
             rows = []
-            for c in t.columns[:_MAX_ROWS]:
+            for c in shown[:_MAX_ROWS]:
                 psi = f"{c.psi:.3f}" if c.psi is not None else "—"
                 note = c.note or (c.method if c.method != "none" else "")
                 rows.append([md.code(c.column), md.text(c.kind), psi, f"{c.base_null:.1%} → {c.head_null:.1%}",
                              f"{_MARK[c.severity]} {md.text(note)}"])
-            if len(t.columns) > _MAX_ROWS:
-                rows.append([f"… {len(t.columns) - _MAX_ROWS} more", "", "", "", ""])
+            if len(shown) > _MAX_ROWS:
+                rows.append([f"… {len(shown) - _MAX_ROWS} more", "", "", "", ""])
             body += md.table(["column", "kind", "PSI", "nulls base → head", ""], "llrrl", rows)
+        if stable:
+            worst = max((c.psi for c in stable if c.psi is not None), default=None)
+            worst_text = f", PSI ≤ {worst:.3f}" if worst is not None else ""
+            body += ["", f"{len(stable)}{' other' if shown else ''} column(s) stable{worst_text}: "
+                         + ", ".join(md.code(c.column) for c in stable[:30]) + (" …" if len(stable) > 30 else "")]
         for note in t.notes:
             body += ["", f"> {md.text(note)}"]
         if quiet:
             details += ["", f"Columns of {md.code(t.table)}:", "", *body]
         else:
-            lines += ["", *md.details(f"Columns of {md.html_code(t.table)}, most drifted first", body)]
+            lines += ["", *md.details(f"Columns of {md.html_code(t.table)}, drifted first", body)]
     if quiet:
         lines += ["", *md.details("tables and columns", details)]
     lines.append("")
@@ -169,6 +176,13 @@ def render_markdown(comparison: DataComparison, *, plot: str | None = None, head
     return "\n".join(lines) + "\n"
 
 
+def _tick(label: str) -> str:
+    """A bin label with short numbers: `-0.7395…-0.06728` → `-0.74…-0.0673`."""
+    import re
+
+    return re.sub(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", lambda m: f"{float(m.group(0)):.3g}", label)
+
+
 def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> Path | None:
     """Bar charts (base vs head share per bin) of the worst drifted features; None if none drifted."""
     worst = comparison.worst(top or comparison.thresholds.plot_top)
@@ -177,6 +191,7 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
     import io
 
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -184,17 +199,24 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
 
     from mlci import atomicio
 
-    with plt.rc_context({"svg.hashsalt": "mlci", "font.family": "DejaVu Sans", "font.size": 8}):
-        fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst), 2.8), dpi=100, squeeze=False)
-        for ax, (table, c) in zip(axes[0], worst):
+    columns = min(2, len(worst))
+    grid_rows = -(-len(worst) // columns)
+    with plt.rc_context({"svg.hashsalt": "mlci", "font.family": "DejaVu Sans", "font.size": 10}):
+        fig, axes = plt.subplots(grid_rows, columns, figsize=(5.2 * columns, 3.6 * grid_rows), dpi=100,
+                                 squeeze=False)
+        for ax in axes.flat[len(worst):]:
+            ax.set_visible(False)
+        for ax, (table, c) in zip(axes.flat, worst):
             x = np.arange(len(c.labels))
             ax.bar(x - 0.2, c.base_share, width=0.4, label="base", color="#7f7f7f")  # mlci.plots colours
             ax.bar(x + 0.2, c.head_share, width=0.4, label="head", color="#1f77b4")
-            ax.set_title(f"{c.column} ({Path(table).stem})\nPSI {c.psi:.3f}", fontsize=8)
+            ax.set_title(f"{c.column} ({Path(table).stem}): PSI {c.psi:.3f}", fontsize=10)
             ax.set_xticks(x)
-            ax.set_xticklabels(c.labels, rotation=60, ha="right", fontsize=6)
+            ax.set_xticklabels([_tick(label) for label in c.labels], rotation=40, ha="right", fontsize=8.5)
             ax.set_ylabel("share of rows")
-        axes[0][0].legend(fontsize=7)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+            ax.grid(axis="y", alpha=0.3)
+        axes.flat[0].legend(fontsize=9)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})

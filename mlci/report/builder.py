@@ -31,7 +31,7 @@ PLOTS_DIR = "plots"
 PLOT_TITLES = {
     "roc": "ROC curve", "pr": "Precision–recall curve", "calibration": "Calibration curve",
     "confusion": "Confusion matrices", "residuals": "Residuals", "predicted_vs_actual": "Predicted vs actual",
-    "feature_importance": "Feature importance (top 20)", "training_curve": "Training curves",
+    "feature_importance": "Feature importance (share of total)", "training_curve": "Training curves",
 }
 
 
