@@ -20,7 +20,7 @@ from mlci.errors import ConfigError
 
 CONFIG_NAME = "mlci.yaml"
 DIRECTIONS = ("higher", "lower")
-TASKS = ("binary", "regression")
+TASKS = ("binary", "regression", "multiclass")
 
 _LOWER_IS_BETTER = re.compile(
     r"(loss|error|err$|rmse|mse|mae|mape|smape|wer|cer|perplexity|latency|duration|seconds|"

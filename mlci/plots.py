@@ -252,3 +252,38 @@ def _sample(x: np.ndarray, y: np.ndarray, limit: int = 5000):
         return x, y
     keep = np.linspace(0, len(x) - 1, limit).astype(int)
     return x[keep], y[keep]
+
+
+def confusion_multiclass(base: Side | None, head: Side) -> bytes:
+    """K×K confusion matrices (rows: actual class, columns: predicted), base and head side by side.
+
+    Cells are coloured by the share of the actual class (row-normalised, so rare classes are
+    readable) and labelled with counts.
+    """
+    import numpy as np
+
+    sides = _sides(base, head)
+    classes = sorted(set(np.concatenate([np.asarray(a).ravel() for _n, _c, side in sides for a in side]).tolist()))
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+
+    def draw(figure):
+        for i, (name, _color, (label, predicted)) in enumerate(sides):
+            ax = figure.add_subplot(1, len(sides), i + 1)
+            matrix = np.zeros((k, k), dtype=np.int64)
+            np.add.at(matrix, ([index[v] for v in np.asarray(label).tolist()],
+                               [index[v] for v in np.asarray(predicted).tolist()]), 1)
+            share = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            ax.grid(False)
+            if k <= 12:
+                for t in range(k):
+                    for p in range(k):
+                        ax.text(p, t, f"{matrix[t, p]:,}", ha="center", va="center", fontsize=8,
+                                color="white" if share[t, p] > 0.5 else "black")
+            names = [str(int(c)) if float(c).is_integer() else str(c) for c in classes]
+            ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names,
+                   xlabel="predicted class", ylabel="actual class", title=name)
+
+    side = min(6.0, 2.0 + 0.45 * k)
+    return _render(draw, width=side * len(sides), height=side)

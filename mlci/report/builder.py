@@ -245,12 +245,45 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
     if findings:
         lines += ["", *md.details(f"{len(findings)} gate finding(s)" + (f" of {md.html_code(model.name)}"
                                                                          if len(ctx.models) > 1 else ""), findings)]
+    lines += _per_class(model)
     if same:
         lines += ["", *md.details(f"{len(same)} unchanged metric(s)",
                                   head + _metric_rows(same, model.evidence, show_file, names))]
     for note in model.evidence.notes:
         lines += ["", f"> ⓘ {md.text(note)}"]
     return "\n".join(lines) + "\n"
+
+
+def _per_class(model: ModelReport) -> list[str]:
+    """Multi-class: precision, recall and F1 of each class, base → head with the CI of Δ (or each side's)."""
+    sig = model.evidence.significance
+    if model.task != "multiclass" or sig is None:
+        return []
+    classes = [name[3:] for name in sig.metrics if name.startswith("f1_")]
+    if not classes:
+        return []
+
+    def cell(metric: str) -> str:
+        interval = sig.metrics.get(metric)
+        if interval is None:
+            return "—"
+        text = f"{fmt.number(interval.base)} → {fmt.number(interval.head)}" if interval.base is not None \
+            else fmt.number(interval.head)
+        if interval.ci_low is not None:
+            mark = " ✱" if interval.significant else ""
+            text += f" (Δ {fmt.signed(interval.delta)}, CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]{mark})"
+        elif interval.head_ci is not None:
+            text += f" (head CI [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}])"
+        return text
+
+    rows = [[md.code(c), cell(f"precision_{c}"), cell(f"recall_{c}"), cell(f"f1_{c}")] for c in classes]
+    rows += [["**macro**", cell("macro_precision"), cell("macro_recall"), cell("macro_f1")],
+             ["**micro**", cell("accuracy"), cell("accuracy"), cell("micro_f1")]]
+    table = md.table(["class", "precision", "recall", "F1"], "llll", rows)
+    note = ("<sub>From the predictions (score = predicted class); ✱: the 95 % CI of Δ excludes 0. "
+            "Micro precision = recall = F1 = accuracy for single-label data.</sub>")
+    return ["", *md.details(f"Per-class metrics ({len(classes)} classes), macro and micro averages",
+                            [*table, "", note])]
 
 
 def section_metrics(ctx: ReportContext) -> str:
@@ -499,6 +532,8 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
             kinds = {"roc": plots.roc, "pr": plots.precision_recall, **kinds}
         else:
             notes.append(f"model '{model.name}': ROC and precision–recall plots skipped (a single class)")
+    elif model.task == "multiclass":
+        kinds = {"confusion": plots.confusion_multiclass}
     else:
         kinds = {"predicted_vs_actual": plots.predicted_vs_actual, "residuals": plots.residuals}
     for kind, draw in kinds.items():

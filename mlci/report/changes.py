@@ -82,9 +82,32 @@ def kind_of(path: str, produced: set[str]) -> str | None:
     return "data"
 
 
+def count_rows(path: Path | None, suffix: str) -> int | None:
+    """Rows of a table file without loading it (parquet metadata; CSV/TSV line count), else None."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.read_metadata(path).num_rows)
+        if suffix in (".csv", ".tsv") and path.stat().st_size <= 512 * 1024 * 1024:
+            with path.open("rb") as handle:
+                return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1)
+    except Exception:  # noqa: BLE001 - a row count is a nicety: an unreadable file just has none
+        return None
+    return None
+
+
 def input_changes(root: Path, deps: list, rows: dict[str, tuple[int | None, int | None]] | None = None
                   ) -> list[InputChange]:
-    """The inputs among changed dvc.lock deps (builder.DepChange), with row counts where profiled."""
+    """The inputs among changed dvc.lock deps (builder.DepChange), with row counts.
+
+    Rows come from the data profiles of the run records (`rows`) or else from the files: head's
+    in the working tree, base's from the DVC cache by its dvc.lock hash.
+    """
+    from mlci.predictions import _cache_file
+
     produced = {p for outs in stage_outs(root).values() for p in outs}
     rows = rows or {}
     found = []
@@ -93,6 +116,11 @@ def input_changes(root: Path, deps: list, rows: dict[str, tuple[int | None, int 
         if kind is None:
             continue
         base_rows, head_rows = rows.get(d.path, (None, None))
+        suffix = _suffix(d.path)
+        if kind == "data" and base_rows is None and d.base:
+            base_rows = count_rows(_cache_file(root, d.base), suffix)
+        if kind == "data" and head_rows is None and d.head:
+            head_rows = count_rows(root / d.path, suffix)
         found.append(InputChange(d.path, kind, d.change, base_rows, head_rows))
     return found
 

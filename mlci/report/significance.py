@@ -31,9 +31,11 @@ class Evidence:
     evaluation_changed: list[str] = field(default_factory=list)  # evaluation data files that differ from base
 
 
-def _metrics_for(task: str, sides: list[preds.Predictions], notes: list[str]) -> tuple[str, ...]:
+def _metrics_for(task: str, sides: list[preds.Predictions], notes: list[str]) -> tuple[str, ...] | None:
     import numpy as np
 
+    if task == "multiclass":
+        return None  # every class of both sides, averages and per class (stats.multiclass_metrics)
     metrics = stats.default_metrics(task)
     if task == "binary" and any(len(np.unique(p.label)) < 2 for p in sides):
         metrics = tuple(m for m in metrics if m != "auc")
