@@ -250,7 +250,7 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
         lines += ["", *md.details(f"{len(same)} unchanged metric(s)",
                                   head + _metric_rows(same, model.evidence, show_file, names))]
     for note in model.evidence.notes:
-        lines += ["", f"> ⓘ {md.text(note)}"]
+        lines += ["", f"> **Note:** {md.text(note)}"]
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,7 @@ blockquote { color: var(--muted); border-left: 4px solid var(--line); margin: 0.
 details { margin: 0.5em 0; } summary { cursor: pointer; color: var(--muted); }
 .mark { display: inline-block; min-width: 1.3em; padding: 0 .35em; border-radius: 4px; color: #fff;
         font-weight: 600; text-align: center; font-size: 0.85em; }
-.mark.info { background: var(--muted); } .mark.fail { background: var(--fail); } .mark.warn { background: var(--warn); } .mark.pass { background: var(--pass); }
+.mark.fail { background: var(--fail); } .mark.warn { background: var(--warn); } .mark.pass { background: var(--pass); }
 .up { color: var(--pass); } .down { color: var(--fail); font-weight: 600; }
 .verdict { border-left: 6px solid var(--muted); background: #f6f8fa; padding: .6em 1em; font-size: 1.05em; }
 .verdict.fail { border-color: var(--fail); } .verdict.warn { border-color: var(--warn); }
@@ -49,7 +49,7 @@ _ALLOWED = {
     "details": (), "summary": (), "img": ("src", "alt"),
 }
 _VOID = {"br", "hr", "img"}
-_MARKS = {"❌": ("fail", "✗"), "⚠️": ("warn", "!"), "⚠": ("warn", "!"), "✅": ("pass", "✓"), "ⓘ": ("info", "i")}
+_MARKS = {"❌": ("fail", "✗"), "⚠️": ("warn", "!"), "⚠": ("warn", "!"), "✅": ("pass", "✓")}
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
