@@ -23,7 +23,7 @@ from mlci.report import builder
 from mlci.report import markdown as md
 from tests.helpers import commit_all, git
 
-EVIL = ["@octocat", "</details><h1>owned</h1>", "[x](http://e.invalid)", "<script>alert(1)</script>",
+EVIL = ["@octocat", "GH-7 a@b.example", "</details><h1>owned</h1>", "[x](http://e.invalid)", "<script>alert(1)</script>",
         "line\nbreak | cell", "${{ github.token }}", "![i](http://e.invalid/i.png)", "#123", "`tick` ``x"]
 EVIL_BRANCH = "evil/@octocat/<script>x</script>"
 
@@ -126,7 +126,7 @@ def test_gfm_rendering_has_no_live_mention_link_html_or_broken_details(hostile_r
     assert all(attrs.get("src", "").startswith("plots/") for tag, attrs in page.tags if tag == "img")
     live = "".join(page.live_text)
     assert not re.search(r"@[A-Za-z0-9]", live)  # no mention outside code (GitHub links none in code)
-    assert not re.search(r"#[0-9]", live)  # no issue reference
+    assert not re.search(r"#[0-9]|GH-[0-9]", live)  # no issue reference
     assert "://" not in live and "www." not in live  # no autolink
 
 

@@ -7,7 +7,7 @@ to defeat the markdown parser *and* those filters:
 
 * `text(s)`: prose. Newlines become spaces; `& < >` become entities; every other markdown
   punctuation is backslash-escaped (no emphasis, links, images, tables, headings, lists);
-  `@`, `#<digit>`, `://` and `www.` get an invisible word joiner (U+2060) so GitHub links
+  `@`, `#<digit>`, `GH-<digit>`, `://` and `www.` get an invisible word joiner (U+2060) so GitHub links
   nothing. Code spans the *caller* wrote (balanced single backticks) stay code spans.
 * `code(s)`: a name or value shown verbatim in a code span (no mention, reference or link is
   made inside code); the fence is longer than any backtick run inside.
@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 
 JOINER = "\u2060"  # WORD JOINER: invisible, breaks GitHub's mention/reference/autolink patterns
-_PUNCT = set("\\`*_[]!|~#+-=.{}$^'\"")  # escaped with a backslash outside code spans
+_PUNCT = set("\\`*_[]!|~+-=.{}$^'\"")  # escaped with a backslash outside code spans
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")  # a pipe after an even number of backslashes
-_LINKY = re.compile(r"(@)|(#)(?=[0-9A-Za-z])|(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)", re.IGNORECASE)
+_LINKY = re.compile(r"(@)|(#)(?=[0-9])|(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(?<![A-Za-z0-9])(GH-)(?=[0-9])",
+                    re.IGNORECASE)
 
 
 def one_line(value: object) -> str:
@@ -76,7 +77,7 @@ def _prose(segment: str) -> str:
         escaped = escaped.replace("\\" + plain, plain)
     escaped = re.sub(r"(?<=[A-Za-z0-9])\\_(?=[A-Za-z0-9])", "_", escaped)  # intraword _ is never emphasis
     # A leading block marker ("- ", "+ ", "1. ", "= ", "# ") would start a list or heading.
-    match = re.match(r"^(\s*)([-+=]|\d+[.)])", escaped)
+    match = re.match(r"^(\s*)([-+=#]|\d+[.)](?=\s|$))", escaped)
     if match:
         lead, marker = match.groups()
         escaped = lead + (marker[:-1] + "\\" + marker[-1]) + escaped[match.end():]
