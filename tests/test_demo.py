@@ -32,6 +32,7 @@ def test_demo_runs_the_pr_loop_and_writes_a_report(demo_run):
     assert git(target, "rev-parse", "--abbrev-ref", "HEAD") == "pr/tune-model"
     assert "main: recording the baseline" in result.stderr
     assert "stage train unchanged, skipped" in result.stderr
+    assert result.stderr.count("stage prepare unchanged, skipped") == 1  # checked early for data, said once
 
 
 def test_demo_report_has_significance_data_checks_and_html(demo_run):
