@@ -21,10 +21,11 @@ from mlci import run
 from mlci.github.comments import compose
 from mlci.report import builder
 from mlci.report import markdown as md
-from tests.helpers import commit_all, git
+from tests.helpers import commit_all, git, invoke
 
 EVIL = ["@octocat", "GH-7 a@b.example", "</details><h1>owned</h1>", "[x](http://e.invalid)", "<script>alert(1)</script>",
-        "line\nbreak | cell", "${{ github.token }}", "![i](http://e.invalid/i.png)", "#123", "`tick` ``x"]
+        "line\nbreak | cell", "${{ github.token }}", "![i](http://e.invalid/i.png)", "#123", "`tick` ``x",
+        "[link=http://e.invalid]rich[/link] \x1b]8;;http://e.invalid\x07osc\x1b[31m"]
 EVIL_BRANCH = "evil/@octocat/<script>x</script>"
 
 STAGE = """\
@@ -158,3 +159,15 @@ def test_the_markdown_writer_escapes_each_attack_on_its_own():
         page = _parse(html)
         assert {tag for tag, _ in page.tags} <= {"ul", "li", "code", "table", "thead", "tbody", "tr", "th", "td"}, value
         assert len(re.findall(r"<td\b", html)) == 2, value
+
+
+@pytest.mark.parametrize("command", [("diff",), ("report", "-o", "terminal-report"), ("gate",)])
+def test_terminal_output_carries_no_escape_sequence_or_rich_markup(hostile_report: builder.ReportResult,
+                                                                   command: tuple[str, ...]):
+    root = hostile_report.context.root
+    result = invoke(root, *command, "--base", EVIL_BRANCH)
+    assert result.exit_code in (0, 1), result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "@octocat" in result.stdout  # shown, as text
+    if command[0] != "gate":  # (the gate names only the failing @octocat goal)
+        assert "[link=http://e.invalid]rich[/link]" in result.stdout  # printed literally, not as a hyperlink

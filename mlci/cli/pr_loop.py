@@ -83,8 +83,10 @@ def print_comparison(comparison) -> None:
     if comparison.params:
         table("params changed", ["param", "file", "base", "head"],
               [[p.name, p.file, param(p.base), param(p.head)] for p in comparison.params])
+    from mlci.report.terminal import plain
+
     for note in comparison.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {plain(note)}")
 
 
 @click.command()

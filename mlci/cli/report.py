@@ -67,10 +67,12 @@ def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(verdict.to_dict())
     else:
+        from mlci.report.terminal import plain
+
         for finding in verdict.failures:
-            click.echo(f"✗ {finding.model}: {finding.message}")
+            click.echo(f"✗ {plain(finding.model)}: {plain(finding.message)}")
         for finding in verdict.warnings:
-            click.echo(f"⚠ {finding.model}: {finding.message}")
+            click.echo(f"⚠ {plain(finding.model)}: {plain(finding.message)}")
         click.echo(f"{verdict.mark} {verdict.summary()} ({verdict.checked} goal(s) checked)")
     if not verdict.passed:
         raise VerdictFailed(verdict.summary())

@@ -102,7 +102,7 @@ def _quiet(comparison: DataComparison) -> bool:
 def _one_line(comparison: DataComparison) -> str:
     """`✓ 2 tables unchanged in schema, no drift (worst PSI 0.004, `f03`); rows 2,500 → 2,500, …`."""
     scored = [(t, c) for t in comparison.tables for c in t.columns if c.psi is not None]
-    worst = max(scored, key=lambda tc: tc[1].psi) if scored else None
+    worst = max(scored, key=lambda tc: tc[1].psi or 0.0) if scored else None
     worst_text = f" (worst PSI {worst[1].psi:.3f}, {md.code(worst[1].column)})" if worst else ""
     rows = ", ".join(f"{md.code(t.table)} {_rows(t.base_rows)} → {_rows(t.head_rows)} rows" for t in comparison.tables)
     return f"✓ {len(comparison.tables)} table(s): schema unchanged, no drift{worst_text}; {rows}."

@@ -523,6 +523,7 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
     base = evidence.base
     head_side = (head.label, head.score)
     base_side = (base.label, base.score) if base is not None else None
+    kinds: dict[str, Callable[..., bytes]]
     if model.task == "binary":
         import numpy as np
 

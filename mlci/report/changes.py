@@ -49,7 +49,7 @@ def _stages(root: Path) -> dict[str, Any]:
 
 
 def _paths(items: Any) -> list[str]:
-    found = []
+    found: list[str] = []
     for item in items or []:
         if isinstance(item, dict):
             found.extend(str(k) for k in item)
