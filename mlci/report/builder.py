@@ -145,7 +145,8 @@ def what_changed_line(ctx: ReportContext) -> str:
     parts = []
     params = ctx.comparison.params
     if params:
-        shown = [f"{md.text(p.name, keep_code=False)} {md.code(fmt.param(p.base))} → {md.code(fmt.param(p.head))}" for p in params[:4]]
+        shown = [f"{md.text(p.name, keep_code=False)} {_code(fmt.param(p.base))} → {_code(fmt.param(p.head))}"
+                 for p in params[:4]]
         more = f", and {len(params) - 4} more" if len(params) > 4 else ""
         parts.append(f"params: {', '.join(shown)}{more}")
     code = [i for i in ctx.inputs if i.kind == "code"]

@@ -31,8 +31,9 @@ _LINKY = re.compile(r"(@)|(#)(?=[0-9])|(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(?<
 
 
 def one_line(value: object) -> str:
-    """Any value as one line: CR/LF and other line separators become spaces."""
-    return re.sub(r"[\r\n\u2028\u2029\x0b\x0c\x85]+", " ", str(value))
+    """Any value as one line: line separators become spaces, other control characters U+FFFD."""
+    line = re.sub(r"[\r\n\u2028\u2029\x0b\x0c\x85]+", " ", str(value))
+    return re.sub(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]", "\ufffd", line)
 
 
 def _defuse(text: str) -> str:
