@@ -25,7 +25,7 @@ from mlci.errors import ConfigError
 
 CONFIG_NAME = "mlci.yaml"
 DIRECTIONS = ("higher", "lower")
-TASKS = ("binary", "regression")
+TASKS = ("binary", "regression", "multiclass")
 BACKENDS = ("gto", "mlflow")
 PROMOTE_ON = ("approval", "main", "both")
 # key path (models' keys without their `models[i].` prefix) -> allowed values

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlci import atomicio
 from mlci.compare import Comparison
@@ -37,6 +38,7 @@ class DemoResult:
     gate: str
     gate_mark: str
     artifacts: dict[str, Path] = field(default_factory=dict)
+    built: Any = None  # the mlci.report.builder.ReportResult (first screen, paths)
 
 
 def _git(repo, *args: str) -> str:
@@ -103,7 +105,7 @@ def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None
     return DemoResult(
         directory=directory, comparison=built.comparison, base_record=base_record, head_record=head_record,
         report=built.markdown, gate=built.gate.summary(), gate_mark=built.gate.mark,
-        artifacts={"model": _promote_and_pull(directory)},
+        artifacts={"model": _promote_and_pull(directory)}, built=built,
     )
 
 

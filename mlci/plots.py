@@ -149,15 +149,30 @@ def confusion(base: Side | None, head: Side, threshold: float = 0.5) -> bytes:
     return _render(draw, width=4.2 * len(sides), height=3.8)
 
 
+def share_of_total(values: Mapping[str, float]) -> dict[str, float]:
+    """Each feature's share of the model's total importance: 60 and 150 trees become comparable."""
+    total = sum(v for v in values.values() if v > 0)
+    return {k: (max(v, 0.0) / total if total > 0 else 0.0) for k, v in values.items()}
+
+
 def feature_importance(base: Mapping[str, float] | None, head: Mapping[str, float], top: int = TOP_FEATURES) -> bytes:
-    """Horizontal bars of the `top` features by head importance (base's value beside each)."""
+    """Horizontal bars of the `top` features by head importance (base's value beside each).
+
+    Values are shares of each model's total (raw gain grows with the number of trees, so raw
+    totals of a 60-tree and a 150-tree model are not comparable).
+    """
     import numpy as np
+
+    head = share_of_total(head)
+    base = share_of_total(base) if base else base
 
     ranked = sorted(head, key=lambda f: (-head[f], f))[:top]
     if base:
         extra = [f for f in sorted(base, key=lambda f: (-base[f], f))[:top] if f not in ranked]
         ranked = ranked + extra[: max(0, top - len(ranked))]
     names = list(reversed(ranked))
+
+    import matplotlib.ticker
 
     def draw(figure):
         ax = figure.add_subplot()
@@ -169,7 +184,8 @@ def feature_importance(base: Mapping[str, float] | None, head: Mapping[str, floa
         else:
             ax.barh(y, [head.get(n, 0.0) for n in names], height=height, color=HEAD_COLOR, label="head")
         ax.set_yticks(y, names)
-        ax.set(xlabel="importance", title=f"Top {len(names)} features")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.set(xlabel="share of the model's total importance", title=f"Feature importance: top {len(names)}")
         ax.legend(loc="lower right")
 
     return _render(draw, width=6.0, height=max(3.0, 0.28 * len(names) + 1.2))
@@ -236,3 +252,38 @@ def _sample(x: np.ndarray, y: np.ndarray, limit: int = 5000):
         return x, y
     keep = np.linspace(0, len(x) - 1, limit).astype(int)
     return x[keep], y[keep]
+
+
+def confusion_multiclass(base: Side | None, head: Side) -> bytes:
+    """K×K confusion matrices (rows: actual class, columns: predicted), base and head side by side.
+
+    Cells are coloured by the share of the actual class (row-normalised, so rare classes are
+    readable) and labelled with counts.
+    """
+    import numpy as np
+
+    sides = _sides(base, head)
+    classes = sorted(set(np.concatenate([np.asarray(a).ravel() for _n, _c, side in sides for a in side]).tolist()))
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+
+    def draw(figure):
+        for i, (name, _color, (label, predicted)) in enumerate(sides):
+            ax = figure.add_subplot(1, len(sides), i + 1)
+            matrix = np.zeros((k, k), dtype=np.int64)
+            np.add.at(matrix, ([index[v] for v in np.asarray(label).tolist()],
+                               [index[v] for v in np.asarray(predicted).tolist()]), 1)
+            share = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            ax.grid(False)
+            if k <= 12:
+                for t in range(k):
+                    for p in range(k):
+                        ax.text(p, t, f"{matrix[t, p]:,}", ha="center", va="center", fontsize=8,
+                                color="white" if share[t, p] > 0.5 else "black")
+            names = [str(int(c)) if float(c).is_integer() else str(c) for c in classes]
+            ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names,
+                   xlabel="predicted class", ylabel="actual class", title=name)
+
+    side = min(6.0, 2.0 + 0.45 * k)
+    return _render(draw, width=side * len(sides), height=side)

@@ -73,6 +73,12 @@ def parse(data: bytes, source: str, *, task: str = "binary", suffix: str = ".csv
             raise DataError(f"{source}: labels outside {{0, 1}} ({shown}) for a binary task; "
                             "encode the positive class as 1 or set task: regression")
         label = label.astype(np.int64)
+    if task == "multiclass":
+        for name, values in (("label", label), ("score", score)):
+            if not np.all(values == np.round(values)):
+                raise DataError(f"{source}: non-integer {name} values for a multiclass task; write class ids "
+                                "(integers) as label and the predicted class id as score")
+        label, score = label.astype(np.int64), score.astype(np.int64)
     return Predictions(source=source, row_id=frame["row_id"].to_numpy(), label=label, score=score)
 
 
@@ -86,6 +92,10 @@ def problems(pred: Predictions, task: str) -> list[str]:
         if len(classes) < 2:
             found.append(f"{pred.source}: every label is {int(classes[0])} (a single class): "
                          "AUC is undefined; evaluate on a set with both classes")
+    if task == "multiclass":
+        if np.all(pred.score == pred.score[0]):
+            found.append(f"{pred.source}: every prediction is class {pred.score[0]} (constant)")
+        return found
     if np.all(pred.score == pred.score[0]):
         found.append(f"{pred.source}: every score is {pred.score[0]:g} (constant): the model does not rank rows")
     return found

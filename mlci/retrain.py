@@ -184,26 +184,27 @@ class RetrainOutcome:
 
 def render_report(decision: RetrainDecision, record: RunRecord, *, plot: str | None = None) -> str:
     from mlci.data.section import render_markdown
+    from mlci.report import markdown as md
     from mlci.report.format import VERDICT_MARKS, number, percent, signed
 
     ref = decision.reference
     lines = ["## mlci retrain", ""]
     lines.append(f"Retrained at `{record.commit[:12]}`" + (" with new data/params (uncommitted)" if record.dirty else "")
-                 + (f", compared with {ref.description}." if ref else ", with nothing to compare with."))
+                 + (f", compared with {md.text(ref.description)}." if ref else ", with nothing to compare with."))
     lines.append("")
     if decision.open_pr:
         lines.append("**Proposed for review** because:")
-        lines += ["", *[f"- {r}" for r in decision.reasons]]
+        lines += ["", *[f"- {md.text(r)}" for r in decision.reasons]]
     else:
         lines.append("**No PR**: metrics and data stayed within the thresholds.")
     if decision.metrics:
         lines += ["", "| metric | file | reference | retrained | Δ | Δ % | verdict |", "|---|---|---:|---:|---:|---:|---|"]
         for m in decision.metrics:
-            lines.append(f"| {m.name} | {m.file} | {number(m.base)} | {number(m.head)} | {signed(m.delta)} | "
-                         f"{percent(m.delta_rel)} | {VERDICT_MARKS[m.verdict]} |")
+            lines.append(md.row(md.text(m.name, keep_code=False), md.text(m.file, keep_code=False), number(m.base),
+                                number(m.head), signed(m.delta), percent(m.delta_rel), VERDICT_MARKS[m.verdict]))
     if decision.data is not None:
         lines += ["", render_markdown(decision.data, plot=plot).rstrip()]
-    lines += [f"\n> {n}" for n in decision.notes]
+    lines += [f"\n> {md.text(n)}" for n in decision.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -43,10 +43,10 @@ def run(
     commit = gitrepo.head_commit(repo)
     dirty_inputs = reproducibility.dirty_inputs(repo, root)  # only pipeline inputs make a run dirty
     early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
-    already_ran = {s.name for s in early if s.status != "skipped"}
+    already_reported = {s.name for s in early}  # ran or skipped early: reported once already
 
     def progress(event: pipeline.StageEvent) -> None:  # the full repro skips what ran early: say it once
-        if on_event and not (event.stage in already_ran and event.status == "skipped"):
+        if on_event and not (event.stage in already_reported and event.status == "skipped"):
             on_event(event)
 
     stages = data_checks.merge_stages(early, pipeline.repro(root, force=force, on_event=progress))

@@ -21,6 +21,11 @@ metric here is a ratio of weighted sums, so computing with 0/1 (half the weights
   (Hájek) expansion of the weighted Mann-Whitney statistic: its error is O(1/n) relative, far
   below the CI's width, O(1/sqrt(n)), for the large n where it is used.
 
+* multi-class (`task: multiclass`, score = the predicted class): per class, the weighted
+  counts of true positives, predicted and actual rows give precision, recall and F1 of each
+  class, their unweighted means (macro) and accuracy (= micro F1 = micro precision/recall for
+  single-label data); undefined ratios count as 0, as sklearn's `zero_division=0` does.
+
 Weights come in chunks of resamples from per-chunk seeds derived from one fixed seed, so the
 numbers are reproducible; chunks bound the memory. Pure numpy, imported lazily.
 """
@@ -40,6 +45,7 @@ DEFAULT_SEED = 20240611
 CONFIDENCE = 0.95
 BINARY_METRICS = ("auc", "accuracy", "f1", "precision", "recall", "logloss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+MULTICLASS_AVERAGES = ("accuracy", "macro_f1", "micro_f1", "macro_precision", "macro_recall")
 THRESHOLD = 0.5  # the example's evaluate.py: predicted positive when score >= 0.5
 EXACT_AUC_BUDGET = 50_000_000  # rows × resamples up to which AUC is computed exactly
 _EPS = 1e-15  # logloss clipping, as sklearn and the example's evaluate.py do
@@ -230,6 +236,60 @@ def _binary_from_sums(sums, point_auc: float | None) -> dict[str, Any]:
     return values
 
 
+def classes_of(*arrays) -> list:
+    """The sorted classes seen in any of `arrays` (labels and predicted classes of both sides)."""
+    import numpy as np
+
+    return sorted(set(np.concatenate([np.asarray(a).ravel() for a in arrays]).tolist()))
+
+
+def class_name(value) -> str:
+    """`2.0` → `2`: class ids read from CSV as floats name metrics as integers."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def multiclass_metrics(classes: list) -> tuple[str, ...]:
+    per_class = tuple(f"{kind}_{class_name(c)}" for c in classes for kind in ("precision", "recall", "f1"))
+    return MULTICLASS_AVERAGES + per_class
+
+
+def _multiclass_columns(label, score, classes):
+    import numpy as np
+
+    columns = []
+    for c in classes:
+        actual, predicted = label == c, score == c
+        columns += [actual & predicted, predicted, actual]
+    columns.append(np.ones(len(label), dtype=bool))
+    return np.stack(columns, axis=1).astype(np.float64)
+
+
+def _multiclass_from_sums(sums, classes) -> dict[str, Any]:
+    import numpy as np
+
+    total = sums[:, -1]
+    values: dict[str, Any] = {}
+    precisions, recalls, f1s = [], [], []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i, c in enumerate(classes):
+            tp, predicted, actual = sums[:, 3 * i], sums[:, 3 * i + 1], sums[:, 3 * i + 2]
+            precision = np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1), 0.0)
+            recall = np.where(actual > 0, tp / np.where(actual > 0, actual, 1), 0.0)
+            f1 = np.where(predicted + actual > 0, 2 * tp / np.where(predicted + actual > 0, predicted + actual, 1), 0.0)
+            name = class_name(c)
+            values[f"precision_{name}"], values[f"recall_{name}"], values[f"f1_{name}"] = precision, recall, f1
+            precisions.append(precision)
+            recalls.append(recall)
+            f1s.append(f1)
+        correct = sum(sums[:, 3 * i] for i in range(len(classes)))
+        values["accuracy"] = correct / total
+    values["micro_f1"] = values["accuracy"]
+    values["macro_precision"] = np.mean(precisions, axis=0)
+    values["macro_recall"] = np.mean(recalls, axis=0)
+    values["macro_f1"] = np.mean(f1s, axis=0)
+    return values
+
+
 def _regression_columns(label, score):
     import numpy as np
 
@@ -250,9 +310,11 @@ def _regression_from_sums(sums) -> dict[str, Any]:
 class _Evaluator:
     """All metrics of one (label, score) pair, for a batch of weight vectors."""
 
-    def __init__(self, task: str, label, score, metrics: tuple[str, ...], *, exact_auc: bool = True):
+    def __init__(self, task: str, label, score, metrics: tuple[str, ...], *, exact_auc: bool = True,
+                 classes: list | None = None):
 
         self.task = task
+        self.classes = classes
         self.metrics = metrics
         self.exact_auc = None
         self.point_auc = None
@@ -267,6 +329,9 @@ class _Evaluator:
                     positive = label == 1
                     self.point_auc = float(placement[positive].mean()) if positive.any() else float("nan")
             self.columns = _binary_columns(label, score, placement)
+        elif task == "multiclass":
+            self.classes = classes if classes is not None else classes_of(label, score)
+            self.columns = _multiclass_columns(label, score, self.classes)
         else:
             self.columns = _regression_columns(label, score)
         self.rows = len(label)
@@ -281,6 +346,8 @@ class _Evaluator:
     def from_sums(self, sums, weights) -> dict[str, Any]:
         if self.task == "binary":
             values = _binary_from_sums(sums, self.point_auc)
+        elif self.task == "multiclass":
+            values = _multiclass_from_sums(sums, self.classes)
         else:
             values = _regression_from_sums(sums)
         if self.exact_auc is not None:
@@ -291,12 +358,17 @@ class _Evaluator:
         return self.from_sums(weights.astype(self.columns.dtype) @ self.columns, weights)
 
 
-def point_estimates(task: str, label, score, metrics: tuple[str, ...] | None = None) -> dict[str, float]:
+def point_estimates(task: str, label, score, metrics: tuple[str, ...] | None = None, *,
+                    classes: list | None = None) -> dict[str, float]:
     """The metrics on the rows as given (all weights 1)."""
-    return _Evaluator(task, label, score, metrics or default_metrics(task)).point()
+    if task == "multiclass" and classes is None:
+        classes = classes_of(label, score)
+    return _Evaluator(task, label, score, metrics or default_metrics(task, classes), classes=classes).point()
 
 
-def default_metrics(task: str) -> tuple[str, ...]:
+def default_metrics(task: str, classes: list | None = None) -> tuple[str, ...]:
+    if task == "multiclass":
+        return multiclass_metrics(classes or [])
     return BINARY_METRICS if task == "binary" else REGRESSION_METRICS
 
 
@@ -382,9 +454,11 @@ def paired_bootstrap(
     chunk: int | None = None, exact_auc: bool | None = None,
 ) -> dict[str, MetricInterval]:
     """CI of head − base for each metric, both scored on the same rows (same order)."""
-    metrics = metrics or default_metrics(task)
+    classes = classes_of(label, base_score, head_score) if task == "multiclass" else None
+    metrics = metrics or default_metrics(task, classes)
     exact = _exact(len(label), resamples, exact_auc)
-    evaluators = [_Evaluator(task, label, s, metrics, exact_auc=exact) for s in (base_score, head_score)]
+    evaluators = [_Evaluator(task, label, s, metrics, exact_auc=exact, classes=classes)
+                  for s in (base_score, head_score)]
     base_draws, head_draws = _run(evaluators, len(label), resamples, seed, chunk, exact)
     base_point, head_point = (ev.point() for ev in evaluators)
     out = {}
@@ -402,12 +476,14 @@ def paired_bootstrap(
 def bootstrap(
     task: str, label, score, *, metrics: tuple[str, ...] | None = None, resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE, chunk: int | None = None,
-    exact_auc: bool | None = None,
+    exact_auc: bool | None = None, classes: list | None = None,
 ) -> dict[str, tuple[tuple[float, float] | None, float | None]]:
     """One side's own CI per metric: metric -> (CI or None, point estimate)."""
-    metrics = metrics or default_metrics(task)
+    if task == "multiclass" and classes is None:
+        classes = classes_of(label, score)
+    metrics = metrics or default_metrics(task, classes)
     exact = _exact(len(label), resamples, exact_auc)
-    evaluator = _Evaluator(task, label, score, metrics, exact_auc=exact)
+    evaluator = _Evaluator(task, label, score, metrics, exact_auc=exact, classes=classes)
     (draws,) = _run([evaluator], len(label), resamples, seed, chunk, exact)
     point = evaluator.point()
     return {m: (_interval(draws[m], confidence)[0], _finite(point[m])) for m in metrics}
@@ -417,11 +493,12 @@ def unpaired_bootstrap(task: str, base_label, base_score, head_label, head_score
                        metrics: tuple[str, ...] | None = None, resamples: int = DEFAULT_RESAMPLES,
                        seed: int = DEFAULT_SEED, confidence: float = CONFIDENCE) -> dict[str, MetricInterval]:
     """Different evaluation rows: each side's own CI, no claim about Δ's significance."""
-    metrics = metrics or default_metrics(task)
+    classes = classes_of(base_label, base_score, head_label, head_score) if task == "multiclass" else None
+    metrics = metrics or default_metrics(task, classes)
     base = bootstrap(task, base_label, base_score, metrics=metrics, resamples=resamples, seed=seed,
-                     confidence=confidence)
+                     confidence=confidence, classes=classes)
     head = bootstrap(task, head_label, head_score, metrics=metrics, resamples=resamples, seed=seed + 1,
-                     confidence=confidence)
+                     confidence=confidence, classes=classes)
     out = {}
     for m in metrics:
         (b_ci, b), (h_ci, h) = base[m], head[m]

@@ -155,7 +155,12 @@ def collect(dirs: list[Path], *, primary: str | None = None) -> Sweep:
 
 
 def render(sweep: Sweep) -> str:
-    """Markdown: one row per variant (its params, then its metrics), the base first for reference."""
+    """Markdown: one row per variant (its params, then its metrics), the base first for reference.
+
+    Names and values come from PR code: they go through the one markdown writer.
+    """
+    from mlci.report import markdown as md
+
     param_names = sorted({k for v in sweep.variants for k in v.params})
     metric_names = sorted({k for v in sweep.variants for k in v.metrics})
     if sweep.primary in metric_names:
@@ -164,23 +169,26 @@ def render(sweep: Sweep) -> str:
     lines = [f"## mlci sweep: {len(sweep.variants)} variant(s)", ""]
     if sweep.primary:
         arrow = "higher" if sweep.direction == "higher" else "lower"
-        best = ", ".join(f"`{v.name}`" for v in sweep.best) or "none"
-        lines += [f"Best by **{sweep.primary}** ({arrow} is better): {best} {BEST_MARK}", ""]
-    header = ["", "variant", *param_names, *[f"**{m}**" if m == sweep.primary else m for m in metric_names]]
-    lines.append("| " + " | ".join(header) + " |")
+        best = ", ".join(md.code(v.name) for v in sweep.best) or "none"
+        lines += [f"Best by **{md.text(sweep.primary, keep_code=False)}** ({arrow} is better): {best} {BEST_MARK}", ""]
+    header = ["", "variant", *[md.text(p, keep_code=False) for p in param_names],
+              *[f"**{md.text(m, keep_code=False)}**" if m == sweep.primary else md.text(m, keep_code=False)
+                for m in metric_names]]
+    lines.append(md.row(*header))
     lines.append("|" + "|".join([":-:", "---", *["---"] * len(param_names), *["---:"] * len(metric_names)]) + "|")
     if sweep.base_metrics:
         base = (sweep.base_commit or "base")[:12]
-        cells = ["", f"base `{base}`", *[param(sweep.base_params.get(p)) for p in param_names],
+        cells = ["", f"base {md.code(base)}", *[md.text(param(sweep.base_params.get(p)), keep_code=False)
+                                                 for p in param_names],
                  *[number(sweep.base_metrics.get(m)) for m in metric_names]]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md.row(*cells))
     for variant in sweep.variants:
-        values = [param(variant.params.get(p, sweep.base_params.get(p))) for p in param_names]
-        cells = [BEST_MARK if variant.best else "", f"`{variant.name}`", *values,
+        values = [md.text(param(variant.params.get(p, sweep.base_params.get(p))), keep_code=False) for p in param_names]
+        cells = [BEST_MARK if variant.best else "", md.code(variant.name), *values,
                  *[number(variant.metrics.get(m)) for m in metric_names]]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md.row(*cells))
     lines.append("")
-    lines += [f"> {note}" for note in sweep.notes]
+    lines += [f"> {md.text(note)}" for note in sweep.notes]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,15 @@ def test_demo_runs_the_pr_loop_and_writes_a_report(demo_run):
     assert git(target, "rev-parse", "--abbrev-ref", "HEAD") == "pr/tune-model"
     assert "main: recording the baseline" in result.stderr
     assert "stage train unchanged, skipped" in result.stderr
+    assert result.stderr.count("stage prepare unchanged, skipped") == 1  # checked early for data, said once
 
 
 def test_demo_report_has_significance_data_checks_and_html(demo_run):
     result, _target = demo_run
     report = Path(json.loads(result.stdout)["report"])
     text = report.read_text()
-    assert "paired bootstrap (same rows)" in text
+    assert "bootstrap of each side (evaluation data changed: not paired)" in text  # the demo shifts test data
+    assert "paired bootstrap" not in text
     assert "### Data checks" in text and "PSI" in text
     assert (report.parent / "report.html").is_file()
 
@@ -60,3 +63,52 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path):
     assert result.exit_code == 2
     assert "is not empty; pass a new or empty --dir" in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def _demo_report(demo_run) -> tuple[str, dict]:
+    result, _target = demo_run
+    report = Path(json.loads(result.stdout)["report"])
+    return report.read_text(), json.loads((report.parent / "report.json").read_text())
+
+
+def test_demo_first_line_is_the_verdict_with_each_warning_and_its_number(demo_run):
+    from mlci.report import markdown as md
+
+    text, data = _demo_report(demo_run)
+    first = text.splitlines()[0]
+    warnings = [f["message"] for f in data["gate"]["findings"] if f["level"] == "warning"]
+    assert first.startswith(f"⚠️ **mlci: gate passed with {len(warnings)} warning(s)** — ")
+    assert warnings and all(md.text(w) in first for w in warnings)
+    assert all("PSI 0." in w for w in warnings)  # the number that triggered each warning
+
+
+def test_demo_second_line_says_what_changed_and_that_deltas_are_not_paired(demo_run):
+    text, _data = _demo_report(demo_run)
+    second = text.split("\n\n")[1]
+    assert second.startswith("**What changed:** params: data.shift `0.0` → `1.0`")
+    assert "data/test.parquet changed, 2,500 rows → 2,500 rows" in second
+    assert second.endswith("**Evaluation set changed: deltas are not paired.**")
+    third = text.split("\n\n")[2:4]
+    assert third[0] == "## Metrics" and third[1].startswith("| metric | base | head | Δ | Δ % | 95 % CI of each side |")
+
+
+def test_demo_folds_hashes_models_and_stable_columns(demo_run):
+    text, _data = _demo_report(demo_run)
+    outside = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
+    assert "models/model.txt" in text and "models/model.txt" not in outside  # a model is not an input
+    assert "f3ee4" not in outside and not re.search(r"`[0-9a-f]{32}`", outside)  # no hash on the page
+    assert "| `f00` |" not in text  # a stable column is not a table row…
+    assert "column(s) stable, PSI ≤ 0.0" in text  # …but one line, folded
+
+
+def test_demo_prints_the_first_screen_in_the_terminal(tmp_path_factory: pytest.TempPathFactory):
+    target = tmp_path_factory.mktemp("demo-human") / "demo"
+    result = invoke(target.parent, "demo", "--dir", str(target))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    verdict = lines.index("⚠️ gate passed with 2 warning(s)")
+    assert lines[verdict + 1].startswith("  ⚠ data/test.parquet: column 'f03' drifted, PSI 0.1")
+    assert "  ⚠ evaluation set changed: deltas are not paired" in lines
+    assert any(line.startswith("  ▲ improved   auc: ") and "95 % CI base [" in line for line in lines)
+    assert f"report:  {target / 'mlci-report' / 'report.md'}" in lines
+    assert f"html:    {target / 'mlci-report' / 'report.html'}" in lines

@@ -69,3 +69,10 @@ def test_plotting_never_imports_pyplot():
             "plots.roc((y, y * 0.5), (y, y * 0.9)); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_feature_importance_compares_shares_of_total_not_raw_totals():
+    base = {"f1": 30.0, "f2": 20.0, "f3": 10.0}
+    more_trees = {k: v * 2.5 for k, v in base.items()}  # same model shape, 2.5x the trees: 2.5x the gain
+    assert plots.share_of_total(more_trees) == pytest.approx({"f1": 0.5, "f2": 1 / 3, "f3": 1 / 6})
+    assert plots.feature_importance(base, more_trees) == plots.feature_importance(base, base)

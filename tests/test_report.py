@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 from mlci import run, stats
 from mlci.report import builder, diff_markdown
 from mlci.report import format as fmt
+from mlci.report import markdown as md
 from mlci.report.limits import fit_comment, fit_summary
 from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.test_stats import reference_paired_ci
@@ -43,7 +46,7 @@ def _predictions(root: Path) -> pd.DataFrame:
 def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies changed", "## Plots",
+    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies", "## Plots",
                         "## Run facts", "## Reproduce"]  # nothing to note here: no empty Notes section
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed")
@@ -108,13 +111,15 @@ def test_gate_failure_is_in_the_report_and_json(pr_report: builder.ReportResult)
     assert data["gate"]["passed"] is False and data["summary"]["status"] == "fail"
     auc = next(f for f in data["gate"]["findings"] if f["metric"] == "auc" and f["kind"] == "regression")
     assert auc["message"].startswith("auc dropped ") and ", limit 0.01, CI [" in auc["message"]
-    assert f"- ❌ {auc['message']}" in pr_report.markdown.read_text()
+    assert f"- ❌ {md.text(auc['message'])}" in pr_report.markdown.read_text()
 
 
 def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     assert "| train.n_estimators | params.yaml | `60` | `3` |" in text
-    assert "| `models/model.txt` |" in text
+    deps = text.split("## Data and dependencies")[1].split("\n## ")[0]
+    assert "No code or data input changed (1 output(s) of earlier stages differ" in deps
+    assert "models/model.txt" not in deps  # a model is an output, not an input
 
 
 def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportResult):
@@ -354,3 +359,110 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
 def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
     assert builder.md_text("set goals.<metric>.direction, or `goals.<metric>`") == \
         "set goals.&lt;metric&gt;.direction, or `goals.<metric>`"
+
+
+# --- the first screen of the regressed PR: may it merge, and why ---------------------------------
+
+def _blocks(result: builder.ReportResult) -> list[str]:
+    return result.markdown.read_text().split("\n\n")
+
+
+def _outside_details(text: str) -> str:
+    return re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
+
+
+def test_regressed_first_line_names_each_failing_goal_with_its_numbers(pr_report: builder.ReportResult):
+    first = _blocks(pr_report)[0]
+    failures = pr_report.gate.failures
+    assert first.startswith(f"❌ **mlci: gate failed: {len(failures)} goal(s) not met** — ")
+    auc = next(f for f in failures if f.metric == "auc" and f.kind == "regression")
+    assert auc.message.startswith("auc dropped ") and ", CI [" in auc.message
+    assert md.text(auc.message) in first
+
+
+def test_regressed_second_line_lists_params_and_no_evaluation_caveat(pr_report: builder.ReportResult):
+    second = _blocks(pr_report)[1]
+    assert second.startswith("**What changed:** params: train.n_estimators `60` → `3`, train.num_leaves `15` → `4`")
+    assert "Evaluation set changed" not in pr_report.markdown.read_text()
+    assert "paired bootstrap (same rows, same evaluation data)" in pr_report.markdown.read_text()
+
+
+def test_regressed_metric_table_comes_right_after_the_two_lines(pr_report: builder.ReportResult):
+    blocks = _blocks(pr_report)
+    assert blocks[2] == "## Metrics"
+    table = blocks[3].splitlines()
+    assert table[0] == "| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |"
+    assert table[2].startswith("| ") and "**▼ regressed (significant)**" in table[2]
+
+
+def test_regressed_details_are_folded(pr_report: builder.ReportResult):
+    text = pr_report.markdown.read_text()
+    outside = _outside_details(text)
+    assert "<summary>" in text and "gate finding(s)</summary>" in text
+    assert "- ❌ " not in outside  # the findings are in the first line; their list is folded
+    assert "No code or data input changed (1 output(s) of earlier stages differ, as expected)." in outside
+
+
+def test_base_stage_times_come_from_the_run_that_executed_them(pr_report: builder.ReportResult,
+                                                                _trained_example: Path):
+    """The base record is a no-op run (every stage skipped); its times come from the training run."""
+    base = pr_report.comparison.base_record
+    assert base is not None and {s.status for s in base.stages} == {"skipped"}
+    trained_at = git(_trained_example, "rev-parse", "main~1")  # the run that trained is recorded there
+    rows = [line for line in pr_report.markdown.read_text().split("## Run facts")[1].splitlines()
+            if line.startswith(("| prepare ", "| train ", "| evaluate "))]
+    assert len(rows) == 3
+    for row in rows:
+        base_cell = row.split(" | ")[1]
+        assert re.fullmatch(rf"\d+\.\d s \(ran, at `{trained_at[:12]}`\)", base_cell), row
+    assert "skipped" not in pr_report.markdown.read_text().split("## Run facts")[1].split("<sub>")[0]
+
+
+def test_mlci_report_prints_the_verdict_each_failure_and_both_paths(regressed_pr: Path, tmp_path: Path):
+    root = tmp_path / "repo"
+    shutil.copytree(regressed_pr, root, symlinks=True)
+    result = invoke(root, "report", "--base", "main")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("❌ gate failed: ")
+    assert any(line.startswith("  ✗ auc dropped ") and ", CI [" in line for line in lines)
+    assert any(line.startswith("  ▼ regressed  auc: ") and "95 % CI [" in line for line in lines)
+    assert any(line.startswith("report:  ") and line.endswith("mlci-report/report.md") for line in lines)
+    assert any(line.startswith("html:    ") and line.endswith("mlci-report/report.html") for line in lines)
+
+
+def test_a_report_from_a_dirty_tree_warns_before_the_reproduce_line(regressed_pr: Path, tmp_path: Path):
+    root = tmp_path / "repo"
+    shutil.copytree(regressed_pr, root, symlinks=True)
+    (root / "src" / "train.py").write_text((root / "src" / "train.py").read_text() + "\n# local edit\n")
+    text = builder.build(root, base_ref="main", out_dir=tmp_path / "out", resamples=20, plots=False
+                         ).markdown.read_text()
+    reproduce = text.split("## Reproduce")[1]
+    assert reproduce.index("uncommitted changes") < reproduce.index("mlci reproduce ")
+    assert "will not give these numbers" in reproduce
+
+
+# --- report.html in a real browser ---------------------------------------------------------------
+
+@pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+                    reason="no Chromium on PATH (apt-get install chromium)")
+def test_report_html_renders_with_every_plot_decoded_in_chromium(multi_repo: Path, tmp_path: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import report_browser  # bench/report_browser.py: headless Chromium, reads the DOM back
+
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    seen = report_browser.check(result.out_dir, png=tmp_path / "page.png")
+    assert seen["rendered"] and seen["images"] == len(result.images) >= 6
+    assert seen["broken"] == [] and seen["overflows"] is False
+    assert (tmp_path / "page.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_html_has_the_markdowns_content(multi_repo: Path, tmp_path: Path):
+    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50, plots=False)
+    text, page = result.markdown.read_text(), result.html.read_text()
+    headings = re.findall(r"^##+ (.*)$", text, re.MULTILINE)
+    assert len(re.findall(r"<h[23]>", page)) == len(headings)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    assert page.count("<tr>") == len(rows)
+    assert page.count("<details>") == text.count("<details>")
+    assert '<p class="verdict fail">' in page and 'class="mark fail"' in page  # colour, not only an emoji

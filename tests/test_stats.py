@@ -30,9 +30,27 @@ def _regression_reference(label, score, weights) -> dict[str, float]:
     }
 
 
+def _multiclass_reference(label, predicted, weights, classes=(0, 1, 2)) -> dict[str, float]:
+    labels = list(classes)
+    per_class = {kind: fn(label, predicted, labels=labels, average=None, sample_weight=weights, zero_division=0)
+                 for kind, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
+                                  ("f1", skm.f1_score))}
+    values = {f"{kind}_{c}": float(per_class[kind][i]) for i, c in enumerate(labels) for kind in per_class}
+    for average in ("macro", "micro"):
+        values[f"{average}_f1"] = skm.f1_score(label, predicted, labels=labels, average=average,
+                                               sample_weight=weights, zero_division=0)
+    values["macro_precision"] = skm.precision_score(label, predicted, labels=labels, average="macro",
+                                                    sample_weight=weights, zero_division=0)
+    values["macro_recall"] = skm.recall_score(label, predicted, labels=labels, average="macro",
+                                              sample_weight=weights, zero_division=0)
+    values["accuracy"] = skm.accuracy_score(label, predicted, sample_weight=weights)
+    return values
+
+
 def reference_paired_ci(task, label, base, head, resamples, seed, chunk=None):
     """Loop over resamples; weights are 2 × the bits `stats.weight_chunks` hands out."""
-    metric_fn = _binary_reference if task == "binary" else _regression_reference
+    metric_fn = {"binary": _binary_reference, "regression": _regression_reference,
+                 "multiclass": _multiclass_reference}[task]
     deltas: dict[str, list[float]] = {}
     for bits in stats.weight_chunks(len(label), resamples, seed, chunk):
         for row in bits:
@@ -144,3 +162,24 @@ def test_resamples_without_a_positive_are_counted_not_crashing():
     score = np.linspace(0, 1, 31)
     result = stats.paired_bootstrap("binary", label, score, score[::-1].copy(), metrics=("auc",), resamples=200)
     assert 0 < result["auc"].undefined_resamples < 200
+
+
+@pytest.fixture
+def multiclass_data():
+    rng = np.random.default_rng(11)
+    n = 300
+    label = rng.integers(0, 3, n)
+    base = np.where(rng.random(n) < 0.6, label, rng.integers(0, 3, n))  # predicted classes
+    head = np.where(rng.random(n) < 0.75, label, base)
+    return label, base, head
+
+
+def test_paired_ci_of_per_class_macro_and_micro_metrics_matches_the_reference(multiclass_data):
+    label, base, head = multiclass_data
+    got = stats.paired_bootstrap("multiclass", label, base, head, resamples=60, seed=5, chunk=16)
+    expected = reference_paired_ci("multiclass", label, base, head, 60, 5, chunk=16)
+    assert set(got) == set(expected) >= {"macro_f1", "micro_f1", "f1_0", "precision_2", "recall_1"}
+    for name, (low, high) in expected.items():
+        assert (got[name].ci_low, got[name].ci_high) == pytest.approx((low, high), abs=1e-9), name
+    point = _multiclass_reference(label, head, np.ones(len(label)))
+    assert got["macro_f1"].head == pytest.approx(point["macro_f1"], abs=1e-12)

@@ -16,12 +16,15 @@ def table(title: str | None, columns: list[str], rows: list[list[str]], *, right
     """A table on stdout; rich draws it, falling back to plain text when not a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from mlci.report.terminal import plain
 
     grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for i, name in enumerate(columns):
         grid.add_column(name, justify="right" if i in right else "left", overflow="fold")
     for row in rows:
-        grid.add_row(*row)
+        grid.add_row(*(Text(plain(cell)) for cell in row))  # names from PR code: no rich markup, no escapes
     Console(soft_wrap=False, width=max(100, Console().width)).print(grid)
 
 

@@ -84,8 +84,10 @@ def print_comparison(comparison) -> None:
     if comparison.params:
         table("params changed", ["param", "file", "base", "head"],
               [[p.name, p.file, param(p.base), param(p.head)] for p in comparison.params])
+    from mlci.report.terminal import plain
+
     for note in comparison.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {plain(note)}")
 
 
 @click.command()
@@ -105,9 +107,12 @@ def demo(directory: Path | None, as_json: bool) -> None:
                    "comparison": result.comparison.to_dict(), "gate": result.gate,
                    "artifacts": {k: str(v) for k, v in result.artifacts.items()}})
         return
+    from mlci.report.terminal import lines
+
     print_comparison(result.comparison)
-    click.echo(f"\n{result.gate_mark} {result.gate}")
+    click.echo("")
+    for line in lines(result.built):
+        click.echo(line)
     click.echo(f"demo repo: {result.directory}")
-    click.echo(f"report:    {result.report}")
     for name, path in result.artifacts.items():
         click.echo(f"{name + ':':<10} {path}")

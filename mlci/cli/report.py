@@ -39,14 +39,17 @@ def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None,
 
         emit_json(json.loads(result.json.read_text(encoding="utf-8")))
         return
+    from mlci.report.terminal import plain
+
     for model in result.context.models:
         for note in model.evidence.notes:
-            warn(f"{model.name}: {note}")
+            warn(plain(f"{model.name}: {note}"))
     for note in result.context.notes:
-        warn(note)
-    click.echo(f"{result.gate.mark} {result.gate.summary()}")
-    click.echo(f"report:  {result.markdown}")
-    click.echo(f"html:    {result.html}")
+        warn(plain(note))
+    from mlci.report.terminal import lines
+
+    for line in lines(result):
+        click.echo(line)
     click.echo(f"json:    {result.json}")
     click.echo(f"plots:   {len(result.images)} in {result.out_dir / 'plots'}")
 
@@ -64,10 +67,12 @@ def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(verdict.to_dict())
     else:
+        from mlci.report.terminal import plain
+
         for finding in verdict.failures:
-            click.echo(f"✗ {finding.model}: {finding.message}")
+            click.echo(f"✗ {plain(finding.model)}: {plain(finding.message)}")
         for finding in verdict.warnings:
-            click.echo(f"⚠ {finding.model}: {finding.message}")
+            click.echo(f"⚠ {plain(finding.model)}: {plain(finding.message)}")
         click.echo(f"{verdict.mark} {verdict.summary()} ({verdict.checked} goal(s) checked)")
     if not verdict.passed:
         raise VerdictFailed(verdict.summary())

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.data.drift import DataComparison, DriftThresholds, compare_profiles
+from mlci.report import markdown as md
 
 if TYPE_CHECKING:
     from mlci.config import Config
@@ -70,14 +71,14 @@ def _row_delta(base: int | None, head: int | None) -> str:
 
 
 def _schema(t) -> str:
-    parts = []
-    if t.added_columns and t.status == "compared":
-        parts.append("+" + ", +".join(f"`{c}`" for c in t.added_columns))
-    if t.removed_columns:
-        parts.append("−" + ", −".join(f"`{c}`" for c in t.removed_columns))
-    parts += [f"`{c}` {a}→{b}" for c, a, b in t.dtype_changes]
     if t.status != "compared":
         return {"added": "new table", "removed": "table removed", "error": "unreadable"}[t.status]
+    parts = []
+    if t.added_columns:
+        parts.append("+" + ", +".join(md.code(c) for c in t.added_columns))
+    if t.removed_columns:
+        parts.append("−" + ", −".join(md.code(c) for c in t.removed_columns))
+    parts += [f"{md.code(c)} {md.text(a)}→{md.text(b)}" for c, a, b in t.dtype_changes]
     return "; ".join(parts) or "unchanged"
 
 
@@ -89,55 +90,97 @@ def _drift_cell(t) -> str:
     warns = sum(c.severity == "warn" for c in t.columns)
     worst = max(scored, key=lambda c: c.psi)
     summary = f"{_MARK['fail']} {fails} failed" if fails else f"{_MARK['warn']} {warns} warned" if warns else "✓ stable"
-    return f"{summary}; worst `{worst.column}` PSI {worst.psi:.3f}"
+    return f"{summary}; worst {md.code(worst.column)} PSI {worst.psi:.3f}"
+
+
+def _quiet(comparison: DataComparison) -> bool:
+    """Nothing to look at: no finding, no schema change, no new or removed table."""
+    return not comparison.findings and all(t.status == "compared" and _schema(t) == "unchanged"
+                                           for t in comparison.tables)
+
+
+def _one_line(comparison: DataComparison) -> str:
+    """`✓ 2 tables unchanged in schema, no drift (worst PSI 0.004, `f03`); rows 2,500 → 2,500, …`."""
+    scored = [(t, c) for t in comparison.tables for c in t.columns if c.psi is not None]
+    worst = max(scored, key=lambda tc: tc[1].psi or 0.0) if scored else None
+    worst_text = f" (worst PSI {worst[1].psi:.3f}, {md.code(worst[1].column)})" if worst else ""
+    rows = ", ".join(f"{md.code(t.table)} {_rows(t.base_rows)} → {_rows(t.head_rows)} rows" for t in comparison.tables)
+    return f"✓ {len(comparison.tables)} table(s): schema unchanged, no drift{worst_text}; {rows}."
 
 
 def render_markdown(comparison: DataComparison, *, plot: str | None = None, heading: str = "### Data") -> str:
-    """The section's markdown; `plot` is the image link target (relative to the report) if drawn."""
+    """The section's markdown; `plot` is the image link target (relative to the report) if drawn.
+
+    Quiet when nothing happened: one line, the tables folded below it.
+    """
     limits = comparison.thresholds
     lines = [heading, ""]
     if not comparison.tables:
         lines.append("No data tables profiled (add `data.tables` to mlci.yaml).")
         return "\n".join(lines) + "\n"
-    lines += ["| table | rows base → head | Δ rows | schema | drift |", "|---|---:|---:|---|---|"]
-    for t in comparison.tables:
-        lines.append(f"| `{t.table}` | {_rows(t.base_rows)} → {_rows(t.head_rows)} | {_row_delta(t.base_rows, t.head_rows)}"
-                     f" | {_schema(t)} | {_drift_cell(t)} |")
-    lines.append("")
-    if comparison.findings:
+    quiet = _quiet(comparison)
+    table = md.table(["table", "rows base → head", "Δ rows", "schema", "drift"], "lrrll",
+                     [[md.code(t.table), f"{_rows(t.base_rows)} → {_rows(t.head_rows)}",
+                       _row_delta(t.base_rows, t.head_rows), _schema(t), _drift_cell(t)] for t in comparison.tables])
+    details: list[str] = []
+    if quiet:
+        lines.append(_one_line(comparison))
+        details += table
+    else:
+        lines += table
+        lines.append("")
         lines.append("**Data findings** (gate goal `data`):")
         lines.append("")
-        lines += [f"- {_MARK[f.severity]} {f.message}" for f in comparison.findings[:_MAX_FINDINGS]]
+        lines += [f"- {_MARK[f.severity]} {md.text(f.message)}" for f in comparison.findings[:_MAX_FINDINGS]]
         if len(comparison.findings) > _MAX_FINDINGS:
             lines.append(f"- … and {len(comparison.findings) - _MAX_FINDINGS} more (all in report.json)")
-    else:
-        lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
-                     f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
-    lines.append("")
+        if not comparison.findings:
+            lines.append(f"No data findings: no schema break, no PSI ≥ {limits.psi_warn:g}, "
+                         f"no null-rate rise ≥ {limits.null_rate_jump:.0%}.")
     for t in comparison.tables:
         if not t.columns and not t.notes:
             continue
-        lines.append(f"<details><summary>Columns of <code>{t.table}</code>, most drifted first</summary>")
-        lines.append("")
-        if t.columns:
-            lines += ["| column | kind | PSI | nulls base → head | |", "|---|---|---:|---:|---|"]
-            for c in t.columns[:_MAX_ROWS]:
+        body: list[str] = []
+        stable = [c for c in t.columns if c.severity == "ok"]
+        shown = [c for c in t.columns if c.severity != "ok"]
+        if shown:
+            rows = []
+            for c in shown[:_MAX_ROWS]:
                 psi = f"{c.psi:.3f}" if c.psi is not None else "—"
                 note = c.note or (c.method if c.method != "none" else "")
-                lines.append(f"| `{c.column}` | {c.kind} | {psi} | {c.base_null:.1%} → {c.head_null:.1%} "
-                             f"| {_MARK[c.severity]} {note} |")
-            if len(t.columns) > _MAX_ROWS:
-                lines.append(f"| … {len(t.columns) - _MAX_ROWS} more | | | | |")
+                rows.append([md.code(c.column), md.text(c.kind), psi, f"{c.base_null:.1%} → {c.head_null:.1%}",
+                             f"{_MARK[c.severity]} {md.text(note)}"])
+            if len(shown) > _MAX_ROWS:
+                rows.append([f"… {len(shown) - _MAX_ROWS} more", "", "", "", ""])
+            body += md.table(["column", "kind", "PSI", "nulls base → head", ""], "llrrl", rows)
+        if stable:
+            worst = max((c.psi for c in stable if c.psi is not None), default=None)
+            worst_text = f", PSI ≤ {worst:.3f}" if worst is not None else ""
+            body += ["", f"{len(stable)}{' other' if shown else ''} column(s) stable{worst_text}: "
+                         + ", ".join(md.code(c.column) for c in stable[:30]) + (" …" if len(stable) > 30 else "")]
         for note in t.notes:
-            lines += ["", f"> {note}"]
-        lines += ["", "</details>", ""]
-    if plot and comparison.worst(1):
+            body += ["", f"> {md.text(note)}"]
+        if quiet:
+            details += ["", f"Columns of {md.code(t.table)}:", "", *body]
+        else:
+            lines += ["", *md.details(f"Columns of {md.html_code(t.table)}, drifted first", body)]
+    if quiet:
+        lines += ["", *md.details("tables and columns", details)]
+    lines.append("")
+    if plot and comparison.worst(1) and not quiet:
         lines += [f"![base vs head distribution of the most drifted features]({plot})", ""]
     lines.append(f"<sub>PSI on the base's deciles (numbers) or shared categories; warn ≥ {limits.psi_warn:g}, "
                  f"fail ≥ {limits.psi_fail:g} (`data.drift` in mlci.yaml).</sub>")
     for note in comparison.notes:
-        lines += ["", f"> {note}"]
+        lines += ["", f"> {md.text(note)}"]
     return "\n".join(lines) + "\n"
+
+
+def _tick(label: str) -> str:
+    """A bin label with short numbers: `-0.7395…-0.06728` → `-0.74…-0.0673`."""
+    import re
+
+    return re.sub(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", lambda m: f"{float(m.group(0)):.3g}", label)
 
 
 def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> Path | None:
@@ -148,6 +191,7 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
     import io
 
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -155,17 +199,24 @@ def plot(comparison: DataComparison, path: Path, *, top: int | None = None) -> P
 
     from mlci import atomicio
 
-    with plt.rc_context({"svg.hashsalt": "mlci", "font.family": "DejaVu Sans", "font.size": 8}):
-        fig, axes = plt.subplots(1, len(worst), figsize=(3.2 * len(worst), 2.8), dpi=100, squeeze=False)
-        for ax, (table, c) in zip(axes[0], worst):
+    columns = min(2, len(worst))
+    grid_rows = -(-len(worst) // columns)
+    with plt.rc_context({"svg.hashsalt": "mlci", "font.family": "DejaVu Sans", "font.size": 10}):
+        fig, axes = plt.subplots(grid_rows, columns, figsize=(5.2 * columns, 3.6 * grid_rows), dpi=100,
+                                 squeeze=False)
+        for ax in axes.flat[len(worst):]:
+            ax.set_visible(False)
+        for ax, (table, c) in zip(axes.flat, worst):
             x = np.arange(len(c.labels))
             ax.bar(x - 0.2, c.base_share, width=0.4, label="base", color="#7f7f7f")  # mlci.plots colours
             ax.bar(x + 0.2, c.head_share, width=0.4, label="head", color="#1f77b4")
-            ax.set_title(f"{c.column} ({Path(table).stem})\nPSI {c.psi:.3f}", fontsize=8)
+            ax.set_title(f"{c.column} ({Path(table).stem}): PSI {c.psi:.3f}", fontsize=10)
             ax.set_xticks(x)
-            ax.set_xticklabels(c.labels, rotation=60, ha="right", fontsize=6)
+            ax.set_xticklabels([_tick(label) for label in c.labels], rotation=40, ha="right", fontsize=8.5)
             ax.set_ylabel("share of rows")
-        axes[0][0].legend(fontsize=7)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+            ax.grid(axis="y", alpha=0.3)
+        axes.flat[0].legend(fontsize=9)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})

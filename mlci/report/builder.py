@@ -22,7 +22,7 @@ from mlci import atomicio, config as config_mod, dvcfile, gitrepo
 from mlci.compare import Comparison, MetricDelta
 from mlci.data import section as data_section
 from mlci.gate import GateVerdict
-from mlci.report import format as fmt
+from mlci.report import changes, format as fmt, markdown as md
 from mlci.report.significance import Evidence
 
 REPORT_SCHEMA = 1
@@ -31,7 +31,7 @@ PLOTS_DIR = "plots"
 PLOT_TITLES = {
     "roc": "ROC curve", "pr": "Precision–recall curve", "calibration": "Calibration curve",
     "confusion": "Confusion matrices", "residuals": "Residuals", "predicted_vs_actual": "Predicted vs actual",
-    "feature_importance": "Feature importance (top 20)", "training_curve": "Training curves",
+    "feature_importance": "Feature importance (share of total)", "training_curve": "Training curves",
 }
 
 
@@ -65,6 +65,8 @@ class ReportContext:
     pipeline_plots: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     data: Any = None  # mlci.data.section.DataReport: schema, null and drift checks of data.tables
+    inputs: list[changes.InputChange] = field(default_factory=list)  # changed code/data inputs (no models)
+    stage_times: dict[str, dict[str, changes.StageTime]] = field(default_factory=dict)  # side -> stage -> time
 
     @property
     def head(self) -> str:
@@ -91,26 +93,76 @@ class ReportResult:
 
 
 # --- sections ---------------------------------------------------------------------------
+# Every user-controlled string (names, values, messages, notes, paths, refs) goes through
+# mlci.report.markdown (`md`): `md.text` for prose and names, `md.code` for verbatim values.
 
-def md_text(text: str) -> str:
-    """Plain text safe in GitHub markdown: `<metric>` outside code spans would vanish as an HTML tag."""
-    parts = text.split("`")
-    for i in range(0, len(parts), 2):  # even parts are outside code spans
-        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return "`".join(parts)
+md_text = md.text  # kept for callers of the first API
 
 
 def _short(sha: str | None) -> str:
     return sha[:12] if sha else "none"
 
 
-def section_summary(ctx: ReportContext) -> str:
-    c = ctx.comparison
-    regressed, improved = c.count("regressed"), c.count("improved")
+_MAX_REASONS = 3
+
+
+def _reasons(findings: list, multi: bool) -> str:
+    shown = [(f"{f.model}: " if multi else "") + f.message for f in findings[:_MAX_REASONS]]
+    text = "; ".join(md.text(s) for s in shown)
+    if len(findings) > _MAX_REASONS:
+        text += f"; and {len(findings) - _MAX_REASONS} more (below)"
+    return text
+
+
+def verdict_line(ctx: ReportContext) -> str:
+    """`❌ **mlci: gate failed: …** — the failing goals with their numbers; ⚠️ the warnings · head vs base`."""
+    c, gate = ctx.comparison, ctx.gate
+    multi = len(ctx.models) > 1
+    parts = []
+    if gate.failures:
+        parts.append(_reasons(gate.failures, multi))
+    if gate.warnings:
+        parts.append(("⚠️ " if gate.failures else "") + _reasons(gate.warnings, multi))
+    reason = f" — {' · '.join(parts)}" if parts else ""
     dirty = " (+ uncommitted changes)" if c.head_dirty else ""
-    return (f"{ctx.gate.mark} **mlci: {ctx.gate.summary()}** · head `{_short(c.head_commit)}`{dirty} vs base "
-            f"`{_short(c.base_commit)}` (merge-base with `{c.base_ref}`) · {regressed} regressed, "
-            f"{improved} improved, {len(c.metrics) - regressed - improved} other\n")
+    return (f"{gate.mark} **mlci: {md.text(gate.summary())}**{reason} · head `{_short(c.head_commit)}`{dirty} vs "
+            f"base `{_short(c.base_commit)}` (merge-base with {md.code(c.base_ref)})")
+
+
+def evaluation_changed(ctx: ReportContext) -> list[str]:
+    """Why deltas are not paired: the evaluation data files that changed, or rows/labels that differ."""
+    found: list[str] = []
+    for model in ctx.models:
+        found += [p for p in model.evidence.evaluation_changed if p not in found]
+        sig = model.evidence.significance
+        if not model.evidence.evaluation_changed and sig is not None and not sig.skipped and not sig.paired:
+            found.append(f"{model.name}: different rows or labels")
+    return found
+
+
+def what_changed_line(ctx: ReportContext) -> str:
+    """Params, code and data in one line, and the caveat a reviewer needs most."""
+    parts = []
+    params = ctx.comparison.params
+    if params:
+        shown = [f"{md.text(p.name, keep_code=False)} {_code(fmt.param(p.base))} → {_code(fmt.param(p.head))}"
+                 for p in params[:4]]
+        more = f", and {len(params) - 4} more" if len(params) > 4 else ""
+        parts.append(f"params: {', '.join(shown)}{more}")
+    code = [i for i in ctx.inputs if i.kind == "code"]
+    data = [i for i in ctx.inputs if i.kind == "data"]
+    if code:
+        parts.append("code: " + ", ".join(md.code(i.path) for i in code[:4]) + (" …" if len(code) > 4 else ""))
+    if data:
+        parts.append("data: " + "; ".join(md.text(i.describe()) for i in data[:3]) + (" …" if len(data) > 3 else ""))
+    line = "**What changed:** " + ("; ".join(parts) if parts else "no params, code or data input (same inputs as base)")
+    if evaluation_changed(ctx):
+        line += ". **Evaluation set changed: deltas are not paired.**"
+    return line
+
+
+def section_summary(ctx: ReportContext) -> str:
+    return verdict_line(ctx) + "\n\n" + what_changed_line(ctx) + "\n"
 
 
 def _ci_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
@@ -144,9 +196,9 @@ def _verdict_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
 def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool, names: list[str]) -> list[str]:
     rows = []
     for m in metrics:
-        name = f"{m.name} ({m.file})" if show_file else m.name
-        rows.append(f"| {name} | {fmt.number(m.base)} | {fmt.number(m.head)} | {fmt.signed(m.delta)} | "
-                    f"{fmt.percent(m.delta_rel)} | {_ci_cell(m, evidence, names)} | {_verdict_cell(m, evidence, names)} |")
+        name = md.text(m.name, keep_code=False) + (f" ({md.text(m.file, keep_code=False)})" if show_file else "")
+        rows.append(md.row(name, fmt.number(m.base), fmt.number(m.head), fmt.signed(m.delta), fmt.percent(m.delta_rel),
+                           _ci_cell(m, evidence, names), _verdict_cell(m, evidence, names)))
     return rows
 
 
@@ -154,41 +206,85 @@ _TABLE_HEAD = ["| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |",
 _ORDER = {"regressed": 0, "removed": 1, "improved": 2, "new": 3, "unchanged": 4}
 
 
+def _ci_head(evidence: Evidence) -> list[str]:
+    sig = evidence.significance
+    if sig is not None and not sig.skipped and not sig.paired:
+        return [_TABLE_HEAD[0].replace("95 % CI of Δ", "95 % CI of each side"), _TABLE_HEAD[1]]
+    return _TABLE_HEAD
+
+
 def _model_section(ctx: ReportContext, model: ModelReport) -> str:
     lines = []
     if len(ctx.models) > 1:
-        lines += [f"### Model `{model.name}` {model.gate.mark}", ""]
-    for finding in model.gate.failures:
-        lines.append(f"- ❌ {md_text(finding.message)}")
-    for finding in model.gate.warnings:
-        lines.append(f"- ⚠️ {md_text(finding.message)}")
-    if lines and lines[-1].startswith("- "):
-        lines.append("")
+        lines += [f"### Model {md.code(model.name)} {model.gate.mark}", ""]
+    head = _ci_head(model.evidence)
     show_file = len({m.file for m in model.metrics}) > 1
     names = [m.name for m in model.metrics]
     moved = sorted((m for m in model.metrics if m.verdict != "unchanged"), key=lambda m: (_ORDER[m.verdict], m.name))
     same = [m for m in model.metrics if m.verdict == "unchanged"]
     if moved:
-        lines += _TABLE_HEAD + _metric_rows(moved, model.evidence, show_file, names)
+        lines += head + _metric_rows(moved, model.evidence, show_file, names)
     elif model.metrics:
         lines.append("No metric changed.")
     else:
         lines.append("No metrics found for this model.")
-    if same:
-        lines += ["", f"<details><summary>{len(same)} unchanged metric(s)</summary>", ""]
-        lines += _TABLE_HEAD + _metric_rows(same, model.evidence, show_file, names)
-        lines += ["", "</details>"]
     sig = model.evidence.significance
     if sig is not None and not sig.skipped:
-        kind = "paired bootstrap (same rows)" if sig.paired else "bootstrap of each side (different rows)"
+        if sig.paired:
+            kind = "paired bootstrap (same rows, same evaluation data)"
+        elif model.evidence.evaluation_changed:
+            kind = "bootstrap of each side (evaluation data changed: not paired)"
+        else:
+            kind = "bootstrap of each side (different rows)"
         lines += ["", f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
                       "Δ = head − base.</sub>"]
     if any(m.direction_guessed and m.verdict in ("regressed", "improved") for m in model.metrics):
         lines += ["", "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` "
                       "in mlci.yaml.</sub>"]
+    findings = [f"- ❌ {md.text(f.message)}" for f in model.gate.failures]
+    findings += [f"- ⚠️ {md.text(f.message)}" for f in model.gate.warnings]
+    if findings:
+        lines += ["", *md.details(f"{len(findings)} gate finding(s)" + (f" of {md.html_code(model.name)}"
+                                                                         if len(ctx.models) > 1 else ""), findings)]
+    lines += _per_class(model)
+    if same:
+        lines += ["", *md.details(f"{len(same)} unchanged metric(s)",
+                                  head + _metric_rows(same, model.evidence, show_file, names))]
     for note in model.evidence.notes:
-        lines += ["", f"> ⓘ {md_text(note)}"]
+        lines += ["", f"> **Note:** {md.text(note)}"]
     return "\n".join(lines) + "\n"
+
+
+def _per_class(model: ModelReport) -> list[str]:
+    """Multi-class: precision, recall and F1 of each class, base → head with the CI of Δ (or each side's)."""
+    sig = model.evidence.significance
+    if model.task != "multiclass" or sig is None:
+        return []
+    classes = [name[3:] for name in sig.metrics if name.startswith("f1_")]
+    if not classes:
+        return []
+
+    def cell(metric: str) -> str:
+        interval = sig.metrics.get(metric)
+        if interval is None:
+            return "—"
+        text = f"{fmt.number(interval.base)} → {fmt.number(interval.head)}" if interval.base is not None \
+            else fmt.number(interval.head)
+        if interval.ci_low is not None:
+            mark = " ✱" if interval.significant else ""
+            text += f" (Δ {fmt.signed(interval.delta)}, CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]{mark})"
+        elif interval.head_ci is not None:
+            text += f" (head CI [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}])"
+        return text
+
+    rows = [[md.code(c), cell(f"precision_{c}"), cell(f"recall_{c}"), cell(f"f1_{c}")] for c in classes]
+    rows += [["**macro**", cell("macro_precision"), cell("macro_recall"), cell("macro_f1")],
+             ["**micro**", cell("accuracy"), cell("accuracy"), cell("micro_f1")]]
+    table = md.table(["class", "precision", "recall", "F1"], "llll", rows)
+    note = ("<sub>From the predictions (score = predicted class); ✱: the 95 % CI of Δ excludes 0. "
+            "Micro precision = recall = F1 = accuracy for single-label data.</sub>")
+    return ["", *md.details(f"Per-class metrics ({len(classes)} classes), macro and micro averages",
+                            [*table, "", note])]
 
 
 def section_metrics(ctx: ReportContext) -> str:
@@ -202,23 +298,28 @@ def section_params(ctx: ReportContext) -> str | None:
     params = ctx.comparison.params
     if not params:
         return "## Params\n\nNo param changed.\n"
-    lines = ["## Params changed", "", "| param | file | base | head |", "|---|---|---|---|"]
-    for p in params:
-        lines.append(f"| {p.name} | {p.file} | {_code(fmt.param(p.base))} | {_code(fmt.param(p.head))} |")
-    return "\n".join(lines) + "\n"
+    rows = [[md.text(p.name, keep_code=False), md.text(p.file, keep_code=False), _code(fmt.param(p.base)), _code(fmt.param(p.head))] for p in params]
+    return "\n".join(["## Params changed", "", *md.table(["param", "file", "base", "head"], "llll", rows)]) + "\n"
 
 
 def _code(text: str) -> str:
-    return "—" if text == "—" else f"`{text.replace('`', '')}`"
+    return "—" if text == "—" else md.code(text)
 
 
 def section_deps(ctx: ReportContext) -> str | None:
-    if not ctx.deps:
-        return "## Data and dependencies\n\nNo DVC dependency changed its hash.\n"
-    lines = ["## Data and dependencies changed", "", "| dependency | base hash | head hash | change |", "|---|---|---|---|"]
-    for d in ctx.deps:
-        lines.append(f"| `{d.path}` | {_code((d.base or '')[:12]) if d.base else '—'} | "
-                     f"{_code((d.head or '')[:12]) if d.head else '—'} | {d.change} |")
+    if not ctx.inputs:
+        outputs = len(ctx.deps)
+        tail = f" ({outputs} output(s) of earlier stages differ, as expected)" if outputs else ""
+        return f"## Data and dependencies\n\nNo code or data input changed{tail}.\n"
+    evaluation = set(evaluation_changed(ctx))
+    lines = ["## Data and dependencies changed", ""]
+    for i in ctx.inputs:
+        tag = " (evaluation set: deltas not paired)" if i.path in evaluation else ""
+        lines.append(f"- {i.kind}: {md.text(i.describe())}{tag}")
+    rows = [[md.code(d.path), _code((d.base or "")[:32]) if d.base else "—", _code((d.head or "")[:32]) if d.head else "—",
+             d.change] for d in ctx.deps]
+    lines += ["", *md.details("content hashes (md5, from dvc.lock)",
+                              md.table(["path", "base", "head", "change"], "llll", rows))]
     return "\n".join(lines) + "\n"
 
 
@@ -229,30 +330,34 @@ def section_plots(ctx: ReportContext) -> str | None:
         if not model.plots:
             continue
         if len(ctx.models) > 1:
-            lines += [f"### `{model.name}`", ""]
+            lines += [f"### {md.code(model.name)}", ""]
         for kind, rel in model.plots.items():
-            lines += [f"**{PLOT_TITLES.get(kind, kind)}**", "", f"![{PLOT_TITLES.get(kind, kind)}]({rel})", ""]
+            title = md.text(PLOT_TITLES.get(kind, kind))
+            lines += [f"**{title}**", "", f"![{title}]({rel})", ""]
             drawn = True
     for kind, rel in ctx.pipeline_plots.items():
-        title = PLOT_TITLES.get(kind.split(":")[0], kind)
+        title = md.text(PLOT_TITLES.get(kind.split(":")[0], kind.split(":")[0]))
         source = kind.split(":", 1)[1] if ":" in kind else ""
-        lines += [f"**{title}**" + (f" (`{source}`)" if source else ""), "", f"![{title}]({rel})", ""]
+        lines += [f"**{title}" + (f" ({md.code(source)})" if source else "") + "**", "", f"![{title}]({rel})", ""]
         drawn = True
     if not drawn:
         lines.append("No plots: no predictions or plot files were available (see the notes).")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _time_cell(t: Any) -> str:
+    if t is None:
+        return "—"
+    if t.seconds is None:
+        return "— (skipped; no record of the run that produced its outputs)"
+    where = f", at `{_short(t.commit)}`" if t.commit else ""
+    return f"{t.seconds:.1f} s ({md.text(t.status)}{where})"
+
+
 def _stage_rows(ctx: ReportContext) -> list[str]:
-    c = ctx.comparison
-    base = {s.name: s for s in c.base_record.stages} if c.base_record else {}
-    head = {s.name: s for s in c.head_record.stages} if c.head_record else {}
-    rows = []
-    for name in list(dict.fromkeys([*head, *base])):
-        b, h = base.get(name), head.get(name)
-        rows.append(f"| {name} | {f'{b.seconds:.1f} s ({b.status})' if b else '—'} | "
-                    f"{f'{h.seconds:.1f} s ({h.status})' if h else '—'} |")
-    return rows
+    base, head = ctx.stage_times.get("base", {}), ctx.stage_times.get("head", {})
+    return [md.row(md.text(name), _time_cell(base.get(name)), _time_cell(head.get(name)))
+            for name in list(dict.fromkeys([*head, *base]))]
 
 
 def _package_changes(base_env: dict, head_env: dict) -> list[tuple[str, str | None, str | None]]:
@@ -273,7 +378,8 @@ def section_run_facts(ctx: ReportContext) -> str | None:
     lines = ["## Run facts", ""]
     stage_rows = _stage_rows(ctx)
     if stage_rows:
-        lines += ["| stage | base | head |", "|---|---:|---:|", *stage_rows, ""]
+        lines += ["| stage | base | head |", "|---|---:|---:|", *stage_rows, "",
+                  "<sub>A stage a run skipped shows the time of the run that produced its outputs.</sub>", ""]
     else:
         lines += ["No run record for head: run `mlci run` to record stage timings.", ""]
     head_env = c.head_record.environment if c.head_record else {}
@@ -281,19 +387,15 @@ def section_run_facts(ctx: ReportContext) -> str | None:
     if head_env:
         gpu = head_env.get("gpu")
         gpu_text = (gpu.get("name") if isinstance(gpu, dict) else str(gpu)) if gpu else "none"
-        lines.append(f"Head ran on {head_env.get('cpu', '?')} ({head_env.get('cpu_count', '?')} cores), "
-                     f"GPU: {gpu_text}, Python {head_env.get('python', '?')}, {head_env.get('os', '?')}.")
+        lines.append(md.text(f"Head ran on {head_env.get('cpu', '?')} ({head_env.get('cpu_count', '?')} cores), "
+                             f"GPU: {gpu_text}, Python {head_env.get('python', '?')}, {head_env.get('os', '?')}."))
         lines.append("")
     if head_env and base_env:
         changes = _package_changes(base_env, head_env)
         if changes:
-            table = ["| package | base | head |", "|---|---|---|"]
-            table += [f"| {n} | {b or '—'} | {h or '—'} |" for n, b, h in changes]
-            if len(changes) > 10:
-                lines += [f"<details><summary>{len(changes)} package version(s) differ from base</summary>", "",
-                          *table, "", "</details>"]
-            else:
-                lines += ["Package versions that differ from base:", "", *table]
+            table = md.table(["package", "base", "head"], "lll",
+                             [[md.text(n), md.text(b or "—"), md.text(h or "—")] for n, b, h in changes])
+            lines += md.details(f"{len(changes)} package version(s) differ from base", table)
         else:
             lines.append("Package versions: identical to base.")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -303,11 +405,15 @@ def section_notes(ctx: ReportContext) -> str | None:
     notes = list(ctx.comparison.notes) + ctx.notes
     if not notes:
         return None
-    return "## Notes\n\n" + "\n".join(f"- {md_text(n)}" for n in notes) + "\n"
+    return "## Notes\n\n" + "\n".join(f"- {md.text(n)}" for n in notes) + "\n"
 
 
 def section_reproduce(ctx: ReportContext) -> str:
-    return ("## Reproduce\n\n```sh\n" f"mlci reproduce {ctx.head}\n" "```\n")
+    text = "## Reproduce\n\n"
+    if ctx.comparison.head_dirty:
+        text += ("> ⚠️ This report was built from a working tree with uncommitted changes: the command below "
+                 "re-runs the commit, not these changes, and will not give these numbers. Commit, then re-run.\n\n")
+    return text + "```sh\n" f"mlci reproduce {ctx.head}\n" "```\n"
 
 
 # (name, renderer) in report order; insert new sections by name (e.g. after "deps").
@@ -361,47 +467,6 @@ def dep_changes(repo: Any, root: Path, comparison: Comparison) -> list[DepChange
     return changes
 
 
-def _pipeline_plot_files(root: Path) -> list[tuple[str, str | None]]:
-    """(path, x column) of the CSV/TSV plot files dvc.yaml declares."""
-    spec = dvcfile._load(root / "dvc.yaml")
-    entries = list(spec.get("plots") or [])
-    for stage in (spec.get("stages") or {}).values():
-        entries.extend(stage.get("plots") or [])
-    found = []
-    for entry in entries:
-        items = entry.items() if isinstance(entry, dict) else [(entry, None)]
-        for path, options in items:
-            path = str(path)
-            if path.endswith((".csv", ".tsv")):
-                found.append((path, (options or {}).get("x") if isinstance(options, dict) else None))
-    return found
-
-
-def _read_table(data: bytes, path: str):
-    import io
-
-    import pandas as pd
-
-    return pd.read_csv(io.BytesIO(data), sep="\t" if path.endswith(".tsv") else ",")
-
-
-def _classify(frame, x: str | None) -> tuple[str, Any] | None:
-    """('feature_importance', {feature: value}) or ('training_curve', {column: values}) or None."""
-    import pandas as pd
-
-    columns = list(frame.columns)
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
-    if "feature" in columns:
-        value = next((c for c in ("gain", "importance", "split") if c in numeric), numeric[0] if numeric else None)
-        if value is None:
-            return None
-        return "feature_importance", {str(f): float(v) for f, v in zip(frame["feature"], frame[value])}
-    x = x or next((c for c in ("iteration", "step", "epoch") if c in columns), None)
-    if x in numeric and len(numeric) > 1:
-        return "training_curve", {c: frame[c].to_list() for c in [x] + [c for c in numeric if c != x]}
-    return None
-
-
 def _write_plot(out_dir: Path, rel: str, data: bytes, images: list[Path]) -> str:
     atomicio.write_bytes(out_dir / rel, data)
     images.append(out_dir / rel)
@@ -418,6 +483,7 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
     base = evidence.base
     head_side = (head.label, head.score)
     base_side = (base.label, base.score) if base is not None else None
+    kinds: dict[str, Callable[..., bytes]]
     if model.task == "binary":
         import numpy as np
 
@@ -427,6 +493,8 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
             kinds = {"roc": plots.roc, "pr": plots.precision_recall, **kinds}
         else:
             notes.append(f"model '{model.name}': ROC and precision–recall plots skipped (a single class)")
+    elif model.task == "multiclass":
+        kinds = {"confusion": plots.confusion_multiclass}
     else:
         kinds = {"predicted_vs_actual": plots.predicted_vs_actual, "residuals": plots.residuals}
     for kind, draw in kinds.items():
@@ -435,38 +503,6 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
             model.plots[kind] = _write_plot(out_dir, rel, draw(base_side, head_side), images)
         except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the report
             notes.append(f"model '{model.name}': {PLOT_TITLES[kind]} plot skipped ({type(exc).__name__}: {exc})")
-
-
-def _pipeline_plots(repo: Any, root: Path, base_commit: str | None, out_dir: Path, images: list[Path],
-                    notes: list[str]) -> dict[str, str]:
-    from mlci import plots
-
-    drawn = {}
-    for path, x in _pipeline_plot_files(root):
-        head_file = root / path
-        if not head_file.exists():
-            notes.append(f"plot file {path} missing in the working tree: plot skipped (run `mlci run`)")
-            continue
-        try:
-            head = _classify(_read_table(head_file.read_bytes(), path), x)
-            if head is None:
-                continue
-            base = None
-            if base_commit is not None:
-                text = gitrepo.show(repo, base_commit, path)
-                if text is not None:
-                    classified = _classify(_read_table(text.encode("utf-8"), path), x)
-                    base = classified[1] if classified and classified[0] == head[0] else None
-            kind, values = head
-            if kind == "feature_importance":
-                data = plots.feature_importance(base, values)
-            else:
-                data = plots.training_curves(base, values, x=next(iter(values)))
-            rel = f"{PLOTS_DIR}/{_slug(Path(path).stem)}.png"
-            drawn[f"{kind}:{path}"] = _write_plot(out_dir, rel, data, images)
-        except Exception as exc:  # noqa: BLE001 - a malformed plot file becomes a note
-            notes.append(f"plot file {path}: skipped ({type(exc).__name__}: {exc})")
-    return drawn
 
 
 def _ignore_in_git(root: Path, out_dir: Path) -> None:
@@ -532,8 +568,14 @@ def _build(
     out_dir.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(root, out_dir)
 
-    evidence = {m.name: assess(repo, root, comparison.base_commit, m, resamples=resamples or stats.DEFAULT_RESAMPLES)
-                for m in cfg.models}
+    deps = dep_changes(repo, root, comparison)
+    changed = {d.path for d in deps}
+    evidence = {}
+    for m in cfg.models:
+        moved = [p for p in changes.evaluation_inputs(root, m.predictions) if p in changed]
+        evidence[m.name] = assess(repo, root, comparison.base_commit, m, resamples=resamples or stats.DEFAULT_RESAMPLES,
+                                  evaluation_changed=moved)
+        evidence[m.name].evaluation_changed = moved
     for m in cfg.models:
         reconcile(evidence[m.name], [d for d in comparison.metrics if d.model == m.name])
     significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
@@ -556,13 +598,17 @@ def _build(
         from mlci import dvcplots  # dvc.yaml plots (DVCLive, sklearn-plot JSON, images), base vs head
 
         pipeline_plots = dvcplots.render(repo, root, comparison.base_commit, out_dir, PLOTS_DIR, images, notes)
+    rows = {t.table: (t.base_rows, t.head_rows) for t in data.comparison.tables} if data else {}
     ctx = ReportContext(comparison=comparison, cfg=cfg, root=root, out_dir=out_dir, gate=verdict, models=models,
-                        deps=dep_changes(repo, root, comparison), pipeline_plots=pipeline_plots, notes=notes,
-                        data=data)
+                        deps=deps, pipeline_plots=pipeline_plots, notes=notes, data=data,
+                        inputs=changes.input_changes(root, deps, rows),
+                        stage_times={"base": changes.executed_times(repo, comparison.base_record, root),
+                                     "head": changes.executed_times(repo, comparison.head_record, root)})
     markdown = render_markdown(ctx)
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
-    atomicio.write_text(html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}"))
+    atomicio.write_text(html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}",
+                                                  status=verdict.status))
     atomicio.write_text(md_path, markdown)
     _remove_stale_plots(out_dir, images)
     return ReportResult(markdown=md_path, json=json_path, html=html_path, images=images, gate=verdict,
@@ -573,7 +619,8 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
     """The documented `report.json` (README: "report.json (schema 1)")."""
     return {
         "schema": REPORT_SCHEMA,
-        "summary": {"status": ctx.gate.status, "mark": ctx.gate.mark, "line": section_summary(ctx).strip()},
+        "summary": {"status": ctx.gate.status, "mark": ctx.gate.mark, "line": verdict_line(ctx),
+                    "what_changed": what_changed_line(ctx), "evaluation_changed": evaluation_changed(ctx)},
         "comparison": ctx.comparison.to_dict(),
         "gate": ctx.gate.to_dict(),
         "models": {
@@ -588,6 +635,8 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         },
         "plots": dict(ctx.pipeline_plots),
         "deps": [d.__dict__ for d in ctx.deps],
+        "inputs": [i.__dict__ for i in ctx.inputs],
+        "stage_times": {side: {n: t.__dict__ for n, t in times.items()} for side, times in ctx.stage_times.items()},
         "data": ctx.data.comparison.to_dict() if ctx.data else None,
         "notes": list(ctx.comparison.notes) + list(ctx.notes),
         "reproduce": f"mlci reproduce {ctx.head}",

@@ -1,54 +1,166 @@
-"""report.html: the same markdown, rendered to one self-contained file (images inline, base64).
+"""report.html: the report's markdown as one self-contained page (images inline, base64).
 
-markdown-it-py (already installed with rich) renders CommonMark plus GitHub tables; raw HTML
-(`<details>`, `<sub>`) passes through as GitHub shows it. Image links relative to the report
-directory become `data:` URIs, so the file can be mailed or opened anywhere.
+The one HTML writer. markdown-it-py renders the markdown (CommonMark + tables); its output is
+then re-emitted through an allow-list: only the elements and attributes a report creates
+survive, every text node and attribute value is escaped by markupsafe, and image sources must
+be files of the report's own `plots/` directory (inlined as `data:` URIs). So even a string
+that slipped past the markdown writer cannot become a `<script>`, a link or an event handler.
+Status marks get a coloured label, so the verdict does not depend on an emoji font.
 """
 
 from __future__ import annotations
 
 import base64
-import html as html_lib
-import re
+from html.parser import HTMLParser
 from pathlib import Path
 
+from markupsafe import Markup, escape
+
 _STYLE = """
-body { font: 14px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
-       margin: 2em auto; padding: 0 1em; color: #1f2328; }
+:root { --fail: #cf222e; --warn: #9a6700; --pass: #1a7f37; --muted: #59636e; --line: #d0d7de; }
+body { font: 15px/1.55 -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 1180px;
+       margin: 1.5em auto; padding: 0 1.2em; color: #1f2328; }
+h2 { border-bottom: 1px solid var(--line); padding-bottom: .2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.6em 0; }
-th, td { border: 1px solid #d0d7de; padding: 4px 10px; }
+th, td { border: 1px solid var(--line); padding: 4px 10px; }
 th { background: #f6f8fa; }
+td:not(:first-child) { font-variant-numeric: tabular-nums; }
 code, pre { background: #f6f8fa; border-radius: 4px; padding: 1px 4px; }
 pre { padding: 10px; }
-blockquote { color: #59636e; border-left: 4px solid #d0d7de; margin: 0.5em 0; padding: 0 1em; }
-img { max-width: 100%; }
-details { margin: 0.5em 0; }
+blockquote { color: var(--muted); border-left: 4px solid var(--line); margin: 0.5em 0; padding: 0 1em; }
+details { margin: 0.5em 0; } summary { cursor: pointer; color: var(--muted); }
+.mark { display: inline-block; min-width: 1.3em; padding: 0 .35em; border-radius: 4px; color: #fff;
+        font-weight: 600; text-align: center; font-size: 0.85em; }
+.mark.fail { background: var(--fail); } .mark.warn { background: var(--warn); } .mark.pass { background: var(--pass); }
+.up { color: var(--pass); } .down { color: var(--fail); font-weight: 600; }
+.verdict { border-left: 6px solid var(--muted); background: #f6f8fa; padding: .6em 1em; font-size: 1.05em; }
+.verdict.fail { border-color: var(--fail); } .verdict.warn { border-color: var(--warn); }
+.verdict.pass { border-color: var(--pass); }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1em 1.5em; }
+.plots figure { margin: 0; } .plots figcaption { font-weight: 600; margin-bottom: .3em; }
+img { max-width: 100%; height: auto; }
 """
 
-_IMG_SRC = re.compile(r'(<img\s[^>]*src=")([^"]+)(")')
+# element -> attributes it may keep (what markdown-it emits for a report, plus the report's own HTML)
+_ALLOWED = {
+    "h1": (), "h2": (), "h3": (), "h4": (), "p": (), "br": (), "hr": (), "strong": (), "em": (), "del": (),
+    "code": (), "pre": (), "blockquote": (), "ul": (), "ol": ("start",), "li": (), "sub": (), "sup": (),
+    "table": (), "thead": (), "tbody": (), "tr": (), "th": ("style",), "td": ("style",),
+    "details": (), "summary": (), "img": ("src", "alt"),
+}
+_VOID = {"br", "hr", "img"}
+_MARKS = {"❌": ("fail", "✗"), "⚠️": ("warn", "!"), "⚠": ("warn", "!"), "✅": ("pass", "✓")}
+_MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
-def _inline_images(body: str, base_dir: Path) -> str:
-    def replace(match: re.Match) -> str:
-        src = html_lib.unescape(match.group(2))
-        if src.startswith(("data:", "http:", "https:")) or ".." in Path(src).parts:
-            return match.group(0)
-        path = base_dir / src
-        if not path.is_file():
-            return match.group(0)
-        mime = "image/png" if path.suffix.lower() == ".png" else "image/svg+xml" if path.suffix == ".svg" else "image/jpeg"
-        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f"{match.group(1)}data:{mime};base64,{encoded}{match.group(3)}"
-
-    return _IMG_SRC.sub(replace, body)
+def _mark_text(text: str) -> Markup:
+    """Escape `text`; the report's status emoji become coloured labels."""
+    out = escape(text)
+    for emoji, (status, label) in _MARKS.items():
+        out = Markup(str(out).replace(emoji, f'<span class="mark {status}" title="{status}">{label}</span>'))
+    for arrow, status in (("▲ improved", "up"), ("▼ regressed", "down")):
+        out = Markup(str(out).replace(arrow, f'<span class="{status}">{arrow}</span>'))
+    return out
 
 
-def render(markdown: str, base_dir: Path, *, title: str = "mlci report") -> str:
+class _Sanitizer(HTMLParser):
+    """Re-emit allowed elements; drop every other tag (its text stays, escaped)."""
+
+    def __init__(self, base_dir: Path):
+        super().__init__(convert_charrefs=True)
+        self.base_dir = base_dir.resolve()
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.skip = 0  # inside <script>/<style>: drop the content too
+
+    def _image(self, src: str) -> str | None:
+        rel = Path(src)
+        if rel.is_absolute() or ".." in rel.parts or ":" in src or rel.suffix.lower() not in _MIME:
+            return None
+        path = (self.base_dir / rel).resolve()
+        if not path.is_file() or self.base_dir not in path.parents:
+            return None
+        return f"data:{_MIME[rel.suffix.lower()]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self.skip += 1
+            return
+        if tag not in _ALLOWED:
+            return
+        kept = []
+        for name, value in attrs:
+            if name not in _ALLOWED[tag] or value is None:
+                continue
+            if tag == "img" and name == "src":
+                value = self._image(value)
+                if value is None:
+                    return  # an image that is not one of the report's plots is left out
+            if name == "style" and value not in ("text-align:right", "text-align:left", "text-align:center"):
+                continue
+            kept.append(Markup(' {}="{}"').format(name, value))
+        self.out.append(Markup("<{}{}>").format(Markup(tag), Markup("".join(kept))))
+        if tag not in _VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag in self.open and tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self.skip = max(0, self.skip - 1)
+            return
+        if tag not in self.open:
+            return  # a close tag the report did not open (e.g. a stray </details>) is dropped
+        while self.open:
+            top = self.open.pop()
+            self.out.append(f"</{top}>")
+            if top == tag:
+                break
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.out.append(str(_mark_text(data)))
+
+    def close(self):
+        super().close()
+        while self.open:
+            self.out.append(f"</{self.open.pop()}>")
+
+
+def sanitize(body: str, base_dir: Path) -> str:
+    parser = _Sanitizer(base_dir)
+    parser.feed(body)
+    parser.close()
+    return "".join(parser.out)
+
+
+def _figures(body: str) -> str:
+    """The Plots section's figures (caption paragraph + image paragraph) into a two-column grid."""
+    import re
+
+    figure = re.compile(r"<p><strong>([^<]*(?:<code>[^<]*</code>[^<]*)*)</strong></p>\s*<p>(<img [^>]*>)</p>\s*")
+    blocks = re.compile(r"(?:" + figure.pattern + r")+")
+
+    def grid(match):
+        items = "".join(f"<figure><figcaption>{m.group(1)}</figcaption>{m.group(2)}</figure>"
+                        for m in figure.finditer(match.group(0)))
+        return f'<div class="plots">{items}</div>\n'
+
+    return blocks.sub(grid, body)
+
+
+def render(markdown: str, base_dir: Path, *, title: str = "mlci report", status: str | None = None) -> str:
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough").render(markdown)
-    body = _inline_images(body, base_dir)
-    return (
+    raw = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough").render(markdown)
+    body = _figures(sanitize(raw, base_dir))
+    if status in ("pass", "warn", "fail"):  # the first paragraph is the verdict line: give it its colour
+        body = body.replace("<p>", f'<p class="verdict {status}">', 1)
+    return str(Markup(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{html_lib.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
-    )
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n{}</body>\n</html>\n"
+    ).format(title, Markup(_STYLE), Markup(body)))

@@ -28,11 +28,14 @@ class Evidence:
     base: preds.Predictions | None = None
     significance: stats.Significance | None = None
     notes: list[str] = field(default_factory=list)
+    evaluation_changed: list[str] = field(default_factory=list)  # evaluation data files that differ from base
 
 
-def _metrics_for(task: str, sides: list[preds.Predictions], notes: list[str]) -> tuple[str, ...]:
+def _metrics_for(task: str, sides: list[preds.Predictions], notes: list[str]) -> tuple[str, ...] | None:
     import numpy as np
 
+    if task == "multiclass":
+        return None  # every class of both sides, averages and per class (stats.multiclass_metrics)
     metrics = stats.default_metrics(task)
     if task == "binary" and any(len(np.unique(p.label)) < 2 for p in sides):
         metrics = tuple(m for m in metrics if m != "auc")
@@ -41,7 +44,9 @@ def _metrics_for(task: str, sides: list[preds.Predictions], notes: list[str]) ->
 
 
 def assess(repo: Any, root: Path, base_commit: str | None, model: ModelConfig, *,
-           resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED) -> Evidence:
+           resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
+           evaluation_changed: list[str] | None = None) -> Evidence:
+    """`evaluation_changed`: the evaluation data files that differ from base (no paired test then)."""
     evidence = Evidence(model=model.name, task=model.task)
     notes = evidence.notes
     if not model.predictions:
@@ -83,6 +88,12 @@ def assess(repo: Any, root: Path, base_commit: str | None, model: ModelConfig, *
         notes.append("base and head have the same row ids but different labels (the evaluation data changed): "
                      "no paired test; each side's own 95 % CI is shown instead")
         aligned = None
+    if aligned is not None and evaluation_changed:
+        notes.append(f"the evaluation data changed ({', '.join(evaluation_changed)}): the rows share ids and "
+                     "labels but not features, so deltas are not paired; each side's own 95 % CI is shown instead")
+        aligned = None
+        same_rows = True
+    evidence.evaluation_changed = list(evaluation_changed or [])
     metrics = _metrics_for(model.task, [base, head], notes)
     if aligned is not None:
         base, head = aligned

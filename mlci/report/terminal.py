@@ -1,0 +1,68 @@
+"""The report's first screen as plain terminal lines (`mlci report`, `mlci demo`).
+
+Same content as the markdown's first screen: the verdict, each failing and warning goal with
+its numbers, what changed (and whether deltas are paired), the metrics that moved with their
+CIs, and where report.md / report.html are. Names come from PR code, so control characters
+(ANSI escapes that could rewrite the terminal) are replaced before anything is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mlci.report import format as fmt
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def plain(value: object) -> str:
+    """One line with no control characters (ESC, CR, BEL, newlines …)."""
+    return _CONTROL.sub("?", str(value))
+
+
+def _ci(interval: Any) -> str:
+    if interval is None:
+        return ""
+    if interval.ci_low is not None:
+        return f", 95 % CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]"
+    if interval.base_ci and interval.head_ci:
+        return (f", 95 % CI base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}] "
+                f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]")
+    return ""
+
+
+def lines(result: Any) -> list[str]:
+    """The first screen of a `builder.ReportResult`, for stdout."""
+    from mlci.report.builder import evaluation_changed
+
+    ctx = result.context
+    gate = result.gate
+    multi = len(ctx.models) > 1
+    out = [f"{gate.mark} {gate.summary()}"]
+    for finding in gate.failures:
+        out.append(f"  ✗ {plain(finding.model) + ': ' if multi else ''}{plain(finding.message)}")
+    for finding in gate.warnings:
+        out.append(f"  ⚠ {plain(finding.model) + ': ' if multi else ''}{plain(finding.message)}")
+    changed = []
+    if ctx.comparison.params:
+        changed.append("params " + ", ".join(f"{plain(p.name)} {plain(fmt.param(p.base))} → {plain(fmt.param(p.head))}"
+                                              for p in ctx.comparison.params[:4])
+                       + (" …" if len(ctx.comparison.params) > 4 else ""))
+    changed += [f"{i.kind} {plain(i.describe())}" for i in ctx.inputs[:4]]
+    out.append("what changed: " + ("; ".join(changed) if changed else "no params, code or data input"))
+    if evaluation_changed(ctx):
+        out.append("  ⚠ evaluation set changed: deltas are not paired")
+    for model in ctx.models:
+        sig = model.evidence.significance
+        names = [m.name for m in model.metrics]
+        for m in model.metrics:
+            if m.verdict == "unchanged":
+                continue
+            interval = sig.get(m.name, names) if sig is not None else None
+            who = f"{plain(model.name)}/" if multi else ""
+            out.append(f"  {fmt.VERDICT_MARKS[m.verdict]:<12} {who}{plain(m.name)}: {fmt.number(m.base)} → "
+                       f"{fmt.number(m.head)} (Δ {fmt.signed(m.delta)}{_ci(interval)})")
+    out.append(f"report:  {result.markdown}")
+    out.append(f"html:    {result.html}")
+    return out
