@@ -2,8 +2,8 @@
 # One phase of `mlci ci` for action.yml (MLCI_PHASE: admit, run or publish). Inputs arrive as
 # environment variables, never interpolated into the script; extra-args split on whitespace.
 set -euo pipefail
-# The private venv (when the install step made one) comes first, so pipeline stages run with the
-# Python that has mlci's dependencies.
+# The private venv (when the install step made one) comes first, so `mlci` is mlci's; pipeline
+# stages still run with the project's own Python (mlci takes its venv off their PATH).
 if [ -x "$RUNNER_TEMP/mlci-venv/bin/mlci" ]; then export PATH="$RUNNER_TEMP/mlci-venv/bin:$PATH"; fi
 args=(ci --phase "$MLCI_PHASE" --publisher "$MLCI_PUBLISHER" --fail-on-regression "$MLCI_FAIL_ON_REGRESSION")
 if [ -n "${MLCI_CONFIG:-}" ]; then args+=(--config "$MLCI_CONFIG"); fi
