@@ -320,10 +320,16 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
 
     if not model.goals or not all((root / f).is_file() for f in model.metrics):
         return  # first run: nothing produced the metrics yet; the gate says the goal is unchecked
+    others: dict[str, dict] = {}
     try:
-        values = read_metrics(root, model.metrics)
+        values = read_metrics(root, model.metrics, others=others)
     except (DataError, OSError):
         return  # the metrics files' own error is reported where they are read
+    for f, vals in others.items():  # a goal on a string/bool/list: the metric exists but cannot be gated
+        for name, value in vals.items():
+            if name in model.goals or f"{f}:{name}" in model.goals:
+                raise DataError(f"{f}: goal metric '{name}' is {type(value).__name__} {value!r}, not a number; "
+                                "write a number for it or drop its goal")
     known = sorted({name for vals in values.values() for name in vals}
                    | {f"{f}:{name}" for f, vals in values.items() for name in vals})
     for key in model.goals:

@@ -93,8 +93,10 @@ def norm(path: str, wdir: str = ".") -> str:
     parts: list[str] = []
     for part in joined.parts:
         if part == "..":
-            if parts:
+            if parts and parts[-1] != "..":
                 parts.pop()
+            else:
+                parts.append(part)  # above the repo root: kept, so the config check refuses it
         elif part not in (".", ""):
             parts.append(part)
     return "/".join(parts)

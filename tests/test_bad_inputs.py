@@ -229,7 +229,7 @@ def _metrics_cases() -> list[Case]:
         Case("metrics-gate", ("gate",), 5, "not a number", files={"metrics.json": '{"auc": "x"}'}),
         Case("metrics-report", ("report", "-o", "rep"), 5, "finite number", files={"metrics.json": '{"auc": NaN}'}),
         Case("metrics-base-commit-corrupt", ("diff", "--base", "broken-base"), 5, "at base",
-             setup=lambda root: _commit_on_branch(root, "broken-base", "metrics.json", '{"auc": "broken"}')),
+             setup=lambda root: _commit_on_branch(root, "broken-base", "metrics.json", '{"auc": [\n')),
     ]
     return cases
 
