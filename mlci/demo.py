@@ -62,6 +62,13 @@ def _change_params(root: Path) -> None:
 
 
 def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None = None, on_event=None) -> DemoResult:
+    from mlci import pipeline
+
+    with pipeline.own_interpreter():  # the bundled example needs mlci's own packages, not the shell's python
+        return _demo(directory, on_step=on_step, on_event=on_event)
+
+
+def _demo(directory: Path | None, *, on_step: Callable[[str], None] | None, on_event) -> DemoResult:
     import git
 
     from mlci import baseline, run, scaffold

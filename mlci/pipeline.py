@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,20 @@ def _own_venv_bin() -> str | None:
     return str(Path(sys.executable).parent)
 
 
+_OWN_INTERPRETER: ContextVar[bool] = ContextVar("mlci_own_interpreter", default=False)
+
+
+@contextmanager
+def own_interpreter() -> Iterator[None]:
+    """Stages run with mlci's own interpreter first on PATH: for the bundled examples of
+    `mlci demo`, whose stages need exactly mlci's dependencies, whatever `python` the shell has."""
+    token = _OWN_INTERPRETER.set(True)
+    try:
+        yield
+    finally:
+        _OWN_INTERPRETER.reset(token)
+
+
 def subprocess_env() -> dict[str, str]:
     """The project's environment for stage commands: its `python` and packages, never mlci's.
 
@@ -84,7 +100,9 @@ def subprocess_env() -> dict[str, str]:
     if own is not None:
         entries = [p for p in entries if os.path.realpath(p) != os.path.realpath(own)]
     path = os.pathsep.join(entries)
-    if shutil.which("python", path=path) is None:
+    if _OWN_INTERPRETER.get():
+        path = os.pathsep.join([str(Path(sys.executable).parent), *entries])
+    elif shutil.which("python", path=path) is None:
         path = os.pathsep.join([*entries, str(Path(sys.executable).parent)])
     env["PATH"] = path
     env["PYTHONUNBUFFERED"] = "1"

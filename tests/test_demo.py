@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,17 @@ from tests.helpers import git, invoke
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
-    """One real demo run (about 20 s), shared by the tests that read what it left behind."""
+    """One real demo run (about 20 s), shared by the tests that read what it left behind.
+
+    The shell's first `python` is a bare venv without pandas or LightGBM (a user whose mlci
+    lives in its own venv): the demo's stages must still run with mlci's own interpreter."""
     target = tmp_path_factory.mktemp("demo") / "demo"
-    return invoke(target.parent, "demo", "--dir", str(target), "--json"), target
+    bare = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", os.pathsep.join([str(bare / "bin"), os.environ.get("PATH", "")]))
+        mp.setenv("VIRTUAL_ENV", str(bare))
+        return invoke(target.parent, "demo", "--dir", str(target), "--json"), target
 
 
 def test_demo_runs_the_pr_loop_and_writes_a_report(demo_run):
