@@ -77,3 +77,22 @@ def trained_repo(_trained_example: Path, tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(_trained_example, root, symlinks=True)
     return root
+
+
+@pytest.fixture
+def clean_pr(trained_repo: Path) -> Path:
+    """A PR that changes no input of the pipeline: every metric unchanged."""
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("docs only\n")
+    commit_all(trained_repo, "Docs")
+    return trained_repo
+
+
+@pytest.fixture
+def gh_env(fake_github, monkeypatch):
+    """The loopback GitHub as the environment of an Actions job names it."""
+    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
+    monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
+    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repo)
+    return fake_github
+

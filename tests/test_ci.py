@@ -41,15 +41,6 @@ def regressed_pr(_regressed_pr: Path, tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def clean_pr(trained_repo: Path) -> Path:
-    """A PR that changes no input of the pipeline: every metric unchanged."""
-    git(trained_repo, "checkout", "-q", "-b", "feature")
-    (trained_repo / "NOTES.md").write_text("docs only\n")
-    commit_all(trained_repo, "Docs")
-    return trained_repo
-
-
 def head(root: Path) -> str:
     return git(root, "rev-parse", "HEAD")
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
-from tests.helpers import commit_all, git, invoke
+from tests.helpers import git, invoke
 from tests.plugins.fake_github import TOKEN, actions_env, read_outputs
-
-
-@pytest.fixture
-def clean_pr(trained_repo: Path) -> Path:
-    git(trained_repo, "checkout", "-q", "-b", "feature")
-    (trained_repo / "NOTES.md").write_text("docs only\n")
-    commit_all(trained_repo, "Docs")
-    return trained_repo
 
 
 def _phases(root: Path, env: dict[str, str], *phases: str):

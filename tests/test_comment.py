@@ -13,14 +13,6 @@ from mlci.github.client import GitHubClient, RetryPolicy
 from tests.helpers import invoke
 
 
-@pytest.fixture
-def gh_env(fake_github, monkeypatch):
-    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
-    monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
-    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repo)
-    return fake_github
-
-
 def post(tmp_path, body: str, *args: str):
     path = tmp_path / "report.md"
     path.write_text(body)

@@ -11,14 +11,6 @@ from tests.helpers import invoke
 from tests.plugins.fake_github import TOKEN
 
 
-@pytest.fixture
-def gh_env(fake_github, monkeypatch):
-    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
-    monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
-    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repo)
-    return fake_github
-
-
 def _basic(token: str) -> str:
     return base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
