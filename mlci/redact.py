@@ -14,6 +14,7 @@ than trusting each call site, every text that leaves the process goes through `r
 from __future__ import annotations
 
 import base64
+import io
 import os
 import re
 import threading
@@ -71,6 +72,41 @@ def redact(text: str) -> str:
     text = _BARE_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     return _GITHUB_TOKEN.sub(MASK, text)
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts every write: the CLI wraps stdout and stderr in it, so no
+    line mlci prints (errors, warnings, notes, tables) can carry a credential, whoever wrote it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):  # type: ignore[override]
+        if isinstance(text, str):
+            self._stream.write(redact(text))
+        else:  # click probes with b"" to tell text from binary streams: answer as a text stream
+            self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self):  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+    @property
+    def errors(self):  # type: ignore[override]
+        return getattr(self._stream, "errors", "strict")
 
 
 register_environment()

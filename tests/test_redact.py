@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from mlci.redact import redact, register
-from tests.helpers import invoke
+from tests.helpers import commit_all, invoke
 from tests.plugins.fake_github import TOKEN
 
 
@@ -68,3 +73,19 @@ def test_the_published_comment_body_is_redacted_before_it_is_sent(gh_env, tmp_pa
     assert "stage log" in comment["body"]
     _assert_clean(comment["body"])
     _assert_clean(gh_env.log_text())
+
+
+def test_every_line_the_cli_prints_is_redacted_whoever_wrote_it(git_repo):
+    """A note quoting a PR's metrics file (not an error, not a warning) still cannot print the token."""
+    secret = "s3cr3t-value-of-the-token"
+    (git_repo / "dvc.yaml").write_text("stages:\n  train:\n    cmd: 'true'\n    metrics: [m.json]\n")
+    (git_repo / "m.json").write_text(json.dumps({"auc": 0.9, "who": f"{secret} ghs_{'a' * 36}"}))
+    commit_all(git_repo, "metrics")
+    (git_repo / "m.json").write_text(json.dumps({"auc": 0.8, "who": f"now {secret}"}))
+    script = Path(sys.executable).with_name("mlci")
+    out = subprocess.run([str(script), "diff"], cwd=git_repo, capture_output=True, text=True,
+                         env={**os.environ, "GITHUB_TOKEN": secret})
+    assert out.returncode == 0, out.stderr
+    assert "'who' is a string" in out.stdout  # the line that quotes the value was printed
+    assert secret not in out.stdout + out.stderr
+    assert "ghs_" not in out.stdout + out.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import warnings
 
 import click
@@ -128,4 +129,7 @@ def main() -> None:
 
     tokenenv.receive()  # a token handed over by the re-exec below (closes its pipe)
     tokenenv.reexec_without_secrets()  # commands that run stages never keep a token in their environ
+    from mlci.redact import RedactingStream
+
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # every printed line
     cli(prog_name="mlci")
