@@ -183,3 +183,36 @@ def test_terminal_output_carries_no_escape_sequence_or_rich_markup(hostile_repor
     assert "@octocat" in result.stdout  # shown, as text
     if command[0] != "gate":  # (the gate names only the failing @octocat goal)
         assert "[link=http://e.invalid]rich[/link]" in result.stdout  # printed literally, not as a hyperlink
+
+
+def test_the_data_section_renders_hostile_table_column_and_category_names_inert(tmp_path: Path):
+    """Column names and category values come from the PR's data files: a drifted table whose
+    every name and value is an attack renders through GFM with nothing live."""
+    import cmarkgfm
+    import numpy as np
+    import pyarrow as pa
+    from cmarkgfm.cmark import Options
+
+    from mlci.data import drift, profile, section
+
+    rng = np.random.default_rng(7)
+    names = [n for n in EVIL if "\n" not in n] + ["line\nbreak"]
+
+    def table(shift: float, categories: list[str]) -> dict:
+        columns = {name: rng.normal(shift, 1.0, 500) for name in names}
+        columns["<script>cat</script>"] = rng.choice(categories, 500)
+        return profile.profile_table(pa.table(columns), path=EVIL_BRANCH, fmt="parquet")
+
+    base = {EVIL_BRANCH: table(0.0, ["a", "b"])}
+    head = {EVIL_BRANCH: table(1.5, EVIL)}
+    comparison = drift.compare_profiles(base, head)
+    assert comparison.findings  # the attack is real: the crafted columns drifted and are reported
+    text = section.render_markdown(comparison)
+    assert "@octocat" in text  # shown (as inert text)
+    page = _parse(cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE))
+    assert {tag for tag, _ in page.tags} <= MARKDOWN_ELEMENTS, {tag for tag, _ in page.tags} - MARKDOWN_ELEMENTS
+    assert not page.unbalanced and not page.stack
+    live = "".join(page.live_text)
+    assert not re.search(r"@[A-Za-z0-9]", live)
+    assert not re.search(r"#[0-9]|GH-[0-9]", live)
+    assert "://" not in live and "www." not in live
