@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlci.errors import RemoteError
+from mlci.errors import MlciWarning, RemoteError
 from mlci.github.client import GitHubClient, GitHubError, RetryPolicy
+from mlci.github import checks
 from mlci.github.reviews import approval
 
 
@@ -198,3 +199,50 @@ def test_token_never_reaches_the_server_outside_the_authorization_header(fake_gi
     fake_github.fail_next(1, 502)
     client.create(f"/repos/{fake_github.repo}/issues/1/comments", {"body": "b"})
     assert fake_github.token not in fake_github.log_text()
+
+
+def test_a_secondary_limit_without_retry_after_waits_at_least_a_minute_and_says_so(fake_github):
+    fake_github.fail_next(1, 403)  # "You have exceeded a secondary rate limit", no Retry-After
+    sleeps: list[float] = []
+    with pytest.warns(MlciWarning, match="rate limit .* waiting 60 s"):
+        client_for(fake_github, max_wait=300, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [60.0]
+    assert [r.status for r in fake_github.requests] == [403, 200]
+
+
+def test_secondary_limit_waits_double_and_stay_within_the_cap(fake_github):
+    fake_github.fail_next(5, 403)
+    sleeps: list[float] = []
+    with pytest.warns(MlciWarning), pytest.raises(GitHubError, match="gave up after 3 attempt"):
+        client_for(fake_github, max_wait=200, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [60.0, 120.0]  # a third wait (240 s) would pass the 200 s cap
+
+
+@pytest.mark.parametrize("header", ["soon", "Tue, 99 Foo 2026 nonsense", "-"])
+def test_an_unreadable_retry_after_is_a_default_wait_not_a_crash(fake_github, header):
+    fake_github.fail_next(1, 429, retry_after=header)
+    sleeps: list[float] = []
+    with pytest.warns(MlciWarning):
+        client_for(fake_github, max_wait=300, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [60.0] and fake_github.requests[-1].status == 200
+
+
+def test_a_check_run_whose_answer_was_lost_is_created_once(fake_github):
+    sha = "a" * 40
+    fake_github.fail_next(1, 502, after_apply=True, methods=("POST",))
+    result = checks.publish(client_for(fake_github), fake_github.repo, sha, conclusion="success",
+                            title="gate passed", summary="ok")
+    assert len(fake_github.check_runs) == 1
+    assert result.kind == "check-run" and result.url == fake_github.check_runs[0]["html_url"]
+    assert [r.method for r in fake_github.requests] == ["POST", "GET"]
+
+
+def test_an_earlier_check_run_of_the_same_name_is_not_taken_for_this_one(fake_github):
+    """A re-run publishes again on the same commit: the lost create is found by its own id."""
+    sha = "b" * 40
+    client = client_for(fake_github)
+    checks.publish(client, fake_github.repo, sha, conclusion="failure", title="gate failed", summary="no")
+    fake_github.fail_next(1, 502, methods=("POST",))  # lost before it was applied this time
+    checks.publish(client, fake_github.repo, sha, conclusion="success", title="gate passed", summary="ok")
+    assert [r["conclusion"] for r in fake_github.check_runs] == ["failure", "success"]
+

@@ -7,6 +7,7 @@ still get a visible verdict through a commit status, which needs only `statuses:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from mlci.github.client import GitHubClient, GitHubError, split_repo
@@ -37,8 +38,14 @@ def publish(client: GitHubClient, repo: str, sha: str, *, conclusion: str, title
                "output": {"title": title[:255], "summary": fit_comment(summary, limit=SUMMARY_LIMIT, full_report_url=details_url)}}
     if details_url:
         payload["details_url"] = details_url
+    external_id = payload["external_id"] = uuid.uuid4().hex  # finds this very create again if its answer is lost
+
+    def landed() -> dict | None:
+        runs = client.get(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", {"check_name": name})
+        return next((r for r in runs.get("check_runs", []) if r.get("external_id") == external_id), None)
+
     try:
-        run = client.create(f"/repos/{owner}/{repo_name}/check-runs", payload)
+        run = client.create(f"/repos/{owner}/{repo_name}/check-runs", payload, landed=landed)
         return CheckResult("check-run", conclusion, run.get("html_url"))
     except GitHubError as exc:
         if exc.status != 403:

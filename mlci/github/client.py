@@ -13,13 +13,14 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlci import __version__
 from mlci import redact as redact_mod
-from mlci.errors import RemoteError, UsageError
+from mlci.errors import MlciWarning, RemoteError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -60,7 +61,33 @@ class RetryPolicy:
     attempts: int = 6
     max_wait: float = 120.0
     backoff: float = 1.0  # first back-off when GitHub names no wait; doubles each time
+    secondary_wait: float = 60.0  # a secondary limit without Retry-After: GitHub asks for at least a minute
     sleep: Callable[[float], None] = time.sleep
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable ("soon")."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time()) if parsed is not None else None
+
+
+def _reset_wait(response: httpx.Response) -> float | None:
+    """Seconds until the primary limit resets, when it is used up and the reset time reads."""
+    if response.headers.get("x-ratelimit-remaining") != "0":
+        return None
+    try:
+        return max(0.0, float(response.headers.get("x-ratelimit-reset", "")) - time.time()) + 1.0
+    except ValueError:
+        return None
 
 
 def _is_secondary_limit(response: httpx.Response) -> bool:
@@ -146,17 +173,16 @@ class GitHubClient:
                               "check GITHUB_API_URL and the network", status=0) from None
 
     def _wait_for(self, response: httpx.Response | None, attempt: int) -> float:
-        """Seconds GitHub asks us to wait, else exponential back-off."""
+        """Seconds GitHub asks us to wait; else at least a minute, doubling, for a secondary
+        limit (GitHub's guidance), and exponential back-off for errors and lost answers."""
         if response is not None:
-            retry_after = response.headers.get("retry-after")
-            if retry_after:
-                try:
-                    return max(0.0, float(retry_after))
-                except ValueError:
-                    parsed = email.utils.parsedate_to_datetime(retry_after)
-                    return max(0.0, parsed.timestamp() - time.time())
-            if response.headers.get("x-ratelimit-remaining") == "0" and response.headers.get("x-ratelimit-reset"):
-                return max(0.0, float(response.headers["x-ratelimit-reset"]) - time.time()) + 1.0
+            told = _retry_after(response.headers.get("retry-after"))
+            if told is None:
+                told = _reset_wait(response)
+            if told is not None:
+                return told
+            if _is_secondary_limit(response):
+                return self.retry.secondary_wait * (2 ** attempt)
         return self.retry.backoff * (2 ** attempt)
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
@@ -187,6 +213,9 @@ class GitHubClient:
             wait = self._wait_for(response, attempt)
             if attempt + 1 >= self.retry.attempts or waited + wait > self.retry.max_wait:
                 break
+            if response is not None and _is_secondary_limit(response):
+                warnings.warn(MlciWarning(f"GitHub rate limit on {method} {path}: waiting {wait:.0f} s before "
+                                          f"retrying (at most {self.retry.max_wait:.0f} s in all)"), stacklevel=2)
             self.retry.sleep(wait)
             waited += wait
         assert last is not None

@@ -122,7 +122,7 @@ class FakeGitHub:
 
     # --- test controls ------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 502, *, retry_after: int | None = None,
+    def fail_next(self, count: int, status: int = 502, *, retry_after: int | str | None = None,
                   after_apply: bool = False, methods: tuple[str, ...] = ()) -> None:
         """The next `count` requests (of `methods`) answer `status` (403 = secondary rate limit)."""
         message = {403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
