@@ -490,7 +490,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.section("registry")
     if registry and registry.get("promote_on", "both") in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx.root, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx.root, approval=None, token=ctx.token)
     return result
 
 
@@ -540,16 +540,16 @@ def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx.root, approval=approval)
+    promotion = _promote(ctx.root, approval=approval, token=ctx.token)
     write_outputs(ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                           "metrics-json": ""})
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(root: Path, *, approval):
-    try:
-        from mlci.registry.promote import promote
-    except ImportError:
-        raise ConfigError("this mlci has no model registry support (mlci.registry.promote); "
-                          "upgrade mlci or drop registry.promote_on") from None
-    return promote(root, approval=approval)
+def _promote(root: Path, *, approval, token: str | None):
+    """Promote with the token this command was given: registry tags are pushed with it."""
+    from mlci.registry.gto_tags import authenticated
+    from mlci.registry.promote import promote
+
+    with authenticated(token):
+        return promote(root, approval=approval)

@@ -158,6 +158,33 @@ def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github,
     assert fake_github.requests == []
 
 
+def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(trained_repo, fake_github,
+                                                                               git_http_origin, tmp_path):
+    """`mlci ci` drops the token from its environment before any stage runs; the registry push
+    after training must still authenticate, against an origin that refuses anonymous pushes."""
+    from mlci.github.gitauth import auth_env
+
+    config = trained_repo / "mlci.yaml"
+    config.write_text(config.read_text() + "registry:\n  promote_on: main\n")
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage",
+                    str(tmp_path / "dvc-storage")], cwd=trained_repo, check=True, capture_output=True)
+    sha = commit_all(trained_repo, "Promote from main")
+    git(trained_repo, "remote", "add", "origin", git_http_origin.url)
+    auth = auth_env(git_http_origin.token, git_http_origin.server_url, {})
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=trained_repo, check=True,
+                   env={**os.environ, **auth, "GIT_TERMINAL_PROMPT": "0"})
+    env = {**os.environ, **actions_env(fake_github, tmp_path / "runner", event="push", sha=sha,
+                                       token=git_http_origin.token),
+           "GITHUB_SERVER_URL": git_http_origin.server_url, "GIT_TERMINAL_PROMPT": "0"}
+    out = subprocess.run([sys.executable, "-m", "mlci", "ci", "--json"], cwd=trained_repo, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["action"] == "promote"
+    assert git(git_http_origin.bare, "tag", "--list", "churn@*") == "churn@v0.0.1"
+    assert git(git_http_origin.bare, "notes", "--ref=mlci", "show", sha)  # the baseline too, same token
+    assert git_http_origin.token not in out.stdout + out.stderr
+
+
 def test_push_to_another_branch_does_nothing(trained_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", event="push", sha=head(trained_repo), ref="refs/heads/dev")
     result = run_ci(trained_repo, env)

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,15 +70,31 @@ def assign_message(name: str, stage: str, version: str) -> str:
     return f"Assigning stage {stage} to artifact {name} version {version}"
 
 
+_TOKEN: ContextVar[str | None] = ContextVar("mlci_registry_token", default=None)
+
+
+@contextmanager
+def authenticated(token: str | None) -> Iterator[None]:
+    """Registry pushes inside this block use `token`: `mlci ci` holds its token in memory only
+    (it is gone from the environment before any stage runs), so it hands it over here."""
+    reset = _TOKEN.set(token)
+    try:
+        yield
+    finally:
+        _TOKEN.reset(reset)
+
+
 def git_auth_env() -> dict[str, str]:
-    """In GitHub Actions, let git fetch/push tags with GITHUB_TOKEN (checkout keeps no credentials)."""
+    """In GitHub Actions, let git fetch/push tags with the token (checkout keeps no credentials):
+    the one handed over by `authenticated()`, else GITHUB_TOKEN (`mlci promote` in a step)."""
     import os
 
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+    token = _TOKEN.get() or os.environ.get("GITHUB_TOKEN")
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not token:
         return {}
     from mlci.github.gitauth import auth_env
 
-    return auth_env(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
+    return auth_env(token, os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
 
 
 def _metadata(message: str) -> dict[str, Any]:
