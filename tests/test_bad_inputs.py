@@ -323,6 +323,8 @@ def _flag_cases() -> list[Case]:
         Case("flag-pr-negative", ("promote", "--pr", "-5"), 2, "--pr"),
         Case("flag-pr-word", ("promote", "--pr", "seven"), 2, "--pr"),
         Case("flag-pr-huge", ("promote", "--pr", "9" * 30), 2, "--pr"),
+        Case("flag-comment-pr-zero", ("comment", "--pr", "0", "--body-file", "README.md"), 2, "--pr"),
+        Case("flag-comment-pr-huge", ("comment", "--pr", "9" * 30, "--body-file", "README.md"), 2, "--pr"),
         Case("flag-bump-unknown", ("promote", "--bump", "huge"), 2, "--bump"),
         Case("flag-version-and-bump", ("promote", "--force", "--version", "v1.0.0", "--bump", "patch"), 8, "not both"),
         Case("flag-version-invalid", ("promote", "--force", "--version", "1.0"), 2, "invalid version"),

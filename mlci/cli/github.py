@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import config_option
+from mlci.cli.options import PR_NUMBER, config_option
 from mlci.cli.output import emit_json, warn
 
 
 @click.command()
-@click.option("--pr", "pr", type=int, required=True, help="Pull request number.")
+@click.option("--pr", "pr", type=PR_NUMBER, required=True, help="Pull request number.")
 @click.option("--repo", default=None, metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="Markdown to post (e.g. report.md); '-' is not accepted.")
