@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -97,6 +99,20 @@ def discard_dir(staged: Path) -> None:
     import shutil
 
     shutil.rmtree(staged, ignore_errors=True)
+
+
+@contextmanager
+def replacing_dir(final: Path, owned: set[str], *, flag: str = "-o") -> Iterator[Path]:
+    """Write a directory whole or not at all: yields a staging directory, swapped in at `final`
+    when the block ends, discarded when it raises (a full disk leaves the old one as it was)."""
+    check_replaceable(final, owned, flag=flag)
+    staged = staging_dir(final)
+    try:
+        yield staged
+    except BaseException:
+        discard_dir(staged)
+        raise
+    swap_dir(staged, final)
 
 
 def sha256(path: Path) -> str:

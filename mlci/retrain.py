@@ -223,12 +223,12 @@ def retrain(path: Path | str = ".", *, against: str | None = None, report_dir: P
     decision = decide(cfg, record, reference, settings)
     decision.notes = notes + decision.notes
     out = Path(report_dir) if Path(report_dir).is_absolute() else root / report_dir
-    out.mkdir(parents=True, exist_ok=True)
-    drawn = plot(decision.data, out / PLOT_NAME) if decision.data is not None else None
-    markdown = render_report(decision, record, plot=PLOT_NAME if drawn else None)
-    atomicio.write_text(out / "report.md", markdown)
     outcome = RetrainOutcome(decision, record, out / "report.md")
-    atomicio.write_text(out / "report.json", json.dumps(outcome.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    with atomicio.replacing_dir(out, {"report.md", "report.json", PLOT_NAME}, flag="--report-dir") as staged:
+        drawn = plot(decision.data, staged / PLOT_NAME) if decision.data is not None else None
+        atomicio.write_text(staged / "report.md", render_report(decision, record, plot=PLOT_NAME if drawn else None))
+        atomicio.write_text(staged / "report.json",
+                            json.dumps(outcome.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
     return outcome
 
 

@@ -221,8 +221,7 @@ def merge_reports(
         primary = primary_goal(Path(config_root))
     sweep = collect([Path(d) for d in dirs], primary=primary)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomicio.write_text(out_dir / "report.json", json.dumps(sweep.to_dict(), indent=2, sort_keys=True) + "\n")
-    markdown = out_dir / "report.md"
-    atomicio.write_text(markdown, render(sweep))
-    return markdown
+    with atomicio.replacing_dir(out_dir, {"report.json", "report.md"}) as staged:
+        atomicio.write_text(staged / "report.json", json.dumps(sweep.to_dict(), indent=2, sort_keys=True) + "\n")
+        atomicio.write_text(staged / "report.md", render(sweep))
+    return out_dir / "report.md"

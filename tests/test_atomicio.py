@@ -81,3 +81,15 @@ def test_a_pulled_model_is_readable_by_others_under_the_usual_umask(tmp_path: Pa
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_a_directory_whose_writing_fails_is_left_as_it_was(tmp_path: Path):
+    final = tmp_path / "report"
+    final.mkdir()
+    (final / "report.md").write_text("old\n")
+    with pytest.raises(OSError), atomicio.replacing_dir(final, {"report.md", "report.json"}) as staged:
+        atomicio.write_text(staged / "report.json", "{}\n")
+        raise OSError(28, "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging leftovers
+    assert sorted(p.name for p in final.iterdir()) == ["report.md"] and (final / "report.md").read_text() == "old\n"
+

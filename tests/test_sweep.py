@@ -86,6 +86,24 @@ def test_merged_json_names_the_best_and_every_variant(three_variants, tmp_path):
     assert {v["name"] for v in data["variants"]} == {"lr-0.05", "lr-0.2", "leaves-31"}
 
 
+def test_merging_again_replaces_the_merged_directory_whole(three_variants, tmp_path):
+    out = tmp_path / "merged"
+    merge_reports(three_variants, out, primary="auc")
+    merge_reports(three_variants[:1], out, primary="auc")
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
+    assert len(json.loads((out / "report.json").read_text())["variants"]) == 1
+
+
+def test_merging_into_a_folder_of_the_users_files_is_refused(three_variants, tmp_path):
+    from mlci.errors import UsageError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me\n")
+    with pytest.raises(UsageError, match="holds files mlci did not write"):
+        merge_reports(three_variants, tmp_path / "mine", primary="auc")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me\n"
+
+
 def test_a_variant_missing_the_primary_metric_is_listed_last_and_never_best(tmp_path):
     dirs = [report_dir(tmp_path, "broken", [metric("auc", 0.9, None)], {}),
             report_dir(tmp_path, "ok", [metric("auc", 0.9, 0.5)], {})]

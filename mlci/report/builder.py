@@ -530,14 +530,9 @@ def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any
     """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
     root = gitrepo.root(gitrepo.open_repo(path))
     final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
-    atomicio.check_replaceable(final, {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md"})
-    staged = atomicio.staging_dir(final)
-    try:
+    owned = {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md"}
+    with atomicio.replacing_dir(final, owned) as staged:
         result = _build(path, out_dir=staged, **options)
-    except BaseException:
-        atomicio.discard_dir(staged)
-        raise
-    atomicio.swap_dir(staged, final)
     result.context.out_dir = final
     return ReportResult(markdown=final / result.markdown.name, json=final / result.json.name,
                         html=final / result.html.name, images=[final / p.relative_to(staged) for p in result.images],
