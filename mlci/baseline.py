@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.errors import CorruptRecordWarning, DataError, GitError, RemoteError
+from mlci.gitplumb import Plumb
 from mlci.record import NewerSchema, RunRecord
 
 if TYPE_CHECKING:
@@ -51,14 +52,42 @@ def notes_lock(repo: git.Repo):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _raw_lines(repo: git.Repo, commit: str) -> list[str]:
+def _raw_lines(repo: git.Repo | Plumb, commit: str) -> list[str]:
+    if isinstance(repo, Plumb):
+        return _lines(repo.note_texts(NOTES_REF, [commit]).get(commit, ""))
     import git
 
     try:
         text = _notes(repo, "show", commit)
     except git.GitCommandError:
         return []
+    return _lines(text)
+
+
+def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def _note_texts(repo: git.Repo | Plumb, commits: list[str] | None = None) -> dict[str, str]:
+    """commit -> note text for many commits in two git processes (`notes list`, `cat-file --batch`)."""
+    if isinstance(repo, Plumb):
+        return repo.note_texts(NOTES_REF, commits)
+    with Plumb(str(repo.working_tree_dir)) as plumb:
+        return plumb.note_texts(NOTES_REF, commits)
+
+
+def _warn_bad(commit: str, bad: list[tuple[str, str]]) -> None:
+    for _line, why in bad:
+        warnings.warn(CorruptRecordWarning(
+            f"skipped an unreadable run record on commit {commit[:12]} ({why.split('; ')[0]}); "
+            f"run `mlci record repair {commit[:12]}` to set it aside"
+        ), stacklevel=3)
+
+
+def _records_in(commit: str, text: str) -> list[RunRecord]:
+    records, bad = _parse_lines(commit, _lines(text))
+    _warn_bad(commit, bad)
+    return sorted(records, key=lambda r: r.created_at)
 
 
 def _parse_lines(commit: str, lines: list[str], *, newer: list[str] | None = None
@@ -84,15 +113,16 @@ def _parse_lines(commit: str, lines: list[str], *, newer: list[str] | None = Non
     return records, bad
 
 
-def records_for(repo: git.Repo, commit: str) -> list[RunRecord]:
+def records_for(repo: git.Repo | Plumb, commit: str) -> list[RunRecord]:
     """All records for `commit`, oldest first; unreadable lines are skipped with a warning."""
     records, bad = _parse_lines(commit, _raw_lines(repo, commit))
-    for _line, why in bad:
-        warnings.warn(CorruptRecordWarning(
-            f"skipped an unreadable run record on commit {commit[:12]} ({why.split('; ')[0]}); "
-            f"run `mlci record repair {commit[:12]}` to set it aside"
-        ), stacklevel=2)
+    _warn_bad(commit, bad)
     return sorted(records, key=lambda r: r.created_at)
+
+
+def records_by_commit(repo: git.Repo | Plumb, commits: list[str] | None = None) -> dict[str, list[RunRecord]]:
+    """commit -> its records (oldest first) for `commits` (default: every noted commit), read in batch."""
+    return {c: _records_in(c, text) for c, text in _note_texts(repo, commits).items()}
 
 
 def save(repo: git.Repo, record: RunRecord) -> None:
@@ -172,28 +202,19 @@ def _write(repo: git.Repo, commit: str, lines: list[str], *, ref: str = NOTES_RE
         os.unlink(tmp)
 
 
-def latest(repo: git.Repo, commit: str, *, clean_only: bool = False) -> RunRecord | None:
+def latest(repo: git.Repo | Plumb, commit: str, *, clean_only: bool = False) -> RunRecord | None:
     records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty)]
     return records[-1] if records else None
 
 
-def baseline_for(repo: git.Repo, commit: str) -> RunRecord | None:
+def baseline_for(repo: git.Repo | Plumb, commit: str) -> RunRecord | None:
     """The record a PR compares against: the newest run of a clean tree at `commit`."""
     return latest(repo, commit, clean_only=True)
 
 
-def all_records(repo: git.Repo) -> list[RunRecord]:
+def all_records(repo: git.Repo | Plumb) -> list[RunRecord]:
     """Every stored record (for `reproduce pr/N`, listings); oldest first."""
-    import git
-
-    try:
-        listing = _notes(repo, "list")
-    except git.GitCommandError:
-        return []
-    records = []
-    for line in listing.splitlines():
-        _blob, commit = line.split()
-        records.extend(records_for(repo, commit))
+    records = [r for found in records_by_commit(repo).values() for r in found]
     return sorted(records, key=lambda r: r.created_at)
 
 
@@ -241,22 +262,25 @@ def push(repo: git.Repo, remote: str = "origin") -> None:
     raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} merges: {last}; retry later")
 
 
-def same_inputs(repo: git.Repo, commit: str, matches, *, depth: int = 50) -> RunRecord | None:
+def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50) -> RunRecord | None:
     """The baseline of a commit nobody ran: the newest clean record, on `commit` or its nearest
     ancestor (up to `depth` back), whose pipeline inputs `matches` says are `commit`'s own.
 
     Following the quick start, `mlci run` records A and the user then commits `dvc.lock` as
     B: B's deps, params and code are A's, so A's numbers are B's numbers.
     """
-    import git
+    if isinstance(repo, Plumb):
+        ancestors = (repo.run_ok("rev-list", f"--max-count={depth}", commit) or "").split()
+    else:
+        import git
 
-    try:
-        ancestors = repo.git.rev_list(f"--max-count={depth}", commit).split()
-        noted = {line.split()[1] for line in _notes(repo, "list").splitlines() if line.strip()}
-    except git.GitCommandError:
-        return None
-    for sha in (a for a in ancestors if a in noted):
-        for record in reversed(records_for(repo, sha)):
+        try:
+            ancestors = repo.git.rev_list(f"--max-count={depth}", commit).split()
+        except git.GitCommandError:
+            return None
+    by_commit = records_by_commit(repo, ancestors)
+    for sha in (a for a in ancestors if a in by_commit):
+        for record in reversed(by_commit[sha]):
             if not record.dirty and record.deps and matches(record):
                 return record
     return None

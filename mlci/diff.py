@@ -11,9 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlci import baseline, config as config_mod, dvcfile, gitrepo, reproducibility
+from mlci import baseline, dvcfile, reproducibility
+from mlci import config as config_mod
 from mlci.compare import Comparison, compare_metrics, compare_params
-from mlci.metrics import describe_other, parse_params, read_metrics, read_params, scoped, split_metrics
+from mlci.gitplumb import Plumb
+from mlci.metrics import (
+    describe_other,
+    parse_params,
+    read_metrics,
+    read_params,
+    scoped,
+    split_metrics,
+)
 from mlci.record import RunRecord
 
 
@@ -27,15 +36,15 @@ def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
         return None
 
 
-def base_metric_texts(repo, root: Path, commit: str, files: list[str], notes: list[str]) -> tuple[dict[str, str], str]:
+def base_metric_texts(repo: Plumb, root: Path, commit: str, files: list[str], notes: list[str]) -> tuple[dict[str, str], str]:
     """file -> text at `commit`, and where they came from: "git", "dvc" (cache/remote) or "none"."""
     texts: dict[str, str] = {}
     via_dvc = False
     lock = None
     for file in files:
-        text = gitrepo.show(repo, commit, file)
+        text = repo.show(commit, file)
         if text is None:
-            lock = lock if lock is not None else (gitrepo.show(repo, commit, "dvc.lock") or "")
+            lock = lock if lock is not None else (repo.show(commit, "dvc.lock") or "")
             if not dvcfile.is_dvc_output(lock, file):
                 continue
             data = dvcfile.read_cached(root, lock, file)
@@ -49,10 +58,10 @@ def base_metric_texts(repo, root: Path, commit: str, files: list[str], notes: li
     return texts, ("dvc" if via_dvc else "git") if texts else "none"
 
 
-def _base_params(repo, commit: str, files: list[str], scope) -> dict[str, dict[str, Any]]:
+def _base_params(repo: Plumb, commit: str, files: list[str], scope) -> dict[str, dict[str, Any]]:
     params = {}
     for file in files:
-        text = gitrepo.show(repo, commit, file)
+        text = repo.show(commit, file)
         if text is not None:
             params[file] = parse_params(text, f"{file} at base {commit[:12]}")
     return scoped(params, scope)
@@ -75,12 +84,17 @@ def _other_notes(base: dict[str, dict[str, Any]] | None, head: dict[str, dict[st
 
 
 def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Comparison:
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
+    """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython."""
+    with Plumb(path) as repo:
+        return _diff(repo, base_ref, config_path)
+
+
+def _diff(repo: Plumb, base_ref: str | None, config_path: Path | None) -> Comparison:
+    root = Path(repo.working_tree_dir)
     cfg = config_mod.load(root, config_path)
-    head_commit = gitrepo.head_commit(repo)
-    ref = base_ref or gitrepo.default_branch(repo)
-    base_commit = gitrepo.merge_base(repo, head_commit, gitrepo.resolve(repo, ref))
+    head_commit = repo.head_commit()
+    ref = base_ref or repo.default_branch()
+    base_commit = repo.merge_base(head_commit, repo.resolve(ref))
     scope = dvcfile.params_scope(root)
     notes: list[str] = []
     base_others: dict[str, dict[str, Any]] | None = None
@@ -126,7 +140,7 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
         base_commit=base_commit,
         base_source=source,
         head_commit=head_commit,
-        head_dirty=bool(reproducibility.dirty_inputs(repo, root)),
+        head_dirty=bool(reproducibility.dirty_inputs(repo, root)),  # type: ignore[arg-type]  # duck-typed .git
         metrics=compare_metrics(cfg, base_metrics if source != "none" else None, head_metrics),
         params=compare_params(base_params, head_params),
         base_record=base_record,
@@ -142,9 +156,9 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
     return comparison
 
 
-def _inputs_at(repo, commit: str, cfg: config_mod.Config, scope) -> tuple[dict[str, str], dict[str, dict]] | None:
+def _inputs_at(repo: Plumb, commit: str, cfg: config_mod.Config, scope) -> tuple[dict[str, str], dict[str, dict]] | None:
     """(dvc.lock deps, declared params) as committed at `commit`; None without a dvc.lock there."""
-    lock = gitrepo.show(repo, commit, "dvc.lock")
+    lock = repo.show(commit, "dvc.lock")
     if not lock:
         return None
     deps, _outs = dvcfile.lock_hashes(Path("."), lock)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("dvc", "pandas", "matplotlib", "lightgbm", "sklearn", "mlflow", "gto", "numpy", "dask", "httpx")
+HEAVY = ("git", "dvc", "pandas", "matplotlib", "lightgbm", "sklearn", "mlflow", "gto", "numpy", "dask", "httpx")
 
 _PROBE = """
 import json, sys
@@ -30,9 +30,26 @@ def test_help_imports_nothing_heavy():
 
 
 def test_diff_imports_nothing_heavy(trained_repo: Path):
+    """Not even GitPython ("git"): the read path is plain git plumbing."""
     modules = loaded_modules("diff", "--json", cwd=trained_repo)
-    assert "git" in modules  # it did real work
+    assert "mlci.gitplumb" in _submodules("diff", "--json", cwd=trained_repo)  # it did real work, on plumbing
     assert not modules & set(HEAVY)
+
+
+def test_diff_reads_the_real_base_without_gitpython(trained_repo: Path):
+    out = subprocess.run([sys.executable, "-m", "mlci", "diff", "--json"], cwd=trained_repo,
+                         capture_output=True, text=True, check=True)
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=trained_repo, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.stdout)
+    assert result["base"]["commit"] == base.strip()
+    assert result["base"]["source"] == "record"  # the note was read through cat-file
+    assert result["metrics"] and all(m["base"] is not None for m in result["metrics"])
+
+
+def _submodules(*args: str, cwd: Path | None = None) -> set[str]:
+    probe = _PROBE.replace("m.split('.')[0] for m in sys.modules", "m for m in sys.modules")
+    out = subprocess.run([sys.executable, "-c", probe, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.rsplit("MODULES=", 1)[1]))
 
 
 def test_console_script_is_installed_and_prints_help():

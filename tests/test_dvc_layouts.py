@@ -298,7 +298,7 @@ def test_diff_reads_the_local_cache_without_importing_dvc(cached: Path):
 
     assert invoke_json(cached, "diff", "--base", "main")["base"]["source"] == "dvc"  # the cache answered
     modules = loaded_modules("diff", "--base", "main", "--json", cwd=cached)
-    assert "git" in modules and not modules & set(HEAVY)
+    assert not modules & set(HEAVY)  # HEAVY includes GitPython ("git"): the read path is git plumbing
 
 
 def test_mlci_run_records_every_expanded_foreach_and_matrix_stage(tmp_path: Path):

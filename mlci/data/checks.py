@@ -168,8 +168,9 @@ def _reusable_profiles(root: Path, tables: tuple[str, ...]) -> dict[str, dict[st
     except Exception:  # noqa: BLE001 - no usable history: simply profile everything
         return {}
     found: dict[str, dict[str, Any]] = {}
+    by_commit = baseline.records_by_commit(repo, commits)
     for commit in commits:
-        for record in reversed(baseline.records_for(repo, commit)):
+        for record in reversed(by_commit.get(commit, [])):
             stored = record.extra.get("data_profile") or {}
             for table, digest in wanted.items():
                 entry = stored.get(table)

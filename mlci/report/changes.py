@@ -170,10 +170,11 @@ def executed_times(repo: Any, record: Any, root: Path, *, depth: int = 50) -> di
             commits = [c.hexsha for c in repo.iter_commits(record.commit, max_count=depth)]
         except Exception:  # noqa: BLE001 - a shallow clone or unknown commit: nothing to look up
             commits = []
+        by_commit = baseline.records_by_commit(repo, commits)  # one batch read, not a git call per commit
         for commit in commits:
             if not pending:
                 break
-            for other in baseline.records_for(repo, commit):
+            for other in by_commit.get(commit, []):
                 for s in other.stages:
                     if s.name not in pending or s.status not in ("ran", "restored"):
                         continue
