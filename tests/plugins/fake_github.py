@@ -122,7 +122,7 @@ class FakeGitHub:
 
     # --- test controls ------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 502, *, retry_after: int | None = None,
+    def fail_next(self, count: int, status: int = 502, *, retry_after: int | str | None = None,
                   after_apply: bool = False, methods: tuple[str, ...] = ()) -> None:
         """The next `count` requests (of `methods`) answer `status` (403 = secondary rate limit)."""
         message = {403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
@@ -370,7 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return denied
             return self._create_check_run(body)
         if mm := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
-            runs = [r for r in st.check_runs if r["head_sha"] == mm.group(1)]
+            runs = [r for r in st.check_runs if r["head_sha"] == mm.group(1)
+                    and (not query.get("check_name") or r["name"] == query["check_name"][0])]
             return 200, {"total_count": len(runs), "check_runs": runs}, {}
         if mm := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest):
             if method != "POST":
