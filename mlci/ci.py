@@ -273,9 +273,27 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
     if can_write and not ctx.token:
         raise RemoteError("no GitHub token for the PR comment and check; pass "
                           "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)")
+    if can_write:
+        _preflight(ctx, can_write=True)
     write_outputs(event.output_path, {"admitted": "true"})
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
     return state
+
+
+def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
+    """Fail in seconds, before any training, when the token lacks a permission the event needs."""
+    from mlci.github import client as client_mod
+    from mlci.github import preflight
+
+    if not ctx.token:
+        return  # each phase names the missing token itself
+    event = ctx.event
+    with client_mod.GitHubClient(ctx.token, api_url=event.api_url, retry=ctx.retry) as client:
+        result = preflight.check(client, event.repo, event.name, pr=event.pr, can_write=can_write,
+                                 registry_backend=ctx.cfg.section("registry").get("backend"))
+    preflight.require(result, event.name)
+    for line in result.degraded:
+        ctx.note(line)
 
 
 def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
@@ -463,6 +481,8 @@ def _push_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
         ctx.note(f"push to {event.ref or 'an unknown ref'} is not the default branch "
                  f"({event.default_branch or 'unknown'}): nothing to record")
         return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    # No REST preflight here: a push run talks to GitHub only through `git push` (contents),
+    # which a REST probe cannot stand in for on every forge setup; see preflight.needs("push").
     _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
     return {"event": event.name, "sha": event.sha}
 
@@ -515,6 +535,7 @@ def _review_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
     approval = _approval(ctx)
     if not approval.approved:  # refuse before spending a training run on it
         raise RegistryError(f"promotion refused: {approval.reason}")
+    _preflight(ctx, can_write=True)
     _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
     return {"event": event.name, "sha": event.sha}
 

@@ -365,6 +365,21 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 del st.comments[comment["id"]]
                 return 204, None, {}
+        if rest == "/issues" and method == "POST":
+            if denied := self._forbidden("issues", "write"):
+                return denied
+            if not body.get("title"):
+                return (*_error(422, "Validation Failed",
+                                errors=[{"resource": "Issue", "code": "missing_field", "field": "title"}]), {})
+            return (*_error(422, "mlci tests: the fake does not create issues"), {})
+        if rest == "/git/refs" and method == "POST":
+            if denied := self._forbidden("contents", "write"):
+                return denied
+            missing = [k for k in ("ref", "sha") if not body.get(k)]
+            if missing:
+                return (*_error(422, "Invalid request.",
+                                errors=[" and ".join(f'"{k}"' for k in missing) + " weren't supplied."]), {})
+            return (*_error(422, "Reference update failed"), {})  # the fake keeps no git objects
         if rest == "/check-runs" and method == "POST":
             if denied := self._forbidden("checks", "write"):
                 return denied
