@@ -215,6 +215,10 @@ def ci(
         if on_note:
             on_note(message)
 
+    if retry is None:  # rate-limit waits (a minute or more) are said, not silent
+        from mlci.github.client import RetryPolicy
+
+        retry = RetryPolicy(on_wait=on_note)
     if state_dir is None:
         state_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "state"
     ctx = _Ctx(event, env, root, cfg, config_path, base_ref, comment_id or settings.get("comment_id") or "mlci",
@@ -510,7 +514,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.section("registry")
     if registry and registry.get("promote_on", "both") in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx.root, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx.root, ctx, approval=None)
     return result
 
 
@@ -561,16 +565,19 @@ def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx.root, approval=approval)
+    promotion = _promote(ctx.root, ctx, approval=approval)
     write_outputs(ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                           "metrics-json": ""})
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(root: Path, *, approval):
+def _promote(root: Path, ctx: _Ctx, *, approval):
     try:
         from mlci.registry.promote import promote
     except ImportError:
         raise ConfigError("this mlci has no model registry support (mlci.registry.promote); "
                           "upgrade mlci or drop registry.promote_on") from None
-    return promote(root, approval=approval)
+    from mlci.registry.gto_tags import credentials
+
+    with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
+        return promote(root, approval=approval)

@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,34 @@ def assign_message(name: str, stage: str, version: str) -> str:
     return f"Assigning stage {stage} to artifact {name} version {version}"
 
 
+_CREDENTIALS: ContextVar[tuple[str, str] | None] = ContextVar("mlci_registry_credentials", default=None)
+
+
+@contextmanager
+def credentials(token: str | None, server_url: str = "https://github.com"):
+    """Registry git calls inside this block authenticate with `token`.
+
+    Why: `mlci ci` removes GITHUB_TOKEN from os.environ (so pipeline code never sees it) and
+    holds it itself; the tag push must use that token, not whatever the environment has left.
+    """
+    handle = _CREDENTIALS.set((token, server_url) if token else None)
+    try:
+        yield
+    finally:
+        _CREDENTIALS.reset(handle)
+
+
 def git_auth_env() -> dict[str, str]:
-    """In GitHub Actions, let git fetch/push tags with GITHUB_TOKEN (checkout keeps no credentials)."""
+    """Let git fetch/push tags with the token given to `credentials()`, else GITHUB_TOKEN in Actions."""
     import os
 
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
-        return {}
     from mlci.github.gitauth import auth_env
 
+    given = _CREDENTIALS.get()
+    if given is not None:
+        return auth_env(given[0], given[1])
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+        return {}
     return auth_env(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
 
 
