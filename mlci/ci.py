@@ -215,6 +215,10 @@ def ci(
         if on_note:
             on_note(message)
 
+    if retry is None:  # rate-limit waits (a minute or more) are said, not silent
+        from mlci.github.client import RetryPolicy
+
+        retry = RetryPolicy(on_wait=on_note)
     if state_dir is None:
         state_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "state"
     ctx = _Ctx(event, env, root, cfg, config_path, base_ref, comment_id or settings.get("comment_id") or "mlci",
@@ -273,9 +277,27 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
     if can_write and not ctx.token:
         raise RemoteError("no GitHub token for the PR comment and check; pass "
                           "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)")
+    if can_write:
+        _preflight(ctx, can_write=True)
     write_outputs(event.output_path, {"admitted": "true"})
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
     return state
+
+
+def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
+    """Fail in seconds, before any training, when the token lacks a permission the event needs."""
+    from mlci.github import client as client_mod
+    from mlci.github import preflight
+
+    if not ctx.token:
+        return  # each phase names the missing token itself
+    event = ctx.event
+    with client_mod.GitHubClient(ctx.token, api_url=event.api_url, retry=ctx.retry) as client:
+        result = preflight.check(client, event.repo, event.name, pr=event.pr, can_write=can_write,
+                                 registry_backend=ctx.cfg.section("registry").get("backend"))
+    preflight.require(result, event.name)
+    for line in result.degraded:
+        ctx.note(line)
 
 
 def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
@@ -463,6 +485,8 @@ def _push_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
         ctx.note(f"push to {event.ref or 'an unknown ref'} is not the default branch "
                  f"({event.default_branch or 'unknown'}): nothing to record")
         return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    # No REST preflight here: a push run talks to GitHub only through `git push` (contents),
+    # which a REST probe cannot stand in for on every forge setup; see preflight.needs("push").
     _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
     return {"event": event.name, "sha": event.sha}
 
@@ -490,7 +514,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.section("registry")
     if registry and registry.get("promote_on", "both") in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx.root, approval=None, token=ctx.token)
+        result.action, result.promotion = "promote", _promote(ctx.root, ctx, approval=None)
     return result
 
 
@@ -515,6 +539,7 @@ def _review_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
     approval = _approval(ctx)
     if not approval.approved:  # refuse before spending a training run on it
         raise RegistryError(f"promotion refused: {approval.reason}")
+    _preflight(ctx, can_write=True)
     _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
     return {"event": event.name, "sha": event.sha}
 
@@ -540,16 +565,16 @@ def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx.root, approval=approval, token=ctx.token)
+    promotion = _promote(ctx.root, ctx, approval=approval)
     write_outputs(ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "",
                                           "metrics-json": ""})
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(root: Path, *, approval, token: str | None):
+def _promote(root: Path, ctx: _Ctx, *, approval):
     """Promote with the token this command was given: registry tags are pushed with it."""
-    from mlci.registry.gto_tags import authenticated
+    from mlci.registry.gto_tags import credentials
     from mlci.registry.promote import promote
 
-    with authenticated(token):
+    with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
         return promote(root, approval=approval)

@@ -249,3 +249,20 @@ def test_images_that_cannot_be_published_become_a_pointer_to_the_artifact(repo_w
     assert "_(plot `plots/auc.png`: in the report artifact)_" in text
     assert "_(plot `roc.png`: in the report artifact)_" in text and "<img" not in text
     assert "https://example.invalid/x.png" in text and "(nope.png)" in text
+
+
+def test_a_check_run_whose_create_answer_was_lost_is_found_not_created_twice(fake_github):
+    fake_github.fail_next(1, 502, after_apply=True, methods=("POST",))  # GitHub created it, then a 502
+    client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="success", title="ok", summary="x")
+    [run] = fake_github.check_runs
+    assert result.kind == "check-run" and result.url == run["html_url"]
+    assert [r.method for r in fake_github.requests] == ["POST", "GET"]  # looked up, not re-sent
+
+
+def test_an_earlier_runs_check_on_the_same_commit_does_not_count_as_this_runs_create(fake_github):
+    client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
+    checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="first", summary="x")
+    fake_github.fail_next(1, 502, methods=("POST",))  # this time the create really failed
+    checks.publish(client, fake_github.repo, "a" * 40, conclusion="success", title="second", summary="y")
+    assert [r["conclusion"] for r in fake_github.check_runs] == ["failure", "success"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlci.errors import MlciWarning, RemoteError
+from mlci.errors import RemoteError
 from mlci.github.client import GitHubClient, GitHubError, RetryPolicy
-from mlci.github import checks
 from mlci.github.reviews import approval
 
 
@@ -201,48 +200,61 @@ def test_token_never_reaches_the_server_outside_the_authorization_header(fake_gi
     assert fake_github.token not in fake_github.log_text()
 
 
-def test_a_secondary_limit_without_retry_after_waits_at_least_a_minute_and_says_so(fake_github):
-    fake_github.fail_next(1, 403)  # "You have exceeded a secondary rate limit", no Retry-After
+# --- rate limits and unparseable headers (issue 14, scope 7) ------------------------------------
+
+def clocked_client(fake, *, now: float, sleeps: list, messages: list | None = None, max_wait: float = 300.0):
+    """A client whose clock reads `now` and whose sleep records the wait instead of sleeping."""
+    return GitHubClient(fake.token, api_url=fake.url,
+                        retry=RetryPolicy(attempts=6, max_wait=max_wait, backoff=1.0, sleep=sleeps.append,
+                                          clock=lambda: now,
+                                          on_wait=None if messages is None else messages.append))
+
+
+def test_secondary_limit_without_retry_after_waits_at_least_a_minute(fake_github):
+    fake_github.fail_next(2, 403)  # "You have exceeded a secondary rate limit", no retry-after
     sleeps: list[float] = []
-    with pytest.warns(MlciWarning, match="rate limit .* waiting 60 s"):
-        client_for(fake_github, max_wait=300, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
-    assert sleeps == [60.0]
-    assert [r.status for r in fake_github.requests] == [403, 200]
+    messages: list[str] = []
+    clocked_client(fake_github, now=0.0, sleeps=sleeps, messages=messages).get(
+        f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [60.0, 60.0]
+    assert fake_github.requests[-1].status == 200
+    assert len(messages) == 2 and "secondary rate limit" in messages[0] and "waiting 60s" in messages[0]
 
 
-def test_secondary_limit_waits_double_and_stay_within_the_cap(fake_github):
-    fake_github.fail_next(5, 403)
+def test_secondary_limit_waits_are_bounded_by_the_total_cap(fake_github):
+    fake_github.fail_next(10, 403)
     sleeps: list[float] = []
-    with pytest.warns(MlciWarning), pytest.raises(GitHubError, match="gave up after 3 attempt"):
-        client_for(fake_github, max_wait=200, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
-    assert sleeps == [60.0, 120.0]  # a third wait (240 s) would pass the 200 s cap
+    with pytest.raises(GitHubError, match=r"gave up after 3 attempt\(s\), 120s of waiting"):
+        clocked_client(fake_github, now=0.0, sleeps=sleeps, max_wait=150.0).get(
+            f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [60.0, 60.0]
 
 
-@pytest.mark.parametrize("header", ["soon", "Tue, 99 Foo 2026 nonsense", "-"])
-def test_an_unreadable_retry_after_is_a_default_wait_not_a_crash(fake_github, header):
-    fake_github.fail_next(1, 429, retry_after=header)
+def test_primary_limit_waits_until_the_reset_time_on_the_clients_clock(fake_github):
+    fake_github.exhaust_rate_limit(reset_in=1000)
     sleeps: list[float] = []
-    with pytest.warns(MlciWarning):
-        client_for(fake_github, max_wait=300, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    now = float(int(__import__("time").time()))  # the fake stamps reset = its now + 1000
+    clocked_client(fake_github, now=now, sleeps=sleeps, max_wait=2000).get(
+        f"/repos/{fake_github.repo}/issues/1/comments")
+    assert len(sleeps) == 1 and 1000.0 <= sleeps[0] <= 1003.0
+
+
+def test_unparseable_retry_after_falls_back_to_a_minute_not_an_exception(fake_github):
+    fake_github.fail_next(1, 403, retry_after="soon")
+    sleeps: list[float] = []
+    clocked_client(fake_github, now=0.0, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
     assert sleeps == [60.0] and fake_github.requests[-1].status == 200
 
 
-def test_a_check_run_whose_answer_was_lost_is_created_once(fake_github):
-    sha = "a" * 40
-    fake_github.fail_next(1, 502, after_apply=True, methods=("POST",))
-    result = checks.publish(client_for(fake_github), fake_github.repo, sha, conclusion="success",
-                            title="gate passed", summary="ok")
-    assert len(fake_github.check_runs) == 1
-    assert result.kind == "check-run" and result.url == fake_github.check_runs[0]["html_url"]
-    assert [r.method for r in fake_github.requests] == ["POST", "GET"]
+def test_retry_after_as_an_http_date_is_measured_on_the_clients_clock(fake_github):
+    fake_github.fail_next(1, 429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    sleeps: list[float] = []
+    clocked_client(fake_github, now=1445412450.0, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [30.0]  # 07:28:00 is 1445412480
 
 
-def test_an_earlier_check_run_of_the_same_name_is_not_taken_for_this_one(fake_github):
-    """A re-run publishes again on the same commit: the lost create is found by its own id."""
-    sha = "b" * 40
-    client = client_for(fake_github)
-    checks.publish(client, fake_github.repo, sha, conclusion="failure", title="gate failed", summary="no")
-    fake_github.fail_next(1, 502, methods=("POST",))  # lost before it was applied this time
-    checks.publish(client, fake_github.repo, sha, conclusion="success", title="gate passed", summary="ok")
-    assert [r["conclusion"] for r in fake_github.check_runs] == ["failure", "success"]
-
+def test_a_5xx_still_backs_off_exponentially_not_by_a_minute(fake_github):
+    fake_github.fail_next(2, 502)
+    sleeps: list[float] = []
+    clocked_client(fake_github, now=0.0, sleeps=sleeps).get(f"/repos/{fake_github.repo}/issues/1/comments")
+    assert sleeps == [1.0, 2.0]

@@ -38,14 +38,12 @@ def publish(client: GitHubClient, repo: str, sha: str, *, conclusion: str, title
                "output": {"title": title[:255], "summary": fit_comment(summary, limit=SUMMARY_LIMIT, full_report_url=details_url)}}
     if details_url:
         payload["details_url"] = details_url
-    external_id = payload["external_id"] = uuid.uuid4().hex  # finds this very create again if its answer is lost
-
-    def landed() -> dict | None:
-        runs = client.get(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", {"check_name": name})
-        return next((r for r in runs.get("check_runs", []) if r.get("external_id") == external_id), None)
-
+    # A 502 after GitHub created the run must not create a second one: each publish carries its
+    # own external_id, and before re-sending we look for a run on `sha` that has it.
+    payload["external_id"] = f"mlci-{uuid.uuid4().hex}"
     try:
-        run = client.create(f"/repos/{owner}/{repo_name}/check-runs", payload, landed=landed)
+        run = client.create(f"/repos/{owner}/{repo_name}/check-runs", payload,
+                            landed=lambda: find(client, repo, sha, name=name, external_id=payload["external_id"]))
         return CheckResult("check-run", conclusion, run.get("html_url"))
     except GitHubError as exc:
         if exc.status != 403:
@@ -54,5 +52,14 @@ def publish(client: GitHubClient, repo: str, sha: str, *, conclusion: str, title
     status = {"state": _STATUS_STATE[conclusion], "context": name, "description": title[:140]}
     if details_url:
         status["target_url"] = details_url
-    client.create(f"/repos/{owner}/{repo_name}/statuses/{sha}", status)
+    client.create(f"/repos/{owner}/{repo_name}/statuses/{sha}", status)  # a status is idempotent: same context, same state
     return CheckResult("status", conclusion, details_url, fallback_reason=reason)
+
+
+def find(client: GitHubClient, repo: str, sha: str, *, name: str, external_id: str) -> dict | None:
+    """The check run `name` on `sha` that carries `external_id`, if one exists."""
+    owner, repo_name = split_repo(repo)
+    for run in client.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", {"check_name": name}):
+        if run.get("external_id") == external_id and run.get("name") == name:
+            return run
+    return None

@@ -11,16 +11,16 @@ only in the Authorization header and never appears in a message, log line or rep
 from __future__ import annotations
 
 import email.utils
+import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlci import __version__
 from mlci import redact as redact_mod
-from mlci.errors import MlciWarning, RemoteError, UsageError
+from mlci.errors import RemoteError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -59,35 +59,12 @@ class RetryPolicy:
     """How long to keep trying: at most `attempts` tries and `max_wait` seconds of sleeping."""
 
     attempts: int = 6
-    max_wait: float = 120.0
+    max_wait: float = 300.0  # room for a few of GitHub's one-minute secondary-limit waits
     backoff: float = 1.0  # first back-off when GitHub names no wait; doubles each time
-    secondary_wait: float = 60.0  # a secondary limit without Retry-After: GitHub asks for at least a minute
     sleep: Callable[[float], None] = time.sleep
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable ("soon")."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, parsed.timestamp() - time.time()) if parsed is not None else None
-
-
-def _reset_wait(response: httpx.Response) -> float | None:
-    """Seconds until the primary limit resets, when it is used up and the reset time reads."""
-    if response.headers.get("x-ratelimit-remaining") != "0":
-        return None
-    try:
-        return max(0.0, float(response.headers.get("x-ratelimit-reset", "")) - time.time()) + 1.0
-    except ValueError:
-        return None
+    clock: Callable[[], float] = time.time  # "now" for x-ratelimit-reset and HTTP-date Retry-After
+    secondary_wait: float = 60.0  # GitHub: without retry-after, wait at least a minute
+    on_wait: Callable[[str], None] | None = None  # told why and how long before each wait (the CLI prints it)
 
 
 def _is_secondary_limit(response: httpx.Response) -> bool:
@@ -98,6 +75,31 @@ def _is_secondary_limit(response: httpx.Response) -> bool:
     if response.headers.get("x-ratelimit-remaining") == "0":
         return True
     return "rate limit" in _message(response).lower()
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _retry_after(text: str, now: float) -> float | None:
+    """`Retry-After` as seconds from `now` (delta-seconds or an HTTP date); None when absent or unparseable."""
+    text = text.strip()
+    if not text:
+        return None
+    seconds = _number(text)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return max(0.0, parsed.timestamp() - now)
 
 
 def _message(response: httpx.Response) -> str:
@@ -173,17 +175,25 @@ class GitHubClient:
                               "check GITHUB_API_URL and the network", status=0) from None
 
     def _wait_for(self, response: httpx.Response | None, attempt: int) -> float:
-        """Seconds GitHub asks us to wait; else at least a minute, doubling, for a secondary
-        limit (GitHub's guidance), and exponential back-off for errors and lost answers."""
-        if response is not None:
-            told = _retry_after(response.headers.get("retry-after"))
-            if told is None:
-                told = _reset_wait(response)
-            if told is not None:
-                return told
-            if _is_secondary_limit(response):
-                return self.retry.secondary_wait * (2 ** attempt)
-        return self.retry.backoff * (2 ** attempt)
+        """Seconds GitHub asks us to wait, else its one-minute rule for secondary limits, else back-off.
+
+        Headers come from GitHub or a proxy and may be garbage (`Retry-After: soon`): an
+        unparseable one is ignored, never an exception.
+        """
+        backoff = self.retry.backoff * (2 ** attempt)
+        if response is None or response.status_code >= 500:
+            return backoff
+        now = self.retry.clock()
+        retry_after = _retry_after(response.headers.get("retry-after", ""), now)
+        if retry_after is not None:
+            return retry_after
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            reset = _number(response.headers.get("x-ratelimit-reset", ""))
+            if reset is not None:
+                return max(0.0, reset - now) + 1.0
+        if _is_secondary_limit(response):
+            return max(self.retry.secondary_wait, backoff)
+        return backoff
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
                 landed: Callable[[], Any] | None = None) -> httpx.Response:
@@ -213,9 +223,9 @@ class GitHubClient:
             wait = self._wait_for(response, attempt)
             if attempt + 1 >= self.retry.attempts or waited + wait > self.retry.max_wait:
                 break
-            if response is not None and _is_secondary_limit(response):
-                warnings.warn(MlciWarning(f"GitHub rate limit on {method} {path}: waiting {wait:.0f} s before "
-                                          f"retrying (at most {self.retry.max_wait:.0f} s in all)"), stacklevel=2)
+            if self.retry.on_wait is not None:
+                self.retry.on_wait(f"{last.message}; waiting {wait:.0f}s before retry {attempt + 1} "
+                                   f"of {self.retry.attempts - 1}")
             self.retry.sleep(wait)
             waited += wait
         assert last is not None

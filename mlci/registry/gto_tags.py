@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -70,31 +70,35 @@ def assign_message(name: str, stage: str, version: str) -> str:
     return f"Assigning stage {stage} to artifact {name} version {version}"
 
 
-_TOKEN: ContextVar[str | None] = ContextVar("mlci_registry_token", default=None)
+_CREDENTIALS: ContextVar[tuple[str, str] | None] = ContextVar("mlci_registry_credentials", default=None)
 
 
 @contextmanager
-def authenticated(token: str | None) -> Iterator[None]:
-    """Registry pushes inside this block use `token`: `mlci ci` holds its token in memory only
-    (it is gone from the environment before any stage runs), so it hands it over here."""
-    reset = _TOKEN.set(token)
+def credentials(token: str | None, server_url: str = "https://github.com"):
+    """Registry git calls inside this block authenticate with `token`.
+
+    Why: `mlci ci` removes GITHUB_TOKEN from os.environ (so pipeline code never sees it) and
+    holds it itself; the tag push must use that token, not whatever the environment has left.
+    """
+    handle = _CREDENTIALS.set((token, server_url) if token else None)
     try:
         yield
     finally:
-        _TOKEN.reset(reset)
+        _CREDENTIALS.reset(handle)
 
 
 def git_auth_env() -> dict[str, str]:
-    """In GitHub Actions, let git fetch/push tags with the token (checkout keeps no credentials):
-    the one handed over by `authenticated()`, else GITHUB_TOKEN (`mlci promote` in a step)."""
+    """Let git fetch/push tags with the token given to `credentials()`, else GITHUB_TOKEN in Actions."""
     import os
 
-    token = _TOKEN.get() or os.environ.get("GITHUB_TOKEN")
-    if os.environ.get("GITHUB_ACTIONS") != "true" or not token:
-        return {}
     from mlci.github.gitauth import auth_env
 
-    return auth_env(token, os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
+    given = _CREDENTIALS.get()
+    if given is not None:
+        return auth_env(given[0], given[1])
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+        return {}
+    return auth_env(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
 
 
 def _metadata(message: str) -> dict[str, Any]:

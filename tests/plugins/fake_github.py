@@ -365,12 +365,28 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 del st.comments[comment["id"]]
                 return 204, None, {}
+        if rest == "/issues" and method == "POST":
+            if denied := self._forbidden("issues", "write"):
+                return denied
+            if not body.get("title"):
+                return (*_error(422, "Validation Failed",
+                                errors=[{"resource": "Issue", "code": "missing_field", "field": "title"}]), {})
+            return (*_error(422, "mlci tests: the fake does not create issues"), {})
+        if rest == "/git/refs" and method == "POST":
+            if denied := self._forbidden("contents", "write"):
+                return denied
+            missing = [k for k in ("ref", "sha") if not body.get(k)]
+            if missing:
+                return (*_error(422, "Invalid request.",
+                                errors=[" and ".join(f'"{k}"' for k in missing) + " weren't supplied."]), {})
+            return (*_error(422, "Reference update failed"), {})  # the fake keeps no git objects
         if rest == "/check-runs" and method == "POST":
             if denied := self._forbidden("checks", "write"):
                 return denied
             return self._create_check_run(body)
         if mm := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
-            runs = [r for r in st.check_runs if r["head_sha"] == mm.group(1)]
+            runs = [r for r in st.check_runs if r["head_sha"] == mm.group(1)
+                    and (not query.get("check_name") or r["name"] == query["check_name"][0])]
             return 200, {"total_count": len(runs), "check_runs": runs}, {}
         if mm := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest):
             if method != "POST":
