@@ -389,3 +389,20 @@ def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tm
     second = install()
     assert second.returncode == 0 and "reused" in second.stdout
     assert list((cache / "mlci").iterdir()) == venvs
+
+
+def test_the_install_phase_installs_only_and_runs_no_mlci_command(pr_repo, fake_github, tmp_path):
+    """promote.yml / retrain.yml / sweep.yml get mlci this way instead of an unpublished `pip install mlci`."""
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env, {"phase": "install"})
+    assert run.rc == 0, run.log
+    assert fake_github.requests == []
+    assert run.outputs["admitted"] == "false" and run.outputs["verdict"] == "skipped"
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "state").exists()
+
+
+def test_no_template_installs_mlci_from_the_registry():
+    """`mlci` is not published: `pip install mlci` would fetch whatever someone registered under that name."""
+    for template in (ACTION_DIR / "templates" / "workflows").glob("*.yml"):
+        text = template.read_text()
+        assert not re.search(r"pip install[^\n]*[\"' ]mlci[\[\"' \n]", text + "\n"), template.name
