@@ -41,6 +41,8 @@ class ActionRun:
 def _lookup(expr: str, ctx: dict) -> str:
     """GitHub's expression semantics for what action.yml uses: a context path, or `x == 'lit'`."""
     expr = expr.strip()
+    if m := re.fullmatch(r"(.+?)\s*\|\|\s*'([^']*)'", expr):  # `a || 'default'`: '' is falsy
+        return _lookup(m.group(1), ctx) or m.group(2)
     if m := re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr):
         value = _lookup(m.group(1), ctx)
         return str((value == m.group(3)) == (m.group(2) == "=="))
@@ -68,7 +70,8 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
     base_env["GITHUB_WORKSPACE"] = str(workspace)
     ctx: dict = {"github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR),
                             "workspace": str(workspace)},
-                 "runner": {"temp": env["RUNNER_TEMP"]}, "env": base_env, "steps": {}}
+                 "runner": {"temp": env["RUNNER_TEMP"], "os": env.get("RUNNER_OS", "Linux")},
+                 "env": base_env, "steps": {}}
     given = with_ or {}
     unknown = set(given) - set(action["inputs"])
     assert not unknown, f"action.yml has no input(s) {unknown}"
@@ -325,5 +328,81 @@ def test_the_admit_phase_judges_for_a_self_hosted_runner_and_runs_nothing(pr_rep
     fake_github.comment_as(12, "maint", f"/mlci train {head}")
     admitted = run_action(pr_repo, env, admit)
     assert admitted.rc == 0, admitted.log
-    assert admitted.outputs["admitted"] == "true" and admitted.outputs["verdict"] == ""
+    assert admitted.outputs["admitted"] == "true" and admitted.outputs["verdict"] == "skipped"  # issue 14: outputs always set
     assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()  # no pipeline ran
+
+
+# --- install path and outputs (issue 14) -----------------------------------------------------
+
+def test_a_windows_runner_is_refused_with_one_line(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
+    assert run.rc == 1
+    assert run.log.strip().splitlines() == [
+        "::error::mlci runs on Linux and macOS runners only; use runs-on: ubuntu-latest or a Linux self-hosted runner"]
+    assert fake_github.requests == []
+
+
+def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
+    assert run.outputs == {"admitted": "false", "verdict": "skipped", "report-path": "", "metrics-json": "",
+                           "comment-url": ""}
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """Every locked package once per session (pip's own cache makes this local after the first)."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+                    "-r", str(ACTION_DIR / "requirements.lock"), "-d", str(house)], check=True)
+    return house
+
+
+@pytest.mark.slow
+def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tmp_path):
+    """No mlci importable: the step really installs, from the wheelhouse only, hashes checked."""
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+        pytest.skip("needs a system python3 without mlci")
+    temp, cache = tmp_path / "temp", tmp_path / "toolcache"
+    temp.mkdir()
+    steps = yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]
+    (temp / "install.sh").write_text(next(s for s in steps if s.get("name") == "Install mlci")["run"])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
+           "RUNNER_TOOL_CACHE": str(cache), "MLCI_ACTION_PATH": str(ACTION_DIR), "MLCI_RUNNER_OS": "Linux",
+           "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_CONFIG_FILE": os.devnull,
+           "PIP_NO_CACHE_DIR": "1"}
+
+    def install() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(temp / "install.sh")],
+                              cwd=temp, env=env, capture_output=True, text=True, check=False)
+
+    first = install()
+    assert first.returncode == 0, first.stderr
+    venvs = list((cache / "mlci").iterdir())
+    assert len(venvs) == 1 and (venvs[0] / ".mlci-complete").exists()
+    mlci = temp / "mlci-venv" / "bin" / "mlci"
+    assert subprocess.run([str(mlci), "--version"], capture_output=True, text=True, check=True).stdout.strip() \
+        .endswith(subprocess.run([sys.executable, "-c", "import mlci; print(mlci.__version__)"],
+                                 capture_output=True, text=True, check=True).stdout.strip())
+    second = install()
+    assert second.returncode == 0 and "reused" in second.stdout
+    assert list((cache / "mlci").iterdir()) == venvs
+
+
+def test_the_install_phase_installs_only_and_runs_no_mlci_command(pr_repo, fake_github, tmp_path):
+    """promote.yml / retrain.yml / sweep.yml get mlci this way instead of an unpublished `pip install mlci`."""
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env, {"phase": "install"})
+    assert run.rc == 0, run.log
+    assert fake_github.requests == []
+    assert run.outputs["admitted"] == "false" and run.outputs["verdict"] == "skipped"
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "state").exists()
+
+
+def test_no_template_installs_mlci_from_the_registry():
+    """`mlci` is not published: `pip install mlci` would fetch whatever someone registered under that name."""
+    for template in (ACTION_DIR / "templates" / "workflows").glob("*.yml"):
+        text = template.read_text()
+        assert not re.search(r"pip install[^\n]*[\"' ]mlci[\[\"' \n]", text + "\n"), template.name
