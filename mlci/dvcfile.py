@@ -7,6 +7,7 @@ Paths are returned relative to the repo root, a stage's `wdir` applied, as DVC r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -273,61 +274,54 @@ def _cache_object(cache: Path, md5: str) -> Path | None:
     return None
 
 
+def _lock_outs(lock_text: str | None) -> Iterator[tuple[str, str]]:
+    """(path, md5) of every stage output a dvc.lock records; nothing for an unreadable lock."""
+    import yaml
+
+    if not lock_text:
+        return
+    try:
+        lock = yaml.safe_load(lock_text) or {}
+    except yaml.YAMLError:
+        return
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage in stages.values() if isinstance(stages, dict) else []:
+        outs = stage.get("outs") if isinstance(stage, dict) else None
+        for item in outs if isinstance(outs, list) else []:
+            if isinstance(item, dict):  # dvc.lock paths are relative to the stage's wdir (written only when not ".")
+                yield norm(str(item.get("path", ""))), str(item.get("md5") or "")
+
+
 def read_cached(root: Path, lock_text: str | None, path: str) -> bytes | None:
     """`path` as recorded in a dvc.lock (a stage out or a file inside a directory out), read from
     the local DVC cache by its hash: no DVC import, no network. None when the cache lacks it.
     """
     import json
 
-    import yaml
-
-    if not lock_text:
-        return None
-    try:
-        lock = yaml.safe_load(lock_text) or {}
-    except yaml.YAMLError:
-        return None
     cache = _cache_dir(root)
-    for stage in (lock.get("stages") or {}).values() if isinstance(lock, dict) else []:
-        wdir = "."  # dvc.lock paths are relative to the stage's wdir; DVC writes it only when not "."
-        for item in (stage or {}).get("outs") or []:
-            out = norm(str(item.get("path", "")), wdir)
-            md5 = str(item.get("md5") or "")
-            if not md5:
-                continue
-            if out == path and not md5.endswith(".dir"):
-                obj = _cache_object(cache, md5)
-                return obj.read_bytes() if obj else None
-            if path.startswith(out + "/") and md5.endswith(".dir"):
-                listing = _cache_object(cache, md5)
-                if listing is None:
-                    return None
-                try:
-                    entries = json.loads(listing.read_text(encoding="utf-8"))
-                except (ValueError, UnicodeDecodeError):
-                    return None
-                rel = path[len(out) + 1:]
-                for entry in entries:
-                    if entry.get("relpath") == rel and entry.get("md5"):
-                        obj = _cache_object(cache, str(entry["md5"]))
-                        return obj.read_bytes() if obj else None
+    for out, md5 in _lock_outs(lock_text):
+        if not md5:
+            continue
+        if out == path and not md5.endswith(".dir"):
+            obj = _cache_object(cache, md5)
+            return obj.read_bytes() if obj else None
+        if path.startswith(out + "/") and md5.endswith(".dir"):
+            listing = _cache_object(cache, md5)
+            if listing is None:
                 return None
+            try:
+                entries = json.loads(listing.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+            rel = path[len(out) + 1:]
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("relpath") == rel and entry.get("md5"):
+                    obj = _cache_object(cache, str(entry["md5"]))
+                    return obj.read_bytes() if obj else None
+            return None
     return None
 
 
 def is_dvc_output(lock_text: str | None, path: str) -> bool:
     """Whether a dvc.lock records `path` as (or inside) a stage output."""
-    import yaml
-
-    if not lock_text:
-        return False
-    try:
-        lock = yaml.safe_load(lock_text) or {}
-    except yaml.YAMLError:
-        return False
-    for stage in (lock.get("stages") or {}).values() if isinstance(lock, dict) else []:
-        for item in (stage or {}).get("outs") or []:
-            out = norm(str(item.get("path", "")))
-            if path == out or path.startswith(out + "/"):
-                return True
-    return False
+    return any(path == out or path.startswith(out + "/") for out, _md5 in _lock_outs(lock_text))
