@@ -118,13 +118,10 @@ class Plumb:
         return self.run_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
 
     def resolve(self, ref: str) -> str:
-        for candidate in (ref, f"origin/{ref}"):
-            found = self.commit_of(candidate)
-            if found:
-                return found
-        raise GitError(
-            f"unknown base ref '{ref}'; pass --base with an existing branch, tag or commit (git fetch origin {ref}?)"
-        )
+        # light: gitrepo imports GitPython only inside its functions
+        from mlci.gitrepo import resolve_by
+
+        return resolve_by(self.commit_of, ref)
 
     def default_branch(self) -> str:
         target = self.run_ok("symbolic-ref", "--short", "refs/remotes/origin/HEAD")

@@ -7,6 +7,7 @@ history, name an existing ref), because these are the first errors a new user me
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,8 +89,13 @@ def commit_of(repo: git.Repo, ref: str) -> str | None:
 
 def resolve(repo: git.Repo, ref: str) -> str:
     """A commit SHA for `ref`, trying `origin/<ref>` when only the remote branch exists."""
+    return resolve_by(lambda candidate: commit_of(repo, candidate), ref)
+
+
+def resolve_by(commit_of: Callable[[str], str | None], ref: str) -> str:
+    """`resolve` over any commit lookup (GitPython's here, plain git's in `mlci.gitplumb`)."""
     for candidate in (ref, f"origin/{ref}"):
-        found = commit_of(repo, candidate)
+        found = commit_of(candidate)
         if found:
             return found
     raise GitError(
