@@ -4,9 +4,11 @@ The harness reads action.yml, resolves inputs (defaults + `with:`), expands `${{
 `env:`/`working-directory:`/`if:` (inputs, github, env, steps, runner contexts), runs each
 `run:` step with `bash --noprofile --norc -eo pipefail` as the runner does, gives every step
 its own GITHUB_OUTPUT file, honours `::add-mask::`, and maps step outputs to the action's
-outputs. `uses:` steps cannot run here: the only one (setup-python) is skipped by its `if:`
-with the default empty python-version. The install step skips itself because this exact
-mlci version is importable from the test venv (that is its documented behaviour).
+outputs. `uses:` steps cannot run here: setup-python is skipped by its `if:` with the default
+empty python-version, actions/cache (GitHub-hosted runners only) by the runner kind unless a
+test gives a stand-in. The install step skips itself because this exact mlci version is
+importable from the test venv (that is its documented behaviour); the slow install tests
+run it without mlci importable.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ActionRun:
 def _lookup(expr: str, ctx: dict) -> str:
     """GitHub's expression semantics for what action.yml uses: a context path, or `x == 'lit'`."""
     expr = expr.strip()
+    if " && " in expr:  # only conditions in action.yml: true when every part is
+        return str(all(_lookup(part, ctx) == "True" for part in expr.split(" && ")))
     if m := re.fullmatch(r"(.+?)\s*\|\|\s*'([^']*)'", expr):  # `a || 'default'`: '' is falsy
         return _lookup(m.group(1), ctx) or m.group(2)
     if m := re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr):
@@ -59,7 +63,9 @@ def _expand(text: str, ctx: dict) -> str:
     return _EXPR.sub(lambda m: _lookup(m.group(1), ctx), str(text))
 
 
-def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None) -> ActionRun:
+def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None,
+               uses: dict | None = None) -> ActionRun:
+    """`uses` maps an action (`actions/cache`) to a stand-in called with the step's expanded `with:`."""
     action = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
@@ -70,7 +76,8 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
     base_env["GITHUB_WORKSPACE"] = str(workspace)
     ctx: dict = {"github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR),
                             "workspace": str(workspace)},
-                 "runner": {"temp": env["RUNNER_TEMP"], "os": env.get("RUNNER_OS", "Linux")},
+                 "runner": {"temp": env["RUNNER_TEMP"], "os": env.get("RUNNER_OS", "Linux"),
+                            "arch": env.get("RUNNER_ARCH", "X64"), "environment": env.get("RUNNER_ENVIRONMENT", "")},
                  "env": base_env, "steps": {}}
     given = with_ or {}
     unknown = set(given) - set(action["inputs"])
@@ -84,7 +91,11 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
     for index, step in enumerate(action["runs"]["steps"]):
         if "if" in step and _expand("${{ " + step["if"] + " }}", ctx) != "True":
             continue
-        assert "uses" not in step, f"harness cannot run `uses:` step {step.get('name')}"
+        if "uses" in step:
+            name = step["uses"].split("@")[0]
+            assert name in (uses or {}), f"harness cannot run `uses:` step {step.get('name')}"
+            uses[name]({k: _expand(v, ctx) for k, v in (step.get("with") or {}).items()})
+            continue
         assert step.get("shell") == "bash", "every run step needs shell: bash"
         assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates an expression into run:"
         step_env = {**base_env, **{k: _expand(v, ctx) for k, v in (step.get("env") or {}).items()}}
@@ -361,6 +372,22 @@ def wheelhouse(tmp_path_factory) -> Path:
     return house
 
 
+def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """action.yml's "Find mlci's venv" then "Install mlci", as the runner runs them (no cache stand-in)."""
+    steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
+    output = temp / "_find_output"
+    output.write_text("")
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
+                          cwd=temp, env={**env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True)
+    found = read_outputs(output)
+    if done.returncode != 0 or found.get("installed") != "false":
+        return done
+    second = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Install mlci"]["run"]],
+                            cwd=temp, env={**env, "MLCI_VENV": found["path"]}, capture_output=True, text=True)
+    return subprocess.CompletedProcess(second.args, second.returncode, done.stdout + second.stdout,
+                                       done.stderr + second.stderr)
+
+
 @pytest.mark.slow
 def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tmp_path):
     """No mlci importable: the step really installs, from the wheelhouse only, hashes checked."""
@@ -369,16 +396,13 @@ def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tm
         pytest.skip("needs a system python3 without mlci")
     temp, cache = tmp_path / "temp", tmp_path / "toolcache"
     temp.mkdir()
-    steps = yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]
-    (temp / "install.sh").write_text(next(s for s in steps if s.get("name") == "Install mlci")["run"])
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
            "RUNNER_TOOL_CACHE": str(cache), "MLCI_ACTION_PATH": str(ACTION_DIR), "MLCI_RUNNER_OS": "Linux",
            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_CONFIG_FILE": os.devnull,
            "PIP_NO_CACHE_DIR": "1"}
 
     def install() -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(temp / "install.sh")],
-                              cwd=temp, env=env, capture_output=True, text=True, check=False)
+        return run_install_steps(temp, env)
 
     first = install()
     assert first.returncode == 0, first.stderr
@@ -408,3 +432,54 @@ def test_no_template_installs_mlci_from_the_registry():
     for template in (ACTION_DIR / "templates" / "workflows").glob("*.yml"):
         text = template.read_text()
         assert not re.search(r"pip install[^\n]*[\"' ]mlci[\[\"' \n]", text + "\n"), template.name
+
+
+def _find_venv(action_path: Path, temp: Path, python_dir: str) -> dict[str, str]:
+    steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
+    output = temp / "_find_output"
+    output.write_text("")
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
+                   cwd=temp, check=True, capture_output=True,
+                   env={"PATH": f"{python_dir}:/usr/bin:/bin", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output),
+                        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache", "MLCI_ACTION_PATH": str(action_path)})
+    return read_outputs(output)
+
+
+def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(tmp_path):
+    """actions/cache restores exactly the directory the install step builds, under a key that
+    changes with the lock, mlci's version, the Python and the OS/arch; self-hosted runners skip it."""
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+        pytest.skip("needs a system python3 without mlci")
+    action = tmp_path / "action"
+    (action / "mlci").mkdir(parents=True)
+    shutil.copy(ACTION_DIR / "requirements.lock", action / "requirements.lock")
+    shutil.copy(ACTION_DIR / "mlci" / "__init__.py", action / "mlci" / "__init__.py")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    found = _find_venv(action, temp, "/usr/bin")
+    assert found["installed"] == "false" and found["path"] == f"/opt/hostedtoolcache/mlci/venv-{found['key']}"
+
+    steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
+    cache, install = steps["Restore mlci's venv (GitHub-hosted runners)"], steps["Install mlci"]
+    assert cache["uses"].startswith("actions/cache@") and re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
+    ctx = {"steps": {"mlci-venv": {"outputs": found}}, "runner": {"os": "Linux", "arch": "X64"}}
+    hosted = {**ctx, "runner": {**ctx["runner"], "environment": "github-hosted"}}
+    assert _lookup(cache["if"], hosted) == "True"
+    assert _lookup(cache["if"], {**ctx, "runner": {**ctx["runner"], "environment": "self-hosted"}}) == "False"
+    assert _expand(cache["with"]["path"], ctx) == _expand(install["env"]["MLCI_VENV"], ctx) == found["path"]
+    assert _expand(cache["with"]["key"], ctx) == f"mlci-venv-Linux-X64-{found['key']}"
+
+    with (action / "requirements.lock").open("a") as lock:
+        lock.write("# a changed lock\n")
+    assert _find_venv(action, temp, "/usr/bin")["key"] != found["key"]
+
+
+def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restores_no_cache(pr_repo, fake_github,
+                                                                                              tmp_path):
+    restored = []
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, {**env, "RUNNER_ENVIRONMENT": "github-hosted"}, {"phase": "install"},
+                     uses={"actions/cache": restored.append})
+    assert run.rc == 0, run.log
+    assert "already installed" in run.log and restored == []
