@@ -129,7 +129,8 @@ def scan_nvml() -> GpuScan:
     try:
         import pynvml
     except ImportError:
-        return GpuScan(source="none", error="nvidia-ml-py is not installed (pip install 'mlci[gpu]')")
+        return GpuScan(source="none",
+                       error="nvidia-ml-py is not installed (pip install nvidia-ml-py; the mlci action's venv has it)")
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
@@ -342,7 +343,8 @@ def find_problems(facts: RunnerFacts) -> list[Problem]:
             )
         )
     if facts.gpu.source == "nvidia-smi":
-        problems.append(Problem("NVML not importable, used nvidia-smi", "pip install 'mlci[gpu]' (nvidia-ml-py)"))
+        problems.append(Problem("NVML not importable, used nvidia-smi",
+                                "pip install nvidia-ml-py (the mlci action's venv has it)"))
     if facts.disk_free_gib is not None and facts.disk_free_gib < 5:
         problems.append(
             Problem(

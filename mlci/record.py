@@ -92,7 +92,7 @@ class RunRecord:
         if schema > SCHEMA_VERSION:
             raise NewerSchema(
                 f"run record {_rid(data)} has schema {schema}, newer than this mlci reads ({SCHEMA_VERSION}); "
-                "upgrade mlci (pip install -U mlci)"
+                "upgrade mlci (a newer mlci action ref or release)"
             )
         while schema < SCHEMA_VERSION:
             migrate = MIGRATIONS.get(schema)

@@ -106,7 +106,7 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
         script.write_text(step["run"])
         cwd = workspace / _expand(step.get("working-directory", "."), ctx)
         done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd,
-                              env=step_env, capture_output=True, text=True)
+                              env=step_env, capture_output=True, text=True, check=False)
         for line in (done.stdout + done.stderr).splitlines():
             if line.startswith("::add-mask::"):
                 masks.append(line[len("::add-mask::"):])
@@ -378,12 +378,13 @@ def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedPr
     output = temp / "_find_output"
     output.write_text("")
     done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
-                          cwd=temp, env={**env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True)
+                          cwd=temp, env={**env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True, check=False)
     found = read_outputs(output)
     if done.returncode != 0 or found.get("installed") != "false":
         return done
     second = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Install mlci"]["run"]],
-                            cwd=temp, env={**env, "MLCI_VENV": found["path"]}, capture_output=True, text=True)
+                            cwd=temp, env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]},
+                            capture_output=True, text=True, check=False)
     return subprocess.CompletedProcess(second.args, second.returncode, done.stdout + second.stdout,
                                        done.stderr + second.stderr)
 
@@ -427,21 +428,41 @@ def test_the_install_phase_installs_only_and_runs_no_mlci_command(pr_repo, fake_
     assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "state").exists()
 
 
-def test_no_template_installs_mlci_from_the_registry():
-    """`mlci` is not published: `pip install mlci` would fetch whatever someone registered under that name."""
-    for template in (ACTION_DIR / "templates" / "workflows").glob("*.yml"):
-        text = template.read_text()
-        assert not re.search(r"pip install[^\n]*[\"' ]mlci[\[\"' \n]", text + "\n"), template.name
+def bare_mlci_installs(text: str) -> list[str]:
+    """`pip install … mlci[…]` commands that name mlci as a requirement (not a path or a lock)."""
+    found = []
+    for m in re.finditer(r"pip install([^\n;&|`()]*)", text):
+        names = [token.strip("\"'") for token in m.group(1).split()]
+        if any(name == "mlci" or name.startswith(("mlci[", "mlci=", "mlci>", "mlci<", "mlci~")) for name in names):
+            found.append(m.group(0))
+    return found
 
 
-def _find_venv(action_path: Path, temp: Path, python_dir: str) -> dict[str, str]:
+def test_the_bare_name_check_catches_the_old_install_lines():
+    assert bare_mlci_installs("run: pip install mlci\n") == ["pip install mlci"]
+    assert bare_mlci_installs("pip install --no-cache-dir \"mlci[dask,gpu]\"") != []
+    assert bare_mlci_installs("`pip install 'mlci[mlflow]'`") != []
+    assert bare_mlci_installs("pip install -e . && mlci demo\npip install --no-deps /opt/mlci/src\n") == []
+
+
+def test_nothing_installs_mlci_by_its_bare_name_from_the_registry():
+    """Until a release is on PyPI, `pip install mlci` fetches whatever someone registered under that name."""
+    files = [*ACTION_DIR.glob("templates/workflows*/*.yml"), *ACTION_DIR.glob("templates/runners/*"),
+             ACTION_DIR / "README.md", *ACTION_DIR.glob("mlci/**/*.py"), *ACTION_DIR.glob("docs/**/*.md")]
+    assert len(files) > 20
+    for path in files:
+        assert bare_mlci_installs(path.read_text()) == [], path.relative_to(ACTION_DIR)
+
+
+def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "") -> dict[str, str]:
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     output = temp / "_find_output"
     output.write_text("")
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
                    cwd=temp, check=True, capture_output=True,
                    env={"PATH": f"{python_dir}:/usr/bin:/bin", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output),
-                        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache", "MLCI_ACTION_PATH": str(action_path)})
+                        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache", "MLCI_ACTION_PATH": str(action_path),
+                        "MLCI_EXTRAS": extras})
     return read_outputs(output)
 
 
@@ -453,7 +474,8 @@ def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(tmp_path):
         pytest.skip("needs a system python3 without mlci")
     action = tmp_path / "action"
     (action / "mlci").mkdir(parents=True)
-    shutil.copy(ACTION_DIR / "requirements.lock", action / "requirements.lock")
+    for lock in ("requirements.lock", "requirements-mlflow.lock"):
+        shutil.copy(ACTION_DIR / lock, action / lock)
     shutil.copy(ACTION_DIR / "mlci" / "__init__.py", action / "mlci" / "__init__.py")
     temp = tmp_path / "temp"
     temp.mkdir()
@@ -470,9 +492,45 @@ def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(tmp_path):
     assert _expand(cache["with"]["path"], ctx) == _expand(install["env"]["MLCI_VENV"], ctx) == found["path"]
     assert _expand(cache["with"]["key"], ctx) == f"mlci-venv-Linux-X64-{found['key']}"
 
+    assert found["lock"] == str(action / "requirements.lock")
+    with_mlflow = _find_venv(action, temp, "/usr/bin", extras="mlflow")
+    assert with_mlflow["lock"] == str(action / "requirements-mlflow.lock") and with_mlflow["key"] != found["key"]
     with (action / "requirements.lock").open("a") as lock:
         lock.write("# a changed lock\n")
     assert _find_venv(action, temp, "/usr/bin")["key"] != found["key"]
+
+
+def test_an_extra_the_action_does_not_install_is_refused_with_one_line(pr_repo, fake_github, tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
+    run = run_action(pr_repo, env, {"phase": "install", "extras": "torch"})
+    assert run.rc == 1
+    assert run.log.strip().splitlines() == [
+        "::error::the mlci action's extras: input must be empty or mlflow (dask and gpu are always installed; "
+        "put torch in your project's requirements.txt)"]
+
+
+def _locked(lock: Path) -> dict[str, list[str]]:
+    """name -> the `name==version` pins (one per Python marker) of a uv hash lock; every one hashed."""
+    pins: dict[str, list[str]] = {}
+    for entry in re.split(r"\n(?=[a-z0-9])", lock.read_text().split("\n", 2)[2]):
+        if not entry.strip() or entry.startswith("#"):
+            continue
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
+        name, version = entry.split()[0].split("==")
+        pins.setdefault(name, []).append(version)
+    return pins
+
+
+def test_the_mlflow_lock_is_the_whole_environment_with_mlflow_every_package_hashed():
+    base, mlflow = _locked(ACTION_DIR / "requirements.lock"), _locked(ACTION_DIR / "requirements-mlflow.lock")
+    assert {"mlflow", "mlflow-skinny"} <= set(mlflow) and "mlflow" not in base
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ACTION_DIR / "pyproject.toml").read_text())["project"]
+    direct = {re.split(r"[<>=\[ ]", req)[0].lower() for req in project["dependencies"]}
+    extras = {re.split(r"[<>=\[ ]", req)[0].lower() for e in ("dask", "gpu", "mlflow")
+              for req in project["optional-dependencies"][e]}
+    assert direct | extras | {"hatchling"} <= set(mlflow), "the mlflow lock replaces the base lock: all of mlci's needs"
+    assert "torch" not in mlflow and "torch" not in base
 
 
 def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restores_no_cache(pr_repo, fake_github,

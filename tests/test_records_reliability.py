@@ -101,7 +101,7 @@ def test_a_newer_schema_line_survives_a_save(git_repo: Path):
 
 
 def test_a_newer_schema_is_refused_with_the_upgrade_hint():
-    with pytest.raises(DataError, match=r"newer than this mlci reads.*pip install -U mlci"):
+    with pytest.raises(DataError, match=r"newer than this mlci reads.*upgrade mlci \(a newer mlci action ref"):
         RunRecord.from_dict({"schema": SCHEMA_VERSION + 1, "commit": "c", "dirty": False, "params": {}, "metrics": {}})
 
 

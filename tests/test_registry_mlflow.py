@@ -136,7 +136,7 @@ def test_missing_mlflow_package_is_one_clear_line(tmp_path: Path):
         "except MlciError as e:\n    print(e.exit_code, e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("8 ") and "pip install 'mlci[mlflow]'" in out
+    assert out.startswith("8 ") and "extras: mlflow" in out
 
 
 def test_resolve_by_number_and_alias(mlflow_repo: Path, mlflow_server):

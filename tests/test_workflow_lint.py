@@ -17,7 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-WORKFLOWS = sorted([*ROOT.glob("templates/workflows/*.yml"), *ROOT.glob(".github/workflows/*.yml")])
+WORKFLOWS = sorted([*ROOT.glob("templates/workflows/*.yml"), *ROOT.glob("templates/workflows-cpu/*.yml"),
+                    *ROOT.glob(".github/workflows/*.yml")])
 ALL = [ROOT / "action.yml", *WORKFLOWS]
 
 
@@ -34,8 +35,9 @@ def _ids(paths):
 
 def test_the_files_to_lint_exist():
     names = _ids(ALL)
-    for required in ("action.yml", ".github/workflows/ci.yml", "templates/workflows/pr.yml",
-                     "templates/workflows/baseline.yml"):
+    for required in ("action.yml", ".github/workflows/ci.yml", ".github/workflows/release.yml",
+                     "templates/workflows/pr.yml", "templates/workflows/baseline.yml",
+                     "templates/workflows-cpu/pr.yml", "templates/workflows-cpu/baseline.yml"):
         assert required in names
 
 

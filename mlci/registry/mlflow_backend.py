@@ -44,7 +44,8 @@ def _mlflow():
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise RegistryError(
-            "registry.backend is 'mlflow' but MLflow is not installed; pip install 'mlci[mlflow]'"
+            "registry.backend is 'mlflow' but MLflow is not installed; give the mlci action extras: mlflow "
+            "(or pip install mlflow)"
         ) from None
     return mlflow, MlflowClient
 
