@@ -1,0 +1,150 @@
+"""The CPU template's PR job run step by step the way the runner runs it: its `run:` steps in
+bash with GITHUB_PATH honoured between steps, its mlci `uses:` step through the action's own
+steps (tests/test_action.py's harness), checkout/setup-python/upload-artifact stood in for by
+the test (the workspace is the checked-out PR, the test venv's Python is the runner's).
+
+What it proves: a package installed only by the template's "Install the project's requirements"
+user step (from the project's requirements.txt into $RUNNER_TEMP/project-venv, put on PATH
+through $GITHUB_PATH) is what the pipeline's stage imports, while mlci runs from its own env.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlci import run, scaffold
+from tests.helpers import commit_all, git
+from tests.plugins.fake_github import TOKEN, actions_env
+from tests.test_action import run_action
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "import json, projonly\njson.dump({'value': projonly.VALUE}, open('m.json', 'w'))\n"
+STOOD_IN = ("actions/checkout@", "actions/setup-python@", "actions/upload-artifact@")
+
+
+def _wheel(dest: Path, value: int) -> Path:
+    """A pure-Python wheel of `projonly` (VALUE = value), built by hand: pip installs it offline."""
+    files = {"projonly/__init__.py": f"VALUE = {value}\n".encode(),
+             "projonly-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: projonly\nVersion: 1.0\n",
+             "projonly-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                                             b"Tag: py3-none-any\n"}
+
+    def digest(data: bytes) -> str:
+        return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    record = "".join(f"{name},{digest(data)},{len(data)}\n" for name, data in files.items())
+    files["projonly-1.0.dist-info/RECORD"] = (record + "projonly-1.0.dist-info/RECORD,,\n").encode()
+    wheel = dest / "projonly-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def _path_without_mlci() -> list[str]:
+    own = os.path.realpath(Path(sys.executable).parent)
+    return [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and os.path.realpath(p) != own]
+
+
+@pytest.fixture
+def project_pr(git_repo: Path, tmp_path: Path) -> Path:
+    """main: a DVC stage importing `projonly` (from requirements.txt only), its baseline recorded
+    in a venv holding projonly 41; branch feature: a change to the stage, so it runs again."""
+    root = git_repo
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
+    (root / "stage.py").write_text(STAGE)
+    (root / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: python stage.py\n    deps: [stage.py]\n"
+                                   "    metrics:\n      - m.json:\n          cache: false\n")
+    (root / "vendor").mkdir()
+    _wheel(root / "vendor", 42)
+    (root / "requirements.txt").write_text("./vendor/projonly-1.0-py3-none-any.whl\n")
+    scaffold.init(root)
+    commit_all(root, "a stage that imports the project's own package")
+    base_venv = tmp_path / "base-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base_venv)], check=True)
+    purelib = subprocess.run([str(base_venv / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib) / "projonly").mkdir(parents=True)
+    (Path(purelib) / "projonly" / "__init__.py").write_text("VALUE = 41\n")
+    saved = dict(os.environ)
+    os.environ.update({"VIRTUAL_ENV": str(base_venv),
+                       "PATH": os.pathsep.join([str(base_venv / "bin"), *_path_without_mlci()])})
+    try:
+        run.run(root)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    commit_all(root, "baseline metrics")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "stage.py").write_text("# reads the value from the project's package\n" + STAGE)
+    commit_all(root, "Comment the stage")
+    return root
+
+
+def _if_true(condition: str, workspace: Path) -> bool:
+    """The only step conditions the template's run: steps use."""
+    if m := re.fullmatch(r"hashFiles\('([^']+)'\) != ''", condition.strip()):
+        return (workspace / m.group(1)).exists()
+    raise AssertionError(f"harness: unsupported step condition {condition!r}")
+
+
+def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str]) -> dict:
+    """Every step of `job`; returns the mlci step's ActionRun and each run: step's result."""
+    steps = yaml.safe_load(workflow.read_text())["jobs"][job]["steps"]
+    temp = Path(env["RUNNER_TEMP"])
+    github_path = temp / "_github_path"
+    github_path.write_text("")
+    results: dict = {"run": []}
+    for index, step in enumerate(steps):
+        uses = step.get("uses", "")
+        if uses.startswith(STOOD_IN):
+            continue
+        path = [line for line in github_path.read_text().splitlines() if line][::-1]  # later lines first
+        step_env = {**env, "PATH": os.pathsep.join([*path, env["PATH"]]), "GITHUB_PATH": str(github_path)}
+        if "/mlci@" in uses:
+            with_ = {k: str(v).replace("${{ secrets.GITHUB_TOKEN }}", TOKEN) for k, v in step.get("with", {}).items()}
+            results["mlci"] = run_action(workspace, step_env, with_)
+            continue
+        assert "uses" not in step, f"harness: no stand-in for {uses}"
+        if "if" in step and not _if_true(step["if"], workspace):
+            continue
+        assert "${{" not in step["run"], "a run: step interpolates an expression"
+        script = temp / f"_job_step_{index}.sh"
+        script.write_text(step["run"])
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=workspace,
+                              env=step_env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"step {step.get('name')!r} failed: {done.stdout}{done.stderr}"
+        results["run"].append(step.get("name"))
+    return results
+
+
+@pytest.mark.parametrize("template", ["workflows-cpu/pr.yml", "workflows/pr.yml"])
+def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(template, project_pr, fake_github,
+                                                                             tmp_path):
+    env = actions_env(fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"),
+                      self_hosted="workflows/" in template)
+    env.update({"VIRTUAL_ENV": "", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull,
+                "PATH": os.pathsep.join(_path_without_mlci())})
+    assert subprocess.run(["python3", "-c", "import projonly"], env=env, capture_output=True,
+                          check=False).returncode != 0, "projonly must come from the user step only"
+    job = run_job(ROOT / "templates" / template, "train", project_pr, env)
+
+    assert job["run"] == ["Install the project's requirements"]
+    run = job["mlci"]
+    assert run.rc == 0, run.log
+    assert json.loads((project_pr / "m.json").read_text()) == {"value": 42}  # the user step's projonly, not 41
+    assert json.loads(run.outputs["metrics-json"]) == {"m.json": {"value": 42}}
+    assert run.outputs["verdict"] in ("success", "neutral")
+    assert (Path(env["RUNNER_TEMP"]) / "project-venv" / "bin" / "python").exists()
