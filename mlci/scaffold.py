@@ -117,18 +117,29 @@ def _merge_gitignore(existing: bytes, ours: bytes) -> bytes:
     return text.encode()
 
 
-def _workflow_files() -> dict[str, bytes]:
-    """The GitHub workflow templates (PR training, baseline, …) as `.github/workflows/<name>`."""
-    source = templates_dir() / "workflows"
-    return {f".github/workflows/{p.name}": p.read_bytes() for p in sorted(source.glob("*.yml"))}
+def _workflow_files(runner: str = "gpu") -> dict[str, bytes]:
+    """The GitHub workflow templates (PR training, baseline, …) as `.github/workflows/<name>`.
+
+    `runner="cpu"`: the PR and baseline workflows train on GitHub-hosted `ubuntu-latest`
+    (templates/workflows-cpu/) and the GPU sweep is left out, so nothing waits for a GPU runner.
+    """
+    files = {p.name: p.read_bytes() for p in sorted((templates_dir() / "workflows").glob("*.yml"))}
+    if runner == "cpu":
+        files.pop("sweep.yml", None)
+        files.update({p.name: p.read_bytes() for p in sorted((templates_dir() / "workflows-cpu").glob("*.yml"))})
+    elif runner != "gpu":
+        raise ConfigError(f"unknown runner {runner!r}; use gpu or cpu")
+    return {f".github/workflows/{name}": data for name, data in sorted(files.items())}
 
 
-def init(path: Path | str = ".", *, example: bool | str = False, force: bool = False, workflows: bool = False) -> list[str]:
+def init(path: Path | str = ".", *, example: bool | str = False, force: bool = False, workflows: bool = False,
+         runner: str = "gpu") -> list[str]:
     """Write the scaffold; returns the paths written, relative to the repo root.
 
     `example`: True or "lightgbm" for the LightGBM example, "torch" for the PyTorch + DVCLive one.
 
-    `workflows=True` also installs the GitHub workflow templates; an existing `mlci.yaml` is
+    `workflows=True` also installs the GitHub workflow templates (`runner`: "gpu" for a
+    self-hosted GPU runner, "cpu" for GitHub-hosted ubuntu-latest); an existing `mlci.yaml` is
     then kept as it is (adding CI to a configured project must not touch its config).
     """
     example = _example_name(example)
@@ -140,7 +151,7 @@ def init(path: Path | str = ".", *, example: bool | str = False, force: bool = F
     if workflows:
         if not example and (root / CONFIG_NAME).exists():
             planned.pop(CONFIG_NAME, None)
-        planned.update(_workflow_files())
+        planned.update(_workflow_files(runner))
     conflicts = []
     for rel, data in planned.items():
         target = root / rel

@@ -76,3 +76,25 @@ def test_the_runner_image_installs_mlci_from_the_actions_repository_at_its_ref()
     repo, major = templategen.ACTION_REF.split("@")
     assert f"ARG MLCI_REPO=https://github.com/{repo}\n" in dockerfile and f"ARG MLCI_REF={major}\n" in dockerfile
     assert "--require-hashes -r /opt/mlci-src/requirements.lock" in dockerfile
+
+
+def test_init_workflows_for_a_cpu_runner_writes_the_ubuntu_latest_pr_and_baseline_and_no_gpu_job(trained_repo):
+    from tests.helpers import invoke
+
+    result = invoke(trained_repo, "init", "--workflows", "--runner", "cpu")
+    assert result.exit_code == 0, result.output
+    written = trained_repo / ".github" / "workflows"
+    assert sorted(p.name for p in written.iterdir()) == ["baseline.yml", "pr.yml", "promote.yml", "retrain.yml"]
+    for name in ("pr.yml", "baseline.yml"):
+        assert (written / name).read_bytes() == (ROOT / "templates" / "workflows-cpu" / name).read_bytes()
+    for path in written.iterdir():
+        assert "self-hosted" not in str([job["runs-on"] for job in yaml.safe_load(path.read_text())["jobs"].values()])
+
+
+def test_init_workflows_defaults_to_the_gpu_templates(trained_repo):
+    from tests.helpers import invoke
+
+    assert invoke(trained_repo, "init", "--workflows").exit_code == 0
+    pr = trained_repo / ".github" / "workflows" / "pr.yml"
+    assert pr.read_bytes() == (ROOT / "templates" / "workflows" / "pr.yml").read_bytes()
+    assert (trained_repo / ".github" / "workflows" / "sweep.yml").exists()

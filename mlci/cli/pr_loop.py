@@ -15,12 +15,14 @@ from mlci.cli.output import emit_json, stage_progress, table, warn
               help="Also write an example DVC pipeline: lightgbm (the default) or torch (PyTorch + DVCLive).")
 @click.option("--workflows", is_flag=True, help="Also install the GitHub workflows (PR training, baseline) "
               "into .github/workflows/.")
+@click.option("--runner", type=click.Choice(["gpu", "cpu"]), default="gpu", show_default=True,
+              help="With --workflows: train on your self-hosted GPU runner, or on GitHub-hosted ubuntu-latest (CPU).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(example: str | None, workflows: bool, force: bool) -> None:
+def init(example: str | None, workflows: bool, runner: str, force: bool) -> None:
     """Scaffold mlci.yaml (and with --example a whole pipeline) into this git repo."""
     from mlci.scaffold import init as do_init
 
-    written = do_init(".", example=example, force=force, workflows=workflows)
+    written = do_init(".", example=example, force=force, workflows=workflows, runner=runner)
     for path in written:
         click.echo(f"wrote {path}")
     if not written:
