@@ -1,4 +1,5 @@
-"""Cold and warm time of action.yml's "Install mlci" step, run as the runner runs it.
+"""Cold and warm time of action.yml's install steps ("Find mlci's venv", then "Install mlci"),
+run as the runner runs them on a self-hosted runner (no actions/cache).
 
 Cold: an empty tool cache (a fresh venv from requirements.lock, hashes checked). Warm: the same
 tool cache again (a second job on a self-hosted runner: the venv is reused). Packages come from
@@ -21,9 +22,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def install_script() -> str:
-    steps = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
-    return next(s for s in steps if s.get("name") == "Install mlci")["run"]
+def install_scripts() -> tuple[str, str]:
+    steps = {s.get("name"): s for s in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]}
+    return steps["Find mlci's venv"]["run"], steps["Install mlci"]["run"]
+
+
+def outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
 def run_step(tool_cache: Path, temp: Path, python: str, wheelhouse: str | None) -> float:
@@ -32,11 +37,15 @@ def run_step(tool_cache: Path, temp: Path, python: str, wheelhouse: str | None) 
            "MLCI_ACTION_PATH": str(ROOT), "MLCI_RUNNER_OS": "Linux"}
     if wheelhouse:
         env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=wheelhouse)
-    script = temp / "install.sh"
-    script.write_text(install_script())
+    find, install = install_scripts()
+    output = temp / "find-output"
+    output.write_text("")
     start = time.perf_counter()
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=temp, env=env,
-                   check=True)
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", find], cwd=temp,
+                   env={**env, "GITHUB_OUTPUT": str(output)}, check=True)
+    found = outputs(output)
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install], cwd=temp,
+                   env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]}, check=True)
     took = time.perf_counter() - start
     subprocess.run([str(temp / "mlci-venv" / "bin" / "mlci"), "--version"], check=True)
     return took
