@@ -363,13 +363,21 @@ def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_gith
                            "comment-url": ""}
 
 
+def _download(house: Path, lock: str) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+                    "-r", str(ACTION_DIR / lock), "-d", str(house)], check=True)
+    return house
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
     """Every locked package once per session (pip's own cache makes this local after the first)."""
-    house = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                    "-r", str(ACTION_DIR / "requirements.lock"), "-d", str(house)], check=True)
-    return house
+    return _download(tmp_path_factory.mktemp("wheelhouse"), "requirements.lock")
+
+
+@pytest.fixture(scope="session")
+def mlflow_wheelhouse(tmp_path_factory) -> Path:
+    return _download(tmp_path_factory.mktemp("wheelhouse-mlflow"), "requirements-mlflow.lock")
 
 
 def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -541,3 +549,24 @@ def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restore
                      uses={"actions/cache": restored.append})
     assert run.rc == 0, run.log
     assert "already installed" in run.log and restored == []
+
+
+@pytest.mark.slow
+def test_extras_mlflow_installs_the_mlflow_lock_into_its_own_venv(mlflow_wheelhouse, tmp_path):
+    """`extras: mlflow` really installs: mlci and mlflow import from one venv, hashes checked, offline."""
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+        pytest.skip("needs a system python3 without mlci")
+    temp, cache = tmp_path / "temp", tmp_path / "toolcache"
+    temp.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
+           "RUNNER_TOOL_CACHE": str(cache), "MLCI_ACTION_PATH": str(ACTION_DIR), "MLCI_RUNNER_OS": "Linux",
+           "MLCI_EXTRAS": "mlflow", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(mlflow_wheelhouse),
+           "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"}
+    done = run_install_steps(temp, env)
+    assert done.returncode == 0, done.stderr
+    venv_python = temp / "mlci-venv" / "bin" / "python"
+    probe = subprocess.run([str(venv_python), "-I", "-c", "import mlci, mlflow; print(mlflow.__version__)"],
+                           capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr
+    assert f"mlflow=={probe.stdout.strip()} " in (ACTION_DIR / "requirements-mlflow.lock").read_text()
