@@ -512,9 +512,9 @@ def test_an_extra_the_action_does_not_install_is_refused_with_one_line(pr_repo, 
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
     run = run_action(pr_repo, env, {"phase": "install", "extras": "torch"})
     assert run.rc == 1
-    assert run.log.strip().splitlines() == [
-        "::error::the mlci action's extras: input must be empty or mlflow (dask and gpu are always installed; "
-        "put torch in your project's requirements.txt)"]
+    expected = ("::error::the mlci action's extras: input must be empty or mlflow (dask and gpu are always installed; "
+                "put torch in your project's requirements.txt)")
+    assert run.log.strip().splitlines() == [expected]
 
 
 def _locked(lock: Path) -> dict[str, list[str]]:
