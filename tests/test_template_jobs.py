@@ -1,11 +1,12 @@
-"""The CPU template's PR job run step by step the way the runner runs it: its `run:` steps in
+"""The PR and baseline templates' jobs (CPU and GPU) run step by step the way the runner runs them: its `run:` steps in
 bash with GITHUB_PATH honoured between steps, its mlci `uses:` step through the action's own
 steps (tests/test_action.py's harness), checkout/setup-python/upload-artifact stood in for by
 the test (the workspace is the checked-out PR, the test venv's Python is the runner's).
 
 What it proves: a package installed only by the template's "Install the project's requirements"
 user step (from the project's requirements.txt into $RUNNER_TEMP/project-venv, put on PATH
-through $GITHUB_PATH) is what the pipeline's stage imports, while mlci runs from its own env.
+through $GITHUB_PATH) is what the pipeline's stage imports, while mlci runs from its own env;
+the baseline job records main with it and pushes the record to origin.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def _path_without_mlci() -> list[str]:
 
 
 @pytest.fixture
-def project_pr(git_repo: Path, tmp_path: Path) -> Path:
+def project_main(git_repo: Path, tmp_path: Path) -> Path:
     """main: a DVC stage importing `projonly` (from requirements.txt only), its baseline recorded
-    in a venv holding projonly 41; branch feature: a change to the stage, so it runs again."""
+    in a venv holding projonly 41."""
     root = git_repo
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
     (root / "stage.py").write_text(STAGE)
@@ -87,10 +88,26 @@ def project_pr(git_repo: Path, tmp_path: Path) -> Path:
         os.environ.clear()
         os.environ.update(saved)
     commit_all(root, "baseline metrics")
-    git(root, "checkout", "-q", "-b", "feature")
-    (root / "stage.py").write_text("# reads the value from the project's package\n" + STAGE)
-    commit_all(root, "Comment the stage")
     return root
+
+
+@pytest.fixture
+def project_pr(project_main: Path) -> Path:
+    """Branch feature: a change to the stage, so it runs again."""
+    git(project_main, "checkout", "-q", "-b", "feature")
+    (project_main / "stage.py").write_text("# reads the value from the project's package\n" + STAGE)
+    commit_all(project_main, "Comment the stage")
+    return project_main
+
+
+def _runner_env(fake_github, workdir: Path, **kwargs) -> dict[str, str]:
+    """The runner's variables; no VIRTUAL_ENV, no index, and no projonly on PATH."""
+    env = actions_env(fake_github, workdir, **kwargs)
+    env.update({"VIRTUAL_ENV": "", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull,
+                "PATH": os.pathsep.join(_path_without_mlci())})
+    assert subprocess.run(["python3", "-c", "import projonly"], env=env, capture_output=True,
+                          check=False).returncode != 0, "projonly must come from the user step only"
+    return env
 
 
 def _if_true(condition: str, workspace: Path) -> bool:
@@ -133,12 +150,8 @@ def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str]) -> d
 @pytest.mark.parametrize("template", ["workflows-cpu/pr.yml", "workflows/pr.yml"])
 def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(template, project_pr, fake_github,
                                                                              tmp_path):
-    env = actions_env(fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"),
+    env = _runner_env(fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"),
                       self_hosted="workflows/" in template)
-    env.update({"VIRTUAL_ENV": "", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull,
-                "PATH": os.pathsep.join(_path_without_mlci())})
-    assert subprocess.run(["python3", "-c", "import projonly"], env=env, capture_output=True,
-                          check=False).returncode != 0, "projonly must come from the user step only"
     job = run_job(ROOT / "templates" / template, "train", project_pr, env)
 
     assert job["run"] == ["Install the project's requirements"]
@@ -148,3 +161,21 @@ def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(tem
     assert json.loads(run.outputs["metrics-json"]) == {"m.json": {"value": 42}}
     assert run.outputs["verdict"] in ("success", "neutral")
     assert (Path(env["RUNNER_TEMP"]) / "project-venv" / "bin" / "python").exists()
+
+
+@pytest.mark.parametrize("template", ["workflows-cpu/baseline.yml", "workflows/baseline.yml"])
+def test_the_baseline_job_records_main_with_the_user_steps_packages_and_pushes_the_record(template, project_main,
+                                                                                          fake_github, tmp_path):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(project_main, "remote", "add", "origin", str(origin))
+    (project_main / "stage.py").write_text("# merged: reads the value from the project's package\n" + STAGE)
+    sha = commit_all(project_main, "Merge a stage change")
+    git(project_main, "push", "-q", "origin", "main")
+    env = _runner_env(fake_github, tmp_path / "runner", event="push", sha=sha, self_hosted="workflows/" in template)
+    job = run_job(ROOT / "templates" / template, "baseline", project_main, env)
+
+    assert job["run"] == ["Install the project's requirements"]
+    assert job["mlci"].rc == 0, job["mlci"].log
+    record = json.loads(git(origin, "notes", "--ref=mlci", "show", sha).splitlines()[-1])
+    assert record["commit"] == sha and record["metrics"] == {"m.json": {"value": 42}}
