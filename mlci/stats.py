@@ -188,17 +188,26 @@ def _placements(groups):
     order, pos, starts = groups
     group_of = np.zeros(len(order), dtype=np.int64)
     group_of[starts[1:]] = 1
-    group_of = np.cumsum(group_of)
+    np.cumsum(group_of, out=group_of)
     pos_in = np.bincount(group_of, weights=pos, minlength=len(starts))
     neg_in = np.bincount(group_of, weights=~pos, minlength=len(starts))
     n_pos, n_neg = pos_in.sum(), neg_in.sum()
-    neg_below = np.cumsum(neg_in) - neg_in
-    pos_above = n_pos - np.cumsum(pos_in)
-    values = np.empty(len(order))
+    # in place (1M rows: a dozen fewer 8 MB temporaries), the same operations in the same order
     with np.errstate(invalid="ignore", divide="ignore"):
-        v10 = (neg_below + 0.5 * neg_in) / n_neg
-        v01 = (pos_above + 0.5 * pos_in) / n_pos
-    values[order] = np.where(pos, v10[group_of], v01[group_of])
+        v10 = np.cumsum(neg_in)  # (negatives below + ½ tied) / negatives
+        v10 -= neg_in
+        v10 += 0.5 * neg_in
+        v10 /= n_neg
+        v01 = np.cumsum(pos_in)  # (positives above + ½ tied) / positives
+        np.subtract(n_pos, v01, out=v01)
+        v01 += 0.5 * pos_in
+        v01 /= n_pos
+    del pos_in, neg_in
+    in_order = v10[group_of]
+    negative = ~pos
+    in_order[negative] = v01[group_of[negative]]
+    values = np.empty(len(order))
+    values[order] = in_order
     return values
 
 
