@@ -20,7 +20,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from bench_cli import BIN, ENV, git
+from bench_cli import BIN, ENV, byte_compile_mlci, git
 from timing import timed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    byte_compile_mlci()
     state, server = fake_github()
     from tests.plugins.fake_github import actions_env
 

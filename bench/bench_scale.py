@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench_cli import BIN, ENV
+from bench_cli import BIN, ENV, byte_compile_mlci
 from bench_diff import metric_repo
 from timing import timed
 
@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--metrics", type=int, default=5000)
     args = parser.parse_args()
+    byte_compile_mlci()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"
         root.mkdir()
