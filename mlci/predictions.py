@@ -58,7 +58,9 @@ def _plain_csv(data: bytes) -> tuple[Any, Any, Any] | None:
     if values.shape[0] == 0 or values.shape[1] != len(COLUMNS) or not np.isfinite(values).all():
         return None
     row_id, label, score = (values[:, names.index(c)] for c in COLUMNS)
-    if np.all(row_id == np.round(row_id)) and np.abs(row_id).max() < 2**53:
+    if np.abs(row_id).max() >= 2**53:
+        return None  # ids a float64 cannot hold exactly: pandas reads them as integers
+    if np.all(row_id == np.round(row_id)):
         row_id = row_id.astype(np.int64)  # pandas reads integer ids as int64
     return row_id, label, score
 

@@ -40,7 +40,8 @@ def test_plain_csv_is_read_by_numpy_as_pandas_reads_it(text):
     ("row_id,label,score\n", "0 rows"),
     ("row_id,label\n1,0\n", "missing column(s) score"),
     ("row_id,label,score\n#1,0,0.1\n2,1,0.5\n", None),  # text ids: not a comment line, read by pandas
-], ids=["empty-cell", "nan", "inf", "duplicate-id", "no-rows", "missing-column", "hash-id"])
+    ("row_id,label,score\n9007199254740993,0,0.1\n9007199254740992,1,0.5\n", None),  # ids beyond float64
+], ids=["empty-cell", "nan", "inf", "duplicate-id", "no-rows", "missing-column", "hash-id", "huge-ids"])
 def test_unusual_csv_falls_back_to_the_reader_that_explains(text, message):
     if "duplicate" not in (message or "") and "more than once" not in (message or ""):
         assert predictions._plain_csv(text.encode()) is None  # duplicates: parse() hands them to pandas
