@@ -210,16 +210,11 @@ __all__ = ["GateFinding", "GateVerdict", "check", "evaluate", "verdict_from_dict
 
 
 def check(path: Any = ".", *, base_ref: str | None = None, config_path: Any = None) -> GateVerdict:
-    """`mlci gate`: the verdict of the report, built without plots into a throw-away directory.
+    """`mlci gate`: the verdict of the report, built without plots or files.
 
     Going through the report builder keeps one source of truth: every finding the report's
     gate has (goals, significance, data checks added by other capabilities) decides the exit code.
     """
-    import tempfile
-    from pathlib import Path
-
     from mlci.report import builder
 
-    with tempfile.TemporaryDirectory(prefix="mlci-gate-") as scratch:
-        result = builder.build(path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False)
-    return result.gate
+    return builder.verdict(path, base_ref=base_ref, config_path=config_path)

@@ -55,7 +55,9 @@ class Plumb:
         self.common_dir = str((self.path / lines[1]).resolve())
         self.git = _Cmd(self)
         self._batch: subprocess.Popen | None = None
-        if self.run_ok("rev-parse", "--verify", "--quiet", "HEAD^{commit}") is None:
+        self._notes: dict[str, dict[str, str]] = {}  # ref -> listing; a Plumb only reads, so it holds
+        self._head = self.run_ok("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if self._head is None:
             raise GitError("the repository has no commits yet; commit your project first (git add -A && git commit -m init)")
 
     # -- processes -----------------------------------------------------------------------------
@@ -110,7 +112,9 @@ class Plumb:
 
     # -- facts ---------------------------------------------------------------------------------
     def head_commit(self) -> str:
-        return self.run("rev-parse", "HEAD").strip()
+        """HEAD as resolved when this Plumb opened (a read-only view: one process fewer)."""
+        assert self._head is not None
+        return self._head
 
     def commit_of(self, ref: str) -> str | None:
         if not ref or "\0" in ref or "\n" in ref:
@@ -139,6 +143,8 @@ class Plumb:
         raise GitError("cannot tell the default branch (no main or master); pass --base REF")
 
     def merge_base(self, head: str, base: str) -> str:
+        if head == base:  # a commit is its own merge base: no process
+            return head
         found = self.run_ok("merge-base", head, base)
         if found:
             return found
@@ -152,10 +158,12 @@ class Plumb:
 
     # -- notes ---------------------------------------------------------------------------------
     def notes_list(self, ref: str) -> dict[str, str]:
-        """commit -> note blob SHA under `ref`, in one process."""
-        out = self.run_ok("notes", f"--ref={ref}", "list") or ""
-        pairs = (line.split() for line in out.splitlines())
-        return {p[1]: p[0] for p in pairs if len(p) == 2}
+        """commit -> note blob SHA under `ref`, in one process per Plumb (baseline and head lookups share it)."""
+        if ref not in self._notes:
+            out = self.run_ok("notes", f"--ref={ref}", "list") or ""
+            pairs = (line.split() for line in out.splitlines())
+            self._notes[ref] = {p[1]: p[0] for p in pairs if len(p) == 2}
+        return self._notes[ref]
 
     def note_texts(self, ref: str, commits: list[str] | None = None) -> dict[str, str]:
         """commit -> note text, for `commits` (default: every noted commit): one `notes list`

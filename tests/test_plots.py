@@ -76,3 +76,23 @@ def test_feature_importance_compares_shares_of_total_not_raw_totals():
     more_trees = {k: v * 2.5 for k, v in base.items()}  # same model shape, 2.5x the trees: 2.5x the gain
     assert plots.share_of_total(more_trees) == pytest.approx({"f1": 0.5, "f2": 1 / 3, "f3": 1 / 6})
     assert plots.feature_importance(base, more_trees) == plots.feature_importance(base, base)
+
+
+@pytest.mark.parametrize("decimals", [None, 2], ids=["distinct-scores", "tied-scores"])
+def test_roc_and_pr_curves_are_the_ones_sklearn_draws(decimals):
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 2, 5000)
+    score = np.clip(rng.random(5000) * 0.6 + label * 0.3, 0, 1)
+    score = score if decimals is None else np.round(score, decimals)
+    fpr, tpr, auc = plots.roc_points(label, score)
+    sk_fpr, sk_tpr, _ = roc_curve(label, score)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    assert auc == pytest.approx(roc_auc_score(label, score), abs=1e-12)
+    precision, recall, ap = plots.pr_points(label, score)
+    sk_precision, sk_recall, _ = precision_recall_curve(label, score)
+    np.testing.assert_allclose(precision, sk_precision)
+    np.testing.assert_allclose(recall, sk_recall)
+    assert ap == pytest.approx(average_precision_score(label, score), abs=1e-12)

@@ -539,6 +539,15 @@ def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any
                         gate=result.gate, comparison=result.comparison, context=result.context)
 
 
+def verdict(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Any:
+    """The report's gate verdict without its files (`mlci gate`): same findings, no rendering."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlci-gate-") as scratch:
+        return _build(path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False,
+                      write=False).gate
+
+
 def _build(
     path: Path | str = ".",
     *,
@@ -548,8 +557,13 @@ def _build(
     comparison: Comparison | None = None,
     resamples: int | None = None,
     plots: bool = True,
+    write: bool = True,
 ) -> ReportResult:
-    """Diff, bootstrap, gate, plot and write the report; returns where everything went."""
+    """Diff, bootstrap, gate, plot and write the report; returns where everything went.
+
+    `write=False` (`mlci gate`) stops once everything the verdict depends on is known: rendering
+    markdown/JSON/HTML for thousands of metrics is most of a report's time and decides nothing.
+    """
     from mlci import diff as diff_mod, gate as gate_mod, stats
     from mlci.report import html
     from mlci.report.significance import assess, reconcile
@@ -599,8 +613,11 @@ def _build(
                         inputs=changes.input_changes(root, deps, rows),
                         stage_times={"base": changes.executed_times(repo, comparison.base_record, root),
                                      "head": changes.executed_times(repo, comparison.head_record, root)})
-    markdown = render_markdown(ctx)
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
+    if not write:
+        return ReportResult(markdown=md_path, json=json_path, html=html_path, images=images, gate=verdict,
+                            comparison=comparison, context=ctx)
+    markdown = render_markdown(ctx)
     atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
     atomicio.write_text(html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}",
                                                   status=verdict.status))

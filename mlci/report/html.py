@@ -53,13 +53,20 @@ _MARKS = {"❌": ("fail", "✗"), "⚠️": ("warn", "!"), "⚠": ("warn", "!"),
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
-def _mark_text(text: str) -> Markup:
-    """Escape `text`; the report's status emoji become coloured labels."""
-    out = escape(text)
-    for emoji, (status, label) in _MARKS.items():
-        out = Markup(str(out).replace(emoji, f'<span class="mark {status}" title="{status}">{label}</span>'))
-    for arrow, status in (("▲ improved", "up"), ("▼ regressed", "down")):
-        out = Markup(str(out).replace(arrow, f'<span class="{status}">{arrow}</span>'))
+_LABELS = [(emoji, f'<span class="mark {status}" title="{status}">{label}</span>')
+           for emoji, (status, label) in _MARKS.items()]
+_LABELS += [(arrow, f'<span class="{status}">{arrow}</span>') for arrow, status in
+            (("▲ improved", "up"), ("▼ regressed", "down"))]
+_LABEL_CHARS = frozenset(key[0] for key, _ in _LABELS)
+
+
+def _mark_text(text: str) -> str:
+    """Escape `text`; the report's status emoji become coloured labels (one scan when there are none)."""
+    out = str(escape(text))
+    if _LABEL_CHARS.isdisjoint(out):
+        return out
+    for key, label in _LABELS:
+        out = out.replace(key, label)
     return out
 
 
@@ -98,8 +105,8 @@ class _Sanitizer(HTMLParser):
                     return  # an image that is not one of the report's plots is left out
             if name == "style" and value not in ("text-align:right", "text-align:left", "text-align:center"):
                 continue
-            kept.append(Markup(' {}="{}"').format(name, value))
-        self.out.append(Markup("<{}{}>").format(Markup(tag), Markup("".join(kept))))
+            kept.append(f' {escape(name)}="{escape(value)}"')
+        self.out.append(f"<{tag}{''.join(kept)}>")  # `tag` is a key of _ALLOWED: no escaping needed
         if tag not in _VOID:
             self.open.append(tag)
 
@@ -122,7 +129,7 @@ class _Sanitizer(HTMLParser):
 
     def handle_data(self, data):
         if not self.skip:
-            self.out.append(str(_mark_text(data)))
+            self.out.append(_mark_text(data))
 
     def close(self):
         super().close()
@@ -152,10 +159,47 @@ def _figures(body: str) -> str:
     return blocks.sub(grid, body)
 
 
+def _inline_once(state) -> None:
+    """markdown-it's `inline` core rule, parsing each distinct inline text once per document.
+
+    A 5,000-metric table repeats the same cells ("—", "▲ improved", "0.5000") thousands of
+    times; the parse of an inline text depends only on the text and the document's env, so
+    equal texts share one token list. The renderer only reads it; `text_join`, which mutates
+    tokens, is done here once per distinct text (and disabled as a later rule).
+    """
+    parsed: dict[str, list] = {}
+    for token in state.tokens:
+        if token.type == "inline":
+            children = parsed.get(token.content)
+            if children is None:
+                fresh: list = []
+                state.md.inline.parse(token.content, state.md, state.env, fresh)
+                children = parsed[token.content] = _joined(fresh)
+            token.children = children
+
+
+def _joined(tokens: list) -> list:
+    """markdown-it's `text_join` on fresh tokens: escapes become text, adjacent texts merge."""
+    out: list = []
+    for token in tokens:
+        if token.type == "text_special":
+            token.type = "text"
+        if token.children:
+            token.children = _joined(token.children)
+        if token.type == "text" and out and out[-1].type == "text":
+            out[-1].content += token.content
+        else:
+            out.append(token)
+    return out
+
+
 def render(markdown: str, base_dir: Path, *, title: str = "mlci report", status: str | None = None) -> str:
     from markdown_it import MarkdownIt
 
-    raw = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough").render(markdown)
+    md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    md.core.ruler.at("inline", _inline_once)
+    md.disable("text_join")
+    raw = md.render(markdown)
     body = _figures(sanitize(raw, base_dir))
     if status in ("pass", "warn", "fail"):  # the first paragraph is the verdict line: give it its colour
         body = body.replace("<p>", f'<p class="verdict {status}">', 1)
