@@ -13,6 +13,7 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -284,3 +285,36 @@ def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50
             if not record.dirty and record.deps and matches(record):
                 return record
     return None
+
+
+@dataclass
+class Gap:
+    """First-parent commits between the newest recorded one (`anchor`) and a new head."""
+
+    anchor: str | None  # the newest commit before head with a clean record; None: none within reach
+    to_record: list[str] = field(default_factory=list)  # oldest first, at most `limit`
+    skipped: list[str] = field(default_factory=list)  # older gap commits left unrecorded (over the limit)
+
+
+def unrecorded(repo: git.Repo, head: str, *, limit: int, scan: int = 200) -> Gap:
+    """The main commits a baseline run never recorded (GitHub cancelled their pending runs).
+
+    Walks `head`'s first parents back to the newest commit with a clean record. With no
+    record within `scan` commits (a first baseline, or notes not fetched) nothing is
+    backfilled: that would re-run the whole history. The newest `limit` gap commits are
+    recorded (they are the likeliest PR bases); older ones are reported as skipped.
+    """
+    import git as gitlib
+
+    try:
+        listed = repo.git.rev_list("--first-parent", f"--max-count={scan}", f"{head}~1").split()
+    except gitlib.GitCommandError:
+        return Gap(None)  # a root commit (no parent) or a shallow clone: nothing before head here
+    recorded = records_by_commit(repo, listed)
+    gap: list[str] = []
+    for commit in listed:
+        if any(not r.dirty for r in recorded.get(commit, [])):
+            keep = gap[:max(limit, 0)]
+            return Gap(commit, list(reversed(keep)), list(reversed(gap[len(keep):])))
+        gap.append(commit)
+    return Gap(None)

@@ -492,10 +492,13 @@ def _push_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
 
 
 def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    from mlci import backfill
     from mlci.run import run
 
+    limit = ctx.cfg.section("ci").get("baseline_backfill", backfill.DEFAULT_LIMIT)
+    gap = backfill.before_head(ctx.root, limit=limit, config_path=ctx.config_path, note=ctx.note)  # cancelled runs
     record = run(ctx.root, config_path=ctx.config_path)  # stored locally in refs/notes/mlci
-    return {**state, "ran": True, "metrics": record.metrics}
+    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
 
 
 def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:

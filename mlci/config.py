@@ -166,6 +166,7 @@ _SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
         "comment_id": str,
         "fail_on_regression": bool,
         "assets_branch": str,
+        "baseline_backfill": int,
     },
     "reproduce": {"tolerance": _NUM},
     "retrain": {"branch": str, "metric_change": _NUM, "against": str},

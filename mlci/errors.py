@@ -15,7 +15,8 @@ Exit codes (documented in the README):
 5     input data: metrics, params or predictions files unreadable or invalid
 6     pipeline: DVC missing or a stage failed
 7     remote service: GitHub / MLflow / network refused or failed
-8     registry: promotion refused or artifact integrity failure
+8     registry: promotion refused or artifact integrity failure; an object missing from
+      the DVC remote (`mlci pull`)
 9     filesystem: a file or directory cannot be written or read (disk full,
       permission denied, read-only or special filesystem); nothing was half-written
 ====  ==================================================================
@@ -71,6 +72,12 @@ class RemoteError(MlciError):
 
 
 class RegistryError(MlciError):
+    exit_code = 8
+
+
+class MissingObjectError(MlciError):
+    """The DVC remote answers but lacks an object this commit needs (`mlci pull`)."""
+
     exit_code = 8
 
 

@@ -5,6 +5,22 @@ set -euo pipefail
 # The private venv (when the install step made one) comes first, so `mlci` is mlci's; pipeline
 # stages still run with the project's own Python (mlci takes its venv off their PATH).
 if [ -x "$RUNNER_TEMP/mlci-venv/bin/mlci" ]; then export PATH="$RUNNER_TEMP/mlci-venv/bin:$PATH"; fi
+if [ "$MLCI_PHASE" = "pull" ]; then
+  # `dvc pull` (input dvc-pull): false/empty does nothing, true pulls what the stages need, any
+  # other value is a list of targets. DVC reads its credential variables here, and only here.
+  case "${MLCI_DVC_PULL:-false}" in
+    false | "") exit 0 ;;
+    true) exec mlci pull ;;
+    *) read -r -a targets <<< "$MLCI_DVC_PULL"; exec mlci pull -- "${targets[@]}" ;;
+  esac
+fi
+if [ "$MLCI_PHASE" = "run" ]; then
+  # The PR's code runs in this phase: DVC remote credentials (see mlci/dvcpull.py) stay out of
+  # it, and `exec` below replaces this shell, so /proc/<pid>/environ no longer holds them either.
+  for name in $(compgen -e); do
+    case "$name" in AWS_* | AZURE_* | GOOGLE_APPLICATION_CREDENTIALS | GDRIVE_CREDENTIALS_DATA) unset "$name" ;; esac
+  done
+fi
 args=(ci --phase "$MLCI_PHASE" --publisher "$MLCI_PUBLISHER" --fail-on-regression "$MLCI_FAIL_ON_REGRESSION")
 if [ -n "${MLCI_CONFIG:-}" ]; then args+=(--config "$MLCI_CONFIG"); fi
 if [ -n "${MLCI_BASE_REF:-}" ]; then args+=(--base "$MLCI_BASE_REF"); fi

@@ -28,6 +28,7 @@ _COMMANDS = {
     "init": "mlci.cli.pr_loop:init",
     "pr": "mlci.cli.data:pr",
     "promote": "mlci.cli.registry:promote",
+    "pull": "mlci.cli.pull:pull",
     "record": "mlci.cli.records:record",
     "registry": "mlci.cli.registry:registry",
     "report": "mlci.cli.report:report",
