@@ -53,3 +53,12 @@ def pr_branch(trained: Path, dest: Path, branch: str, params: dict[str, object],
         set_param(dest, key, value)
     commit_all(dest, message)
     return dest
+
+
+def with_origin(root: Path) -> Path:
+    """A bare `origin.git` beside `root`, added as its `origin` with `main` pushed: what a clone has."""
+    origin = root.parent / "origin.git"
+    git(root.parent, "init", "-q", "--bare", str(origin))
+    git(root, "remote", "add", "origin", str(origin))
+    git(root, "push", "-q", "origin", "main")
+    return origin

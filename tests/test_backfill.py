@@ -10,16 +10,8 @@ import json
 from pathlib import Path
 
 from mlci import baseline, gitrepo
-from tests.helpers import commit_all, git, invoke, set_param
+from tests.helpers import commit_all, git, invoke, set_param, with_origin
 from tests.plugins.fake_github import actions_env
-
-
-def _with_origin(root: Path) -> Path:
-    origin = root.parent / "origin.git"
-    git(root.parent, "init", "-q", "--bare", str(origin))
-    git(root, "remote", "add", "origin", str(origin))
-    git(root, "push", "-q", "origin", "main")
-    return origin
 
 
 def _push(root: Path, key: str, value, message: str) -> str:
@@ -49,7 +41,7 @@ def _committed_param(root: Path, sha: str, section: str, key: str):
 
 
 def test_a_cancelled_middle_run_is_recorded_by_the_next_baseline_run(trained_repo, fake_github, tmp_path):
-    origin = _with_origin(trained_repo)
+    origin = with_origin(trained_repo)
     first = _push(trained_repo, "train.n_estimators", 40, "Fewer trees")
     assert _baseline_run(trained_repo, fake_github, tmp_path / "r1").exit_code == 0
     middle = _push(trained_repo, "train.n_estimators", 30, "Even fewer trees")  # its run: cancelled, pending
@@ -75,7 +67,7 @@ def test_over_the_limit_the_newest_gap_commits_are_recorded_and_the_rest_named(t
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text() + "ci:\n  baseline_backfill: 1\n")
     commit_all(trained_repo, "Backfill at most one commit")
-    origin = _with_origin(trained_repo)
+    origin = with_origin(trained_repo)
     assert _baseline_run(trained_repo, fake_github, tmp_path / "r0").exit_code == 0
     older = _push(trained_repo, "train.n_estimators", 40, "Fewer trees")  # cancelled
     newer = _push(trained_repo, "train.n_estimators", 30, "Even fewer trees")  # cancelled
@@ -94,7 +86,7 @@ def test_a_limit_of_zero_records_only_head_and_says_what_stays_unrecorded(traine
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text() + "ci:\n  baseline_backfill: 0\n")
     commit_all(trained_repo, "Record HEAD only")
-    origin = _with_origin(trained_repo)
+    origin = with_origin(trained_repo)
     assert _baseline_run(trained_repo, fake_github, tmp_path / "r0").exit_code == 0
     skipped = _push(trained_repo, "train.n_estimators", 40, "Fewer trees")  # cancelled
     head = _push(trained_repo, "train.num_leaves", 7, "Smaller leaves")

@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import commit_all, git, invoke, pr_branch
+from tests.helpers import commit_all, git, invoke, pr_branch, with_origin
 from tests.plugins.fake_github import actions_env, read_outputs
-
-
-def _with_origin(root: Path) -> Path:
-    origin = root.parent / "origin.git"
-    git(root.parent, "init", "-q", "--bare", str(origin))
-    git(root, "remote", "add", "origin", str(origin))
-    git(root, "push", "-q", "origin", "main")
-    return origin
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +139,7 @@ def test_missing_token_fails_fast_with_the_fix(clean_pr, fake_github, tmp_path):
 
 
 def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github, tmp_path):
-    origin = _with_origin(trained_repo)
+    origin = with_origin(trained_repo)
     (trained_repo / "NOTES.md").write_text("merged docs\n")  # a new main commit; stages stay cached
     sha = commit_all(trained_repo, "Merge docs")
     env = actions_env(fake_github, tmp_path / "runner", event="push", sha=sha)
@@ -264,7 +256,7 @@ def test_a_non_approving_review_is_skipped(trained_repo, fake_github, tmp_path):
 
 
 def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clean_pr, fake_github, tmp_path):
-    origin = _with_origin(clean_pr)
+    origin = with_origin(clean_pr)
     git(clean_pr, "push", "-q", "origin", "refs/notes/mlci")
     git(clean_pr, "update-ref", "-d", "refs/notes/mlci")  # a fresh CI checkout has no notes
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
