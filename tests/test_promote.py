@@ -12,7 +12,7 @@ from mlci import baseline, gitrepo, run
 from mlci.errors import RegistryError
 from mlci.registry.gto_tags import GitTagsBackend
 from mlci.registry.promote import promote
-from tests.helpers import commit_all, git, invoke
+from tests.helpers import commit_all, git, invoke, with_origin
 
 
 def with_dvc_remote(root: Path) -> Path:
@@ -23,14 +23,6 @@ def with_dvc_remote(root: Path) -> Path:
 
     run_dvc(root, "remote", "add", "--local", "-d", "store", str(store))
     return store
-
-
-def with_origin(root: Path) -> Path:
-    origin = root.parent / "origin.git"
-    git(root.parent, "init", "-q", "--bare", str(origin))
-    git(root, "remote", "add", "origin", str(origin))
-    git(root, "push", "-q", "origin", "main")
-    return origin
 
 
 @pytest.fixture
