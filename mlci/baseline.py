@@ -28,6 +28,7 @@ NOTES_REF = "refs/notes/mlci"
 QUARANTINE_REF = "refs/notes/mlci-quarantine"  # lines `mlci record repair` set aside
 _REMOTE_TRACKING = "refs/notes/mlci-remote"
 _PUSH_ATTEMPTS = 5
+_SHARE_REF = "refs/notes/mlci-share"  # scratch: the remote's records plus one
 
 
 def _notes(repo: git.Repo, *args: str, **kwargs) -> str:
@@ -261,6 +262,43 @@ def push(repo: git.Repo, remote: str = "origin") -> None:
                 raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
             fetch(repo, remote)
     raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} merges: {last}; retry later")
+
+
+def share(repo: git.Repo, record: RunRecord, remote: str = "origin") -> None:
+    """Push `record` onto the remote's records, and nothing else from this clone.
+
+    The PR publish step runs after the PR's code, which could have written notes for any commit
+    (a forged baseline for main): so the remote's notes are fetched into a scratch ref, this one
+    record is added there, and only that is pushed; git hooks are off for the push.
+    """
+    import git
+
+    if remote not in [r.name for r in repo.remotes]:
+        raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
+    last = ""
+    try:
+        for _attempt in range(_PUSH_ATTEMPTS):
+            try:
+                repo.git.fetch(remote, f"+{NOTES_REF}:{_SHARE_REF}")
+            except git.GitCommandError as exc:
+                if "couldn't find remote ref" not in str(exc).lower():
+                    raise RemoteError(f"cannot fetch {NOTES_REF} from {remote}: {exc.stderr.strip()}") from exc
+                repo.git.update_ref("-d", _SHARE_REF)  # nobody pushed records yet: start empty
+            _write(repo, record.commit, [record.to_json()], ref=_SHARE_REF, keep_existing=True)
+            try:
+                repo.git.execute(["git", "-c", f"core.hooksPath={os.devnull}", "push", "--quiet", remote,
+                                  f"{_SHARE_REF}:{NOTES_REF}"])
+                return
+            except git.GitCommandError as exc:
+                last = exc.stderr.strip()
+                if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
+                    raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
+        raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} tries: {last}; retry later")
+    finally:
+        try:
+            repo.git.update_ref("-d", _SHARE_REF)
+        except git.GitCommandError:
+            pass
 
 
 def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50) -> RunRecord | None:

@@ -37,6 +37,7 @@ from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, Usag
 from mlci.github import event as event_mod
 
 PUBLISHERS = ("mlci", "cml")
+RECORD_FILE = "record.json"  # the PR head's run record, in the report directory (the artifact)
 DEFAULT_FORK_LABEL = "safe-to-train"
 
 
@@ -87,11 +88,31 @@ def write_summary(path: Path | None, markdown: str) -> None:
 
 # --- report and gate (mlci.report.builder / mlci.gate) --------------------------------------
 
-def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None):
+def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None, notes=()):
     """Write report.md (+ json, html, plots) for HEAD versus `base_ref` with the report builder."""
     from mlci.report import builder
 
-    return builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path)
+    return builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path, notes=notes)
+
+
+def _merge_note(root: Path, base_ref: str | None) -> list[str]:
+    """Say when the evaluated head is not what merging would produce: the reviewer approves the
+    head, and the templates check it out (not GitHub's merge commit), so the report must say so."""
+    if not base_ref:
+        return []
+    repo = gitrepo.open_repo(root)
+    base = gitrepo.resolve(repo, base_ref)
+    head = gitrepo.head_commit(repo)
+    drift = gitrepo.merge_drift(repo, base, head)
+    if drift is None:
+        return []
+    paths, conflicted = drift
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    if conflicted:
+        return [f"this report evaluates the PR head {head[:12]}; merging it into {base_ref} ({base[:12]}) conflicts "
+                f"in {shown}: resolve the conflicts and push to evaluate the code that would merge"]
+    return [f"this report evaluates the PR head {head[:12]}, not its merge into {base_ref} ({base[:12]}): the merge "
+            f"would also change {shown}; update the branch to evaluate the code that would merge"]
 
 
 def _verdict(built: Any, fail_on_regression: bool) -> str:
@@ -340,12 +361,15 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     base_ref = ctx.base_ref or event.base_ref or None
     if base_ref:  # a wrong --base fails now, not after an hour of training
         gitrepo.resolve(gitrepo.open_repo(root), base_ref)
+    merge_note = _merge_note(root, base_ref)
     record = run(root, config_path=ctx.config_path, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path)
+    built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path, notes=merge_note)
     baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict())  # read by `mlci promote`
+    # The record travels with the report artifact too: the only copy a fork PR's run can leave.
+    atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
     verdict = _verdict(built, ctx.fail)
-    return {**state, "ran": True, "verdict": verdict, "title": _title(verdict, built),
+    return {**state, "ran": True, "verdict": verdict, "title": _title(verdict, built), "record": record.id,
             "report_path": str(built.markdown), "out_dir": str(out_dir), "metrics": record.metrics}
 
 
@@ -426,7 +450,56 @@ def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     finally:
         client.close()
     write_outputs(event.output_path, {"comment-url": result.comment_url or ""})
+    _share_record(ctx, state)
     return result
+
+
+def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
+    """Make the PR head's run reachable from the review job that promotes it: the model's bytes
+    to the DVC remote, then the record to origin's refs/notes/mlci (only that record).
+
+    Same-repo PRs only (a fork's token cannot push); a failure is a note, the report is out.
+    """
+    from mlci import baseline
+    from mlci.github import gitauth
+
+    repo = gitrepo.open_repo(ctx.root)
+    record = next((r for r in baseline.records_for(repo, gitrepo.head_commit(repo)) if r.id == state.get("record")),
+                  None)
+    if record is None:
+        ctx.note("the run record of this PR's head is gone from the notes; an approval will retrain it")
+        return
+    _share_model(ctx, record)
+    if "origin" not in [r.name for r in repo.remotes]:
+        ctx.note("no 'origin' remote: the PR's run record was stored locally only")
+        return
+    try:
+        with repo.git.custom_environment(**gitauth.auth_env(ctx.token, ctx.event.server_url, ctx.env)):
+            baseline.share(repo, record, "origin")
+    except MlciError as exc:
+        ctx.note(f"could not push the PR's run record ({exc.message}); an approval will retrain it "
+                 "(give the job `contents: write`)")
+
+
+def _share_model(ctx: _Ctx, record) -> None:
+    """Upload the recorded model files to the DVC remote (verified by reading them back), so the
+    review job promotes exactly these bytes even on another machine."""
+    from mlci.registry import dvc_storage
+
+    remote = ctx.cfg.section("registry").get("remote")
+    for role, artifact in sorted(record.artifacts.items()):
+        md5 = record.outs.get(artifact.path)
+        if not role.startswith("model") or not md5:
+            continue
+        file = ctx.root / artifact.path
+        try:
+            digests = dvc_storage.file_digests(file) if file.is_file() else None
+            if digests is None or (digests.sha256, digests.md5) != (artifact.sha256, md5):
+                raise RegistryError(f"{artifact.path} is not the file the run recorded")
+            dvc_storage.upload(ctx.root, file, digests, remote)
+        except MlciError as exc:
+            ctx.note(f"the model {artifact.path} was not stored in the DVC remote ({exc.message}); "
+                     "an approval can promote it only where these bytes are")
 
 
 def _fetch_records(root: Path, env, token, event, note) -> None:

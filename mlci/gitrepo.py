@@ -155,3 +155,29 @@ def show(repo: git.Repo, commit: str, path: str) -> str | None:
         return repo.git.show(f"{commit}:{path}")
     except git.GitCommandError:
         return None
+
+
+def merge_drift(repo: git.Repo, base: str, head: str) -> tuple[list[str], bool] | None:
+    """What merging `head` into `base` would change beyond `head` itself: (paths, conflicted).
+
+    None when the merge result is `head`'s own tree (the evaluated code is what would merge).
+    The reviewer approves the head; this says when the merged code differs from what was run.
+    """
+    import git
+
+    try:
+        out = repo.git.merge_tree("--write-tree", "--name-only", "--no-messages", base, head,
+                                  with_extended_output=True, with_exceptions=False)
+    except git.GitCommandError:  # git < 2.38 has no --write-tree: say nothing rather than guess
+        return None
+    status, stdout, _stderr = out
+    lines = stdout.splitlines()
+    if status not in (0, 1) or not lines:
+        return None
+    if status == 1:  # conflicts: the conflicted paths follow the tree id
+        return sorted({line for line in lines[1:] if line}), True
+    tree = lines[0].strip()
+    if tree == repo.git.rev_parse(f"{head}^{{tree}}").strip():
+        return None
+    changed = repo.git.diff("--name-only", "-z", head, tree).split("\0")
+    return sorted(p for p in changed if p), False

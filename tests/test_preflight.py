@@ -31,7 +31,8 @@ def test_a_read_all_token_is_missing_the_pr_writes(fake_github):
     fake_github.read_only()  # `permissions: read-all`
     result = preflight.check(client(fake_github), fake_github.repo, "pull_request", pr=12, can_write=True)
     assert result.missing == ("pull-requests: write", "checks: write")
-    assert result.degraded == ("no `contents: write`: report images on the assets branch will be skipped",)
+    assert result.degraded == ("no `contents: write`: report images on the assets branch and pushing this PR's run "
+                               "record (an approval then promotes it without retraining) will be skipped",)
 
 
 def test_statuses_write_is_enough_for_the_verdict_when_checks_are_denied(fake_github):

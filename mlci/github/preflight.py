@@ -40,7 +40,8 @@ _CHECK = Need("checks: write", "the mlci check", "POST", "/repos/{owner}/{repo}/
                                f"/repos/{{owner}}/{{repo}}/statuses/{NO_SHA}"), degrades=True)
 _CONTENTS = Need("contents: write", "pushing run records (git notes) and registry tags", "POST",
                  "/repos/{owner}/{repo}/git/refs")
-_ASSETS = Need("contents: write", "report images on the assets branch", "POST", "/repos/{owner}/{repo}/git/refs",
+_ASSETS = Need("contents: write", "report images on the assets branch and pushing this PR's run record (an "
+               "approval then promotes it without retraining)", "POST", "/repos/{owner}/{repo}/git/refs",
                required=False)
 _REVIEWS = Need("pull-requests: read", "reading the PR's reviews", "GET", "/repos/{owner}/{repo}/pulls/{pr}/reviews")
 

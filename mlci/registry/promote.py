@@ -9,13 +9,15 @@ only decides and gathers the evidence (digest, record, metrics, params, data has
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from mlci import __version__, atomicio, baseline, config as config_mod, gitrepo
-from mlci.errors import ConfigError, GitError, RegistryError
+from mlci.errors import ConfigError, GitError, MlciError, RegistryError
 from mlci.record import RunRecord
 from mlci.registry import open_backend, refs
 from mlci.registry.artifacts import declarations
@@ -103,7 +105,6 @@ def _commit(repo, ref: str) -> str:
 
 
 def _fetch_record(repo, commit: str) -> RunRecord | None:
-    from mlci.errors import MlciError
     from mlci.registry.gto_tags import git_auth_env
 
     try:
@@ -142,17 +143,33 @@ def _model_choice(root: Path, cfg: config_mod.Config, record: RunRecord, model: 
     raise RegistryError(f"unknown model '{model}'; known: {', '.join(known) or 'none'} (mlci.yaml `model:`, dvc.yaml `artifacts:`)")
 
 
-def _model_bytes(root: Path, path: str, sha256: str, md5: str | None) -> Path:
-    """Where the exact recorded bytes are: the workspace copy, else DVC's cache."""
+@contextmanager
+def _model_bytes(root: Path, path: str, sha256: str, md5: str | None, remote: str | None) -> Iterator[Path]:
+    """Where the exact recorded bytes are: the workspace copy, DVC's cache, else the DVC remote
+    (the PR run stored them there: the review job runs on another machine)."""
     candidates = [root / path]
     if md5:
         candidates.append(root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:])
     for file in candidates:
         if file.is_file() and atomicio.sha256(file) == sha256:
-            return file
+            yield file
+            return
+    why = "no DVC object id recorded"
+    if md5:
+        from mlci.registry import dvc_storage
+
+        with tempfile.TemporaryDirectory(prefix="mlci-model-") as scratch:
+            target = Path(scratch) / Path(path).name
+            try:
+                dvc_storage.download(root, md5, remote, target, sha256=sha256)
+            except MlciError as exc:
+                why = exc.message
+            else:
+                yield target
+                return
     raise RegistryError(
-        f"the model bytes the run recorded ({path}, sha256 {sha256[:12]}…) are neither in the workspace nor in "
-        "the DVC cache; run `dvc checkout` (or `mlci run`) at that commit, then promote"
+        f"the model bytes the run recorded ({path}, sha256 {sha256[:12]}…) are not in the workspace, the DVC cache "
+        f"or the DVC remote ({why}); run `dvc checkout` (or `mlci run`) at that commit, then promote"
     )
 
 
@@ -246,11 +263,11 @@ def promote(
         return Promotion(version=existing, created=False, stage=stage, stage_assigned=assigned, warnings=tuple(warnings))
 
     md5 = record.outs.get(artifact.path)
-    file = _model_bytes(root, artifact.path, artifact.sha256, md5)
-    candidate = Candidate(
-        name=name, path=artifact.path, file=file, sha256=artifact.sha256, size=artifact.size, md5=md5, commit=commit,
-        metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
-    )
-    registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
+    with _model_bytes(root, artifact.path, artifact.sha256, md5, section.get("remote")) as file:
+        candidate = Candidate(
+            name=name, path=artifact.path, file=file, sha256=artifact.sha256, size=artifact.size, md5=md5,
+            commit=commit, metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
+        )
+        registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
     created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
     return Promotion(version=registered, created=created, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings))

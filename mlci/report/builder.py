@@ -558,11 +558,13 @@ def _build(
     resamples: int | None = None,
     plots: bool = True,
     write: bool = True,
+    notes: tuple[str, ...] | list[str] = (),
 ) -> ReportResult:
     """Diff, bootstrap, gate, plot and write the report; returns where everything went.
 
     `write=False` (`mlci gate`) stops once everything the verdict depends on is known: rendering
     markdown/JSON/HTML for thousands of metrics is most of a report's time and decides nothing.
+    `notes` are the caller's (e.g. `mlci ci`: the merge result differs from the evaluated head).
     """
     from mlci import diff as diff_mod, gate as gate_mod, stats
     from mlci.report import html
@@ -590,7 +592,7 @@ def _build(
     significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
     verdict = gate_mod.evaluate(comparison, cfg, significance)
 
-    notes: list[str] = []
+    notes: list[str] = list(notes)
     images: list[Path] = []
     data = data_section.prepare(comparison, cfg, out_dir, draw=plots, plots_dir=PLOTS_DIR)
     verdict = verdict.with_findings(data_section.gate_findings(data.comparison if data else None))
