@@ -71,6 +71,7 @@ def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, f
         emit_json({"event": result.event, "action": result.action, "verdict": result.verdict,
                    "report_path": str(result.report_path) if result.report_path else None,
                    "comment_url": result.comment_url, "check": result.check_kind, "notes": result.notes,
+                   "promotion": result.promotion.to_dict() if result.promotion is not None else None,
                    "exit_code": result.exit_code})
     else:
         click.echo(f"mlci ci: {result.event} → {result.action}, verdict {result.verdict}")
