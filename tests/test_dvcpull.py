@@ -26,6 +26,18 @@ rows = open('inputs/extra.csv').read().split()
 json.dump({'extra_rows': len(rows)}, open('extra.json', 'w'))
 json.dump({'seen': sorted(k for k in os.environ if k.startswith(('AWS_', 'AZURE_', 'GOOGLE_')))},
           open('stage_env.json', 'w'))
+# What the stage could read from its ancestors in the step (/proc/<pid>/environ: same user).
+found, pid = set(), os.getppid()
+while pid > 1:
+    try:
+        env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\\0')
+    except OSError:
+        break
+    if b'MLCI_PHASE=run' not in env:
+        break  # above the action's run step
+    found |= {e.split(b'=')[0].decode() for e in env if e.startswith((b'AWS_', b'AZURE_', b'GOOGLE_'))}
+    pid = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])
+json.dump({'ancestors': sorted(found)}, open('ancestors.json', 'w'))
 """
 
 
@@ -37,7 +49,7 @@ def _track_input(root: Path, remote: Path) -> None:
     (root / "src" / "extra.py").write_text(_STAGE)
     dvc = yaml.safe_load((root / "dvc.yaml").read_text())
     dvc["stages"]["extra"] = {"cmd": "python src/extra.py", "deps": ["src/extra.py", "inputs/extra.csv"],
-                              "outs": [{"stage_env.json": {"cache": False}}],
+                              "outs": [{"stage_env.json": {"cache": False}}, {"ancestors.json": {"cache": False}}],
                               "metrics": [{"extra.json": {"cache": False}}]}
     (root / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     run_dvc(root, "remote", "add", "-d", "store", str(remote))
@@ -170,6 +182,7 @@ def test_the_action_pulls_then_runs_a_fresh_clone_and_cloud_credentials_stay_out
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(pull["env"])  # the pull gets them...
     assert all(c["env"] == [] for c in calls if c["cmd"] != "pull")  # ...DVC in the run step does not
     assert json.loads((clone / "stage_env.json").read_text()) == {"seen": []}  # nor does the stage
+    assert json.loads((clone / "ancestors.json").read_text()) == {"ancestors": []}  # nor its step's shells
 
 
 def test_without_dvc_pull_a_fresh_clone_fails_on_the_missing_input(tracked, fake_github, tmp_path):
