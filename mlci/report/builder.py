@@ -530,7 +530,8 @@ def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any
     """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
     root = gitrepo.root(gitrepo.open_repo(path))
     final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
-    owned = {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md"}
+    owned = {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md",
+             "record.json"}  # record.json: `mlci ci` adds the run record for the report artifact
     with atomicio.replacing_dir(final, owned) as staged:
         result = _build(path, out_dir=staged, **options)
     result.context.out_dir = final
