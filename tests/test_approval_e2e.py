@@ -56,6 +56,21 @@ def _origin_record(origin, sha: str) -> dict:
     return json.loads(git(origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()[-1])
 
 
+def _open_pr(seed: Path, auth: dict) -> str:
+    """The author pushes a PR branch that changes the model; returns its head."""
+    git(seed, "checkout", "-q", "-b", "feature")
+    set_param(seed, "train.n_estimators", 80)
+    pr_head = commit_all(seed, "More trees")
+    subprocess.run(["git", "push", "-q", "origin", "feature"], cwd=seed, check=True, env=auth)
+    return pr_head
+
+
+def _approve(fake_github, pr_head: str) -> None:
+    fake_github.add_pull(12, head_sha=pr_head)
+    fake_github.collaborators["maint"] = "write"
+    fake_github.add_review(12, "maint", "APPROVED", pr_head)
+
+
 @pytest.fixture
 def team(_trained_example: Path, fake_github, git_http_origin, tmp_path: Path):
     """A team's repo on the origin: the example pipeline, a DVC remote in `.dvc/config`, promotion
@@ -80,11 +95,7 @@ def team(_trained_example: Path, fake_github, git_http_origin, tmp_path: Path):
 
 def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promotes_main(team, fake_github, tmp_path):
     seed, origin, auth = team
-    # The author pushes a PR that changes the model.
-    git(seed, "checkout", "-q", "-b", "feature")
-    set_param(seed, "train.n_estimators", 80)
-    pr_head = commit_all(seed, "More trees")
-    subprocess.run(["git", "push", "-q", "origin", "feature"], cwd=seed, check=True, env=auth)
+    pr_head = _open_pr(seed, auth)
 
     # Job 1, pull_request: a fresh checkout of the PR head trains, comments, shares its run.
     pr_job = _clone(origin, auth, tmp_path / "pr-job", pr_head)
@@ -95,10 +106,7 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     model = record["artifacts"]["model"]
     assert fake_github.issue_comments(12), "the PR got its report"
 
-    # A maintainer approves the head.
-    fake_github.add_pull(12, head_sha=pr_head)
-    fake_github.collaborators["maint"] = "write"
-    fake_github.add_review(12, "maint", "APPROVED", pr_head)
+    _approve(fake_github, pr_head)  # a maintainer approves the head
 
     # Job 2, pull_request_review: promote.yml's steps on another machine (no DVC cache, no notes).
     review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
@@ -142,13 +150,8 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
 
 def test_an_approval_of_an_unshared_run_fails_with_the_fix_and_registers_nothing(team, fake_github, tmp_path):
     seed, origin, auth = team
-    git(seed, "checkout", "-q", "-b", "feature")
-    set_param(seed, "train.n_estimators", 80)
-    pr_head = commit_all(seed, "More trees")
-    subprocess.run(["git", "push", "-q", "origin", "feature"], cwd=seed, check=True, env=auth)
-    fake_github.add_pull(12, head_sha=pr_head)
-    fake_github.collaborators["maint"] = "write"
-    fake_github.add_review(12, "maint", "APPROVED", pr_head)
+    pr_head = _open_pr(seed, auth)  # its PR job never ran (or could not push)
+    _approve(fake_github, pr_head)
     review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
     env = _job_env(fake_github, origin, tmp_path / "runner-review", event="pull_request_review", sha=pr_head)
     done = subprocess.run([sys.executable, "-m", "mlci", "promote"], cwd=review_job, env=env, capture_output=True,
