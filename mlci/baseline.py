@@ -133,9 +133,12 @@ def save(repo: git.Repo, record: RunRecord) -> None:
         _write(repo, record.commit, _raw_lines(repo, record.commit) + [record.to_json()])
 
 
-def attach_gate(repo: git.Repo, record: RunRecord, gate: dict) -> RunRecord:
-    """Store the gate verdict in `record`'s own line, so `mlci promote` can refuse a failed run."""
+def attach_gate(repo: git.Repo, record: RunRecord, gate: dict, evidence: dict | None = None) -> RunRecord:
+    """Store the gate verdict in `record`'s own line, so `mlci promote` can refuse a failed run,
+    and the metrics' confidence intervals (`extra["evidence"]`) for the promoted version's card."""
     record.gate = gate
+    if evidence is not None:
+        record.extra["evidence"] = evidence
     with notes_lock(repo):
         lines = []
         for line in _raw_lines(repo, record.commit):

@@ -365,12 +365,20 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     record = run(root, config_path=ctx.config_path, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
     built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path, notes=merge_note)
-    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict())  # read by `mlci promote`
+    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
     verdict = _verdict(built, ctx.fail)
     return {**state, "ran": True, "verdict": verdict, "title": _title(verdict, built), "record": record.id,
             "report_path": str(built.markdown), "out_dir": str(out_dir), "metrics": record.metrics}
+
+
+def _evidence(built: Any) -> dict[str, Any]:
+    """The metrics' confidence intervals of this run, kept in its record for the model card."""
+    from mlci.report.card import compact_evidence
+
+    return compact_evidence({m.name: m.evidence.significance for m in built.context.models
+                             if m.evidence.significance is not None})
 
 
 def _report_file(ctx: _Ctx, state: dict[str, Any]) -> Path:
@@ -633,7 +641,7 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
         built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=ctx.config_path)
-        baseline.attach_gate(repo, record, built.gate.to_dict())
+        baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
     return {**state, "ran": True}
 
 

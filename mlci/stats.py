@@ -525,6 +525,7 @@ def paired_bootstrap(
         out[m] = MetricInterval(
             metric=m, base=b, head=h, delta=h - b if b is not None and h is not None else None,
             ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None,
+            base_ci=_interval(base_draws[m], confidence)[0], head_ci=_interval(head_draws[m], confidence)[0],
             significant=(ci[0] > 0 or ci[1] < 0) if ci else None, undefined_resamples=undefined,
         )
     return out

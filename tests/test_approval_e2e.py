@@ -65,10 +65,10 @@ def _open_pr(seed: Path, auth: dict) -> str:
     return pr_head
 
 
-def _approve(fake_github, pr_head: str) -> None:
+def _approve(fake_github, pr_head: str) -> dict:
     fake_github.add_pull(12, head_sha=pr_head)
     fake_github.collaborators["maint"] = "write"
-    fake_github.add_review(12, "maint", "APPROVED", pr_head)
+    return fake_github.add_review(12, "maint", "APPROVED", pr_head)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     model = record["artifacts"]["model"]
     assert fake_github.issue_comments(12), "the PR got its report"
 
-    _approve(fake_github, pr_head)  # a maintainer approves the head
+    review = _approve(fake_github, pr_head)  # a maintainer approves the head
 
     # Job 2, pull_request_review: promote.yml's steps on another machine (no DVC cache, no notes).
     review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
@@ -143,6 +143,11 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     versions = {v["version"]: v for v in json.loads(subprocess.run(
         [gto, "show", "churn", "--json"], cwd=reader, check=True, capture_output=True, text=True).stdout)}
     assert versions[version]["commit_hexsha"] == pr_head
+    # The audit trail travels with the version: its card, read back from the origin's tags.
+    card = subprocess.run([sys.executable, "-m", "mlci", "registry", "card", f"churn@{version}"], cwd=reader,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, capture_output=True, text=True, check=True)
+    assert f"**Approved by** `maint` on `{review['submitted_at']}` at commit `{pr_head}`" in card.stdout
+    assert f"**Run record:** `{record['id']}`" in card.stdout
     stored = tmp_path / "dvc-storage" / "files" / "md5" / record["outs"]["models/model.txt"][:2] / \
         record["outs"]["models/model.txt"][2:]
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == model["sha256"]

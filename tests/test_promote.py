@@ -128,11 +128,12 @@ def test_pr_approved_at_its_head_is_promoted(registry_repo: Path, fake_github):
     head = pr_branch(registry_repo)
     fake_github.add_pull(7, head_sha=head)
     fake_github.collaborators["alice"] = "write"
-    fake_github.add_review(7, "alice", "APPROVED", head)
+    review = fake_github.add_review(7, "alice", "APPROVED", head)
     result = invoke(registry_repo, "promote", "--pr", "7", "--stage", "staging", "--json", env=_github_env(fake_github))
     assert result.exit_code == 0, result.output
     meta = json.loads(result.stdout)["version"]["metadata"]
-    assert meta["approval"] == {"kind": "review", "reviewer": "alice", "commit": head}
+    assert meta["approval"] == {"kind": "review", "reviewer": "alice", "commit": head,  # issue 14: and when, where
+                                "approved_at": review["submitted_at"], "review_url": review["html_url"]}
     assert fake_github.token not in result.output
 
 

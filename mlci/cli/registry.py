@@ -124,6 +124,24 @@ def show(ref: str, config_path: Path | None, as_json: bool) -> None:
     table(None, ["field", "value"], rows)
 
 
+@registry.command("card")
+@click.argument("ref")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def card(ref: str, config_path: Path | None, as_json: bool) -> None:
+    """The model card stored with REF (markdown): code, data, params, metrics with CIs, approval."""
+    from mlci.registry.refs import parse
+
+    v = _backend(config_path).resolve(parse(ref))
+    if as_json:
+        emit_json({"name": v.name, "version": v.version, "card": v.card or None})
+        return
+    if not v.card:
+        warn(f"{v.name}@{v.version} has no model card (registered by another tool or an older mlci)")
+        return
+    click.echo(v.card, nl=False)
+
+
 @registry.command("pull")
 @click.argument("ref")
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),

@@ -23,6 +23,8 @@ class Approval:
     commit_id: str | None  # the commit the approval was given on
     head_sha: str  # the PR's current head
     reason: str  # one line saying why (not) approved
+    approved_at: str | None = None  # the approving review's submitted_at (the audit trail's "when")
+    review_url: str | None = None  # the approving review's html_url
 
 
 def can_write(client: GitHubClient, owner: str, name: str, login: str, cache: dict[str, bool]) -> bool:
@@ -64,7 +66,8 @@ def approval(client: GitHubClient, repo: str, pr: int) -> Approval:
         if review.get("commit_id") != head_sha:
             stale = stale or (login, review.get("commit_id"))
             continue
-        return Approval(True, login, head_sha, head_sha, f"approved by {login} at {head_sha[:12]}")
+        return Approval(True, login, head_sha, head_sha, f"approved by {login} at {head_sha[:12]}",
+                        approved_at=review.get("submitted_at"), review_url=review.get("html_url"))
     if stale:
         return Approval(False, stale[0], stale[1], head_sha,
                         f"{stale[0]} approved {str(stale[1])[:12]}, but the PR head is now {head_sha[:12]}; "

@@ -7,6 +7,7 @@ and a version record; `mlci.registry.promote` decides *whether* to promote and *
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ class ModelVersion:
     created_at: str = ""
     backend: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    card: str = ""  # the model card (markdown) stored with the version; "" when registered without mlci
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,7 @@ class Candidate:
     md5: str | None  # DVC's object id (dvc.lock), when DVC tracks the file
     commit: str
     metadata: dict[str, Any]
+    card: Callable[[str], str] | None = None  # the model card for the version number the backend assigns
 
 
 @dataclass(frozen=True)

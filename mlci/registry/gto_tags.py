@@ -58,11 +58,13 @@ class _Tag:
     counter: int = 0
 
 
-def register_message(name: str, version: str, metadata: dict[str, Any] | None = None) -> str:
-    """GTO's own message, plus our metadata line when we have some."""
+def register_message(name: str, version: str, metadata: dict[str, Any] | None = None, card: str = "") -> str:
+    """GTO's own message, plus our metadata line when we have some, then the model card."""
     text = f"Registering artifact {name} version {version}"
     if metadata:
         text += "\n\n" + METADATA_PREFIX + json.dumps(metadata, sort_keys=True, separators=(",", ":"))
+    if card:
+        text += "\n\n" + card.rstrip("\n")
     return text
 
 
@@ -99,6 +101,15 @@ def git_auth_env() -> dict[str, str]:
     if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
         return {}
     return auth_env(os.environ["GITHUB_TOKEN"], os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
+
+
+def _card(message: str) -> str:
+    """The model card: what follows our metadata line in a registration message."""
+    lines = message.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(METADATA_PREFIX):
+            return "\n".join(lines[index + 1:]).strip("\n") + "\n" if any(lines[index + 1:]) else ""
+    return ""
 
 
 def _metadata(message: str) -> dict[str, Any]:
@@ -156,7 +167,7 @@ class GitTagsBackend:
                 versions.setdefault(t.name, {})[t.version] = ModelVersion(
                     name=t.name, version=t.version, commit=t.commit, sha256=meta.get("sha256"),
                     size=meta.get("size"), path=meta.get("path", ""), created_at=t.created_at,
-                    backend=self.kind, metadata=meta,
+                    backend=self.kind, metadata=meta, card=_card(t.message),
                 )
         latest_event: dict[tuple[str, str], _Tag] = {}
         for t in sorted((t for t in tags if t.stage), key=lambda t: (t.counter, t.created_at)):
@@ -264,7 +275,7 @@ class GitTagsBackend:
         import git
 
         try:
-            self.repo.git.tag("-a", tag, commit, "-m", message)
+            self.repo.git.tag("-a", "--cleanup=whitespace", tag, commit, "-m", message)  # keep "## " lines
             return True
         except git.GitCommandError as exc:
             if "already exists" in exc.stderr:
@@ -391,7 +402,8 @@ class GitTagsBackend:
             elif chosen in taken:
                 raise RegistryError(f"{name}@{chosen} already exists; pass another --version or --bump instead")
             outcome["version"], outcome["created"] = chosen, True
-            wanted = [(f"{name}@{chosen}", candidate.commit, register_message(name, chosen, metadata))]
+            card = candidate.card(chosen) if candidate.card else ""
+            wanted = [(f"{name}@{chosen}", candidate.commit, register_message(name, chosen, metadata, card))]
             if stage:
                 wanted.append((self._next_stage_tag(tags, name, stage), candidate.commit,
                                assign_message(name, stage, chosen)))

@@ -28,6 +28,22 @@ from mlci.registry import refs
 from mlci.registry.base import Candidate, ModelVersion, Pulled, pick
 
 STATUS_TAG = "mlci.status"
+CARD_HEADING = "## Model card"  # mlci.report.card's first line: a description that is a card
+DESCRIPTION_LIMIT = 5000  # MLflow's SQL stores keep model version descriptions in a String(5000)
+
+
+def fit_description(card: str) -> str:
+    """The card within MLflow's description column, cut at a line with a note when longer."""
+    if len(card) <= DESCRIPTION_LIMIT:
+        return card
+    note = "\n… (card truncated to MLflow's 5,000-character description; `mlci record show COMMIT` has every metric)\n"
+    lines, size = [], len(note)
+    for line in card.splitlines(keepends=True):
+        if size + len(line) > DESCRIPTION_LIMIT:
+            break
+        lines.append(line)
+        size += len(line)
+    return "".join(lines) + note
 _PREFIX = "mlci."
 _EXTRA_DIR = "extra_files"
 
@@ -101,6 +117,7 @@ class MlflowBackend:
             path=tags.get("mlci.path", ""), stages=tuple(sorted(stages.get(str(mv.version), []))),
             created_at=_iso(mv.creation_timestamp), backend=self.kind,
             metadata={**meta, "source": mv.source, "run_id": mv.run_id},
+            card=mv.description if (mv.description or "").startswith(CARD_HEADING) else "",
         )
 
     def _names(self) -> list[str]:
@@ -227,6 +244,9 @@ class MlflowBackend:
                                                        description=f"mlci: commit {candidate.commit[:12]}", **extra)
             step("version-created")
             faults.checkpoint("version-created")
+            if candidate.card:
+                self.client.update_model_version(candidate.name, created.version,
+                                                 description=fit_description(candidate.card(str(created.version))))
             self.client.set_model_version_tag(candidate.name, created.version, STATUS_TAG, "ready")
             faults.checkpoint("ready")
             # the alias last: it never points at a pending (invisible) version; a crash before

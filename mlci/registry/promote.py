@@ -22,6 +22,7 @@ from mlci.record import RunRecord
 from mlci.registry import open_backend, refs
 from mlci.registry.artifacts import declarations
 from mlci.registry.base import Backend, Candidate, Promotion
+from mlci.report.card import model_card
 
 PROMOTE_ON = ("approval", "main", "both")
 
@@ -34,6 +35,8 @@ class ApprovalLike(Protocol):
     commit_id: str | None
     head_sha: str
     reason: str
+    # optional (older callers): when and where the approving review was given
+    # approved_at: str | None; review_url: str | None
 
 
 def github_approval(pr: int, *, repo: str | None = None, environ: dict[str, str] | None = None) -> ApprovalLike:
@@ -82,7 +85,9 @@ def authorize(repo, commit: str, *, promote_on: str, approval: ApprovalLike | No
                 f"promotion refused: the approval is for {str(approval.commit_id)[:12]}, the PR head is "
                 f"{approval.head_sha[:12]}; re-approve the current head"
             )
-        return {"kind": "review", "reviewer": approval.reviewer, "commit": approval.commit_id}, []
+        return {"kind": "review", "reviewer": approval.reviewer, "commit": approval.commit_id,
+                "approved_at": getattr(approval, "approved_at", None),
+                "review_url": getattr(approval, "review_url", None)}, []
     if force:
         try:
             who = repo.git.config("user.name").strip()
@@ -182,6 +187,7 @@ def _metadata(record: RunRecord, approved_by: dict, *, allow_regression: bool, w
         "params": record.params,
         "deps": record.deps,
         "gate": None if record.gate is None else {"passed": record.gate.get("passed")},
+        "evidence": record.extra.get("evidence"),  # metrics' CIs, attached by the PR's `mlci ci` run
         "allow_regression": allow_regression,
         "approval": approved_by,
         "warnings": warnings,
@@ -264,9 +270,11 @@ def promote(
 
     md5 = record.outs.get(artifact.path)
     with _model_bytes(root, artifact.path, artifact.sha256, md5, section.get("remote")) as file:
+        metadata = _metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings)
+        card_facts = {**metadata, "sha256": artifact.sha256, "size": artifact.size}
         candidate = Candidate(
             name=name, path=artifact.path, file=file, sha256=artifact.sha256, size=artifact.size, md5=md5,
-            commit=commit, metadata=_metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings),
+            commit=commit, metadata=metadata, card=lambda version: model_card(name, version, card_facts),
         )
         registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
     created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
