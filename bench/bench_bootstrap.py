@@ -23,7 +23,7 @@ def main() -> None:
 
     import numpy as np
 
-    from mlci import stats
+    from mlci.analysis import stats
 
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, args.rows)
@@ -31,27 +31,37 @@ def main() -> None:
     head = np.clip(base + rng.normal(0, 0.05, args.rows), 0, 1)
     metrics = stats.BINARY_METRICS if args.all_metrics else ("auc",)
     exact = args.rows * args.resamples <= stats.EXACT_AUC_BUDGET
-    print(f"rows {args.rows:,} × resamples {args.resamples:,}, metrics {', '.join(metrics)}, "
-          f"AUC {'exact' if exact else 'placement (first-order)'}; cores {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"rows {args.rows:,} × resamples {args.resamples:,}, metrics {', '.join(metrics)}, "
+        f"AUC {'exact' if exact else 'placement (first-order)'}; cores {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     start, cpu = time.perf_counter(), time.process_time()
     single = stats.bootstrap("binary", label, head, metrics=metrics, resamples=args.resamples)
     single_s, single_cpu = time.perf_counter() - start, time.process_time() - cpu
     ci, point = single["auc"] if "auc" in single else next(iter(single.values()))
-    print(f"one side  : {single_s:6.2f} s wall, {single_cpu:6.2f} s CPU   AUC {point:.5f}  "
-          f"95 % CI [{ci[0]:.5f}, {ci[1]:.5f}]")
+    print(
+        f"one side  : {single_s:6.2f} s wall, {single_cpu:6.2f} s CPU   AUC {point:.5f}  "
+        f"95 % CI [{ci[0]:.5f}, {ci[1]:.5f}]"
+    )
 
     start, cpu = time.perf_counter(), time.process_time()
     paired = stats.paired_bootstrap("binary", label, base, head, metrics=metrics, resamples=args.resamples)
     paired_s, paired_cpu = time.perf_counter() - start, time.process_time() - cpu
     auc = paired.get("auc") or next(iter(paired.values()))
-    print(f"paired Δ  : {paired_s:6.2f} s wall, {paired_cpu:6.2f} s CPU   ΔAUC {auc.delta:+.5f}  "
-          f"95 % CI [{auc.ci_low:+.5f}, {auc.ci_high:+.5f}]  significant {auc.significant}")
-    print("(CPU = this process's CPU seconds on all cores; on a busy machine it bounds the idle wall time:"
-          " wall <= CPU when nothing else runs)")
-    print(f"target    : < 5 s on 2 cores -> one side {'OK' if single_s < 5 else 'SLOWER'}, "
-          f"paired {'OK' if paired_s < 5 else 'SLOWER'} (load average now {os.getloadavg()[0]:.2f})")
+    print(
+        f"paired Δ  : {paired_s:6.2f} s wall, {paired_cpu:6.2f} s CPU   ΔAUC {auc.delta:+.5f}  "
+        f"95 % CI [{auc.ci_low:+.5f}, {auc.ci_high:+.5f}]  significant {auc.significant}"
+    )
+    print(
+        "(CPU = this process's CPU seconds on all cores; on a busy machine it bounds the idle wall time:"
+        " wall <= CPU when nothing else runs)"
+    )
+    print(
+        f"target    : < 5 s on 2 cores -> one side {'OK' if single_s < 5 else 'SLOWER'}, "
+        f"paired {'OK' if paired_s < 5 else 'SLOWER'} (load average now {os.getloadavg()[0]:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ def fake_github():
 def trained_pr(root: Path) -> str:
     env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), ENV.get("PYTHONPATH")]))}
     git(root, "init", "-q", "-b", "main")
-    code = ("import sys; from pathlib import Path; from mlci import scaffold, run; r = Path(sys.argv[1]); "
-            "scaffold.init(r, example=True)")
+    code = (
+        "import sys; from pathlib import Path; from mlci.workflows import scaffold, run; r = Path(sys.argv[1]); "
+        "scaffold.init(r, example=True)"
+    )
     subprocess.run([sys.executable, "-c", code, str(root)], env=env, check=True, capture_output=True)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Add pipeline")
@@ -55,8 +57,9 @@ def trained_pr(root: Path) -> str:
     (root / "NOTES.md").write_text("docs only\n")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Docs")
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def main() -> None:
@@ -79,8 +82,10 @@ def main() -> None:
             assert state.check_runs, "mlci ci posted no check run"
     finally:
         server.shutdown()
-    print(f"mlci ci, docs-only PR: {ci:5.2f} s   dvc repro (no-op) {repro:5.2f} s   "
-          f"mlci's own time {ci - repro:5.2f} s (target <= 5 s; median of {args.repeat})")
+    print(
+        f"mlci ci, docs-only PR: {ci:5.2f} s   dvc repro (no-op) {repro:5.2f} s   "
+        f"mlci's own time {ci - repro:5.2f} s (target <= 5 s; median of {args.repeat})"
+    )
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

@@ -21,8 +21,14 @@ from pathlib import Path
 from timing import timed
 
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x.invalid",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x.invalid"}
+ENV = {
+    **os.environ,
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "b@x.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "b@x.invalid",
+}
 
 
 def byte_compile_mlci() -> None:
@@ -35,8 +41,12 @@ def byte_compile_mlci() -> None:
     import mlci
 
     env = {k: v for k, v in ENV.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(mlci.__file__).parent)], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(mlci.__file__).parent)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -76,8 +86,14 @@ def main() -> None:
         root = Path(tmp) / "example"
         subprocess.run([str(BIN / "mlci"), "demo", "--dir", str(root)], env=ENV, check=True, capture_output=True)
         start = time.perf_counter()
-        out = subprocess.run([str(BIN / "mlci"), "run", "--json", "--no-record"], cwd=root, env=ENV,
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [str(BIN / "mlci"), "run", "--json", "--no-record"],
+            cwd=root,
+            env=ENV,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         second = time.perf_counter() - start
         ran = [s["name"] for s in json.loads(out.stdout)["stages"] if s["status"] == "ran"]
         print(f"second mlci run, no change  {second * 1000:7.0f} ms   stages that ran: {ran or 'none'}")

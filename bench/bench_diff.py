@@ -43,12 +43,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             metric_repo(root, count)
-            ours = timed([str(BIN / "mlci"), "diff", "--base", "main", "--json"], env=ENV, cwd=root,
-                         repeat=args.repeat)
-            theirs = timed([str(BIN / "dvc"), "metrics", "diff", "main", "--json"], env=ENV, cwd=root,
-                           repeat=args.repeat)
-        print(f"{count:5d} metrics: mlci diff {ours * 1000:7.0f} ms   dvc metrics diff {theirs * 1000:7.0f} ms   "
-              f"ratio {ours / theirs:5.2f}   (median of {args.repeat})")
+            ours = timed([str(BIN / "mlci"), "diff", "--base", "main", "--json"], env=ENV, cwd=root, repeat=args.repeat)
+            theirs = timed(
+                [str(BIN / "dvc"), "metrics", "diff", "main", "--json"], env=ENV, cwd=root, repeat=args.repeat
+            )
+        print(
+            f"{count:5d} metrics: mlci diff {ours * 1000:7.0f} ms   dvc metrics diff {theirs * 1000:7.0f} ms   "
+            f"ratio {ours / theirs:5.2f}   (median of {args.repeat})"
+        )
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

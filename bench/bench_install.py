@@ -32,20 +32,34 @@ def outputs(path: Path) -> dict[str, str]:
 
 
 def run_step(tool_cache: Path, temp: Path, python: str, wheelhouse: str | None) -> float:
-    env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
-           "RUNNER_TEMP": str(temp), "RUNNER_TOOL_CACHE": str(tool_cache), "RUNNER_OS": "Linux",
-           "MLCI_ACTION_PATH": str(ROOT), "MLCI_RUNNER_OS": "Linux"}
+    env = {
+        "PATH": f"{Path(python).parent}:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "RUNNER_TEMP": str(temp),
+        "RUNNER_TOOL_CACHE": str(tool_cache),
+        "RUNNER_OS": "Linux",
+        "MLCI_ACTION_PATH": str(ROOT),
+        "MLCI_RUNNER_OS": "Linux",
+    }
     if wheelhouse:
         env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=wheelhouse)
     find, install = install_scripts()
     output = temp / "find-output"
     output.write_text("")
     start = time.perf_counter()
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", find], cwd=temp,
-                   env={**env, "GITHUB_OUTPUT": str(output)}, check=True)
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", find],
+        cwd=temp,
+        env={**env, "GITHUB_OUTPUT": str(output)},
+        check=True,
+    )
     found = outputs(output)
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install], cwd=temp,
-                   env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]}, check=True)
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install],
+        cwd=temp,
+        env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]},
+        check=True,
+    )
     took = time.perf_counter() - start
     subprocess.run([str(temp / "mlci-venv" / "bin" / "mlci"), "--version"], check=True)
     return took
@@ -63,8 +77,9 @@ def main() -> None:
         warm = run_step(cache, temp, args.python, args.wheelhouse)
         size = subprocess.run(["du", "-sm", str(cache)], capture_output=True, text=True, check=True).stdout.split()[0]
     source = f"wheelhouse {args.wheelhouse}" if args.wheelhouse else "the registry"
-    print(f"install from {source}: cold {cold:.1f} s (target <= 60 s), warm {warm:.2f} s (target <= 3 s), "
-          f"venv {size} MB")
+    print(
+        f"install from {source}: cold {cold:.1f} s (target <= 60 s), warm {warm:.2f} s (target <= 3 s), venv {size} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlci.data.profile import profile_file
+from mlci.analysis.profile import profile_file
 
 
 def make_table(rows: int, path: Path) -> None:
@@ -39,8 +39,10 @@ def main() -> None:
         started = time.perf_counter()
         profile = profile_file(path, threads=args.threads)
         seconds = time.perf_counter() - started
-    print(f"profiled {profile['rows']:,} rows x {len(profile['columns'])} columns "
-          f"with {args.threads} thread(s) in {seconds:.2f} s (target < 10 s)")
+    print(
+        f"profiled {profile['rows']:,} rows x {len(profile['columns'])} columns "
+        f"with {args.threads} thread(s) in {seconds:.2f} s (target < 10 s)"
+    )
 
 
 if __name__ == "__main__":

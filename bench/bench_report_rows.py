@@ -48,11 +48,14 @@ def project(root: Path, rows: int) -> None:
 
 def run_once(command: list[str], cwd: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one run, measured by a fresh `python -c` wrapper."""
-    probe = ("import resource,subprocess,sys,time; t=time.perf_counter(); "
-             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([str(BIN / "python"), "-c", probe, *command], cwd=cwd, env=ENV, check=True,
-                         capture_output=True, text=True).stdout.split()
+    probe = (
+        "import resource,subprocess,sys,time; t=time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", probe, *command], cwd=cwd, env=ENV, check=True, capture_output=True, text=True
+    ).stdout.split()
     return float(out[0]), int(out[1]) / 1024
 
 
@@ -69,8 +72,10 @@ def main() -> None:
         command = [str(BIN / "mlci"), "report", "--base", "main", "-o", str(Path(tmp) / "report")]
         runs = [run_once(command, root) for _ in range(args.repeat)]
     wall, peak = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-    print(f"mlci report, {args.rows:,} rows, paired bootstrap 1,000 resamples: {wall:5.2f} s wall, "
-          f"{peak:5.0f} MB peak RSS (targets <= 4 s, <= 300 MB; median of {args.repeat})")
+    print(
+        f"mlci report, {args.rows:,} rows, paired bootstrap 1,000 resamples: {wall:5.2f} s wall, "
+        f"{peak:5.0f} MB peak RSS (targets <= 4 s, <= 300 MB; median of {args.repeat})"
+    )
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

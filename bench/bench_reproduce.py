@@ -21,9 +21,15 @@ from pathlib import Path
 from timing import timed
 
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x.invalid",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@x.invalid",
-       "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+ENV = {
+    **os.environ,
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "b@x.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "b@x.invalid",
+    "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+}
 
 
 def main() -> None:
@@ -33,8 +39,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
         subprocess.run([str(BIN / "mlci"), "demo", "--dir", str(demo)], env=ENV, check=True, capture_output=True)
-        commit = subprocess.run(["git", "rev-parse", "main"], cwd=demo, env=ENV, check=True,
-                                capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "main"], cwd=demo, env=ENV, check=True, capture_output=True, text=True
+        ).stdout.strip()
         reproduce = timed([str(BIN / "mlci"), "reproduce", commit], env=ENV, cwd=demo, repeat=args.repeat)
 
         plain = Path(tmp) / "plain"
@@ -46,7 +53,9 @@ def main() -> None:
 
     print(f"dvc repro --force --no-run-cache   {repro:6.1f} s")
     print(f"mlci reproduce <commit>            {reproduce:6.1f} s")
-    print(f"overhead                           {reproduce - repro:6.1f} s   (target < 3 s)  ratio {reproduce / repro:.2f}")
+    print(
+        f"overhead                           {reproduce - repro:6.1f} s   (target < 3 s)  ratio {reproduce / repro:.2f}"
+    )
 
 
 if __name__ == "__main__":

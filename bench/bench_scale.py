@@ -42,8 +42,10 @@ def main() -> None:
         figures = {name: timed(cmd, env=ENV, cwd=root, repeat=args.repeat) for name, cmd in commands.items()}
     peer = figures.pop("dvc metrics diff")
     for name, seconds in figures.items():
-        print(f"{args.metrics} metrics: {name:12s} {seconds:6.2f} s   ({seconds / peer:4.2f}x dvc metrics diff "
-              f"{peer:.2f} s; target <= 2 s; median of {args.repeat})")
+        print(
+            f"{args.metrics} metrics: {name:12s} {seconds:6.2f} s   ({seconds / peer:4.2f}x dvc metrics diff "
+            f"{peer:.2f} s; target <= 2 s; median of {args.repeat})"
+        )
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

@@ -36,8 +36,12 @@ def generate(rows: int, path: Path) -> float:
     start = time.perf_counter()
     data = yaml.safe_load(PARAMS.read_text())["data"]
     X, y = make_classification(
-        n_samples=rows, n_features=data["n_features"], n_informative=max(2, data["n_features"] // 2),
-        n_redundant=min(2, data["n_features"] // 4), flip_y=data["noise"], class_sep=0.8,
+        n_samples=rows,
+        n_features=data["n_features"],
+        n_informative=max(2, data["n_features"] // 2),
+        n_redundant=min(2, data["n_features"] // 4),
+        flip_y=data["noise"],
+        class_sep=0.8,
         random_state=data["seed"],
     )
     frame = pd.DataFrame(X.astype(np.float32), columns=[f"f{i:02d}" for i in range(X.shape[1])])
@@ -49,10 +53,17 @@ def generate(rows: int, path: Path) -> float:
 def lgb_params(device: str, threads: int) -> dict:
     train = yaml.safe_load(PARAMS.read_text())["train"]
     return {
-        "objective": "binary", "num_leaves": train["num_leaves"], "learning_rate": train["learning_rate"],
-        "min_child_samples": train["min_child_samples"], "feature_fraction": train["feature_fraction"],
-        "seed": train["seed"], "num_threads": threads, "deterministic": True, "verbose": -1,
-        "device_type": device, "n_estimators": train["n_estimators"],
+        "objective": "binary",
+        "num_leaves": train["num_leaves"],
+        "learning_rate": train["learning_rate"],
+        "min_child_samples": train["min_child_samples"],
+        "feature_fraction": train["feature_fraction"],
+        "seed": train["seed"],
+        "num_threads": threads,
+        "deterministic": True,
+        "verbose": -1,
+        "device_type": device,
+        "n_estimators": train["n_estimators"],
     }
 
 
@@ -79,7 +90,9 @@ def child(config: str, data: Path, threads: int, scheduler: str | None) -> dict:
             parts = len(client.scheduler_info()["workers"])
             params.pop("num_threads")
             model = lgb.DaskLGBMClassifier(client=client, n_estimators=rounds, **params)
-            model.fit(dd.from_pandas(train[features], npartitions=parts), dd.from_pandas(train["label"], npartitions=parts))
+            model.fit(
+                dd.from_pandas(train[features], npartitions=parts), dd.from_pandas(train["label"], npartitions=parts)
+            )
             seconds = time.perf_counter() - start
             booster = model.booster_
             rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -90,10 +103,13 @@ def child(config: str, data: Path, threads: int, scheduler: str | None) -> dict:
     _, heap_peak = tracemalloc.get_traced_memory()
     auc = roc_auc_score(test["label"], booster.predict(test[features]))
     return {
-        "config": config, "rows": len(frame), "seconds": round(seconds, 3),
+        "config": config,
+        "rows": len(frame),
+        "seconds": round(seconds, 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "workers_peak_rss_mib": None if workers_rss is None else round(workers_rss, 1),
-        "python_heap_peak_mib": round(heap_peak / 2**20, 1), "auc": round(auc, 4),
+        "python_heap_peak_mib": round(heap_peak / 2**20, 1),
+        "auc": round(auc, 4),
     }
 
 
@@ -108,7 +124,7 @@ def run_child(config: str, data: Path, threads: int, scheduler: str | None = Non
 
 
 def gpu_available() -> tuple[bool, str]:
-    from mlci import doctor
+    from mlci.runner import doctor
 
     facts = doctor.diagnose(".", probe=True)
     return facts.lightgbm_gpu.status == "works", facts.lightgbm_gpu.detail
@@ -129,22 +145,32 @@ def bench(rows: int, workers: int, configs: tuple[str, ...] = ("cpu", "gpu", "da
         else:
             print(f"GPU: no GPU found for LightGBM ({why}); CPU vs GPU not measured", flush=True)
         if "dask" in configs:
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=None, silence_logs=40) as cluster:
+            with LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=40,
+            ) as cluster:
                 results.append(run_child("dask", data, workers, cluster.scheduler_address))
     for r in results:
         if "error" in r:
             print(f"{r['config']:>5}: failed: {r['error']}")
             continue
         workers_rss = f", workers peak RSS {r['workers_peak_rss_mib']} MiB" if r["workers_peak_rss_mib"] else ""
-        print(f"{r['config']:>5}: {r['seconds']:8.2f}s  peak RSS {r['peak_rss_mib']} MiB{workers_rss},"
-              f" Python heap peak {r['python_heap_peak_mib']} MiB, holdout AUC {r['auc']}")
+        print(
+            f"{r['config']:>5}: {r['seconds']:8.2f}s  peak RSS {r['peak_rss_mib']} MiB{workers_rss},"
+            f" Python heap peak {r['python_heap_peak_mib']} MiB, holdout AUC {r['auc']}"
+        )
     by = {r["config"]: r for r in results if "error" not in r}
     if "cpu" in by and "gpu" in by:
         print(f"GPU speed-up (cpu / gpu time): {by['cpu']['seconds'] / by['gpu']['seconds']:.2f}x")
     if "cpu" in by and "dask" in by:
-        print(f"Dask on {workers} workers vs local {workers} threads (local / dask time):"
-              f" {by['cpu']['seconds'] / by['dask']['seconds']:.2f}x")
+        print(
+            f"Dask on {workers} workers vs local {workers} threads (local / dask time):"
+            f" {by['cpu']['seconds'] / by['dask']['seconds']:.2f}x"
+        )
     return results
 
 
@@ -162,7 +188,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.data, args.threads, args.scheduler)))
         return
-    results = [r for rows in (args.rows or [1_000_000]) for r in bench(rows, args.dask_workers, tuple(args.configs.split(",")))]
+    results = [
+        r for rows in (args.rows or [1_000_000]) for r in bench(rows, args.dask_workers, tuple(args.configs.split(",")))
+    ]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -66,8 +66,16 @@ def _chromium() -> str:
 
 
 def _run(args: list[str]) -> str:
-    command = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--allow-file-access-from-files", "--virtual-time-budget=10000", *args]
+    command = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     return subprocess.run(command, check=True, capture_output=True, text=True, timeout=180).stdout
 
 
@@ -86,8 +94,13 @@ def check(report_dir: Path, png: Path | None = None, width: int = 1280) -> dict:
     import html
 
     found = json.loads(html.unescape(match.group(1)))
-    return {"rendered": True, "images": len(found["images"]), "broken": [i["alt"] for i in found["images"] if not i["ok"]],
-            "overflows": found["scrollWidth"] > found["innerWidth"], "height": found["height"]}
+    return {
+        "rendered": True,
+        "images": len(found["images"]),
+        "broken": [i["alt"] for i in found["images"] if not i["ok"]],
+        "overflows": found["scrollWidth"] > found["innerWidth"],
+        "height": found["height"],
+    }
 
 
 def comment(report_dir: Path, out: Path, width: int = 1000, height: int = 960) -> Path:
@@ -95,13 +108,15 @@ def comment(report_dir: Path, out: Path, width: int = 1000, height: int = 960) -
     import cmarkgfm
     from cmarkgfm.cmark import Options
 
-    from mlci.github.comments import compose
+    from mlci.integrations.github.comments import compose
 
     body, _trimmed = compose((report_dir / "report.md").read_text(encoding="utf-8"))
     rendered = cmarkgfm.github_flavored_markdown_to_html(body, options=Options.CMARK_OPT_UNSAFE)
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{GITHUB_CSS}</style></head><body>"
-            "<div class='comment'><div class='header'><b>github-actions</b> bot commented</div>"
-            f"<div class='markdown-body'>{rendered}</div></div></body></html>")
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{GITHUB_CSS}</style></head><body>"
+        "<div class='comment'><div class='header'><b>github-actions</b> bot commented</div>"
+        f"<div class='markdown-body'>{rendered}</div></div></body></html>"
+    )
     scratch = report_dir / "_comment.html"  # beside plots/, so relative image links resolve
     scratch.write_text(page, encoding="utf-8")
     try:

@@ -15,7 +15,7 @@ if [ "$MLCI_PHASE" = "pull" ]; then
   esac
 fi
 if [ "$MLCI_PHASE" = "run" ]; then
-  # The PR's code runs in this phase: DVC remote credentials (see mlci/dvcpull.py) stay out of
+  # The PR's code runs in this phase: DVC remote credentials (see mlci/workflows/pull.py) stay out of
   # it, and `exec` below replaces this shell, so /proc/<pid>/environ no longer holds them either.
   for name in $(compgen -e); do
     case "$name" in AWS_* | AZURE_* | GOOGLE_APPLICATION_CREDENTIALS | GDRIVE_CREDENTIALS_DATA) unset "$name" ;; esac

@@ -58,7 +58,7 @@ def git_repo(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def _trained_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example pipeline on `main`: committed, trained, outputs committed, baseline recorded."""
-    from mlci import run, scaffold
+    from mlci.workflows import run, scaffold
 
     root = tmp_path_factory.mktemp("trained") / "repo"
     root.mkdir()
@@ -95,4 +95,3 @@ def gh_env(fake_github, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
     monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repo)
     return fake_github
-

@@ -63,8 +63,9 @@ def _expand(text: str, ctx: dict) -> str:
     return _EXPR.sub(lambda m: _lookup(m.group(1), ctx), str(text))
 
 
-def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None,
-               uses: dict | None = None) -> ActionRun:
+def run_action(
+    workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None, uses: dict | None = None
+) -> ActionRun:
     """`uses` maps an action (`actions/cache`) to a stand-in called with the step's expanded `with:`."""
     action = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
@@ -74,16 +75,24 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
     base_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base_env['PATH']}"
     base_env["GITHUB_ACTION_PATH"] = str(ACTION_DIR)
     base_env["GITHUB_WORKSPACE"] = str(workspace)
-    ctx: dict = {"github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR),
-                            "workspace": str(workspace)},
-                 "runner": {"temp": env["RUNNER_TEMP"], "os": env.get("RUNNER_OS", "Linux"),
-                            "arch": env.get("RUNNER_ARCH", "X64"), "environment": env.get("RUNNER_ENVIRONMENT", "")},
-                 "env": base_env, "steps": {}}
+    ctx: dict = {
+        "github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR), "workspace": str(workspace)},
+        "runner": {
+            "temp": env["RUNNER_TEMP"],
+            "os": env.get("RUNNER_OS", "Linux"),
+            "arch": env.get("RUNNER_ARCH", "X64"),
+            "environment": env.get("RUNNER_ENVIRONMENT", ""),
+        },
+        "env": base_env,
+        "steps": {},
+    }
     given = with_ or {}
     unknown = set(given) - set(action["inputs"])
     assert not unknown, f"action.yml has no input(s) {unknown}"
-    ctx["inputs"] = {name: given[name] if name in given else _expand(spec.get("default", ""), ctx)
-                     for name, spec in action["inputs"].items()}
+    ctx["inputs"] = {
+        name: given[name] if name in given else _expand(spec.get("default", ""), ctx)
+        for name, spec in action["inputs"].items()
+    }
     masks: list[str] = []
     raw_lines: list[str] = []
     rc = 0
@@ -105,11 +114,17 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
         script = runner_temp / f"_step_{index}.sh"
         script.write_text(step["run"])
         cwd = workspace / _expand(step.get("working-directory", "."), ctx)
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd,
-                              env=step_env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=cwd,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         for line in (done.stdout + done.stderr).splitlines():
             if line.startswith("::add-mask::"):
-                masks.append(line[len("::add-mask::"):])
+                masks.append(line[len("::add-mask::") :])
             else:
                 raw_lines.append(line)
         if "id" in step:
@@ -126,6 +141,7 @@ def run_action(workspace: Path, env: dict[str, str], with_: dict[str, str] | Non
 
 
 # --- fixtures --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def pr_repo(trained_repo: Path) -> Path:
@@ -149,6 +165,7 @@ def assert_token_nowhere(run: ActionRun, *roots: Path) -> None:
 
 
 # --- cases -----------------------------------------------------------------------------------
+
 
 def test_first_run_creates_the_comment_and_a_second_run_updates_it(pr_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
@@ -192,17 +209,20 @@ def test_two_transient_failures_then_success(pr_repo, fake_github, tmp_path):
     assert len(fake_github.issue_comments(12)) == 1
 
 
-def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_summary(pr_repo, fake_github,
-                                                                                     tmp_path):
+def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_summary(pr_repo, fake_github, tmp_path):
     # A stage that writes 4,000 metrics: a real, huge report.
     # It also notes whether the PR's code could see the GitHub token (it must not).
     (pr_repo / "src" / "wide.py").write_text(
         "import json, os\njson.dump({f'feature_{i:04d}_importance_share': i / 4000 for i in range(4000)},"
         " open('wide.json', 'w'))\n"
-        "open('token_seen.txt', 'w').write(str(any('TOKEN' in k for k in os.environ)))\n")
+        "open('token_seen.txt', 'w').write(str(any('TOKEN' in k for k in os.environ)))\n"
+    )
     dvc = yaml.safe_load((pr_repo / "dvc.yaml").read_text())
-    dvc["stages"]["wide"] = {"cmd": "python src/wide.py", "deps": ["src/wide.py"],
-                             "metrics": [{"wide.json": {"cache": False}}]}
+    dvc["stages"]["wide"] = {
+        "cmd": "python src/wide.py",
+        "deps": ["src/wide.py"],
+        "metrics": [{"wide.json": {"cache": False}}],
+    }
     (pr_repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     config = yaml.safe_load((pr_repo / "mlci.yaml").read_text())
     config["metrics"] = ["metrics.json", "wide.json"]
@@ -216,7 +236,7 @@ def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_su
     [comment] = fake_github.issue_comments(12)
     assert len(comment["body"]) <= 65536
     assert report.splitlines()[0] in comment["body"] and "shortened to fit" in comment["body"]
-    from mlci.github.assets import without_local_images
+    from mlci.integrations.github.assets import without_local_images
 
     report_dir = Path(run.outputs["report-path"]).parent  # no origin here: plots become artifact pointers
     assert without_local_images(report, report_dir).strip() in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
@@ -253,8 +273,9 @@ def test_cml_publisher_without_cml_installed_fails_clearly(pr_repo, fake_github,
 
 def test_inputs_reach_mlci_without_shell_interpretation(pr_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
-    run = run_action(pr_repo, env, {"comment-id": "model-b", "fail-on-regression": "false",
-                                    "base-ref": "main; touch pwned"})
+    run = run_action(
+        pr_repo, env, {"comment-id": "model-b", "fail-on-regression": "false", "base-ref": "main; touch pwned"}
+    )
     assert run.rc != 0  # the whole string is one (unknown) ref, never a command
     assert "unknown base ref 'main; touch pwned'" in run.log
     assert not (pr_repo / "pwned").exists()
@@ -265,17 +286,18 @@ def test_inputs_reach_mlci_without_shell_interpretation(pr_repo, fake_github, tm
 
 # --- trust boundaries ---------------------------------------------------------------------------
 
+
 def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, tmp_path):
     """The fork adds mlci/__init__.py; the install step once imported it from the workspace."""
     marker = tmp_path / "fork-code-ran"
     (pr_repo / "mlci").mkdir()
-    (pr_repo / "mlci" / "__init__.py").write_text(
-        f"open({str(marker)!r}, 'w').write('owned')\n__version__ = '0.0.0'\n")
+    (pr_repo / "mlci" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n__version__ = '0.0.0'\n")
     (pr_repo / "sitecustomize.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
     head = commit_all(pr_repo, "Fork: a package that shadows mlci")
     fake_github.add_pull(12, head_sha=head, head_owner="forker", labels=("safe-to-train",))
-    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True,
-                      labels=("safe-to-train",))
+    env = actions_env(
+        fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
+    )
     run = run_action(pr_repo, env)
     assert run.rc == 3, run.log
     assert "refusing to run fork PR #12" in run.log and f"/mlci train {head}" in run.log
@@ -284,8 +306,7 @@ def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, t
     assert run.outputs["admitted"] == "false"
 
 
-def test_an_approved_fork_runs_and_publishes_with_the_pipeline_step_holding_no_token(pr_repo, fake_github,
-                                                                                     tmp_path):
+def test_an_approved_fork_runs_and_publishes_with_the_pipeline_step_holding_no_token(pr_repo, fake_github, tmp_path):
     head = sha(pr_repo)
     fake_github.add_pull(12, head_sha=head, head_owner="forker")
     fake_github.collaborators["maint"] = "write"
@@ -314,15 +335,17 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     fake_github.collaborators["maint"] = "write"
     fake_github.comment_as(12, "maint", f"/mlci train {approved}")
     fake_github.read_only()
-    env = actions_env(fake_github, tmp_path / "runner", sha=approved, fork=True, self_hosted=True,
-                      labels=("safe-to-train",))
+    env = actions_env(
+        fake_github, tmp_path / "runner", sha=approved, fork=True, self_hosted=True, labels=("safe-to-train",)
+    )
     assert run_action(pr_repo, env).rc == 0
     marker = tmp_path / "unreviewed-code-ran"
     (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
     pushed = commit_all(pr_repo, "Push after the approval")
     fake_github.pulls[12]["head"]["sha"] = pushed
-    env = actions_env(fake_github, tmp_path / "runner2", sha=pushed, fork=True, self_hosted=True,
-                      labels=("safe-to-train",))  # `synchronize`, the label still on the PR
+    env = actions_env(
+        fake_github, tmp_path / "runner2", sha=pushed, fork=True, self_hosted=True, labels=("safe-to-train",)
+    )  # `synchronize`, the label still on the PR
     run = run_action(pr_repo, env)
     assert run.rc == 3 and run.outputs["admitted"] == "false"
     assert f"/mlci train {pushed}" in run.log
@@ -341,31 +364,54 @@ def test_the_admit_phase_judges_for_a_self_hosted_runner_and_runs_nothing(pr_rep
     fake_github.comment_as(12, "maint", f"/mlci train {head}")
     admitted = run_action(pr_repo, env, admit)
     assert admitted.rc == 0, admitted.log
-    assert admitted.outputs["admitted"] == "true" and admitted.outputs["verdict"] == "skipped"  # issue 14: outputs always set
+    assert (
+        admitted.outputs["admitted"] == "true" and admitted.outputs["verdict"] == "skipped"
+    )  # issue 14: outputs always set
     assert not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()  # no pipeline ran
 
 
 # --- install path and outputs (issue 14) -----------------------------------------------------
+
 
 def test_a_windows_runner_is_refused_with_one_line(pr_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
     run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
     assert run.rc == 1
     assert run.log.strip().splitlines() == [
-        "::error::mlci runs on Linux and macOS runners only; use runs-on: ubuntu-latest or a Linux self-hosted runner"]
+        "::error::mlci runs on Linux and macOS runners only; use runs-on: ubuntu-latest or a Linux self-hosted runner"
+    ]
     assert fake_github.requests == []
 
 
 def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
     run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
-    assert run.outputs == {"admitted": "false", "verdict": "skipped", "report-path": "", "metrics-json": "",
-                           "comment-url": ""}
+    assert run.outputs == {
+        "admitted": "false",
+        "verdict": "skipped",
+        "report-path": "",
+        "metrics-json": "",
+        "comment-url": "",
+    }
 
 
 def _download(house: Path, lock: str) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                    "-r", str(ACTION_DIR / lock), "-d", str(house)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "-r",
+            str(ACTION_DIR / lock),
+            "-d",
+            str(house),
+        ],
+        check=True,
+    )
     return house
 
 
@@ -385,30 +431,53 @@ def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedPr
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     output = temp / "_find_output"
     output.write_text("")
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
-                          cwd=temp, env={**env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
+        cwd=temp,
+        env={**env, "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     found = read_outputs(output)
     if done.returncode != 0 or found.get("installed") != "false":
         return done
-    second = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Install mlci"]["run"]],
-                            cwd=temp, env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]},
-                            capture_output=True, text=True, check=False)
-    return subprocess.CompletedProcess(second.args, second.returncode, done.stdout + second.stdout,
-                                       done.stderr + second.stderr)
+    second = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Install mlci"]["run"]],
+        cwd=temp,
+        env={**env, "MLCI_VENV": found["path"], "MLCI_LOCK": found["lock"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        second.args, second.returncode, done.stdout + second.stdout, done.stderr + second.stderr
+    )
 
 
 @pytest.mark.slow
 def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tmp_path):
     """No mlci importable: the step really installs, from the wheelhouse only, hashes checked."""
     python = shutil.which("python3", path="/usr/bin")
-    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+    if (
+        python is None
+        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
+    ):
         pytest.skip("needs a system python3 without mlci")
     temp, cache = tmp_path / "temp", tmp_path / "toolcache"
     temp.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
-           "RUNNER_TOOL_CACHE": str(cache), "MLCI_ACTION_PATH": str(ACTION_DIR), "MLCI_RUNNER_OS": "Linux",
-           "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_CONFIG_FILE": os.devnull,
-           "PIP_NO_CACHE_DIR": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(temp),
+        "RUNNER_TOOL_CACHE": str(cache),
+        "MLCI_ACTION_PATH": str(ACTION_DIR),
+        "MLCI_RUNNER_OS": "Linux",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_CACHE_DIR": "1",
+    }
 
     def install() -> subprocess.CompletedProcess:
         return run_install_steps(temp, env)
@@ -418,9 +487,18 @@ def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tm
     venvs = list((cache / "mlci").iterdir())
     assert len(venvs) == 1 and (venvs[0] / ".mlci-complete").exists()
     mlci = temp / "mlci-venv" / "bin" / "mlci"
-    assert subprocess.run([str(mlci), "--version"], capture_output=True, text=True, check=True).stdout.strip() \
-        .endswith(subprocess.run([sys.executable, "-c", "import mlci; print(mlci.__version__)"],
-                                 capture_output=True, text=True, check=True).stdout.strip())
+    assert (
+        subprocess.run([str(mlci), "--version"], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .endswith(
+            subprocess.run(
+                [sys.executable, "-c", "import mlci; print(mlci.__version__)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+    )
     second = install()
     assert second.returncode == 0 and "reused" in second.stdout
     assert list((cache / "mlci").iterdir()) == venvs
@@ -448,15 +526,20 @@ def bare_mlci_installs(text: str) -> list[str]:
 
 def test_the_bare_name_check_catches_the_old_install_lines():
     assert bare_mlci_installs("run: pip install mlci\n") == ["pip install mlci"]
-    assert bare_mlci_installs("pip install --no-cache-dir \"mlci[dask,gpu]\"") != []
+    assert bare_mlci_installs('pip install --no-cache-dir "mlci[dask,gpu]"') != []
     assert bare_mlci_installs("`pip install 'mlci[mlflow]'`") != []
     assert bare_mlci_installs("pip install -e . && mlci demo\npip install --no-deps /opt/mlci/src\n") == []
 
 
 def test_nothing_installs_mlci_by_its_bare_name_from_the_registry():
     """Until a release is on PyPI, `pip install mlci` fetches whatever someone registered under that name."""
-    files = [*ACTION_DIR.glob("templates/workflows*/*.yml"), *ACTION_DIR.glob("templates/runners/*"),
-             ACTION_DIR / "README.md", *ACTION_DIR.glob("mlci/**/*.py"), *ACTION_DIR.glob("docs/**/*.md")]
+    files = [
+        *ACTION_DIR.glob("templates/workflows*/*.yml"),
+        *ACTION_DIR.glob("templates/runners/*"),
+        ACTION_DIR / "README.md",
+        *ACTION_DIR.glob("mlci/**/*.py"),
+        *ACTION_DIR.glob("docs/**/*.md"),
+    ]
     assert len(files) > 20
     for path in files:
         assert bare_mlci_installs(path.read_text()) == [], path.relative_to(ACTION_DIR)
@@ -466,11 +549,20 @@ def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "")
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     output = temp / "_find_output"
     output.write_text("")
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
-                   cwd=temp, check=True, capture_output=True,
-                   env={"PATH": f"{python_dir}:/usr/bin:/bin", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output),
-                        "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache", "MLCI_ACTION_PATH": str(action_path),
-                        "MLCI_EXTRAS": extras})
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", steps["Find mlci's venv"]["run"]],
+        cwd=temp,
+        check=True,
+        capture_output=True,
+        env={
+            "PATH": f"{python_dir}:/usr/bin:/bin",
+            "RUNNER_TEMP": str(temp),
+            "GITHUB_OUTPUT": str(output),
+            "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
+            "MLCI_ACTION_PATH": str(action_path),
+            "MLCI_EXTRAS": extras,
+        },
+    )
     return read_outputs(output)
 
 
@@ -478,7 +570,10 @@ def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(tmp_path):
     """actions/cache restores exactly the directory the install step builds, under a key that
     changes with the lock, mlci's version, the Python and the OS/arch; self-hosted runners skip it."""
     python = shutil.which("python3", path="/usr/bin")
-    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+    if (
+        python is None
+        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
+    ):
         pytest.skip("needs a system python3 without mlci")
     action = tmp_path / "action"
     (action / "mlci").mkdir(parents=True)
@@ -512,8 +607,10 @@ def test_an_extra_the_action_does_not_install_is_refused_with_one_line(pr_repo, 
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
     run = run_action(pr_repo, env, {"phase": "install", "extras": "torch"})
     assert run.rc == 1
-    expected = ("::error::the mlci action's extras: input must be empty or mlflow (dask and gpu are always installed; "
-                "put torch in your project's requirements.txt)")
+    expected = (
+        "::error::the mlci action's extras: input must be empty or mlflow (dask and gpu are always installed; "
+        "put torch in your project's requirements.txt)"
+    )
     assert run.log.strip().splitlines() == [expected]
 
 
@@ -535,18 +632,26 @@ def test_the_mlflow_lock_is_the_whole_environment_with_mlflow_every_package_hash
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ACTION_DIR / "pyproject.toml").read_text())["project"]
     direct = {re.split(r"[<>=\[ ]", req)[0].lower() for req in project["dependencies"]}
-    extras = {re.split(r"[<>=\[ ]", req)[0].lower() for e in ("dask", "gpu", "mlflow")
-              for req in project["optional-dependencies"][e]}
+    extras = {
+        re.split(r"[<>=\[ ]", req)[0].lower()
+        for e in ("dask", "gpu", "mlflow")
+        for req in project["optional-dependencies"][e]
+    }
     assert direct | extras | {"hatchling"} <= set(mlflow), "the mlflow lock replaces the base lock: all of mlci's needs"
     assert "torch" not in mlflow and "torch" not in base
 
 
-def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restores_no_cache(pr_repo, fake_github,
-                                                                                              tmp_path):
+def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restores_no_cache(
+    pr_repo, fake_github, tmp_path
+):
     restored = []
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
-    run = run_action(pr_repo, {**env, "RUNNER_ENVIRONMENT": "github-hosted"}, {"phase": "install"},
-                     uses={"actions/cache": restored.append})
+    run = run_action(
+        pr_repo,
+        {**env, "RUNNER_ENVIRONMENT": "github-hosted"},
+        {"phase": "install"},
+        uses={"actions/cache": restored.append},
+    )
     assert run.rc == 0, run.log
     assert "already installed" in run.log and restored == []
 
@@ -555,18 +660,34 @@ def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restore
 def test_extras_mlflow_installs_the_mlflow_lock_into_its_own_venv(mlflow_wheelhouse, tmp_path):
     """`extras: mlflow` really installs: mlci and mlflow import from one venv, hashes checked, offline."""
     python = shutil.which("python3", path="/usr/bin")
-    if python is None or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0:
+    if (
+        python is None
+        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
+    ):
         pytest.skip("needs a system python3 without mlci")
     temp, cache = tmp_path / "temp", tmp_path / "toolcache"
     temp.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
-           "RUNNER_TOOL_CACHE": str(cache), "MLCI_ACTION_PATH": str(ACTION_DIR), "MLCI_RUNNER_OS": "Linux",
-           "MLCI_EXTRAS": "mlflow", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(mlflow_wheelhouse),
-           "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(temp),
+        "RUNNER_TOOL_CACHE": str(cache),
+        "MLCI_ACTION_PATH": str(ACTION_DIR),
+        "MLCI_RUNNER_OS": "Linux",
+        "MLCI_EXTRAS": "mlflow",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(mlflow_wheelhouse),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_CACHE_DIR": "1",
+    }
     done = run_install_steps(temp, env)
     assert done.returncode == 0, done.stderr
     venv_python = temp / "mlci-venv" / "bin" / "python"
-    probe = subprocess.run([str(venv_python), "-I", "-c", "import mlci, mlflow; print(mlflow.__version__)"],
-                           capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        [str(venv_python), "-I", "-c", "import mlci, mlflow; print(mlflow.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr
     assert f"mlflow=={probe.stdout.strip()} " in (ACTION_DIR / "requirements-mlflow.lock").read_text()

@@ -30,8 +30,7 @@ def head(root: Path) -> str:
 
 
 def admit(root: Path, fake_github, tmp_path: Path, *, action: str = "labeled", **kwargs):
-    env = actions_env(fake_github, tmp_path / "runner", sha=head(root), fork=True, labels=("safe-to-train",),
-                      **kwargs)
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(root), fork=True, labels=("safe-to-train",), **kwargs)
     payload = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())
     payload["action"] = action
     Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(payload))

@@ -24,8 +24,12 @@ from tests.plugins.fake_github import actions_env
 
 
 def _job_env(fake_github, origin, workdir: Path, **event) -> dict[str, str]:
-    return {**os.environ, **actions_env(fake_github, workdir, **event), "GITHUB_SERVER_URL": origin.server_url,
-            "GIT_TERMINAL_PROMPT": "0"}
+    return {
+        **os.environ,
+        **actions_env(fake_github, workdir, **event),
+        "GITHUB_SERVER_URL": origin.server_url,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
 
 
 def _clone(origin, auth: dict, dest: Path, ref: str) -> Path:
@@ -38,8 +42,9 @@ def _clone(origin, auth: dict, dest: Path, ref: str) -> Path:
 
 
 def _mlci(root: Path, env: dict, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "mlci", *args, "--json"], cwd=root, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlci", *args, "--json"], cwd=root, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -75,15 +80,19 @@ def _approve(fake_github, pr_head: str) -> dict:
 def team(_trained_example: Path, fake_github, git_http_origin, tmp_path: Path):
     """A team's repo on the origin: the example pipeline, a DVC remote in `.dvc/config`, promotion
     on approval and on main, main's run recorded and pushed."""
-    from mlci.github.gitauth import auth_env
-    from mlci.run import run
+    from mlci.integrations.github.gitauth import auth_env
+    from mlci.workflows.run import run
 
     git_http_origin.token = fake_github.token  # one token for the API and the git origin, as on GitHub
     auth = {**os.environ, **auth_env(fake_github.token, git_http_origin.server_url, {}), "GIT_TERMINAL_PROMPT": "0"}
     seed = tmp_path / "seed"
     shutil.copytree(_trained_example, seed, symlinks=True)
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "-d", "storage", str(tmp_path / "dvc-storage")],
-                   cwd=seed, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "add", "-d", "storage", str(tmp_path / "dvc-storage")],
+        cwd=seed,
+        check=True,
+        capture_output=True,
+    )
     with open(seed / "mlci.yaml", "a", encoding="utf-8") as handle:
         handle.write("registry:\n  promote_on: both\n  stage: staging\n")
     commit_all(seed, "Store models in the team's DVC remote; promote on approval and on main")
@@ -116,8 +125,9 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     assert promoted["version"]["sha256"] == model["sha256"]  # exactly the bytes the PR run recorded
     assert promoted["version"]["metadata"]["approval"]["reviewer"] == "maint"
     assert promoted["version"]["metadata"]["record"] == record["id"]  # its run, not a retraining
-    assert [json.loads(line)["id"] for line in git(review_job, "notes", "--ref=mlci", "show", pr_head).splitlines()
-            ] == [record["id"]]
+    assert [
+        json.loads(line)["id"] for line in git(review_job, "notes", "--ref=mlci", "show", pr_head).splitlines()
+    ] == [record["id"]]
     version = promoted["version"]["version"]
 
     # Job 3, push to main after the merge: records main and promotes main's model.
@@ -126,8 +136,9 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     merged = git(seed, "rev-parse", "HEAD")
     subprocess.run(["git", "push", "-q", "origin", "main"], cwd=seed, check=True, env=auth)
     merge_job = _clone(origin, auth, tmp_path / "merge-job", merged)
-    merge_env = _job_env(fake_github, origin, tmp_path / "runner-merge", event="push", sha=merged,
-                         ref="refs/heads/main")
+    merge_env = _job_env(
+        fake_github, origin, tmp_path / "runner-merge", event="push", sha=merged, ref="refs/heads/main"
+    )
     on_main = _ci_job(merge_job, merge_env)
     main_record = _origin_record(origin, merged)
     assert on_main["action"] == "promote"
@@ -137,19 +148,38 @@ def test_an_approved_pr_promotes_the_bytes_its_run_recorded_and_the_merge_promot
     reader = tmp_path / "reader"
     subprocess.run(["git", "clone", "-q", origin.url, str(reader)], check=True, env=auth, capture_output=True)
     gto = str(Path(sys.executable).parent / "gto")
-    registry = json.loads(subprocess.run([gto, "show", "--json"], cwd=reader, check=True, capture_output=True,
-                                         text=True).stdout)
+    registry = json.loads(
+        subprocess.run([gto, "show", "--json"], cwd=reader, check=True, capture_output=True, text=True).stdout
+    )
     assert registry["churn"]["stage"]["staging"] == on_main["promotion"]["version"]["version"]
-    versions = {v["version"]: v for v in json.loads(subprocess.run(
-        [gto, "show", "churn", "--json"], cwd=reader, check=True, capture_output=True, text=True).stdout)}
+    versions = {
+        v["version"]: v
+        for v in json.loads(
+            subprocess.run(
+                [gto, "show", "churn", "--json"], cwd=reader, check=True, capture_output=True, text=True
+            ).stdout
+        )
+    }
     assert versions[version]["commit_hexsha"] == pr_head
     # The audit trail travels with the version: its card, read back from the origin's tags.
-    card = subprocess.run([sys.executable, "-m", "mlci", "registry", "card", f"churn@{version}"], cwd=reader,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, capture_output=True, text=True, check=True)
+    card = subprocess.run(
+        [sys.executable, "-m", "mlci", "registry", "card", f"churn@{version}"],
+        cwd=reader,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert f"**Approved by** `maint` on `{review['submitted_at']}` at commit `{pr_head}`" in card.stdout
     assert f"**Run record:** `{record['id']}`" in card.stdout
-    stored = tmp_path / "dvc-storage" / "files" / "md5" / record["outs"]["models/model.txt"][:2] / \
-        record["outs"]["models/model.txt"][2:]
+    stored = (
+        tmp_path
+        / "dvc-storage"
+        / "files"
+        / "md5"
+        / record["outs"]["models/model.txt"][:2]
+        / record["outs"]["models/model.txt"][2:]
+    )
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == model["sha256"]
 
 
@@ -159,8 +189,9 @@ def test_an_approval_of_an_unshared_run_fails_with_the_fix_and_registers_nothing
     _approve(fake_github, pr_head)
     review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
     env = _job_env(fake_github, origin, tmp_path / "runner-review", event="pull_request_review", sha=pr_head)
-    done = subprocess.run([sys.executable, "-m", "mlci", "promote"], cwd=review_job, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlci", "promote"], cwd=review_job, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 8
     assert f"no run record for {pr_head[:12]}" in done.stderr and "Traceback" not in done.stderr
     assert git(origin.bare, "tag", "--list") == ""

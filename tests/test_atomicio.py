@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import atomicio
+from mlci.store import atomicio
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next(tmp_path: Path):
 
 def test_a_pulled_model_is_readable_by_others_under_the_usual_umask(tmp_path: Path, umask):
     """A deploy step running as another user must be able to read the model (was 0600)."""
-    from mlci.registry import dvc_storage
+    from mlci.integrations.registry import dvc_storage
 
     umask(0o022)
     store = tmp_path / "store"
@@ -67,8 +67,8 @@ def test_a_pulled_model_is_readable_by_others_under_the_usual_umask(tmp_path: Pa
     obj.write_bytes(blob)
     root = tmp_path / "repo"
     root.mkdir()
+    from mlci.store.pipeline import run_dvc
     from tests.helpers import git
-    from mlci.pipeline import run_dvc
 
     git(root, "init", "-q")
     run_dvc(root, "init", "-q")
@@ -92,4 +92,3 @@ def test_a_directory_whose_writing_fails_is_left_as_it_was(tmp_path: Path):
         raise OSError(28, "No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging leftovers
     assert sorted(p.name for p in final.iterdir()) == ["report.md"] and (final / "report.md").read_text() == "old\n"
-

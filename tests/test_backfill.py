@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlci import baseline, gitrepo
+from mlci.store import baseline, gitrepo
 from tests.helpers import commit_all, git, invoke, set_param, with_origin
 from tests.plugins.fake_github import actions_env
 
@@ -54,16 +54,18 @@ def test_a_cancelled_middle_run_is_recorded_by_the_next_baseline_run(trained_rep
     assert all(r is not None and not r["dirty"] for r in records.values())
     assert records[middle]["commit"] == middle
     # each record measured its own commit's parameters (as committed there), not HEAD's
-    assert records[middle]["params"]["params.yaml"]["train.n_estimators"] == _committed_param(
-        trained_repo, middle, "train", "n_estimators") == 30
+    assert (
+        records[middle]["params"]["params.yaml"]["train.n_estimators"]
+        == _committed_param(trained_repo, middle, "train", "n_estimators")
+        == 30
+    )
     assert records[middle]["params"]["params.yaml"]["train.learning_rate"] == 0.1
     assert records[last]["params"]["params.yaml"]["train.learning_rate"] == 0.2
     assert git(trained_repo, "rev-parse", "HEAD") == last  # the backfill ran elsewhere: the checkout stays
     assert git(trained_repo, "worktree", "list").count("\n") == 0  # and it left no worktree behind
 
 
-def test_over_the_limit_the_newest_gap_commits_are_recorded_and_the_rest_named(trained_repo, fake_github,
-                                                                                tmp_path):
+def test_over_the_limit_the_newest_gap_commits_are_recorded_and_the_rest_named(trained_repo, fake_github, tmp_path):
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text() + "ci:\n  baseline_backfill: 1\n")
     commit_all(trained_repo, "Backfill at most one commit")
@@ -78,8 +80,7 @@ def test_over_the_limit_the_newest_gap_commits_are_recorded_and_the_rest_named(t
     assert _origin_record(origin, older) is None
     assert _origin_record(origin, newer)["commit"] == newer
     assert _origin_record(origin, head)["commit"] == head
-    assert (f"1 older main commit(s) stay unrecorded (over ci.baseline_backfill=1): {older[:12]}"
-            in result.stderr)
+    assert f"1 older main commit(s) stay unrecorded (over ci.baseline_backfill=1): {older[:12]}" in result.stderr
 
 
 def test_a_limit_of_zero_records_only_head_and_says_what_stays_unrecorded(trained_repo, fake_github, tmp_path):

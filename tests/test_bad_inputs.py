@@ -30,8 +30,10 @@ from tests.helpers import commit_all, git
 
 METRICS = '{"auc": 0.91, "logloss": 0.29}\n'
 OUT = "{out}"  # in args: a directory outside the repository (a report that succeeds writes there)
-CONFIG = ("metrics: [metrics.json]\npredictions: preds.csv\n"
-          "goals:\n  auc: {direction: higher, min: 0.5}\n  logloss: {direction: lower}\n")
+CONFIG = (
+    "metrics: [metrics.json]\npredictions: preds.csv\n"
+    "goals:\n  auc: {direction: higher, min: 0.5}\n  logloss: {direction: lower}\n"
+)
 DVC_YAML = "stages:\n  train:\n    cmd: python train.py\n    params: [train]\n    metrics:\n    - metrics.json:\n        cache: false\n"
 
 
@@ -57,14 +59,17 @@ def make_dir(rel: str) -> Callable[[Path], None]:
             target.unlink()
         target.mkdir()
         (target / "x").write_text("x")
+
     return setup
 
 
 def fifo(rel: str) -> Callable[[Path], None]:
     """A named pipe where a file should be: reading it would block forever."""
+
     def setup(root: Path) -> None:
         (root / rel).unlink(missing_ok=True)
         os.mkfifo(root / rel)
+
     return setup
 
 
@@ -72,15 +77,20 @@ def symlink(rel: str, to: str) -> Callable[[Path], None]:
     def setup(root: Path) -> None:
         (root / rel).unlink(missing_ok=True)
         (root / rel).symlink_to(to)
+
     return setup
 
 
 # --- the table ----------------------------------------------------------------------------
 
+
 def _config_cases() -> list[Case]:
     bad = {
         "unknown-top-key": ("metrics: [metrics.json]\nbogus: 1\n", "unknown key 'bogus'"),
-        "unknown-goal-key": ("metrics: [metrics.json]\ngoals:\n  auc: {dirction: higher}\n", "did you mean 'direction'"),
+        "unknown-goal-key": (
+            "metrics: [metrics.json]\ngoals:\n  auc: {dirction: higher}\n",
+            "did you mean 'direction'",
+        ),
         "unknown-section-key": ("metrics: [metrics.json]\nregistry: {promot_on: main}\n", "did you mean 'promote_on'"),
         "promote-on-typo": ("metrics: [metrics.json]\nregistry: {promote_on: mian}\n", "did you mean 'main'"),
         "backend-typo": ("metrics: [metrics.json]\nregistry: {backend: gtoo}\n", "did you mean 'gto'"),
@@ -93,14 +103,20 @@ def _config_cases() -> list[Case]:
         "min-1e400": ("metrics: [metrics.json]\ngoals:\n  auc: {min: 1e400}\n", "'goals.auc.min'"),
         "huge-int": ("metrics: [metrics.json]\ngoals:\n  auc: {min: " + "9" * 400 + "}\n", "out of range"),
         "max-regression-negative": ("metrics: [metrics.json]\ngoals:\n  auc: {max_regression: -1}\n", "must be >= 0"),
-        "max-regression-rel-negative": ("metrics: [metrics.json]\ngoals:\n  auc: {max_regression_rel: -0.1}\n", "must be >= 0"),
+        "max-regression-rel-negative": (
+            "metrics: [metrics.json]\ngoals:\n  auc: {max_regression_rel: -0.1}\n",
+            "must be >= 0",
+        ),
         "tolerance-negative": ("metrics: [metrics.json]\ngoals:\n  auc: {tolerance: -0.1}\n", "must be >= 0"),
         "tolerance-nan": ("metrics: [metrics.json]\nreproduce: {tolerance: .nan}\n", "write a finite number"),
         "min-string": ("metrics: [metrics.json]\ngoals:\n  auc: {min: high}\n", "must be a number"),
         "min-bool": ("metrics: [metrics.json]\ngoals:\n  auc: {min: true}\n", "must be a number"),
         "min-null": ("metrics: [metrics.json]\ngoals:\n  auc: {min: null}\n", "must be a number"),
         "min-above-max": ("metrics: [metrics.json]\ngoals:\n  auc: {min: 0.9, max: 0.1}\n", "above its max"),
-        "significant-only-string": ("metrics: [metrics.json]\ngoals:\n  auc: {significant_only: 'yes'}\n", "true/false"),
+        "significant-only-string": (
+            "metrics: [metrics.json]\ngoals:\n  auc: {significant_only: 'yes'}\n",
+            "true/false",
+        ),
         "goals-list": ("metrics: [metrics.json]\ngoals: [auc]\n", "must be a mapping"),
         "goal-scalar": ("metrics: [metrics.json]\ngoals:\n  auc: 0.8\n", "must be a mapping"),
         "goal-unknown-metric": ("metrics: [metrics.json]\ngoals:\n  aucc: {min: 0.8}\n", "known: auc, logloss"),
@@ -114,18 +130,28 @@ def _config_cases() -> list[Case]:
         "predictions-absolute": ("metrics: [metrics.json]\npredictions: /etc/passwd\n", "outside the repository"),
         "model-parent": ("metrics: [metrics.json]\nmodel: ../model.bin\n", "outside the repository"),
         "duplicate-top-key": ("metrics: [metrics.json]\nmetrics: [metrics.json]\n", "duplicate key 'metrics'"),
-        "duplicate-goal": ("metrics: [metrics.json]\ngoals:\n  auc: {min: 0.1}\n  auc: {min: 0.2}\n", "duplicate key 'auc'"),
+        "duplicate-goal": (
+            "metrics: [metrics.json]\ngoals:\n  auc: {min: 0.1}\n  auc: {min: 0.2}\n",
+            "duplicate key 'auc'",
+        ),
         "duplicate-nested": ("metrics: [metrics.json]\nregistry:\n  stage: a\n  stage: b\n", "duplicate key 'stage'"),
         "version-2": ("version: 2\nmetrics: [metrics.json]\n", "use version: 1"),
         "version-string": ("version: '1'\nmetrics: [metrics.json]\n", "must be a number"),
         "models-empty": ("models: []\n", "'models' is empty"),
         "models-mapping": ("models: {a: 1}\n", "must be a list"),
         "models-entry-scalar": ("models: [churn]\n", "must be a mapping"),
-        "models-duplicate-names": ("models:\n  - {name: a, metrics: [metrics.json]}\n  - {name: a, metrics: [metrics.json]}\n",
-                                   "must be unique"),
-        "models-and-top-metrics": ("metrics: [metrics.json]\nmodels:\n  - {name: a, metrics: [metrics.json]}\n",
-                                   "conflicts with 'models:'"),
-        "models-unknown-key": ("models:\n  - {name: a, metrics: [metrics.json], metrcs: []}\n", "did you mean 'metrics'"),
+        "models-duplicate-names": (
+            "models:\n  - {name: a, metrics: [metrics.json]}\n  - {name: a, metrics: [metrics.json]}\n",
+            "must be unique",
+        ),
+        "models-and-top-metrics": (
+            "metrics: [metrics.json]\nmodels:\n  - {name: a, metrics: [metrics.json]}\n",
+            "conflicts with 'models:'",
+        ),
+        "models-unknown-key": (
+            "models:\n  - {name: a, metrics: [metrics.json], metrcs: []}\n",
+            "did you mean 'metrics'",
+        ),
         "yaml-syntax": ("metrics: [metrics.json\ngoals: {\n", "cannot parse YAML"),
         "yaml-tab": ("metrics:\n\t- metrics.json\n", "cannot parse YAML"),
         "top-level-list": ("- metrics.json\n", "must be a mapping"),
@@ -139,19 +165,53 @@ def _config_cases() -> list[Case]:
         "stage-invalid": ("metrics: [metrics.json]\nregistry: {stage: 'pro d'}\n", "not a valid stage name"),
         "retrain-negative": ("metrics: [metrics.json]\nretrain: {metric_change: -0.5}\n", "must be >= 0"),
     }
-    cases = [Case(f"config-{name}", ("diff",), 3, expect, files={"mlci.yaml": text}) for name, (text, expect) in bad.items()]
+    cases = [
+        Case(f"config-{name}", ("diff",), 3, expect, files={"mlci.yaml": text}) for name, (text, expect) in bad.items()
+    ]
     cases += [
         Case("config-not-utf8", ("diff",), 3, "not UTF-8", files={"mlci.yaml": b"metrics: [m\xff\xfe.json]\n"}),
         Case("config-binary", ("diff",), 3, "mlci.yaml", files={"mlci.yaml": bytes(range(256))}),
         Case("config-missing-explicit", ("diff", "--config", "nope.yaml"), 3, "does not exist"),
-        Case("config-explicit-directory", ("diff", "--config", "confdir"), 3, "is a directory", setup=make_dir("confdir")),
-        Case("config-gate", ("gate",), 3, "did you mean 'main'", files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {promote_on: mian}\n"}),
-        Case("config-report", ("report", "-o", "rep"), 3, "finite number", files={"mlci.yaml": "metrics: [metrics.json]\ngoals:\n  auc: {min: .nan}\n"}),
-        Case("config-promote", ("promote", "--force"), 3, "did you mean 'gto'", files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {backend: gtoo}\n"}),
-        Case("config-registry-list", ("registry", "list"), 3, "duplicate key", files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {stage: a, stage: b}\n"}),
+        Case(
+            "config-explicit-directory", ("diff", "--config", "confdir"), 3, "is a directory", setup=make_dir("confdir")
+        ),
+        Case(
+            "config-gate",
+            ("gate",),
+            3,
+            "did you mean 'main'",
+            files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {promote_on: mian}\n"},
+        ),
+        Case(
+            "config-report",
+            ("report", "-o", "rep"),
+            3,
+            "finite number",
+            files={"mlci.yaml": "metrics: [metrics.json]\ngoals:\n  auc: {min: .nan}\n"},
+        ),
+        Case(
+            "config-promote",
+            ("promote", "--force"),
+            3,
+            "did you mean 'gto'",
+            files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {backend: gtoo}\n"},
+        ),
+        Case(
+            "config-registry-list",
+            ("registry", "list"),
+            3,
+            "duplicate key",
+            files={"mlci.yaml": "metrics: [metrics.json]\nregistry: {stage: a, stage: b}\n"},
+        ),
         Case("config-run", ("run",), 3, "unknown key", files={"mlci.yaml": "metrics: [metrics.json]\nbogus: 1\n"}),
-        Case("config-symlink-outside", ("diff",), 3, "outside the repository", files={"mlci.yaml": "metrics: [link.json]\n"},
-             setup=symlink("link.json", "/etc/hostname")),
+        Case(
+            "config-symlink-outside",
+            ("diff",),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": "metrics: [link.json]\n"},
+            setup=symlink("link.json", "/etc/hostname"),
+        ),
     ]
     return cases
 
@@ -167,16 +227,27 @@ def _dvc_yaml_cases() -> list[Case]:
         "metrics-parent": ("stages:\n  train:\n    cmd: x\n    metrics: [../outside.json]\n", "outside the repository"),
         "metrics-absolute": ("stages:\n  train:\n    cmd: x\n    metrics: [/etc/hostname]\n", "outside the repository"),
         "no-metrics": ("stages:\n  train:\n    cmd: x\n", "declares no metrics"),
-        "artifacts-list": ("stages:\n  train: {cmd: x, metrics: [metrics.json]}\nartifacts: [model]\n", "'artifacts' must be a mapping"),
+        "artifacts-list": (
+            "stages:\n  train: {cmd: x, metrics: [metrics.json]}\nartifacts: [model]\n",
+            "'artifacts' must be a mapping",
+        ),
         "deep": ("stages: " + "[" * 3000 + "]" * 3000 + "\n", "dvc.yaml"),
         "empty": ("", "declares no metrics"),
     }
-    cases = [Case(f"dvcyaml-{name}", ("diff",), 3, expect, files={**no_cfg, "dvc.yaml": text}) for name, (text, expect) in bad.items()]
+    cases = [
+        Case(f"dvcyaml-{name}", ("diff",), 3, expect, files={**no_cfg, "dvc.yaml": text})
+        for name, (text, expect) in bad.items()
+    ]
     cases += [
         Case("dvcyaml-directory", ("diff",), 3, "dvc.yaml", files=no_cfg, setup=make_dir("dvc.yaml")),
         Case("dvcyaml-missing-no-config", ("diff",), 3, "mlci init --example", files={**no_cfg, "dvc.yaml": None}),
-        Case("dvcyaml-stages-list-with-config", ("diff",), 3, "'stages' must be a mapping",
-             files={"dvc.yaml": "stages:\n  - cmd: x\n", "mlci.yaml": "metrics: [metrics.json]\n"}),
+        Case(
+            "dvcyaml-stages-list-with-config",
+            ("diff",),
+            3,
+            "'stages' must be a mapping",
+            files={"dvc.yaml": "stages:\n  - cmd: x\n", "mlci.yaml": "metrics: [metrics.json]\n"},
+        ),
         Case("dvcyaml-stages-list-run", ("run",), 3, "'stages' must be a mapping", files={"dvc.yaml": "stages: [a]\n"}),
     ]
     return cases
@@ -191,7 +262,10 @@ def _params_cases() -> list[Case]:
         "collision": ("a.b: 1\na:\n  b: 2\n", "appears twice"),
         "deep": ("x: " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
     }
-    cases = [Case(f"params-{name}", ("diff",), 5, expect, files={"params.yaml": text}) for name, (text, expect) in bad.items()]
+    cases = [
+        Case(f"params-{name}", ("diff",), 5, expect, files={"params.yaml": text})
+        for name, (text, expect) in bad.items()
+    ]
     cases.append(Case("params-directory", ("diff",), 5, "not a UTF-8 text file", setup=make_dir("params.yaml")))
     return cases
 
@@ -222,14 +296,22 @@ def _metrics_cases() -> list[Case]:
         "yaml-nan": ("auc: .nan\n", "finite number"),
         "not-utf8": (b'{"auc": 0.9, "\xff": 1}', "not a text file"),
     }
-    cases = [Case(f"metrics-{name}", ("diff",), 5, expect, files={"metrics.json": text}) for name, (text, expect) in bad.items()]
+    cases = [
+        Case(f"metrics-{name}", ("diff",), 5, expect, files={"metrics.json": text})
+        for name, (text, expect) in bad.items()
+    ]
     cases += [
         Case("metrics-missing", ("diff",), 5, "does not exist", files={"metrics.json": None}),
         Case("metrics-directory", ("diff",), 5, "not a text file", setup=make_dir("metrics.json")),
         Case("metrics-gate", ("gate",), 5, "not a number", files={"metrics.json": '{"auc": "x"}'}),
         Case("metrics-report", ("report", "-o", "rep"), 5, "finite number", files={"metrics.json": '{"auc": NaN}'}),
-        Case("metrics-base-commit-corrupt", ("diff", "--base", "broken-base"), 5, "at base",
-             setup=lambda root: _commit_on_branch(root, "broken-base", "metrics.json", '{"auc": [\n')),
+        Case(
+            "metrics-base-commit-corrupt",
+            ("diff", "--base", "broken-base"),
+            5,
+            "at base",
+            setup=lambda root: _commit_on_branch(root, "broken-base", "metrics.json", '{"auc": [\n'),
+        ),
     ]
     return cases
 
@@ -256,8 +338,10 @@ def _predictions_cases() -> list[Case]:
         "labels-not-binary": ("row_id,label,score\n1,0,0.1\n2,7,0.5\n", "labels outside"),
         "binary-garbage": (bytes(range(256)) * 4, "predictions"),
     }
-    cases = [Case(f"predictions-{name}", ("report", "-o", OUT), 0, expect, files={"preds.csv": text})
-             for name, (text, expect) in bad.items()]
+    cases = [
+        Case(f"predictions-{name}", ("report", "-o", OUT), 0, expect, files={"preds.csv": text})
+        for name, (text, expect) in bad.items()
+    ]
     cases += [
         Case("predictions-directory", ("report", "-o", OUT), 0, "not a file", setup=make_dir("preds.csv")),
         Case("predictions-missing", ("report", "-o", OUT), 0, "missing in the working tree", files={"preds.csv": None}),
@@ -279,8 +363,15 @@ def _notes_cases() -> list[Case]:
     cases = []
     for name, text in lines.items():
         cases.append(Case(f"notes-head-{name}", ("record", "show"), 0, "mlci record repair", setup=note(text)))
-        cases.append(Case(f"notes-base-{name}", ("diff", "--json"), 0, "skipped an unreadable run record",
-                          setup=note(text, "main")))
+        cases.append(
+            Case(
+                f"notes-base-{name}",
+                ("diff", "--json"),
+                0,
+                "skipped an unreadable run record",
+                setup=note(text, "main"),
+            )
+        )
     return cases
 
 
@@ -309,7 +400,12 @@ def _ref_cases() -> list[Case]:
         Case("ref-registry-show-empty-stage", ("registry", "show", "churn#"), 2, "cannot read model reference"),
         Case("ref-registry-show-both", ("registry", "show", "churn@v1.0.0#prod"), 2, "cannot read model reference"),
         Case("ref-registry-show-unregistered", ("registry", "show", "churn"), 8, "no registered versions"),
-        Case("ref-registry-pull-unregistered", ("registry", "pull", "churn#prod", "-o", "got"), 8, "no registered versions"),
+        Case(
+            "ref-registry-pull-unregistered",
+            ("registry", "pull", "churn#prod", "-o", "got"),
+            8,
+            "no registered versions",
+        ),
     ]
 
 
@@ -343,8 +439,13 @@ def _path_cases() -> list[Case]:
     return [
         Case("path-report-out-is-file", ("report", "-o", "metrics.json"), 2, "is a file"),
         Case("path-report-out-is-the-repo", ("report", "-o", "."), 2, "holds files mlci did not write"),
-        Case("path-report-out-holds-user-files", ("report", "-o", "docs"), 2, "holds files mlci did not write",
-             files={"docs/guide.md": "mine\n"}),
+        Case(
+            "path-report-out-holds-user-files",
+            ("report", "-o", "docs"),
+            2,
+            "holds files mlci did not write",
+            files={"docs/guide.md": "mine\n"},
+        ),
         Case("path-report-out-in-proc", ("report", "-o", "/proc/mlci-report"), 9, "cannot access"),
         Case("path-report-out-in-sys", ("report", "-o", "/sys/mlci-report"), 9, "cannot access"),
         Case("path-pull-out-in-proc", ("registry", "pull", "churn", "-o", "/proc/x"), 8, "no registered versions"),
@@ -353,15 +454,37 @@ def _path_cases() -> list[Case]:
         Case("path-config-fifo", ("diff",), 3, "not a regular file", setup=fifo("mlci.yaml")),
         Case("path-dvcyaml-fifo", ("diff",), 3, "not a regular file", setup=fifo("dvc.yaml")),
         Case("path-metrics-empty", ("diff",), 3, "empty path", files={"mlci.yaml": "metrics: ['']\n"}),
-        Case("path-metrics-symlink-outside", ("diff",), 3, "outside the repository", files={"mlci.yaml": "metrics: [m2.json]\n"},
-             setup=symlink("m2.json", "/etc/hostname")),
-        Case("path-metrics-symlink-dangling", ("diff",), 5, "does not exist", files={"mlci.yaml": "metrics: [m3.json]\n"},
-             setup=symlink("m3.json", "nowhere.json")),
-        Case("path-predictions-parent", ("report", "-o", "rep"), 3, "outside the repository",
-             files={"mlci.yaml": "metrics: [metrics.json]\npredictions: ../preds.csv\n"}),
+        Case(
+            "path-metrics-symlink-outside",
+            ("diff",),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": "metrics: [m2.json]\n"},
+            setup=symlink("m2.json", "/etc/hostname"),
+        ),
+        Case(
+            "path-metrics-symlink-dangling",
+            ("diff",),
+            5,
+            "does not exist",
+            files={"mlci.yaml": "metrics: [m3.json]\n"},
+            setup=symlink("m3.json", "nowhere.json"),
+        ),
+        Case(
+            "path-predictions-parent",
+            ("report", "-o", "rep"),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": "metrics: [metrics.json]\npredictions: ../preds.csv\n"},
+        ),
         Case("path-not-a-repo", ("-C", "/", "diff"), 4, "git"),
-        Case("path-config-outside-names-outside-metrics", ("diff", "--config", "sub/c.yaml"), 3, "outside the repository",
-             files={"sub/c.yaml": "metrics: [../../x.json]\n"}),
+        Case(
+            "path-config-outside-names-outside-metrics",
+            ("diff", "--config", "sub/c.yaml"),
+            3,
+            "outside the repository",
+            files={"sub/c.yaml": "metrics: [../../x.json]\n"},
+        ),
     ]
 
 
@@ -370,10 +493,12 @@ def _remote_cases() -> list[Case]:
         git(root, "remote", "add", "origin", str(root.parent / "no-such-origin.git"))
 
     def dvc_project_with_failing_stage(root: Path) -> None:
-        from mlci.pipeline import run_dvc
+        from mlci.store.pipeline import run_dvc
 
         run_dvc(root, "init", "-q")
-        (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: exit 3\n    metrics:\n    - scores.json:\n        cache: false\n")
+        (root / "dvc.yaml").write_text(
+            "stages:\n  train:\n    cmd: exit 3\n    metrics:\n    - scores.json:\n        cache: false\n"
+        )
         (root / "pipe.yaml").write_text("metrics: [scores.json]\n")  # DVC deletes a stage's outputs before running it
         commit_all(root, "a stage that fails")
 
@@ -381,22 +506,39 @@ def _remote_cases() -> list[Case]:
         Case("remote-record-push-unreachable", ("record", "push"), 7, "cannot push", setup=broken_origin),
         Case("remote-record-fetch-unreachable", ("record", "fetch"), 7, "cannot fetch", setup=broken_origin),
         Case("remote-record-push-unknown-remote", ("record", "push", "--remote", "nope"), 4, "no remote named 'nope'"),
-        Case("pipeline-stage-fails", ("run", "--config", "pipe.yaml"), 6, "stage 'train' failed", setup=dvc_project_with_failing_stage,
-             indented_ok=True),
+        Case(
+            "pipeline-stage-fails",
+            ("run", "--config", "pipe.yaml"),
+            6,
+            "stage 'train' failed",
+            setup=dvc_project_with_failing_stage,
+            indented_ok=True,
+        ),
     ]
 
 
-CASES = (_remote_cases() + _config_cases() + _dvc_yaml_cases() + _params_cases() + _metrics_cases() + _predictions_cases()
-         + _notes_cases() + _ref_cases() + _flag_cases() + _path_cases())
+CASES = (
+    _remote_cases()
+    + _config_cases()
+    + _dvc_yaml_cases()
+    + _params_cases()
+    + _metrics_cases()
+    + _predictions_cases()
+    + _notes_cases()
+    + _ref_cases()
+    + _flag_cases()
+    + _path_cases()
+)
 
 
 # --- the harness --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """main: dvc.yaml, params, metrics, predictions, mlci.yaml and a run record; feature: one commit on top."""
-    from mlci import baseline, gitrepo
-    from mlci.record import RunRecord
+    from mlci.model.record import RunRecord
+    from mlci.store import baseline, gitrepo
 
     root = tmp_path_factory.mktemp("bad-inputs") / "repo"
     root.mkdir()
@@ -405,12 +547,21 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "params.yaml").write_text("train:\n  lr: 0.1\n  n: 10\n")
     (root / "metrics.json").write_text('{"auc": 0.9, "logloss": 0.3}\n')
     (root / "mlci.yaml").write_text(CONFIG)
-    (root / "preds.csv").write_text("row_id,label,score\n" + "".join(f"{i},{i % 2},{0.2 + 0.6 * (i % 2) - 0.001 * i}\n"
-                                                                     for i in range(60)))
+    (root / "preds.csv").write_text(
+        "row_id,label,score\n" + "".join(f"{i},{i % 2},{0.2 + 0.6 * (i % 2) - 0.001 * i}\n" for i in range(60))
+    )
     main = commit_all(root, "base")
     repo = gitrepo.open_repo(root)
-    baseline.save(repo, RunRecord(commit=main, branch="main", dirty=False, params={"params.yaml": {"train.lr": 0.1}},
-                                  metrics={"metrics.json": {"auc": 0.9, "logloss": 0.3}}))
+    baseline.save(
+        repo,
+        RunRecord(
+            commit=main,
+            branch="main",
+            dirty=False,
+            params={"params.yaml": {"train.lr": 0.1}},
+            metrics={"metrics.json": {"auc": 0.9, "logloss": 0.3}},
+        ),
+    )
     git(root, "checkout", "-q", "-b", "feature")
     (root / "metrics.json").write_text(METRICS)
     commit_all(root, "feature")
@@ -433,8 +584,11 @@ def snapshot(root: Path) -> tuple:
         else:
             files[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
     refs = git(root, "for-each-ref", "--format=%(refname) %(objectname)")
-    status = [line for line in git(root, "status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()
-              if not line.startswith("!! .dvc/tmp/")]
+    status = [
+        line
+        for line in git(root, "status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()
+        if not line.startswith("!! .dvc/tmp/")
+    ]
     return files, refs, status
 
 
@@ -489,16 +643,25 @@ def assert_unchanged(before: tuple, after: tuple) -> None:
 
 # --- disk full: a real limit on file size, in a subprocess ---------------------------------
 
+
 def _limited(max_bytes: int) -> Callable[[], None]:
     def preexec() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the limit: write() fails with EFBIG, no signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
     return preexec
 
 
 def _mlci_limited(root: Path, max_bytes: int, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlci", *args], cwd=root, capture_output=True, text=True, check=False,
-                          timeout=120, preexec_fn=_limited(max_bytes))
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=_limited(max_bytes),
+    )
 
 
 @pytest.mark.parametrize("limit", [0, 2_000], ids=["nothing-fits", "json-fits-html-does-not"])

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, gitrepo
 from mlci.errors import GitError
-from mlci.record import RunRecord
+from mlci.model.record import RunRecord
+from mlci.store import baseline, gitrepo
 from tests.helpers import commit_all, git
 
 

@@ -18,10 +18,15 @@ from tests.plugins.fake_github import actions_env, read_outputs
 @pytest.fixture(scope="module")
 def _regressed_pr(_trained_example: Path, tmp_path_factory) -> Path:
     """A PR branch that makes the model much worse, already trained (so each test only reports)."""
-    from mlci.run import run
+    from mlci.workflows.run import run
 
-    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "feature",
-                     {"train.n_estimators": 2, "train.num_leaves": 2}, "Shrink the model")
+    root = pr_branch(
+        _trained_example,
+        tmp_path_factory.mktemp("pr") / "repo",
+        "feature",
+        {"train.n_estimators": 2, "train.num_leaves": 2},
+        "Shrink the model",
+    )
     run(root, store=False)
     return root
 
@@ -56,7 +61,7 @@ def test_clean_pr_gets_comment_check_summary_and_outputs(clean_pr, fake_github, 
     assert outputs["comment-url"] == comment["html_url"]
     report = Path(outputs["report-path"])
     # no origin to push plots to here: they are pointers to the artifact, the rest is the report
-    from mlci.github.assets import without_local_images
+    from mlci.integrations.github.assets import without_local_images
 
     assert without_local_images(report.read_text(), report.parent).strip() in summary
     assert set(json.loads(outputs["metrics-json"])["metrics.json"]) >= {"auc", "accuracy"}
@@ -124,8 +129,9 @@ def test_fork_pr_on_a_self_hosted_runner_runs_once_a_maintainer_approved_its_hea
     fake_github.add_pull(12, head_sha=head(clean_pr), head_owner="forker")
     fake_github.collaborators["maint"] = "write"
     fake_github.comment_as(12, "maint", f"Read it, fine.\n/mlci train {head(clean_pr)}")
-    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True,
-                      labels=("safe-to-train",))
+    env = actions_env(
+        fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True, labels=("safe-to-train",)
+    )
     result = run_ci(clean_pr, env)
     assert result.exit_code == 0, result.output
     assert "admitted" in result.stderr and "maint" in result.stderr
@@ -150,26 +156,39 @@ def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github,
     assert fake_github.requests == []
 
 
-def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(trained_repo, fake_github,
-                                                                               git_http_origin, tmp_path):
+def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(
+    trained_repo, fake_github, git_http_origin, tmp_path
+):
     """`mlci ci` drops the token from its environment before any stage runs; the registry push
     after training must still authenticate, against an origin that refuses anonymous pushes."""
-    from mlci.github.gitauth import auth_env
+    from mlci.integrations.github.gitauth import auth_env
 
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text() + "registry:\n  promote_on: main\n")
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage",
-                    str(tmp_path / "dvc-storage")], cwd=trained_repo, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage", str(tmp_path / "dvc-storage")],
+        cwd=trained_repo,
+        check=True,
+        capture_output=True,
+    )
     sha = commit_all(trained_repo, "Promote from main")
     git(trained_repo, "remote", "add", "origin", git_http_origin.url)
     auth = auth_env(git_http_origin.token, git_http_origin.server_url, {})
-    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=trained_repo, check=True,
-                   env={**os.environ, **auth, "GIT_TERMINAL_PROMPT": "0"})
-    env = {**os.environ, **actions_env(fake_github, tmp_path / "runner", event="push", sha=sha,
-                                       token=git_http_origin.token),
-           "GITHUB_SERVER_URL": git_http_origin.server_url, "GIT_TERMINAL_PROMPT": "0"}
-    out = subprocess.run([sys.executable, "-m", "mlci", "ci", "--json"], cwd=trained_repo, env=env,
-                         capture_output=True, text=True)
+    subprocess.run(
+        ["git", "push", "-q", "origin", "main"],
+        cwd=trained_repo,
+        check=True,
+        env={**os.environ, **auth, "GIT_TERMINAL_PROMPT": "0"},
+    )
+    env = {
+        **os.environ,
+        **actions_env(fake_github, tmp_path / "runner", event="push", sha=sha, token=git_http_origin.token),
+        "GITHUB_SERVER_URL": git_http_origin.server_url,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "mlci", "ci", "--json"], cwd=trained_repo, env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["action"] == "promote"
     assert git(git_http_origin.bare, "tag", "--list", "churn@*") == "churn@v0.0.1"
@@ -197,6 +216,7 @@ def test_outside_actions_ci_says_what_to_run_instead(clean_pr):
 
 # --- mlci init --workflows ---------------------------------------------------------------------
 
+
 def test_init_workflows_installs_the_templates_and_keeps_the_config(trained_repo):
     config = (trained_repo / "mlci.yaml").read_text()
     result = invoke(trained_repo, "init", "--workflows")
@@ -222,13 +242,18 @@ def test_init_workflows_refuses_to_overwrite_an_edited_workflow(trained_repo):
 
 # --- pull_request_review: promotion ------------------------------------------------------------
 
+
 def test_approved_review_promotes_the_approved_head(trained_repo, fake_github, tmp_path):
     head_sha = head(trained_repo)
     fake_github.add_pull(12, head_sha=head_sha)
     fake_github.collaborators["maint"] = "write"
     fake_github.add_review(12, "maint", "APPROVED", head_sha)
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage",
-                    str(tmp_path / "dvc-storage")], cwd=trained_repo, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage", str(tmp_path / "dvc-storage")],
+        cwd=trained_repo,
+        check=True,
+        capture_output=True,
+    )
     env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head_sha)
     result = run_ci(trained_repo, env, "--json")
     assert result.exit_code == 0, result.output
@@ -248,8 +273,9 @@ def test_review_by_someone_without_write_access_promotes_nothing(trained_repo, f
 
 
 def test_a_non_approving_review_is_skipped(trained_repo, fake_github, tmp_path):
-    env = actions_env(fake_github, tmp_path / "runner", event="pull_request_review", sha=head(trained_repo),
-                      review_state="commented")
+    env = actions_env(
+        fake_github, tmp_path / "runner", event="pull_request_review", sha=head(trained_repo), review_state="commented"
+    )
     result = run_ci(trained_repo, env)
     assert result.exit_code == 0 and "skipped" in result.output
     assert fake_github.requests == []
@@ -274,18 +300,29 @@ def test_baseline_records_are_fetched_from_origin_because_checkout_does_not(clea
 
 # --- event parsing -------------------------------------------------------------------------------
 
+
 def _event(tmp_path, payload, **env):
-    from mlci.github.event import from_env
+    from mlci.integrations.github.event import from_env
 
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
-    return from_env({"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": "octo/models",
-                     "GITHUB_SHA": "b" * 40, "GITHUB_EVENT_PATH": str(path), **env})
+    return from_env(
+        {
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REPOSITORY": "octo/models",
+            "GITHUB_SHA": "b" * 40,
+            "GITHUB_EVENT_PATH": str(path),
+            **env,
+        }
+    )
 
 
 def test_event_knows_the_pr_its_head_and_whether_it_comes_from_a_fork(tmp_path):
-    pr = {"number": 7, "labels": [{"name": "safe-to-train"}],
-          "head": {"sha": "a" * 40, "ref": "f", "repo": {"full_name": "forker/models"}}}
+    pr = {
+        "number": 7,
+        "labels": [{"name": "safe-to-train"}],
+        "head": {"sha": "a" * 40, "ref": "f", "repo": {"full_name": "forker/models"}},
+    }
     event = _event(tmp_path, {"pull_request": pr}, RUNNER_ENVIRONMENT="self-hosted")
     assert (event.pr, event.check_sha, event.is_fork, event.self_hosted) == (7, "a" * 40, True, True)
     assert event.labels == ("safe-to-train",)
@@ -305,7 +342,7 @@ def test_push_to_the_default_branch_is_recognised(tmp_path):
 
 
 def test_outputs_use_a_heredoc_for_multi_line_values(tmp_path):
-    from mlci.ci import write_outputs
+    from mlci.workflows.ci import write_outputs
 
     out = tmp_path / "out"
     write_outputs(out, {"verdict": "success", "report": "line 1\nline 2"})
@@ -319,9 +356,11 @@ def test_cml_publisher_hands_the_report_to_cml_comment_create(clean_pr, fake_git
     bin_dir.mkdir()
     calls = tmp_path / "cml-calls"
     cml = bin_dir / "cml"
-    cml.write_text(f'#!/bin/sh\necho "$@" > {calls}\ncp "$5" {calls}.md\n'
-                   f'[ -n "$REPO_TOKEN" ] && echo token-given >> {calls}\n'
-                   'echo "https://github.com/octo/models/pull/12#issuecomment-1"\n')
+    cml.write_text(
+        f'#!/bin/sh\necho "$@" > {calls}\ncp "$5" {calls}.md\n'
+        f'[ -n "$REPO_TOKEN" ] && echo token-given >> {calls}\n'
+        'echo "https://github.com/octo/models/pull/12#issuecomment-1"\n'
+    )
     cml.chmod(0o755)
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
     env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
@@ -335,7 +374,7 @@ def test_cml_publisher_hands_the_report_to_cml_comment_create(clean_pr, fake_git
 
 
 def test_the_pr_run_record_keeps_its_gate_verdict(regressed_pr, fake_github, tmp_path):
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     env = actions_env(fake_github, tmp_path / "runner", sha=head(regressed_pr))
     assert run_ci(regressed_pr, env).exit_code == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from tests.helpers import git, invoke
 from tests.plugins.fake_github import TOKEN, actions_env, read_outputs
 
@@ -56,8 +55,7 @@ def test_publish_refuses_a_report_symlinked_out_of_its_directory(clean_pr, fake_
     assert result.exit_code == 3 and fake_github.issue_comments(12) == []
 
 
-def test_a_token_a_stage_wrote_into_the_report_is_redacted_in_the_artifact_and_comment(clean_pr, fake_github,
-                                                                                       tmp_path):
+def test_a_token_a_stage_wrote_into_the_report_is_redacted_in_the_artifact_and_comment(clean_pr, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=git(clean_pr, "rev-parse", "HEAD"))
     _phases(clean_pr, env, "admit", "run")
     report = Path(env["RUNNER_TEMP"]) / "mlci" / "report" / "report.md"

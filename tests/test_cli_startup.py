@@ -32,14 +32,17 @@ def test_help_imports_nothing_heavy():
 def test_diff_imports_nothing_heavy(trained_repo: Path):
     """Not even GitPython ("git"): the read path is plain git plumbing."""
     modules = loaded_modules("diff", "--json", cwd=trained_repo)
-    assert "mlci.gitplumb" in _submodules("diff", "--json", cwd=trained_repo)  # it did real work, on plumbing
+    assert "mlci.store.gitplumb" in _submodules("diff", "--json", cwd=trained_repo)  # it did real work, on plumbing
     assert not modules & set(HEAVY)
 
 
 def test_diff_reads_the_real_base_without_gitpython(trained_repo: Path):
-    out = subprocess.run([sys.executable, "-m", "mlci", "diff", "--json"], cwd=trained_repo,
-                         capture_output=True, text=True, check=True)
-    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=trained_repo, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mlci", "diff", "--json"], cwd=trained_repo, capture_output=True, text=True, check=True
+    )
+    base = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=trained_repo, capture_output=True, text=True, check=True
+    ).stdout
     result = json.loads(out.stdout)
     assert result["base"]["commit"] == base.strip()
     assert result["base"]["source"] == "record"  # the note was read through cat-file

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from mlci.errors import RemoteError
-from mlci.github import comments
-from mlci.github.client import GitHubClient, RetryPolicy
+from mlci.integrations.github import comments
+from mlci.integrations.github.client import GitHubClient, RetryPolicy
 from tests.helpers import invoke
 
 
@@ -114,7 +114,7 @@ def test_invalid_comment_id_is_refused(gh_env, tmp_path):
 
 # --- report images on the assets branch ----------------------------------------------------------
 
-from mlci.github import assets  # noqa: E402
+from mlci.integrations.github import assets  # noqa: E402
 from tests.helpers import git  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -130,8 +130,10 @@ def repo_with_origin(git_repo, tmp_path):
     (report / "plots").mkdir(parents=True)
     (report / "plots" / "auc.png").write_bytes(PNG)
     (report / "roc.png").write_bytes(PNG[::-1])
-    markdown = ("## report\n![AUC](plots/auc.png)\n<img src=\"roc.png\" width=\"300\">\n"
-                "![external](https://example.invalid/x.png)\n![missing](nope.png)\n")
+    markdown = (
+        '## report\n![AUC](plots/auc.png)\n<img src="roc.png" width="300">\n'
+        "![external](https://example.invalid/x.png)\n![missing](nope.png)\n"
+    )
     return git_repo, origin, report, markdown
 
 
@@ -143,8 +145,9 @@ def test_images_are_pushed_to_the_assets_branch_and_linked_by_commit(repo_with_o
     assert f'<img src="{base}/roc.png?raw=true" width="300">' in rewritten
     assert "https://example.invalid/x.png" in rewritten and "(nope.png)" in rewritten
     assert git(origin, "rev-parse", "refs/heads/mlci-assets") == commit
-    shown = subprocess.run(["git", "show", f"{commit}:pr-12/abc123/plots/auc.png"], cwd=origin,
-                           capture_output=True, check=True).stdout
+    shown = subprocess.run(
+        ["git", "show", f"{commit}:pr-12/abc123/plots/auc.png"], cwd=origin, capture_output=True, check=True
+    ).stdout
     assert shown == PNG
 
 
@@ -167,8 +170,15 @@ def test_later_images_are_added_on_top_of_earlier_ones(repo_with_origin):
 
 def test_enterprise_server_links_use_the_server_url_and_a_configured_branch(repo_with_origin):
     root, origin, report, markdown = repo_with_origin
-    rewritten, commit = assets.publish(root, markdown, report, repo="octo/models", prefix="p",
-                                       server_url="https://ghe.example.invalid/", branch="ml-plots")
+    rewritten, commit = assets.publish(
+        root,
+        markdown,
+        report,
+        repo="octo/models",
+        prefix="p",
+        server_url="https://ghe.example.invalid/",
+        branch="ml-plots",
+    )
     assert f"https://ghe.example.invalid/octo/models/blob/{commit}/p/plots/auc.png?raw=true" in rewritten
     assert git(origin, "rev-parse", "refs/heads/ml-plots") == commit
 
@@ -181,7 +191,7 @@ def test_no_local_images_means_no_push(repo_with_origin):
 
 
 def test_push_credentials_travel_in_the_environment_never_in_git_config(repo_with_origin):
-    from mlci.github.gitauth import auth_env
+    from mlci.integrations.github.gitauth import auth_env
 
     root, origin, report, markdown = repo_with_origin
     env = auth_env("ghs_secret-value", "https://github.com", {})
@@ -202,14 +212,21 @@ def test_unreachable_origin_is_a_one_line_remote_error(repo_with_origin, tmp_pat
 
 # --- the check run ---------------------------------------------------------------------------------
 
-from mlci.github import checks  # noqa: E402
+from mlci.integrations.github import checks  # noqa: E402
 
 
 def test_check_run_summary_is_trimmed_to_githubs_65535_limit(fake_github):
     client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
     long = "## report\n" + "".join(f"| m{i} | {i} |\n" for i in range(20000))
-    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="mlci: gate failed",
-                            summary=long, details_url="https://github.com/octo/models/actions/runs/1")
+    result = checks.publish(
+        client,
+        fake_github.repo,
+        "a" * 40,
+        conclusion="failure",
+        title="mlci: gate failed",
+        summary=long,
+        details_url="https://github.com/octo/models/actions/runs/1",
+    )
     [run] = fake_github.check_runs
     assert result.kind == "check-run" and run["conclusion"] == "failure" and run["name"] == "mlci"
     assert len(run["output"]["summary"]) <= 65535 and run["output"]["summary"].startswith("## report")
@@ -219,8 +236,7 @@ def test_check_run_summary_is_trimmed_to_githubs_65535_limit(fake_github):
 def test_without_checks_permission_the_verdict_becomes_a_commit_status(fake_github):
     fake_github.deny("checks")
     client = GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(sleep=lambda s: None))
-    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="gate failed",
-                            summary="x")
+    result = checks.publish(client, fake_github.repo, "a" * 40, conclusion="failure", title="gate failed", summary="x")
     assert result.kind == "status" and "checks: write" in result.fallback_reason
     assert [(s["context"], s["state"]) for s in fake_github.statuses] == [("mlci", "failure")]
 

@@ -44,8 +44,11 @@ def _surviving(template: str, events: list[dict]) -> list[int]:
 
 
 def _review(pr: int, state: str) -> dict:
-    return {"event_name": "pull_request_review", "event": {"pull_request": {"number": pr}, "review": {"state": state}},
-            "ref": f"refs/pull/{pr}/merge"}
+    return {
+        "event_name": "pull_request_review",
+        "event": {"pull_request": {"number": pr}, "review": {"state": state}},
+        "ref": f"refs/pull/{pr}/merge",
+    }
 
 
 def _push() -> dict:
@@ -73,5 +76,5 @@ def test_main_pushes_and_approvals_do_not_cancel_each_other():
 
 
 def test_baseline_runs_of_main_share_one_group_so_the_surviving_run_backfills():
-    # the one group is why the baseline run records the cancelled commits (mlci.backfill)
+    # the one group is why the baseline run records the cancelled commits (mlci.workflows.backfill)
     assert _surviving("baseline.yml", [_push(), _push(), _push()]) == [2]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci import config
 from mlci.errors import ConfigError
+from mlci.store import config
 from tests.helpers import invoke
 
 
@@ -77,7 +77,9 @@ def test_explicit_config_path_that_does_not_exist_is_an_error(tmp_path: Path):
 
 
 def test_without_mlci_yaml_metrics_come_from_dvc_yaml(tmp_path: Path):
-    (tmp_path / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: x\n    metrics:\n    - scores.json:\n        cache: false\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  ev:\n    cmd: x\n    metrics:\n    - scores.json:\n        cache: false\n"
+    )
     cfg = config.load(tmp_path)
     assert cfg.path is None
     assert cfg.metrics_files == ["scores.json"]
@@ -90,8 +92,15 @@ def test_without_any_config_the_error_says_how_to_start(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("name", "direction"),
-    [("logloss", "lower"), ("val.rmse", "lower"), ("mae", "lower"), ("error_rate", "lower"),
-     ("auc", "higher"), ("f1", "higher"), ("accuracy", "higher")],
+    [
+        ("logloss", "lower"),
+        ("val.rmse", "lower"),
+        ("mae", "lower"),
+        ("error_rate", "lower"),
+        ("auc", "higher"),
+        ("f1", "higher"),
+        ("accuracy", "higher"),
+    ],
 )
 def test_direction_is_guessed_from_well_known_names(name: str, direction: str):
     assert config.guess_direction(name) == direction
@@ -109,6 +118,7 @@ def test_config_error_is_one_line_with_exit_code_3(git_repo: Path):
 
 # --- strict validation (issue 15) --------------------------------------------------------
 
+
 def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path):
     write(tmp_path, "metrics: [m.json]\ngoals:\n  auc: {min: 0.8}\n  auc: {min: 0.9}\n")
     with pytest.raises(ConfigError, match=r"mlci.yaml:4: duplicate key 'auc' \(first on line 3\)"):
@@ -124,16 +134,22 @@ def test_a_number_that_can_never_compare_is_refused(tmp_path: Path, value: str):
 
 def test_an_enum_typo_names_the_line_and_the_closest_value(tmp_path: Path):
     write(tmp_path, "metrics: [m.json]\nregistry:\n  backend: gto\n  promote_on: mian\n")
-    with pytest.raises(ConfigError, match=r"mlci.yaml:4: 'registry.promote_on' must be one of approval, main, both, "
-                                          r"got 'mian'; did you mean 'main'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"mlci.yaml:4: 'registry.promote_on' must be one of approval, main, both, "
+        r"got 'mian'; did you mean 'main'\?",
+    ):
         config.load(tmp_path)
 
 
 def test_a_goal_naming_no_metric_is_an_error_listing_the_known_ones(tmp_path: Path):
     (tmp_path / "m.json").write_text('{"auc": 0.9, "logloss": 0.3}')
     write(tmp_path, "metrics: [m.json]\ngoals:\n  aucc: {min: 0.8}\n")
-    with pytest.raises(ConfigError, match=r"mlci.yaml:3: goal 'goals.aucc' names no metric of m.json; "
-                                          r"did you mean 'auc'\? known: auc, logloss"):
+    with pytest.raises(
+        ConfigError,
+        match=r"mlci.yaml:3: goal 'goals.aucc' names no metric of m.json; "
+        r"did you mean 'auc'\? known: auc, logloss",
+    ):
         config.load(tmp_path)
 
 
@@ -148,8 +164,15 @@ def test_goals_load_before_the_first_run_produced_the_metrics(tmp_path: Path):
     assert list(config.load(tmp_path).models[0].goals) == ["aucc"]
 
 
-@pytest.mark.parametrize("entry", ["metrics: [../outside.json]", "metrics: [/etc/passwd]",
-                                   "metrics: [m.json]\npredictions: ../p.csv", "metrics: [m.json]\nparams: [a/../../p.yaml]"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "metrics: [../outside.json]",
+        "metrics: [/etc/passwd]",
+        "metrics: [m.json]\npredictions: ../p.csv",
+        "metrics: [m.json]\nparams: [a/../../p.yaml]",
+    ],
+)
 def test_an_input_path_outside_the_repository_is_refused(tmp_path: Path, entry: str):
     write(tmp_path, entry + "\n")
     with pytest.raises(ConfigError, match=r"mlci.yaml:\d+: .* is outside the repository"):

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci.data.drift import DriftThresholds, compare_profiles, psi
-from mlci.data.profile import profile_file
-from mlci.data.section import plot, render_markdown
+from mlci.analysis.drift import DriftThresholds, compare_profiles, psi
+from mlci.analysis.profile import profile_file
 from mlci.errors import ConfigError
+from mlci.report.data_section import plot, render_markdown
 
 
 def _profile(tmp_path: Path, frame: pd.DataFrame, name: str) -> dict:
@@ -23,11 +23,13 @@ def _profile(tmp_path: Path, frame: pd.DataFrame, name: str) -> dict:
 
 def _frame(seed: int = 0, shift: float = 0.0, rows: int = 5000, cities=("berlin", "paris", "rome")) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "x": rng.normal(shift, 1, rows),
-        "y": rng.exponential(1, rows),
-        "city": rng.choice(list(cities), rows),
-    })
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1, rows),
+            "y": rng.exponential(1, rows),
+            "city": rng.choice(list(cities), rows),
+        }
+    )
 
 
 def test_psi_is_zero_for_equal_distributions_and_grows_with_the_shift():
@@ -78,8 +80,10 @@ def test_removed_column_and_dtype_change_are_schema_failures(tmp_path: Path):
     assert table.removed_columns == ["y"] and table.added_columns == ["z"]
     assert table.dtype_changes == [("city", "string", "category<string>")]
     schema = [f.message for f in comparison.findings if f.check == "schema"]
-    assert schema == ["data/train.parquet: column 'city' changed dtype string → category<string>",
-                      "data/train.parquet: column 'y' was removed"]
+    assert schema == [
+        "data/train.parquet: column 'city' changed dtype string → category<string>",
+        "data/train.parquet: column 'y' was removed",
+    ]
 
 
 def test_null_rate_jump_beyond_the_threshold_fails(tmp_path: Path):
@@ -127,7 +131,10 @@ def test_zero_row_and_single_row_heads_render(tmp_path: Path):
         comparison = compare_profiles(base, _profile(tmp_path, _frame(rows=rows), f"h{rows}"))
         text = render_markdown(comparison)
         assert f"5,000 → {rows}" in text
-    assert any(f.message.endswith("has 0 rows") for f in compare_profiles(base, _profile(tmp_path, _frame(rows=0), "z")).findings)
+    assert any(
+        f.message.endswith("has 0 rows")
+        for f in compare_profiles(base, _profile(tmp_path, _frame(rows=0), "z")).findings
+    )
 
 
 def test_markdown_lists_findings_worst_first_and_links_the_plot(tmp_path: Path):
@@ -173,14 +180,16 @@ def test_data_diff_compares_the_base_record_with_the_tables_on_disk(trained_repo
 
 
 def test_data_findings_become_gate_findings_that_fail_the_gate(tmp_path: Path):
-    from mlci.data.section import gate_findings
-    from mlci.gate import GateVerdict
+    from mlci.analysis.gate import GateVerdict
+    from mlci.report.data_section import gate_findings
 
     base = _profile(tmp_path, _frame(seed=1), "base")
     head = _profile(tmp_path, _frame(seed=2, shift=1.0).assign(y=lambda f: f["y"] * 1.6), "head")
     findings = gate_findings(compare_profiles(base, head))
     assert [(f.kind, f.metric, f.passed, f.level) for f in findings] == [
-        ("data", "x", False, "error"), ("data", "y", True, "warning")]
+        ("data", "x", False, "error"),
+        ("data", "y", True, "warning"),
+    ]
     verdict = GateVerdict(passed=True).with_findings(findings)
     assert verdict.status == "fail" and len(verdict.failures) == 1
 
@@ -188,8 +197,8 @@ def test_data_findings_become_gate_findings_that_fail_the_gate(tmp_path: Path):
 def test_pr_report_has_a_data_section_and_data_findings_fail_the_gate(trained_repo: Path, tmp_path: Path):
     import json
 
-    from mlci import run
     from mlci.report import builder
+    from mlci.workflows import run
     from tests.helpers import commit_all, git, set_param
 
     git(trained_repo, "checkout", "-q", "-b", "pr/more-noise")

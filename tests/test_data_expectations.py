@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from mlci import atomicio
-from mlci.data import expectations
+from mlci.analysis import expectations
 from mlci.errors import ConfigError
+from mlci.store import atomicio
 from tests.helpers import commit_all, git, invoke, set_param
 
 
@@ -25,7 +25,9 @@ def _table(**columns) -> pa.Table:
 
 
 def test_unknown_key_is_a_config_error_naming_the_path_and_a_suggestion():
-    with pytest.raises(ConfigError, match=r"unknown key 'data\.expectations\.t\.parquet\.columns\.y\.mni'; did you mean 'min'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'data\.expectations\.t\.parquet\.columns\.y\.mni'; did you mean 'min'"
+    ):
         _rules({"columns": {"y": {"mni": 0}}})
 
 
@@ -39,15 +41,18 @@ def test_wrong_type_and_impossible_ranges_are_config_errors():
 
 
 def test_every_broken_rule_is_one_line_naming_file_and_column():
-    rule = _rules({
-        "min_rows": 10, "extra_columns": False,
-        "columns": {
-            "label": {"dtype": "integer", "values": [0, 1]},
-            "score": {"dtype": "float", "min": 0, "max": 1, "max_null_fraction": 0.1},
-            "id": {"unique": True},
-            "missing": {},
-        },
-    })
+    rule = _rules(
+        {
+            "min_rows": 10,
+            "extra_columns": False,
+            "columns": {
+                "label": {"dtype": "integer", "values": [0, 1]},
+                "score": {"dtype": "float", "min": 0, "max": 1, "max_null_fraction": 0.1},
+                "id": {"unique": True},
+                "missing": {},
+            },
+        }
+    )
     table = _table(label=[0, 1, 2, 1], score=[0.5, None, -0.5, 3.0], id=[1, 2, 2, 3], extra=["a"] * 4)
     messages = [v.message for v in expectations.check_table(rule, table)]
     assert messages == [
@@ -84,7 +89,7 @@ def _model_sha(root: Path) -> str:
 
 
 def test_run_stores_a_data_profile_of_the_declared_tables(trained_repo: Path):
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     repo = gitrepo.open_repo(trained_repo)
     record = baseline.latest(repo, gitrepo.head_commit(repo))
@@ -141,7 +146,8 @@ def test_expectation_typo_in_mlci_yaml_fails_run_with_exit_3(trained_repo: Path)
 
 
 def test_unchanged_tables_reuse_the_recorded_profile(trained_repo: Path):
-    from mlci import baseline, gitrepo, run
+    from mlci.store import baseline, gitrepo
+    from mlci.workflows import run
 
     repo = gitrepo.open_repo(trained_repo)
     head = gitrepo.head_commit(repo)

@@ -9,18 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci.data.profile import profile_file, profile_tables
+from mlci.analysis.profile import profile_file, profile_tables
 from mlci.errors import DataError
 from tests.helpers import invoke
 
 
 def _frame(rows: int = 1000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "x": rng.normal(0, 1, rows),
-        "n": rng.integers(0, 5, rows),
-        "city": rng.choice(["berlin", "paris", "rome"], rows, p=[0.5, 0.3, 0.2]),
-    })
+    return pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, rows),
+            "n": rng.integers(0, 5, rows),
+            "city": rng.choice(["berlin", "paris", "rome"], rows, p=[0.5, 0.3, 0.2]),
+        }
+    )
 
 
 def test_numeric_column_has_quantile_edges_and_exact_cdf(tmp_path: Path):

@@ -57,7 +57,7 @@ def test_demo_report_has_significance_data_checks_and_html(demo_run):
 
 
 def test_demo_gates_the_pr_and_promotes_its_model_to_staging(demo_run):
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     result, target = demo_run
     data = json.loads(result.stdout)

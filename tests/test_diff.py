@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from mlci import diff, run
 from mlci.errors import DataError, GitError
+from mlci.workflows import diff, run
 from tests.helpers import commit_all, git, invoke, invoke_json, pr_branch
 
 
 @pytest.fixture(scope="module")
 def _pr_example(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "pr/tune",
-                     {"train.num_leaves": 4}, "Shrink trees")
+    root = pr_branch(
+        _trained_example, tmp_path_factory.mktemp("pr") / "repo", "pr/tune", {"train.num_leaves": 4}, "Shrink trees"
+    )
     run.run(root)
     return root
 
@@ -42,7 +43,8 @@ def test_json_has_the_documented_schema(pr_repo: Path):
     assert report["head"]["commit"] == git(pr_repo, "rev-parse", "HEAD")
     assert set(metric(report, "auc")) >= {"name", "file", "base", "head", "delta", "delta_rel", "verdict", "direction"}
     assert report["params"] == [
-        {"file": "params.yaml", "name": "train.num_leaves", "base": 15, "head": 4, "change": "changed"}]
+        {"file": "params.yaml", "name": "train.num_leaves", "base": 15, "head": 4, "change": "changed"}
+    ]
 
 
 def test_verdicts_follow_each_metrics_direction(pr_repo: Path):
@@ -57,9 +59,15 @@ def test_verdicts_follow_each_metrics_direction(pr_repo: Path):
 
 def test_values_equal_dvc_metrics_diff(pr_repo: Path):
     ours = invoke_json(pr_repo, "diff", "--base", "main")
-    dvc = json.loads(subprocess.run(
-        [sys.executable, "-m", "dvc", "metrics", "diff", "main", "--json", "--all"],
-        cwd=pr_repo, capture_output=True, text=True, check=True).stdout)["metrics.json"]
+    dvc = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "metrics", "diff", "main", "--json", "--all"],
+            cwd=pr_repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["metrics.json"]
     assert {m["name"] for m in ours["metrics"]} == set(dvc)
     for m in ours["metrics"]:
         assert (m["base"], m["head"]) == (dvc[m["name"]]["old"], dvc[m["name"]]["new"])
@@ -118,7 +126,8 @@ def test_unknown_base_ref_exits_4_with_a_hint(pr_repo: Path):
     assert result.exit_code == 4
     assert result.stderr.strip() == (
         "mlci: error: unknown base ref 'no-such-branch'; pass --base with an existing branch, tag or commit "
-        "(git fetch origin no-such-branch?)")
+        "(git fetch origin no-such-branch?)"
+    )
 
 
 def test_only_the_remote_default_branch_is_enough(git_repo: Path, tmp_path: Path):
@@ -153,8 +162,18 @@ def _shallow_pair(tmp_path: Path, git_repo: Path) -> Path:
     (git_repo / "other.txt").write_text("moves main on")
     commit_all(git_repo, "main moves on")
     clone = tmp_path / "shallow"
-    git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", "--branch", "feature",
-        f"file://{git_repo}", str(clone))
+    git(
+        tmp_path,
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        "--no-single-branch",
+        "--branch",
+        "feature",
+        f"file://{git_repo}",
+        str(clone),
+    )
     return clone
 
 
@@ -205,7 +224,9 @@ def test_corrupt_base_metrics_name_the_base_commit(git_repo: Path):
 
 
 def test_repo_with_only_dvc_yaml_guesses_directions_and_says_so(git_repo: Path):
-    (git_repo / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: x\n    metrics:\n    - m.json:\n        cache: false\n")
+    (git_repo / "dvc.yaml").write_text(
+        "stages:\n  ev:\n    cmd: x\n    metrics:\n    - m.json:\n        cache: false\n"
+    )
     (git_repo / "m.json").write_text('{"auc": 0.7, "logloss": 0.5}')
     commit_all(git_repo, "baseline")
     git(git_repo, "checkout", "-q", "-b", "feature")
@@ -227,8 +248,9 @@ def test_a_base_without_a_record_uses_the_nearest_record_with_identical_inputs(t
 
 def test_a_record_whose_inputs_differ_from_the_base_is_not_its_baseline(trained_repo: Path):
     git(trained_repo, "notes", "--ref=refs/notes/mlci", "remove", git(trained_repo, "rev-parse", "main"))
-    (trained_repo / "params.yaml").write_text((trained_repo / "params.yaml").read_text().replace(
-        "num_leaves: 15", "num_leaves: 9"))
+    (trained_repo / "params.yaml").write_text(
+        (trained_repo / "params.yaml").read_text().replace("num_leaves: 15", "num_leaves: 9")
+    )
     commit_all(trained_repo, "params changed on main, never run")
     git(trained_repo, "checkout", "-q", "-b", "feature")
     comparison = diff.diff(trained_repo)

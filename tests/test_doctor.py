@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import doctor, environment
+from mlci.runner import doctor, environment
 from tests.helpers import invoke
 
 NVIDIA_ICD = "libnvidia-opencl.so.1\n"
@@ -80,8 +80,15 @@ def test_a_gpu_without_opencl_is_a_problem_with_the_exact_fix(vendors, facts):
     gpu = doctor.GpuScan(source="nvml", gpus=[doctor.Gpu(0, "NVIDIA H100", 81559, 0, 0)], driver_version="550.54")
     check = doctor.opencl_check(vendors)
     with_gpu = doctor.RunnerFacts(
-        gpu=gpu, opencl=check, lightgbm_gpu=doctor.LightGbmGpu("fails", "no ICD"), cpu_count=16, cpu_model="x",
-        memory_gib=128.0, work_dir=".", disk_free_gib=100.0, versions=facts.versions,
+        gpu=gpu,
+        opencl=check,
+        lightgbm_gpu=doctor.LightGbmGpu("fails", "no ICD"),
+        cpu_count=16,
+        cpu_model="x",
+        memory_gib=128.0,
+        work_dir=".",
+        disk_free_gib=100.0,
+        versions=facts.versions,
     )
     problems = doctor.find_problems(with_gpu)
     assert len(problems) == 1
@@ -127,7 +134,9 @@ def test_doctor_json_is_the_runner_facts(git_repo, facts):
     data = json.loads(result.stdout)
     assert data["has_gpu"] == facts.has_gpu
     assert data["recommended_device"] == facts.recommended_device
-    assert {"gpu", "opencl", "lightgbm_gpu", "cpu_count", "memory_gib", "disk_free_gib", "versions", "problems"} <= set(data)
+    assert {"gpu", "opencl", "lightgbm_gpu", "cpu_count", "memory_gib", "disk_free_gib", "versions", "problems"} <= set(
+        data
+    )
     assert data["work_dir"] == str(git_repo.resolve())
 
 
@@ -156,7 +165,9 @@ def test_run_record_environment_carries_cheap_gpu_facts(tmp_path, facts):
 
 def test_run_record_environment_carries_what_training_used(tmp_path):
     (tmp_path / "eval").mkdir()
-    (tmp_path / "eval" / "train_info.json").write_text('{"device": "cpu", "requested_device": "auto", "engine": "local"}')
+    (tmp_path / "eval" / "train_info.json").write_text(
+        '{"device": "cpu", "requested_device": "auto", "engine": "local"}'
+    )
     assert environment.collect(tmp_path)["training"]["requested_device"] == "auto"
 
 

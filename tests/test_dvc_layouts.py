@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import diff
+from mlci.workflows import diff
 from tests.helpers import commit_all, git, invoke, invoke_json
 
 # A stage script shared by the layouts: reads one params file (and optional keys) and writes
@@ -83,8 +83,12 @@ def assert_parity_with_dvc(root: Path) -> dict:
     """`mlci diff --json` == `dvc metrics diff` and `dvc params diff`, value for value."""
     ours = invoke_json(root, "diff", "--base", "main")
     theirs = dvc_json(root, "metrics", "diff")
-    numeric = {(f, k): v for f, values in theirs.items() for k, v in values.items()
-               if _number(v.get("old")) or _number(v.get("new"))}
+    numeric = {
+        (f, k): v
+        for f, values in theirs.items()
+        for k, v in values.items()
+        if _number(v.get("old")) or _number(v.get("new"))
+    }
     assert {(m["file"], m["name"]) for m in ours["metrics"]} == set(numeric)
     for m in ours["metrics"]:
         expected = numeric[(m["file"], m["name"])]
@@ -95,8 +99,9 @@ def assert_parity_with_dvc(root: Path) -> dict:
     for file, name in others:  # strings and booleans: dvc shows them, so do our notes
         assert any(note.startswith(f"{file}: '{name}' is a") for note in ours["notes"]), (file, name, ours["notes"])
     params = dvc_json(root, "params", "diff")
-    changed = {(f, k): (v["old"], v["new"]) for f, values in params.items() for k, v in values.items()
-               if v["old"] != v["new"]}
+    changed = {
+        (f, k): (v["old"], v["new"]) for f, values in params.items() for k, v in values.items() if v["old"] != v["new"]
+    }
     assert {(p["file"], p["name"]): (p["base"], p["head"]) for p in ours["params"]} == changed
     return ours
 
@@ -141,8 +146,9 @@ def test_cached_out_metrics_without_a_base_record_come_from_dvcs_cache(cached: P
 
 
 def test_gate_fails_the_regression_dvc_metrics_diff_shows_in_cached_outs(cached: Path):
-    (cached / "mlci.yaml").write_text("metrics: [eval/metrics.json]\ngoals:\n  roc_auc:\n"
-                                      "    direction: higher\n    max_regression: 0.01\n")
+    (cached / "mlci.yaml").write_text(
+        "metrics: [eval/metrics.json]\ngoals:\n  roc_auc:\n    direction: higher\n    max_regression: 0.01\n"
+    )
     result = invoke(cached, "gate", "--base", "main")
     assert result.exit_code == 1, result.output
     assert "roc_auc" in result.output
@@ -164,8 +170,9 @@ def test_metrics_in_neither_workspace_nor_cache_are_a_note_not_an_error(cached: 
     assert result.exit_code == 0, result.output
     notes = json.loads(result.stdout)["notes"]
     assert any("eval/metrics.json at base" in n and "`dvc push`" in n for n in notes), notes
-    assert any("metrics file eval/metrics.json is in neither the workspace nor the local DVC cache" in n
-               for n in notes), notes
+    assert any(
+        "metrics file eval/metrics.json is in neither the workspace nor the local DVC cache" in n for n in notes
+    ), notes
 
 
 VARS_TEMPLATED = {
@@ -229,8 +236,10 @@ FOREACH_MATRIX = {
 
 
 def test_foreach_and_matrix_stages_with_params_files_in_items_match_dvc(tmp_path: Path):
-    root = pr(make_project(tmp_path / "repo", FOREACH_MATRIX),
-              {"cfg/small.yaml": "lr: 0.15\nbatch: 16\n", "cfg/big.yaml": "lr: 0.1\nbatch: 64\n"})
+    root = pr(
+        make_project(tmp_path / "repo", FOREACH_MATRIX),
+        {"cfg/small.yaml": "lr: 0.15\nbatch: 16\n", "cfg/big.yaml": "lr: 0.1\nbatch: 64\n"},
+    )
     ours = assert_parity_with_dvc(root)
     assert {m["file"] for m in ours["metrics"]} == {"metrics/small.json", "metrics/big.json", "sweep/small.yaml"}
     assert {p["name"] for p in ours["params"]} == {"lr"}  # batch is declared by no stage
@@ -271,7 +280,7 @@ def test_strings_booleans_and_lists_are_shown_or_skipped_never_fatal(tmp_path: P
     }
     root = pr(make_project(tmp_path / "repo", files), {"params.yaml": "train:\n  lr: 0.3\n"})
     ours = assert_parity_with_dvc(root)
-    assert "metrics.json: 'model' is a string (\"lgbm-0.1\" → \"lgbm-0.3\"), shown here and not compared" in ours["notes"]
+    assert 'metrics.json: \'model\' is a string ("lgbm-0.1" → "lgbm-0.3"), shown here and not compared' in ours["notes"]
     assert "metrics.json: 'converged' is a boolean (true → false), shown here and not compared" in ours["notes"]
     assert any(n.startswith("metrics.json: 'sizes' is a list") for n in ours["notes"])
 
@@ -302,7 +311,7 @@ def test_diff_reads_the_local_cache_without_importing_dvc(cached: Path):
 
 
 def test_mlci_run_records_every_expanded_foreach_and_matrix_stage(tmp_path: Path):
-    from mlci import run
+    from mlci.workflows import run
 
     root = make_project(tmp_path / "repo", FOREACH_MATRIX)
     record = run.run(root)
@@ -312,12 +321,12 @@ def test_mlci_run_records_every_expanded_foreach_and_matrix_stage(tmp_path: Path
 
 
 def test_strings_recorded_at_the_base_are_shown_beside_the_heads(tmp_path: Path):
-    from mlci import run
+    from mlci.workflows import run
 
     files = {
         "dvc.yaml": "stages:\n  evaluate:\n    cmd: python src/evaluate.py params.yaml metrics.json extras\n"
-                    "    deps: [src/evaluate.py]\n    params: [train]\n    metrics:\n      - metrics.json:\n"
-                    "          cache: false\n",
+        "    deps: [src/evaluate.py]\n    params: [train]\n    metrics:\n      - metrics.json:\n"
+        "          cache: false\n",
         "params.yaml": "train:\n  lr: 0.1\n",
     }
     root = make_project(tmp_path / "repo", files)
@@ -325,7 +334,7 @@ def test_strings_recorded_at_the_base_are_shown_beside_the_heads(tmp_path: Path)
     pr(root, {"params.yaml": "train:\n  lr: 0.3\n"})
     ours = invoke_json(root, "diff", "--base", "main")
     assert ours["base"]["source"] == "record"
-    assert "metrics.json: 'model' is a string (\"lgbm-0.1\" → \"lgbm-0.3\"), shown here and not compared" in ours["notes"]
+    assert 'metrics.json: \'model\' is a string ("lgbm-0.1" → "lgbm-0.3"), shown here and not compared' in ours["notes"]
 
 
 def test_a_stage_with_wdir_reports_paths_from_the_repo_root_like_dvc(tmp_path: Path):

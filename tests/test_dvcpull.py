@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlci.pipeline import run_dvc
+from mlci.store.pipeline import run_dvc
 from tests.helpers import commit_all, git, invoke
 from tests.plugins.fake_github import actions_env
 from tests.test_action import run_action, sha
@@ -48,9 +48,12 @@ def _track_input(root: Path, remote: Path) -> None:
     run_dvc(root, "add", "inputs/extra.csv")
     (root / "src" / "extra.py").write_text(_STAGE)
     dvc = yaml.safe_load((root / "dvc.yaml").read_text())
-    dvc["stages"]["extra"] = {"cmd": "python src/extra.py", "deps": ["src/extra.py", "inputs/extra.csv"],
-                              "outs": [{"stage_env.json": {"cache": False}}, {"ancestors.json": {"cache": False}}],
-                              "metrics": [{"extra.json": {"cache": False}}]}
+    dvc["stages"]["extra"] = {
+        "cmd": "python src/extra.py",
+        "deps": ["src/extra.py", "inputs/extra.csv"],
+        "outs": [{"stage_env.json": {"cache": False}}, {"ancestors.json": {"cache": False}}],
+        "metrics": [{"extra.json": {"cache": False}}],
+    }
     (root / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     run_dvc(root, "remote", "add", "-d", "store", str(remote))
     run_dvc(root, "push")  # the stage never ran here: a clone has to run it, on the pulled input
@@ -131,8 +134,10 @@ def test_a_remote_missing_the_object_is_exit_8(tracked, tmp_path):
     result = invoke(clone, "pull")
     assert result.exit_code == 8
     first = result.stderr.splitlines()[0]
-    assert first == (f"mlci: error: the DVC remote lacks 1 object(s) (md5 {digest}) that this commit needs; "
-                     "`dvc push` them from a machine that has the data")
+    assert first == (
+        f"mlci: error: the DVC remote lacks 1 object(s) (md5 {digest}) that this commit needs; "
+        "`dvc push` them from a machine that has the data"
+    )
     assert not (clone / "inputs" / "extra.csv").exists()
 
 
@@ -152,6 +157,7 @@ def test_a_pipeline_without_tracked_inputs_pulls_nothing(trained_repo):
 
 # --- through the action's steps --------------------------------------------------------------
 
+
 def _recording_dvc(tmp_path: Path) -> Path:
     """MLCI_DVC: the real DVC, after noting which cloud credential variables its process sees."""
     log = tmp_path / "dvc-env.jsonl"
@@ -161,18 +167,25 @@ def _recording_dvc(tmp_path: Path) -> Path:
         f"with open({str(log)!r}, 'a') as f:\n"
         "    f.write(json.dumps({'cmd': sys.argv[1], 'env': sorted(k for k in os.environ"
         " if k.startswith(('AWS_', 'AZURE_', 'GOOGLE_')))}) + '\\n')\n"
-        f"os.execv({sys.executable!r}, [{sys.executable!r}, '-m', 'dvc', *sys.argv[1:]])\n")
+        f"os.execv({sys.executable!r}, [{sys.executable!r}, '-m', 'dvc', *sys.argv[1:]])\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
 
 
 def test_the_action_pulls_then_runs_a_fresh_clone_and_cloud_credentials_stay_out_of_stages(
-        tracked, fake_github, tmp_path):
+    tracked, fake_github, tmp_path
+):
     clone = _fresh_clone(tracked, tmp_path / "clone", "feature")
     recorder = _recording_dvc(tmp_path)
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(clone))
-    env.update({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
-                "MLCI_DVC": str(recorder)})
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
+            "MLCI_DVC": str(recorder),
+        }
+    )
     run = run_action(clone, env, {"dvc-pull": "true"})
     assert run.rc == 0, run.log
     assert run.outputs["verdict"] == "success"
@@ -195,8 +208,9 @@ def test_without_dvc_pull_a_fresh_clone_fails_on_the_missing_input(tracked, fake
 def test_the_action_stops_with_7_before_running_when_the_remote_is_unreachable(tracked, fake_github, tmp_path):
     clone = _fresh_clone(tracked, tmp_path / "clone", "feature")
     shutil.rmtree(tmp_path / "remote")
-    run = run_action(clone, actions_env(fake_github, tmp_path / "runner", sha=sha(clone)),
-                     {"dvc-pull": "inputs/extra.csv.dvc"})
+    run = run_action(
+        clone, actions_env(fake_github, tmp_path / "runner", sha=sha(clone)), {"dvc-pull": "inputs/extra.csv.dvc"}
+    )
     assert run.rc == 7
     assert "mlci: error: DVC remote 'store'" in run.log
     assert fake_github.check_runs == [] and fake_github.issue_comments(12) == []  # nothing ran after

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlci import gate
-from mlci.compare import Comparison, compare_metrics
-from mlci.config import Config, Goal, ModelConfig
-from mlci.stats import MetricInterval, Significance
+from mlci.analysis import gate
+from mlci.analysis.compare import Comparison, compare_metrics
+from mlci.analysis.stats import MetricInterval, Significance
+from mlci.store.config import Config, Goal, ModelConfig
 from tests.helpers import invoke
 
 
@@ -20,7 +20,11 @@ def _config(**goals: Goal) -> Config:
 
 def _comparison(cfg: Config, base: dict | None, head: dict) -> Comparison:
     return Comparison(
-        base_ref="main", base_commit="b" * 40, base_source="record", head_commit="h" * 40, head_dirty=False,
+        base_ref="main",
+        base_commit="b" * 40,
+        base_source="record",
+        head_commit="h" * 40,
+        head_dirty=False,
         metrics=compare_metrics(cfg, {"metrics.json": base} if base is not None else None, {"metrics.json": head}),
         params=[],
     )
@@ -28,8 +32,9 @@ def _comparison(cfg: Config, base: dict | None, head: dict) -> Comparison:
 
 def _significance(**intervals: tuple[float, float]) -> dict[str, Significance]:
     metrics = {
-        name: MetricInterval(metric=name, base=None, head=None, delta=None, ci_low=low, ci_high=high,
-                             significant=low > 0 or high < 0)
+        name: MetricInterval(
+            metric=name, base=None, head=None, delta=None, ci_low=low, ci_high=high, significant=low > 0 or high < 0
+        )
         for name, (low, high) in intervals.items()
     }
     return {"churn": Significance(model="churn", paired=True, rows=100, resamples=100, seed=1, metrics=metrics)}
@@ -45,8 +50,7 @@ def test_a_value_below_the_floor_fails():
 
 def test_a_regression_beyond_the_absolute_limit_fails_with_the_ci_in_its_message():
     cfg = _config(auc=Goal("auc", "higher", max_regression=0.005))
-    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.9377}), cfg,
-                            _significance(auc=(-0.018, -0.007)))
+    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.9377}), cfg, _significance(auc=(-0.018, -0.007)))
     assert not verdict.passed
     assert verdict.failures[0].message == "auc dropped 0.0123 (-1.3 %), limit 0.005, CI [-0.018, -0.007]"
 
@@ -122,6 +126,7 @@ def test_the_verdict_round_trips_through_json():
 
 # --- the command -------------------------------------------------------------------------
 
+
 def _set_goals(root: Path, goals_yaml: str) -> None:
     text = (root / "mlci.yaml").read_text()
     head, _sep, _old = text.partition("goals:")
@@ -171,8 +176,12 @@ def test_an_improvement_judged_by_a_guessed_direction_is_a_warning():
 
 
 def test_a_ci_is_not_borrowed_by_a_metric_whose_short_name_is_ambiguous():
-    cfg = _config(**{"train.auc": Goal("train.auc", "higher", max_regression=0.001, significant_only=True),
-                     "test.auc": Goal("test.auc", "higher", max_regression=0.001, significant_only=True)})
+    cfg = _config(
+        **{
+            "train.auc": Goal("train.auc", "higher", max_regression=0.001, significant_only=True),
+            "test.auc": Goal("test.auc", "higher", max_regression=0.001, significant_only=True),
+        }
+    )
     comparison = _comparison(cfg, {"train.auc": 0.99, "test.auc": 0.95}, {"train.auc": 0.98, "test.auc": 0.94})
     verdict = gate.evaluate(comparison, cfg, _significance(auc=(-0.002, 0.001)))
     assert all("significance unknown" in f.message for f in verdict.failures) and len(verdict.failures) == 2

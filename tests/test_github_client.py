@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 
 from mlci.errors import RemoteError
-from mlci.github.client import GitHubClient, GitHubError, RetryPolicy
-from mlci.github.reviews import approval
+from mlci.integrations.github.client import GitHubClient, GitHubError, RetryPolicy
+from mlci.integrations.github.reviews import approval
 
 
-def client_for(fake, *, attempts: int = 6, max_wait: float = 30.0, sleeps: list | None = None,
-               api_url: str | None = None) -> GitHubClient:
+def client_for(
+    fake, *, attempts: int = 6, max_wait: float = 30.0, sleeps: list | None = None, api_url: str | None = None
+) -> GitHubClient:
     record = sleeps if sleeps is not None else []
-    return GitHubClient(fake.token, api_url=api_url or fake.url,
-                        retry=RetryPolicy(attempts=attempts, max_wait=max_wait, backoff=0.01, sleep=record.append))
+    return GitHubClient(
+        fake.token,
+        api_url=api_url or fake.url,
+        retry=RetryPolicy(attempts=attempts, max_wait=max_wait, backoff=0.01, sleep=record.append),
+    )
 
 
 def test_requests_carry_githubs_headers_and_a_bearer_token(fake_github):
@@ -75,9 +79,14 @@ def test_exhausted_primary_rate_limit_waits_until_the_reset_time(fake_github):
 def test_every_response_carries_rate_limit_headers(fake_github):
     import httpx
 
-    answer = httpx.get(f"{fake_github.url}/repos/{fake_github.repo}/pulls",
-                       headers={"Authorization": f"Bearer {fake_github.token}",
-                                "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"})
+    answer = httpx.get(
+        f"{fake_github.url}/repos/{fake_github.repo}/pulls",
+        headers={
+            "Authorization": f"Bearer {fake_github.token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        },
+    )
     assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(answer.headers)
     unauthorised = httpx.get(f"{fake_github.url}/repos/{fake_github.repo}/pulls")
     assert unauthorised.status_code == 401 and "x-ratelimit-remaining" in unauthorised.headers
@@ -125,8 +134,7 @@ def test_bad_token_is_one_line_naming_401_and_never_the_token(fake_github):
 def test_missing_permission_names_the_permission_to_grant(fake_github):
     fake_github.deny("checks")
     with pytest.raises(GitHubError, match=r"403 Resource not accessible by integration.*`checks: write`"):
-        client_for(fake_github).create(f"/repos/{fake_github.repo}/check-runs",
-                                       {"name": "mlci", "head_sha": "a" * 40})
+        client_for(fake_github).create(f"/repos/{fake_github.repo}/check-runs", {"name": "mlci", "head_sha": "a" * 40})
 
 
 def test_unknown_repository_is_a_404_one_liner(fake_github):
@@ -202,12 +210,21 @@ def test_token_never_reaches_the_server_outside_the_authorization_header(fake_gi
 
 # --- rate limits and unparseable headers (issue 14, scope 7) ------------------------------------
 
+
 def clocked_client(fake, *, now: float, sleeps: list, messages: list | None = None, max_wait: float = 300.0):
     """A client whose clock reads `now` and whose sleep records the wait instead of sleeping."""
-    return GitHubClient(fake.token, api_url=fake.url,
-                        retry=RetryPolicy(attempts=6, max_wait=max_wait, backoff=1.0, sleep=sleeps.append,
-                                          clock=lambda: now,
-                                          on_wait=None if messages is None else messages.append))
+    return GitHubClient(
+        fake.token,
+        api_url=fake.url,
+        retry=RetryPolicy(
+            attempts=6,
+            max_wait=max_wait,
+            backoff=1.0,
+            sleep=sleeps.append,
+            clock=lambda: now,
+            on_wait=None if messages is None else messages.append,
+        ),
+    )
 
 
 def test_secondary_limit_without_retry_after_waits_at_least_a_minute(fake_github):
@@ -215,7 +232,8 @@ def test_secondary_limit_without_retry_after_waits_at_least_a_minute(fake_github
     sleeps: list[float] = []
     messages: list[str] = []
     clocked_client(fake_github, now=0.0, sleeps=sleeps, messages=messages).get(
-        f"/repos/{fake_github.repo}/issues/1/comments")
+        f"/repos/{fake_github.repo}/issues/1/comments"
+    )
     assert sleeps == [60.0, 60.0]
     assert fake_github.requests[-1].status == 200
     assert len(messages) == 2 and "secondary rate limit" in messages[0] and "waiting 60s" in messages[0]
@@ -226,7 +244,8 @@ def test_secondary_limit_waits_are_bounded_by_the_total_cap(fake_github):
     sleeps: list[float] = []
     with pytest.raises(GitHubError, match=r"gave up after 3 attempt\(s\), 120s of waiting"):
         clocked_client(fake_github, now=0.0, sleeps=sleeps, max_wait=150.0).get(
-            f"/repos/{fake_github.repo}/issues/1/comments")
+            f"/repos/{fake_github.repo}/issues/1/comments"
+        )
     assert sleeps == [60.0, 60.0]
 
 
@@ -235,7 +254,8 @@ def test_primary_limit_waits_until_the_reset_time_on_the_clients_clock(fake_gith
     sleeps: list[float] = []
     now = float(int(__import__("time").time()))  # the fake stamps reset = its now + 1000
     clocked_client(fake_github, now=now, sleeps=sleeps, max_wait=2000).get(
-        f"/repos/{fake_github.repo}/issues/1/comments")
+        f"/repos/{fake_github.repo}/issues/1/comments"
+    )
     assert len(sleeps) == 1 and 1000.0 <= sleeps[0] <= 1003.0
 
 

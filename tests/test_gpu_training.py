@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import doctor
+from mlci.runner import doctor
 from tests.helpers import commit_all, invoke, set_param
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "templates" / "example"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import config, scaffold
 from mlci.errors import ConfigError, GitError
+from mlci.store import config
+from mlci.workflows import scaffold
 from tests.helpers import invoke
 
 
@@ -57,7 +58,9 @@ def test_running_init_twice_is_a_no_op(git_repo: Path):
 
 
 def test_plain_init_derives_mlci_yaml_from_dvc_yaml(git_repo: Path):
-    (git_repo / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: x\n    metrics:\n    - scores.json:\n        cache: false\n")
+    (git_repo / "dvc.yaml").write_text(
+        "stages:\n  ev:\n    cmd: x\n    metrics:\n    - scores.json:\n        cache: false\n"
+    )
     (git_repo / "scores.json").write_text('{"rmse": 1.5, "r2": 0.3}')
     scaffold.init(git_repo)
     goals = config.load(git_repo).models[0].goals
@@ -92,7 +95,8 @@ def test_plain_init_takes_the_model_from_dvc_yaml_artifacts(git_repo: Path):
     (git_repo / "dvc.yaml").write_text(
         "stages:\n  ev:\n    cmd: x\n    metrics:\n    - m.json:\n        cache: false\n"
         "artifacts:\n  notes-helper:\n    path: docs/x.txt\n    type: dataset\n"
-        "  text-classifier:\n    path: models/clf.pkl\n    type: model\n")
+        "  text-classifier:\n    path: models/clf.pkl\n    type: model\n"
+    )
     (git_repo / "m.json").write_text('{"acc": 0.9}')
     scaffold.init(git_repo)
     model = config.load(git_repo).models[0]
@@ -103,7 +107,8 @@ def test_plain_init_makes_no_goals_for_step_epoch_or_time_counters(git_repo: Pat
     (git_repo / "dvc.yaml").write_text("metrics:\n  - dvclive/metrics.json\n")
     (git_repo / "dvclive").mkdir()
     (git_repo / "dvclive/metrics.json").write_text(
-        '{"train": {"loss": 0.3, "epoch": 9}, "test": {"acc": 0.8}, "step": 29, "timestamp": 1700000000}')
+        '{"train": {"loss": 0.3, "epoch": 9}, "test": {"acc": 0.8}, "step": 29, "timestamp": 1700000000}'
+    )
     scaffold.init(git_repo)
     assert set(config.load(git_repo).models[0].goals) == {"train.loss", "test.acc"}
 
@@ -120,7 +125,8 @@ def test_plain_init_before_the_first_run_writes_a_valid_config_with_a_hint(git_r
 def test_plain_init_resolves_templated_metrics_paths_like_dvc(git_repo: Path):
     (git_repo / "dvc.yaml").write_text(
         "vars:\n  - out: results\nstages:\n  ev:\n    foreach: [a, b]\n    do:\n      cmd: x ${item}\n"
-        "      metrics:\n      - ${out}/${item}.json:\n          cache: false\n")
+        "      metrics:\n      - ${out}/${item}.json:\n          cache: false\n"
+    )
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=git_repo, check=True)
     scaffold.init(git_repo)
     assert config.load(git_repo).metrics_files == ["results/a.json", "results/b.json"]

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mlci.registry.mlflow_backend import DESCRIPTION_LIMIT, fit_description
+from mlci.integrations.registry.mlflow_backend import DESCRIPTION_LIMIT, fit_description
 from mlci.report.card import model_card
 from tests.helpers import git, invoke
 from tests.plugins.fake_github import actions_env
 from tests.test_promote import pr_branch, registry_repo  # noqa: F401 - the fixture, reused
 
 HOSTILE = "</details><img src=x onerror=alert(1)>"
-_MARKDOWN_TAGS = {"h2", "h3", "ul", "li", "strong", "code", "table", "thead", "tbody", "tr", "th", "td", "p", "a",
-                  "em"}
+_MARKDOWN_TAGS = {"h2", "h3", "ul", "li", "strong", "code", "table", "thead", "tbody", "tr", "th", "td", "p", "a", "em"}
 
 
 def _approved_pr_run(root: Path, fake_github, tmp_path: Path) -> tuple[str, dict]:
@@ -41,7 +40,8 @@ def _promote(root: Path, fake_github) -> dict:
 
 
 def test_the_card_names_the_approver_the_time_the_code_the_data_and_the_metrics_with_cis(
-        registry_repo, fake_github, tmp_path):  # noqa: F811
+    registry_repo, fake_github, tmp_path
+):
     head, review = _approved_pr_run(registry_repo, fake_github, tmp_path)
     version = _promote(registry_repo, fake_github)
     result = invoke(registry_repo, "registry", "card", f"churn@{version['version']}")
@@ -59,22 +59,26 @@ def test_the_card_names_the_approver_the_time_the_code_the_data_and_the_metrics_
     assert "95% bootstrap intervals" in card
 
 
-def test_gto_reads_the_registry_exactly_as_before_the_card(registry_repo, fake_github, tmp_path):  # noqa: F811
+def test_gto_reads_the_registry_exactly_as_before_the_card(registry_repo, fake_github, tmp_path):
     _approved_pr_run(registry_repo, fake_github, tmp_path)
     version = _promote(registry_repo, fake_github)
     gto = str(Path(sys.executable).parent / "gto")
-    shown = json.loads(subprocess.run([gto, "show", "churn", "--json"], cwd=registry_repo, check=True,
-                                      capture_output=True, text=True).stdout)
+    shown = json.loads(
+        subprocess.run(
+            [gto, "show", "churn", "--json"], cwd=registry_repo, check=True, capture_output=True, text=True
+        ).stdout
+    )
     assert [(v["version"], v["commit_hexsha"]) for v in shown] == [(version["version"], version["commit"])]
     message = shown[0]["registrations"][0]["message"]
     assert message.startswith(f"Registering artifact churn version {version['version']}\n")
     assert "## Model card" in message
 
 
-def test_a_version_without_a_card_says_so(registry_repo):  # noqa: F811
+def test_a_version_without_a_card_says_so(registry_repo):
     gto = str(Path(sys.executable).parent / "gto")
-    subprocess.run([gto, "register", "churn", "HEAD", "--version", "v1.0.0"], cwd=registry_repo, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [gto, "register", "churn", "HEAD", "--version", "v1.0.0"], cwd=registry_repo, check=True, capture_output=True
+    )
     result = invoke(registry_repo, "registry", "card", "churn@v1.0.0", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"name": "churn", "version": "v1.0.0", "card": None}
@@ -83,13 +87,25 @@ def test_a_version_without_a_card_says_so(registry_repo):  # noqa: F811
 
 def _hostile_metadata() -> dict:
     return {
-        "commit": "a" * 40, "record": f"r`|{HOSTILE}", "pr": 7, "sha256": "b" * 64, "size": 10,
+        "commit": "a" * 40,
+        "record": f"r`|{HOSTILE}",
+        "pr": 7,
+        "sha256": "b" * 64,
+        "size": 10,
         "metrics": {f"m{HOSTILE}.json": {HOSTILE: 0.5, "@admin #1 | x": 1.0}},
         "params": {"params.yaml": {f"k|{HOSTILE}": f"``{HOSTILE}``"}},
         "deps": {f"data/{HOSTILE}": "c" * 32},
-        "approval": {"kind": "review", "reviewer": f"`{HOSTILE}`", "commit": "a" * 40,
-                     "approved_at": HOSTILE, "review_url": f"javascript:alert(1)//{HOSTILE}"},
-        "gate": {"passed": True}, "warnings": [f"promoted {HOSTILE}"], "promoted_at": "now", "mlci": "0",
+        "approval": {
+            "kind": "review",
+            "reviewer": f"`{HOSTILE}`",
+            "commit": "a" * 40,
+            "approved_at": HOSTILE,
+            "review_url": f"javascript:alert(1)//{HOSTILE}",
+        },
+        "gate": {"passed": True},
+        "warnings": [f"promoted {HOSTILE}"],
+        "promoted_at": "now",
+        "mlci": "0",
         "evidence": {"churn": {"confidence": 0.95, "metrics": {HOSTILE: {"head_ci": [0.4, 0.6]}}}},
     }
 
@@ -107,7 +123,7 @@ def test_hostile_names_cannot_break_out_of_the_card():
 
 
 def test_mlflow_stores_the_card_as_the_version_description(trained_repo, mlflow_server, monkeypatch):
-    from tests.test_registry_mlflow import client, model_name, mlflow_repo  # noqa: F401
+    from tests.test_registry_mlflow import client, mlflow_repo, model_name  # noqa: F401
 
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text().replace("name: churn", "name: churn-card") + "registry:\n  backend: mlflow\n")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mlci import plots
+from mlci.report import plots
 
 
 def _chunks(png: bytes) -> list[bytes]:
@@ -17,8 +17,8 @@ def _chunks(png: bytes) -> list[bytes]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     names, offset = [], 8
     while offset < len(png):
-        (length,) = struct.unpack(">I", png[offset:offset + 4])
-        names.append(png[offset + 4:offset + 8])
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        names.append(png[offset + 4 : offset + 8])
         offset += 12 + length
     return names
 
@@ -65,8 +65,10 @@ def test_feature_importance_and_training_curves_accept_a_missing_base():
 
 
 def test_plotting_never_imports_pyplot():
-    code = ("import sys, numpy as np; from mlci import plots; y = np.array([0, 1, 0, 1]); "
-            "plots.roc((y, y * 0.5), (y, y * 0.9)); print('matplotlib.pyplot' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from mlci.report import plots; y = np.array([0, 1, 0, 1]); "
+        "plots.roc((y, y * 0.5), (y, y * 0.9)); print('matplotlib.pyplot' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -65,26 +65,32 @@ def test_a_fork_pr_leaves_its_head_record_in_the_report_artifact(clean_pr, fake_
 
 def _served(clean_pr: Path, origin, fake_github) -> dict[str, str]:
     """Push main and the PR branch to the loopback origin that, like GitHub, wants the token."""
-    from mlci.github.gitauth import auth_env
+    from mlci.integrations.github.gitauth import auth_env
 
     origin.token = fake_github.token  # one token for the API and the git origin, as on GitHub
     git(clean_pr, "remote", "add", "origin", origin.url)
     auth = {**os.environ, **auth_env(fake_github.token, origin.server_url, {}), "GIT_TERMINAL_PROMPT": "0"}
-    subprocess.run(["git", "push", "-q", "origin", "main", "feature", "refs/notes/mlci"], cwd=clean_pr, check=True,
-                   env=auth)
+    subprocess.run(
+        ["git", "push", "-q", "origin", "main", "feature", "refs/notes/mlci"], cwd=clean_pr, check=True, env=auth
+    )
     return auth
 
 
 def _ci(root: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlci", "ci", "--json"], cwd=root, env=env, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", "ci", "--json"], cwd=root, env=env, capture_output=True, text=True
+    )
 
 
 def test_a_same_repo_pr_pushes_its_head_record_with_the_token(clean_pr, fake_github, git_http_origin, tmp_path):
     _served(clean_pr, git_http_origin, fake_github)
     sha = head(clean_pr)
-    env = {**os.environ, **actions_env(fake_github, tmp_path / "runner", sha=sha),
-           "GITHUB_SERVER_URL": git_http_origin.server_url, "GIT_TERMINAL_PROMPT": "0"}
+    env = {
+        **os.environ,
+        **actions_env(fake_github, tmp_path / "runner", sha=sha),
+        "GITHUB_SERVER_URL": git_http_origin.server_url,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
     out = _ci(clean_pr, env)
     assert out.returncode == 0, out.stderr
     record = json.loads(git(git_http_origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()[-1])
@@ -93,14 +99,19 @@ def test_a_same_repo_pr_pushes_its_head_record_with_the_token(clean_pr, fake_git
 
 
 def test_the_pr_publish_step_pushes_no_other_note_the_pr_code_could_have_written(
-        clean_pr, fake_github, git_http_origin, tmp_path):
+    clean_pr, fake_github, git_http_origin, tmp_path
+):
     _served(clean_pr, git_http_origin, fake_github)
     main_sha = git(clean_pr, "rev-parse", "main")
     before = git(git_http_origin.bare, "notes", "--ref=mlci", "show", main_sha)
     forged = '{"forged": "a better baseline for main"}'
     git(clean_pr, "notes", "--ref=mlci", "append", "-m", forged, main_sha)  # as the PR's code could, mid-run
-    env = {**os.environ, **actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr)),
-           "GITHUB_SERVER_URL": git_http_origin.server_url, "GIT_TERMINAL_PROMPT": "0"}
+    env = {
+        **os.environ,
+        **actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr)),
+        "GITHUB_SERVER_URL": git_http_origin.server_url,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
     out = _ci(clean_pr, env)
     assert out.returncode == 0, out.stderr
     assert git(git_http_origin.bare, "notes", "--ref=mlci", "show", main_sha) == before
@@ -109,8 +120,12 @@ def test_the_pr_publish_step_pushes_no_other_note_the_pr_code_could_have_written
 
 def test_the_pr_run_stores_the_model_bytes_in_the_dvc_remote(clean_pr, fake_github, tmp_path):
     storage = tmp_path / "dvc-storage"
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage", str(storage)],
-                   cwd=clean_pr, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage", str(storage)],
+        cwd=clean_pr,
+        check=True,
+        capture_output=True,
+    )
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr))
     result = invoke(clean_pr, "ci", env=env)
     assert result.exit_code == 0, result.output

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.github import preflight
-from mlci.github.client import GitHubClient, RetryPolicy
+from mlci.integrations.github import preflight
+from mlci.integrations.github.client import GitHubClient, RetryPolicy
 from tests.helpers import git, invoke, pr_branch
 from tests.plugins.fake_github import actions_env
 
@@ -31,8 +31,10 @@ def test_a_read_all_token_is_missing_the_pr_writes(fake_github):
     fake_github.read_only()  # `permissions: read-all`
     result = preflight.check(client(fake_github), fake_github.repo, "pull_request", pr=12, can_write=True)
     assert result.missing == ("pull-requests: write", "checks: write")
-    assert result.degraded == ("no `contents: write`: report images on the assets branch and pushing this PR's run "
-                               "record (an approval then promotes it without retraining) will be skipped",)
+    assert result.degraded == (
+        "no `contents: write`: report images on the assets branch and pushing this PR's run "
+        "record (an approval then promotes it without retraining) will be skipped",
+    )
 
 
 def test_statuses_write_is_enough_for_the_verdict_when_checks_are_denied(fake_github):
@@ -50,8 +52,9 @@ def test_a_push_to_main_needs_contents_write_for_the_records(fake_github):
 def test_an_approval_needs_reviews_read_and_contents_write_for_git_tags_but_not_for_mlflow(fake_github):
     fake_github.permissions["contents"] = "read"
     gto = preflight.check(client(fake_github), fake_github.repo, "pull_request_review", pr=12, can_write=True)
-    mlflow = preflight.check(client(fake_github), fake_github.repo, "pull_request_review", pr=12, can_write=True,
-                             registry_backend="mlflow")
+    mlflow = preflight.check(
+        client(fake_github), fake_github.repo, "pull_request_review", pr=12, can_write=True, registry_backend="mlflow"
+    )
     assert gto.missing == ("contents: write",) and mlflow.ok
 
 

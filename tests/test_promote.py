@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, gitrepo, run
 from mlci.errors import RegistryError
-from mlci.registry.gto_tags import GitTagsBackend
-from mlci.registry.promote import promote
+from mlci.integrations.registry.gto_tags import GitTagsBackend
+from mlci.store import baseline, gitrepo
+from mlci.workflows import run
+from mlci.workflows.promote import promote
 from tests.helpers import commit_all, git, invoke, with_origin
 
 
@@ -19,7 +20,7 @@ def with_dvc_remote(root: Path) -> Path:
     """A local-directory DVC remote next to the repo (kept out of git via config.local)."""
     store = root.parent / "dvc-store"
     store.mkdir(exist_ok=True)
-    from mlci.pipeline import run_dvc
+    from mlci.store.pipeline import run_dvc
 
     run_dvc(root, "remote", "add", "--local", "-d", "store", str(store))
     return store
@@ -84,8 +85,12 @@ def test_force_promotes_locally_and_records_the_warning(registry_repo: Path):
 def _record_gate(root: Path, passed: bool) -> None:
     repo = gitrepo.open_repo(root)
     latest = baseline.latest(repo, gitrepo.head_commit(repo))
-    baseline.save(repo, dataclasses.replace(latest, id="gated" + latest.id[:11], gate={"passed": passed},
-                                            created_at="2999-01-01T00:00:00+00:00"))
+    baseline.save(
+        repo,
+        dataclasses.replace(
+            latest, id="gated" + latest.id[:11], gate={"passed": passed}, created_at="2999-01-01T00:00:00+00:00"
+        ),
+    )
 
 
 def test_failed_gate_is_refused(registry_repo: Path):
@@ -120,6 +125,7 @@ def test_an_existing_version_number_is_refused(registry_repo: Path):
 
 # --- approval through the GitHub API (fake GitHub on loopback) ---------------------------
 
+
 def _github_env(fake_github) -> dict[str, str]:
     return {"GITHUB_TOKEN": fake_github.token, "GITHUB_API_URL": fake_github.url, "GITHUB_REPOSITORY": fake_github.repo}
 
@@ -132,8 +138,13 @@ def test_pr_approved_at_its_head_is_promoted(registry_repo: Path, fake_github):
     result = invoke(registry_repo, "promote", "--pr", "7", "--stage", "staging", "--json", env=_github_env(fake_github))
     assert result.exit_code == 0, result.output
     meta = json.loads(result.stdout)["version"]["metadata"]
-    assert meta["approval"] == {"kind": "review", "reviewer": "alice", "commit": head,  # issue 14: and when, where
-                                "approved_at": review["submitted_at"], "review_url": review["html_url"]}
+    assert meta["approval"] == {
+        "kind": "review",
+        "reviewer": "alice",
+        "commit": head,  # issue 14: and when, where
+        "approved_at": review["submitted_at"],
+        "review_url": review["html_url"],
+    }
     assert fake_github.token not in result.output
 
 
@@ -208,10 +219,22 @@ def test_in_actions_the_review_events_pr_is_checked(registry_repo: Path, fake_gi
     fake_github.collaborators["alice"] = "maintain"
     fake_github.add_review(13, "alice", "APPROVED", head)
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"action": "submitted", "review": {"state": "approved"},
-                                 "pull_request": {"number": 13, "head": {"sha": head, "ref": "feature"}}}))
-    env = {**_github_env(fake_github), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_review",
-           "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": head}
+    event.write_text(
+        json.dumps(
+            {
+                "action": "submitted",
+                "review": {"state": "approved"},
+                "pull_request": {"number": 13, "head": {"sha": head, "ref": "feature"}},
+            }
+        )
+    )
+    env = {
+        **_github_env(fake_github),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request_review",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_SHA": head,
+    }
     result = invoke(registry_repo, "promote", "--stage", "staging", "--json", env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["version"]["metadata"]["approval"]["reviewer"] == "alice"

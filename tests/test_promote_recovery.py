@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mlci.faults import KILL_AT
-from mlci.registry.promote import promote
+from mlci.workflows.promote import promote
 from tests.helpers import git
 from tests.test_promote import remote_tags, tags
 from tests.test_registry_gto import _two_models, repo  # noqa: F401 - fixtures
@@ -29,8 +29,16 @@ PROMOTED = ["churn#prod#1", "churn@v0.0.1"]
 
 
 def mlci(root: Path, *args: str, env: dict[str, str] | None = None, **popen) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlci", *args], cwd=root, capture_output=True, text=True, check=False,
-                          env={**os.environ, **(env or {})}, timeout=300, **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        **popen,
+    )
 
 
 def gto_stage(root: Path, tmp_path: Path, stage: str) -> list[str]:
@@ -76,8 +84,13 @@ def test_a_promotion_killed_during_the_push_is_finished_by_the_retry(repo: Path,
     hook = repo.parent / "origin.git" / "hooks" / "pre-receive"
     hook.write_text(f"#!/bin/sh\ncat >/dev/null\n[ -e '{marker}' ] && exit 0\ntouch '{marker}'\nsleep 60\n")
     hook.chmod(0o755)
-    proc = subprocess.Popen([sys.executable, "-m", "mlci", "promote", "--stage", "prod"], cwd=repo,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "promote", "--stage", "prod"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 240
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -110,9 +123,16 @@ def test_same_bytes_from_two_clones_converge_with_both_stages(repo: Path, tmp_pa
 def test_same_bytes_promoted_at_once_from_two_clones_is_one_version(repo: Path, tmp_path: Path):  # noqa: F811
     other = tmp_path / "other" / "repo"
     shutil.copytree(repo, other, symlinks=True)
-    procs = [subprocess.Popen([sys.executable, "-m", "mlci", "promote", "--stage", stage, "--json"], cwd=root,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for root, stage in ((repo, "prod"), (other, "staging"))]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlci", "promote", "--stage", stage, "--json"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root, stage in ((repo, "prod"), (other, "staging"))
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     assert {json.loads(out)["version"]["version"] for out, _err in results} == {"v0.0.1"}
@@ -124,9 +144,13 @@ def test_same_bytes_promoted_at_once_from_two_clones_is_one_version(repo: Path, 
 
 # --- MLflow: the server is the registry; the retry completes what a kill left ------------
 
+
 @pytest.mark.parametrize("point", ["uploaded", "version-created", "ready"])
-def test_an_mlflow_promotion_killed_at_any_step_is_completed_by_the_retry(mlflow_repo: Path, mlflow_server,  # noqa: F811
-                                                                         point: str):
+def test_an_mlflow_promotion_killed_at_any_step_is_completed_by_the_retry(
+    mlflow_repo: Path,
+    mlflow_server,  # noqa: F811
+    point: str,
+):
     from tests.test_registry_mlflow import client, model_name
 
     name = model_name(mlflow_repo)
@@ -138,4 +162,5 @@ def test_an_mlflow_promotion_killed_at_any_step_is_completed_by_the_retry(mlflow
     assert retry.returncode == 0, retry.stderr
     listed = json.loads(mlci(mlflow_repo, "registry", "list", "--json").stdout)
     assert [(v["stages"], v["sha256"]) for v in listed if v["name"] == name] == [
-        (["prod"], json.loads(retry.stdout)["version"]["sha256"])]
+        (["prod"], json.loads(retry.stdout)["version"]["sha256"])
+    ]

@@ -90,4 +90,4 @@ def test_the_quick_start_gives_a_first_report_against_a_same_inputs_baseline(tmp
     assert "| auc | 0.9000 | 0.7000 |" in report  # from the record of the commit before mlci's own
     assert "eval/plots/metrics/train/loss.tsv" in report and "No plots" not in report
     assert "step" not in (root / "mlci.yaml").read_text().split("goals:", 1)[1]  # a counter, no goal
-    assert "model: \"models/model.json\"" in (root / "mlci.yaml").read_text()
+    assert 'model: "models/model.json"' in (root / "mlci.yaml").read_text()

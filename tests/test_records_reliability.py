@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, gitrepo
 from mlci.errors import CorruptRecordWarning, DataError
-from mlci.record import SCHEMA_VERSION, RunRecord
+from mlci.model.record import SCHEMA_VERSION, RunRecord
+from mlci.store import baseline, gitrepo
 from tests.helpers import git, invoke
 
 _WRITER = """
 import sys
-from mlci import baseline, gitrepo
-from mlci.record import RunRecord
+from mlci.store import baseline, gitrepo
+from mlci.model.record import RunRecord
 repo = gitrepo.open_repo(sys.argv[1])
 head = gitrepo.head_commit(repo)
 for i in range(int(sys.argv[3])):
@@ -36,21 +36,27 @@ def put_note(root: Path, text: str, rev: str = "HEAD") -> None:
 
 def test_concurrent_writers_in_one_clone_lose_no_record(git_repo: Path):
     writers, each = 4, 8
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(git_repo), f"0.{w + 1}", str(each)])
-             for w in range(writers)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(git_repo), f"0.{w + 1}", str(each)])
+        for w in range(writers)
+    ]
     assert [p.wait(timeout=300) for p in procs] == [0] * writers
     repo = gitrepo.open_repo(git_repo)
     assert len(baseline.records_for(repo, gitrepo.head_commit(repo))) == writers * each
 
 
-@pytest.mark.parametrize("note", [
-    "[1,2]",
-    '{"schema":1}',
-    "not json at all",
-    '{"schema":1,"commit":"HEAD","dirty":false,"params":{},"metrics":{"m.json":{"auc":"high"}}}',
-    '{"schema":1,"commit":"HEAD","dirty":false,"params":{},"metrics":{},"stages":[{"name":1}]}',
-    '{"schema":99,"commit":"HEAD","dirty":false,"params":{},"metrics":{}}',
-], ids=["list", "schema-only", "not-json", "string-metric", "bad-stage", "newer-schema"])
+@pytest.mark.parametrize(
+    "note",
+    [
+        "[1,2]",
+        '{"schema":1}',
+        "not json at all",
+        '{"schema":1,"commit":"HEAD","dirty":false,"params":{},"metrics":{"m.json":{"auc":"high"}}}',
+        '{"schema":1,"commit":"HEAD","dirty":false,"params":{},"metrics":{},"stages":[{"name":1}]}',
+        '{"schema":99,"commit":"HEAD","dirty":false,"params":{},"metrics":{}}',
+    ],
+    ids=["list", "schema-only", "not-json", "string-metric", "bad-stage", "newer-schema"],
+)
 def test_an_unreadable_note_line_is_skipped_with_a_warning_naming_commit_and_fix(git_repo: Path, note: str):
     repo = gitrepo.open_repo(git_repo)
     head = gitrepo.head_commit(repo)
@@ -106,8 +112,16 @@ def test_a_newer_schema_is_refused_with_the_upgrade_hint():
 
 
 def test_a_schema_0_record_is_migrated_on_read():
-    old = {"schema": 0, "commit": "c" * 40, "branch": "main", "dirty": False, "params": {},
-           "metrics": {"auc": 0.9}, "id": "abc", "created_at": "2025-01-01T00:00:00+00:00"}
+    old = {
+        "schema": 0,
+        "commit": "c" * 40,
+        "branch": "main",
+        "dirty": False,
+        "params": {},
+        "metrics": {"auc": 0.9},
+        "id": "abc",
+        "created_at": "2025-01-01T00:00:00+00:00",
+    }
     migrated = RunRecord.from_dict(old)
     assert migrated.schema == SCHEMA_VERSION
     assert migrated.metrics == {"metrics.json": {"auc": 0.9}} and migrated.stages == [] and migrated.artifacts == {}
@@ -115,7 +129,7 @@ def test_a_schema_0_record_is_migrated_on_read():
 
 def test_a_corrupt_note_on_head_does_not_fail_mlci_run(trained_repo: Path):
     """It used to fail after training, with advice that could not work; now the run is recorded beside it."""
-    from mlci import run
+    from mlci.workflows import run
 
     put_note(trained_repo, "[1,2]")
     with pytest.warns(CorruptRecordWarning):

@@ -45,14 +45,17 @@ def test_a_registered_token_and_its_git_extraheader_form_are_removed():
     assert cleaned.startswith("fatal: token ***")
 
 
-@pytest.mark.parametrize("leak", [
-    "Authorization: Bearer abc.def-unregistered-credential",
-    "authorization: token unregistered-credential-42",
-    "AUTHORIZATION: basic dW5yZWdpc3RlcmVkOmNyZWRlbnRpYWw0Mg==",
-    "https://x-access-token:unregistered-credential-42@github.com/o/r.git",
-    "ghp_0123456789abcdefABCDEF0123456789abcd",
-    "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
-])
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "Authorization: Bearer abc.def-unregistered-credential",
+        "authorization: token unregistered-credential-42",
+        "AUTHORIZATION: basic dW5yZWdpc3RlcmVkOmNyZWRlbnRpYWw0Mg==",
+        "https://x-access-token:unregistered-credential-42@github.com/o/r.git",
+        "ghp_0123456789abcdefABCDEF0123456789abcd",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    ],
+)
 def test_credentials_of_unknown_origin_are_removed_by_their_shape(leak):
     cleaned = redact(f"error: {leak} (retrying)")
     secret = leak.rsplit(" ", 1)[-1].split("@")[0].split(":")[-1]
@@ -83,8 +86,9 @@ def test_every_line_the_cli_prints_is_redacted_whoever_wrote_it(git_repo):
     commit_all(git_repo, "metrics")
     (git_repo / "m.json").write_text(json.dumps({"auc": 0.8, "who": f"now {secret}"}))
     script = Path(sys.executable).with_name("mlci")
-    out = subprocess.run([str(script), "diff"], cwd=git_repo, capture_output=True, text=True,
-                         env={**os.environ, "GITHUB_TOKEN": secret})
+    out = subprocess.run(
+        [str(script), "diff"], cwd=git_repo, capture_output=True, text=True, env={**os.environ, "GITHUB_TOKEN": secret}
+    )
     assert out.returncode == 0, out.stderr
     assert "'who' is a string" in out.stdout  # the line that quotes the value was printed
     assert secret not in out.stdout + out.stderr

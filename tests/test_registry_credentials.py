@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from mlci.registry.gto_tags import credentials, git_auth_env
+from mlci.integrations.registry.gto_tags import credentials, git_auth_env
 
 
 def _header(env: dict[str, str]) -> str:

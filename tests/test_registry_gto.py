@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mlci import run
 from mlci.errors import RegistryError, RemoteError
-from mlci.pipeline import run_dvc
-from mlci.registry.gto_tags import GitTagsBackend
-from mlci.registry.promote import promote
-from mlci.registry.refs import parse
+from mlci.integrations.registry.gto_tags import GitTagsBackend
+from mlci.model.refs import parse
+from mlci.store.pipeline import run_dvc
+from mlci.workflows import run
+from mlci.workflows.promote import promote
 from tests.helpers import commit_all, git, invoke, invoke_json, set_param
 from tests.test_promote import remote_tags, tags, with_dvc_remote, with_origin
 
@@ -193,8 +193,10 @@ def test_two_promotions_at_once_get_different_numbers(repo: Path, tmp_path: Path
     git(other, "checkout", "-q", RETRAINED)
     run_dvc(other, "checkout", "-q")
     mlci = [sys.executable, "-m", "mlci", "promote", "--force", "--json"]
-    procs = [subprocess.Popen(mlci, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for root in (repo, other)]
+    procs = [
+        subprocess.Popen(mlci, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for root in (repo, other)
+    ]
     results = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     versions = sorted(json.loads(out)["version"]["version"] for out, _err in results)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci.registry.mlflow_backend import STATUS_TAG, MlflowBackend
-from mlci.registry.promote import promote
-from mlci.registry.refs import parse
+from mlci.integrations.registry.mlflow_backend import STATUS_TAG, MlflowBackend
+from mlci.model.refs import parse
+from mlci.workflows.promote import promote
 from tests.helpers import invoke
 
 _names = itertools.count(1)
@@ -87,8 +87,9 @@ def test_server_gone_after_upload_registers_nothing(mlflow_repo: Path, mlflow_se
     assert client(mlflow_server.uri).search_model_versions(f"name='{name}'") == []
 
 
-def test_server_gone_after_version_creation_leaves_no_usable_version(mlflow_repo: Path, mlflow_server, mlflow_proxy,
-                                                                     monkeypatch):
+def test_server_gone_after_version_creation_leaves_no_usable_version(
+    mlflow_repo: Path, mlflow_server, mlflow_proxy, monkeypatch
+):
     name = model_name(mlflow_repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_proxy.uri)
     cut = lambda step: step == "version-created" and mlflow_proxy.cut()  # noqa: E731
@@ -130,7 +131,7 @@ def test_missing_tracking_uri_is_a_config_error(mlflow_repo: Path, monkeypatch):
 def test_missing_mlflow_package_is_one_clear_line(tmp_path: Path):
     code = (
         "import sys; sys.modules['mlflow'] = None\n"  # what an install without the extra looks like
-        "from mlci.registry.mlflow_backend import MlflowBackend\n"
+        "from mlci.integrations.registry.mlflow_backend import MlflowBackend\n"
         "from mlci.errors import MlciError\n"
         "try:\n    MlflowBackend('http://127.0.0.1:9')\n"
         "except MlciError as e:\n    print(e.exit_code, e)\n"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pytest
 
 from mlci.errors import UsageError
-from mlci.registry.refs import ModelRef, bump, parse, semver_key
+from mlci.model.refs import ModelRef, bump, parse, semver_key
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("churn", ModelRef("churn")),
-    ("churn@v1.2.3", ModelRef("churn", version="v1.2.3")),
-    ("churn#prod", ModelRef("churn", stage="prod")),
-    ("team/churn-model@v0.0.1", ModelRef("team/churn-model", version="v0.0.1")),
-    ("churn@3", ModelRef("churn", version="3")),  # an MLflow version number
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("churn", ModelRef("churn")),
+        ("churn@v1.2.3", ModelRef("churn", version="v1.2.3")),
+        ("churn#prod", ModelRef("churn", stage="prod")),
+        ("team/churn-model@v0.0.1", ModelRef("team/churn-model", version="v0.0.1")),
+        ("churn@3", ModelRef("churn", version="3")),  # an MLflow version number
+    ],
+)
 def test_references_parse(text: str, expected: ModelRef):
     assert parse(text) == expected
     assert str(parse(text)) == text

@@ -23,8 +23,12 @@ RELEASE = ROOT / ".github" / "workflows" / "release.yml"
 
 
 def _build(source: Path, out: Path, *what: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", *what, "--outdir", str(out), str(source)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", *what, "--outdir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -46,10 +50,16 @@ def _sdist_names(dist: Path) -> set[str]:
 
 
 def test_build_gives_one_wheel_and_one_sdist_that_twine_check_strict_accepts(dist):
-    assert sorted(p.name for p in dist.iterdir()) == [f"mlci-{__version__}-py3-none-any.whl",
-                                                       f"mlci-{__version__}.tar.gz"]
-    done = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.iterdir())],
-                          capture_output=True, text=True, check=False)
+    assert sorted(p.name for p in dist.iterdir()) == [
+        f"mlci-{__version__}-py3-none-any.whl",
+        f"mlci-{__version__}.tar.gz",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.iterdir())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("PASSED") == 2
 
@@ -60,14 +70,21 @@ def test_twine_check_strict_would_reject_a_broken_description(tmp_path):
     shutil.copytree(ROOT / "mlci", copy / "mlci", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "templates", copy / "templates")
     shutil.copy(ROOT / "LICENSE", copy / "LICENSE")
-    pyproject = (ROOT / "pyproject.toml").read_text().replace('readme = "README.md"',
-                                                                'readme = {file = "README.rst", content-type = "text/x-rst"}')
+    pyproject = (
+        (ROOT / "pyproject.toml")
+        .read_text()
+        .replace('readme = "README.md"', 'readme = {file = "README.rst", content-type = "text/x-rst"}')
+    )
     (copy / "pyproject.toml").write_text(pyproject)
     (copy / "README.rst").write_text("mlci\n====\n\n.. broken-directive::\n\n`unclosed\n")
     out = tmp_path / "dist"
     _build(copy, out, "--wheel")
-    done = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, out.iterdir())],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, out.iterdir())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode != 0 and "FAILED" in done.stdout
 
 
@@ -77,7 +94,7 @@ def test_the_wheel_carries_the_templates_mlci_init_writes_and_the_entry_point(di
         for template in [*ROOT.glob("templates/workflows*/*.yml"), *ROOT.glob("templates/example*/*.yaml")]:
             rel = template.relative_to(ROOT).as_posix()
             assert wheel.read(f"mlci/{rel}") == template.read_bytes(), rel
-        assert "mlci/templategen.py" in names and "mlci/cli/__init__.py" in names
+        assert "mlci/workflows/templategen.py" in names and "mlci/cli/__init__.py" in names
         assert f"mlci-{__version__}.dist-info/licenses/LICENSE" in names
         entry = wheel.read(f"mlci-{__version__}.dist-info/entry_points.txt").decode()
         metadata = wheel.read(f"mlci-{__version__}.dist-info/METADATA").decode()
@@ -88,10 +105,21 @@ def test_the_wheel_carries_the_templates_mlci_init_writes_and_the_entry_point(di
 
 def test_the_sdist_carries_the_tests_the_action_and_its_locks(dist):
     names = _sdist_names(dist)
-    for required in ("README.md", "LICENSE", "pyproject.toml", "action.yml", "scripts/action-step.sh",
-                     "scripts/gen-templates", "requirements.lock", "requirements-release.lock",
-                     "tests/conftest.py", "tests/helpers.py", "tests/plugins/fake_github.py",
-                     "templates/workflows/pr.yml", "templates/workflows-cpu/pr.yml"):
+    for required in (
+        "README.md",
+        "LICENSE",
+        "pyproject.toml",
+        "action.yml",
+        "scripts/action-step.sh",
+        "scripts/gen-templates",
+        "requirements.lock",
+        "requirements-release.lock",
+        "tests/conftest.py",
+        "tests/helpers.py",
+        "tests/plugins/fake_github.py",
+        "templates/workflows/pr.yml",
+        "templates/workflows-cpu/pr.yml",
+    ):
         assert required in names, required
     assert not any(name.startswith((".git/", ".benchmarks/")) or "__pycache__" in name for name in names)
 
@@ -105,6 +133,7 @@ def test_a_wheel_built_from_the_sdist_is_the_wheel(dist, tmp_path):
 
 
 # --- release.yml ---------------------------------------------------------------------------
+
 
 def _release() -> dict:
     return yaml.safe_load(RELEASE.read_text())
@@ -155,10 +184,21 @@ def released(tmp_path) -> tuple[Path, Path, str, str]:
 
 
 def _move(clone: Path, tag: str, sha: str) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, "TAG": tag, "GITHUB_SHA": sha,
-           "GITHUB_TOKEN": "ghs_release_token", "GITHUB_SERVER_URL": "https://github.com"}
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _tag_step()], cwd=clone,
-                          env=env, capture_output=True, text=True, check=False)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        "TAG": tag,
+        "GITHUB_SHA": sha,
+        "GITHUB_TOKEN": "ghs_release_token",
+        "GITHUB_SERVER_URL": "https://github.com",
+    }
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _tag_step()],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_a_release_moves_the_major_tag_on_the_origin_to_the_release_commit(released):

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci import run, stats
+from mlci.analysis import stats
+from mlci.integrations.github.limits import fit_comment, fit_summary
 from mlci.report import builder, diff_markdown
 from mlci.report import format as fmt
 from mlci.report import markdown as md
-from mlci.report.limits import fit_comment, fit_summary
+from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.test_stats import reference_paired_ci
 
@@ -26,8 +27,13 @@ RESAMPLES = 200
 @pytest.fixture(scope="module")
 def regressed_pr(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example on a PR branch whose model is much weaker (3 trees): run, recorded, committed."""
-    root = pr_branch(_trained_example, tmp_path_factory.mktemp("pr") / "repo", "pr/weaker",
-                     {"train.n_estimators": 3, "train.num_leaves": 4}, "Fewer trees")
+    root = pr_branch(
+        _trained_example,
+        tmp_path_factory.mktemp("pr") / "repo",
+        "pr/weaker",
+        {"train.n_estimators": 3, "train.num_leaves": 4},
+        "Fewer trees",
+    )
     run.run(root)
     commit_all(root, "Retrain")
     return root
@@ -35,8 +41,7 @@ def regressed_pr(_trained_example: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def pr_report(regressed_pr: Path, tmp_path_factory: pytest.TempPathFactory) -> builder.ReportResult:
-    return builder.build(regressed_pr, base_ref="main", out_dir=tmp_path_factory.mktemp("report"),
-                         resamples=RESAMPLES)
+    return builder.build(regressed_pr, base_ref="main", out_dir=tmp_path_factory.mktemp("report"), resamples=RESAMPLES)
 
 
 def _predictions(root: Path) -> pd.DataFrame:
@@ -46,8 +51,14 @@ def _predictions(root: Path) -> pd.DataFrame:
 def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Metrics", "## Params changed", "## Data and dependencies", "## Plots",
-                        "## Run facts", "## Reproduce"]  # nothing to note here: no empty Notes section
+    assert headings == [
+        "## Metrics",
+        "## Params changed",
+        "## Data and dependencies",
+        "## Plots",
+        "## Run facts",
+        "## Reproduce",
+    ]  # nothing to note here: no empty Notes section
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed")
     assert f"head `{pr_report.comparison.head_commit[:12]}`" in first
@@ -60,19 +71,23 @@ def test_notes_come_just_before_the_reproduce_line(regressed_pr: Path, tmp_path:
     shutil.copytree(regressed_pr, root, symlinks=True)
     config = root / "mlci.yaml"
     config.write_text(config.read_text().replace("  f1: {direction: higher}\n", ""))
-    text = builder.build(root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False).markdown.read_text()
+    text = builder.build(
+        root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False
+    ).markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[-2:] == ["## Notes", "## Reproduce"]
     assert "direction guessed from the name for f1" in text
 
 
-def test_ci_numbers_equal_the_reference_bootstrap(pr_report: builder.ReportResult, regressed_pr: Path,
-                                                  _trained_example: Path):
+def test_ci_numbers_equal_the_reference_bootstrap(
+    pr_report: builder.ReportResult, regressed_pr: Path, _trained_example: Path
+):
     base, head = _predictions(_trained_example), _predictions(regressed_pr)  # main's tree holds base's file
     assert (base["row_id"] == head["row_id"]).all()
     label = head["label"].to_numpy()
-    expected = reference_paired_ci("binary", label, base["score"].to_numpy(), head["score"].to_numpy(),
-                                   RESAMPLES, stats.DEFAULT_SEED)
+    expected = reference_paired_ci(
+        "binary", label, base["score"].to_numpy(), head["score"].to_numpy(), RESAMPLES, stats.DEFAULT_SEED
+    )
     data = json.loads(pr_report.json.read_text())
     got = data["models"]["churn"]["significance"]
     assert got["paired"] is True and got["rows"] == len(label)
@@ -84,23 +99,30 @@ def test_ci_numbers_equal_the_reference_bootstrap(pr_report: builder.ReportResul
         assert f"[{fmt.signed(low)}, {fmt.signed(high)}]" in markdown
 
 
-def test_metric_rows_show_base_head_and_delta_from_the_metrics_files(pr_report: builder.ReportResult,
-                                                                      regressed_pr: Path, _trained_example: Path):
+def test_metric_rows_show_base_head_and_delta_from_the_metrics_files(
+    pr_report: builder.ReportResult, regressed_pr: Path, _trained_example: Path
+):
     base = json.loads((_trained_example / "metrics.json").read_text())
     head = json.loads((regressed_pr / "metrics.json").read_text())
     text = pr_report.markdown.read_text()
     for name in ("auc", "logloss"):
         delta = head[name] - base[name]
-        row = (f"| {name} | {fmt.number(base[name])} | {fmt.number(head[name])} | {fmt.signed(delta)} | "
-               f"{fmt.percent(delta / abs(base[name]))} |")
+        row = (
+            f"| {name} | {fmt.number(base[name])} | {fmt.number(head[name])} | {fmt.signed(delta)} | "
+            f"{fmt.percent(delta / abs(base[name]))} |"
+        )
         assert row in text, row
 
 
 def test_regressions_come_first_bold_and_significant(pr_report: builder.ReportResult):
-    rows = [line for line in pr_report.markdown.read_text().splitlines()
-            if line.startswith("| ") and "regressed" in line]
-    table = [line for line in pr_report.markdown.read_text().split("## Metrics")[1].splitlines()
-             if line.startswith("| ") and not line.startswith("| metric")]
+    rows = [
+        line for line in pr_report.markdown.read_text().splitlines() if line.startswith("| ") and "regressed" in line
+    ]
+    table = [
+        line
+        for line in pr_report.markdown.read_text().split("## Metrics")[1].splitlines()
+        if line.startswith("| ") and not line.startswith("| metric")
+    ]
     assert rows and table[: len(rows)] == rows
     auc_row = next(line for line in rows if line.startswith("| auc "))
     assert "**▼ regressed (significant)**" in auc_row
@@ -125,8 +147,14 @@ def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportRes
 def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportResult):
     text = pr_report.markdown.read_text()
     names = sorted(p.name for p in pr_report.images)
-    assert names == ["churn-calibration.png", "churn-confusion.png", "churn-pr.png", "churn-roc.png",
-                     "feature_importance.png", "training_curve.png"]
+    assert names == [
+        "churn-calibration.png",
+        "churn-confusion.png",
+        "churn-pr.png",
+        "churn-roc.png",
+        "feature_importance.png",
+        "training_curve.png",
+    ]
     for image in pr_report.images:
         assert f"](plots/{image.name})" in text
         assert image.read_bytes().startswith(b"\x89PNG")
@@ -155,8 +183,7 @@ def test_mlci_report_cli_writes_into_the_repo_without_dirtying_it(regressed_pr: 
     assert git(root, "status", "--porcelain") == ""
 
 
-def test_base_predictions_missing_from_the_cache_skip_significance_not_the_report(regressed_pr: Path,
-                                                                                   tmp_path: Path):
+def test_base_predictions_missing_from_the_cache_skip_significance_not_the_report(regressed_pr: Path, tmp_path: Path):
     import yaml
 
     root = tmp_path / "repo"
@@ -198,16 +225,18 @@ def _write_model_files(root: Path, *, clf_shift: float, reg_noise: float, seed: 
     label = rng.integers(0, 2, n)
     score = np.clip(rng.random(n) * 0.6 + label * 0.3 + clf_shift * (2 * label - 1), 0, 1).round(6)
     (root / "clf").mkdir(exist_ok=True)
-    pd.DataFrame({"row_id": np.arange(n), "label": label, "score": score}).to_csv(root / "clf/predictions.csv",
-                                                                                index=False)
+    pd.DataFrame({"row_id": np.arange(n), "label": label, "score": score}).to_csv(
+        root / "clf/predictions.csv", index=False
+    )
     points = stats.point_estimates("binary", label, score)
     (root / "clf/metrics.json").write_text(json.dumps({k: round(v, 6) for k, v in points.items()}))
     truth = np.linspace(0, 10, n)
     rng_reg = np.random.default_rng(42)
     predicted = (truth + rng_reg.normal(0, 1, n) * reg_noise).round(6)
     (root / "reg").mkdir(exist_ok=True)
-    pd.DataFrame({"row_id": np.arange(n), "label": truth, "score": predicted}).to_csv(root / "reg/predictions.csv",
-                                                                                    index=False)
+    pd.DataFrame({"row_id": np.arange(n), "label": truth, "score": predicted}).to_csv(
+        root / "reg/predictions.csv", index=False
+    )
     reg_points = stats.point_estimates("regression", truth, predicted)
     (root / "reg/metrics.json").write_text(json.dumps({k: round(v, 6) for k, v in reg_points.items()}))
 
@@ -241,8 +270,14 @@ def test_regression_model_cis_match_the_reference(multi_repo: Path, tmp_path: Pa
     result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
     head = pd.read_csv(multi_repo / "reg/predictions.csv")
     base = pd.read_csv(pd.io.common.StringIO(git(multi_repo, "show", "main:reg/predictions.csv")))
-    expected = reference_paired_ci("regression", head["label"].to_numpy(), base["score"].to_numpy(),
-                                   head["score"].to_numpy(), 100, stats.DEFAULT_SEED)
+    expected = reference_paired_ci(
+        "regression",
+        head["label"].to_numpy(),
+        base["score"].to_numpy(),
+        head["score"].to_numpy(),
+        100,
+        stats.DEFAULT_SEED,
+    )
     got = result.context.models[1].evidence.significance.metrics
     for name in ("rmse", "mae", "r2"):
         assert (got[name].ci_low, got[name].ci_high) == pytest.approx(expected[name], abs=1e-9)
@@ -269,17 +304,19 @@ def _break_head_predictions(root: Path, how: str) -> None:
     frame.to_csv(path, index=False)
 
 
-@pytest.mark.parametrize(("how", "note"), [
-    ("missing", "predictions file missing in the working tree"),
-    ("nan", "1 row(s) with a missing or non-numeric score (NaN)"),
-    ("labels", "labels outside {0, 1} (2) for a binary task"),
-    ("single_class", "every label is 1 (a single class)"),
-    ("constant", "every score is 0.5 (constant)"),
-    ("empty", "0 rows"),
-    ("other_rows", "evaluated on different rows (300 vs 250 rows, 250 shared)"),
-])
-def test_bad_predictions_become_notes_and_the_rest_still_renders(multi_repo: Path, tmp_path: Path, how: str,
-                                                                 note: str):
+@pytest.mark.parametrize(
+    ("how", "note"),
+    [
+        ("missing", "predictions file missing in the working tree"),
+        ("nan", "1 row(s) with a missing or non-numeric score (NaN)"),
+        ("labels", "labels outside {0, 1} (2) for a binary task"),
+        ("single_class", "every label is 1 (a single class)"),
+        ("constant", "every score is 0.5 (constant)"),
+        ("empty", "0 rows"),
+        ("other_rows", "evaluated on different rows (300 vs 250 rows, 250 shared)"),
+    ],
+)
+def test_bad_predictions_become_notes_and_the_rest_still_renders(multi_repo: Path, tmp_path: Path, how: str, note: str):
     _break_head_predictions(multi_repo, how)
     result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     text = result.markdown.read_text()
@@ -289,7 +326,7 @@ def test_bad_predictions_become_notes_and_the_rest_still_renders(multi_repo: Pat
 
 
 def test_diff_markdown_still_renders_the_compact_table(multi_repo: Path):
-    from mlci.diff import diff
+    from mlci.workflows.diff import diff
 
     text = diff_markdown.render(diff(multi_repo, base_ref="main"))
     assert text.startswith("Comparing `") and "| metric | file | base | head |" in text
@@ -297,11 +334,19 @@ def test_diff_markdown_still_renders_the_compact_table(multi_repo: Path):
 
 # --- size limits ------------------------------------------------------------------------------
 
+
 def _long_report() -> str:
     table = "| metric | value |\n|---|---|\n" + "".join(f"| m{i} | {i} |\n" for i in range(50))
     folded = "<details><summary>unchanged</summary>\n\n" + "x" * 5000 + "\n</details>\n"
-    return ("<!-- mlci-sticky -->\n✅ summary line\n\n" + table + "\n" + folded
-            + f"\n![ROC]({ASSETS}/roc.png)\n" + "y" * 3000 + "\n")
+    return (
+        "<!-- mlci-sticky -->\n✅ summary line\n\n"
+        + table
+        + "\n"
+        + folded
+        + f"\n![ROC]({ASSETS}/roc.png)\n"
+        + "y" * 3000
+        + "\n"
+    )
 
 
 ASSETS = "https://raw.githubusercontent.com/o/r/mlci-assets/" + "a" * 1000  # a long hosted-image URL
@@ -357,11 +402,14 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
 
 
 def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
-    assert builder.md_text("set goals.<metric>.direction, or `goals.<metric>`") == \
-        "set goals.&lt;metric&gt;.direction, or `goals.<metric>`"
+    assert (
+        builder.md_text("set goals.<metric>.direction, or `goals.<metric>`")
+        == "set goals.&lt;metric&gt;.direction, or `goals.<metric>`"
+    )
 
 
 # --- the first screen of the regressed PR: may it merge, and why ---------------------------------
+
 
 def _blocks(result: builder.ReportResult) -> list[str]:
     return result.markdown.read_text().split("\n\n")
@@ -403,14 +451,16 @@ def test_regressed_details_are_folded(pr_report: builder.ReportResult):
     assert "No code or data input changed (1 output(s) of earlier stages differ, as expected)." in outside
 
 
-def test_base_stage_times_come_from_the_run_that_executed_them(pr_report: builder.ReportResult,
-                                                                _trained_example: Path):
+def test_base_stage_times_come_from_the_run_that_executed_them(pr_report: builder.ReportResult, _trained_example: Path):
     """The base record is a no-op run (every stage skipped); its times come from the training run."""
     base = pr_report.comparison.base_record
     assert base is not None and {s.status for s in base.stages} == {"skipped"}
     trained_at = git(_trained_example, "rev-parse", "main~1")  # the run that trained is recorded there
-    rows = [line for line in pr_report.markdown.read_text().split("## Run facts")[1].splitlines()
-            if line.startswith(("| prepare ", "| train ", "| evaluate "))]
+    rows = [
+        line
+        for line in pr_report.markdown.read_text().split("## Run facts")[1].splitlines()
+        if line.startswith(("| prepare ", "| train ", "| evaluate "))
+    ]
     assert len(rows) == 3
     for row in rows:
         base_cell = row.split(" | ")[1]
@@ -435,8 +485,9 @@ def test_a_report_from_a_dirty_tree_warns_before_the_reproduce_line(regressed_pr
     root = tmp_path / "repo"
     shutil.copytree(regressed_pr, root, symlinks=True)
     (root / "src" / "train.py").write_text((root / "src" / "train.py").read_text() + "\n# local edit\n")
-    text = builder.build(root, base_ref="main", out_dir=tmp_path / "out", resamples=20, plots=False
-                         ).markdown.read_text()
+    text = builder.build(
+        root, base_ref="main", out_dir=tmp_path / "out", resamples=20, plots=False
+    ).markdown.read_text()
     reproduce = text.split("## Reproduce")[1]
     assert reproduce.index("uncommitted changes") < reproduce.index("mlci reproduce ")
     assert "will not give these numbers" in reproduce
@@ -444,8 +495,11 @@ def test_a_report_from_a_dirty_tree_warns_before_the_reproduce_line(regressed_pr
 
 # --- report.html in a real browser ---------------------------------------------------------------
 
-@pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
-                    reason="no Chromium on PATH (apt-get install chromium)")
+
+@pytest.mark.skipif(
+    not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+    reason="no Chromium on PATH (apt-get install chromium)",
+)
 def test_report_html_renders_with_every_plot_decoded_in_chromium(multi_repo: Path, tmp_path: Path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import report_browser  # bench/report_browser.py: headless Chromium, reads the DOM back

@@ -17,15 +17,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlci import run
-from mlci.github.comments import compose
+from mlci.integrations.github.comments import compose
 from mlci.report import builder
 from mlci.report import markdown as md
+from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke
 
-EVIL = ["@octocat", "GH-7 a@b.example", "</details><h1>owned</h1>", "[x](http://e.invalid)", "<script>alert(1)</script>",
-        "line\nbreak | cell", "${{ github.token }}", "![i](http://e.invalid/i.png)", "#123", "`tick` ``x",
-        "[link=http://e.invalid]rich[/link] \x1b]8;;http://e.invalid\x07osc\x1b[31m"]
+EVIL = [
+    "@octocat",
+    "GH-7 a@b.example",
+    "</details><h1>owned</h1>",
+    "[x](http://e.invalid)",
+    "<script>alert(1)</script>",
+    "line\nbreak | cell",
+    "${{ github.token }}",
+    "![i](http://e.invalid/i.png)",
+    "#123",
+    "`tick` ``x",
+    "[link=http://e.invalid]rich[/link] \x1b]8;;http://e.invalid\x07osc\x1b[31m",
+]
 EVIL_BRANCH = "evil/@octocat/<script>x</script>"
 
 STAGE = """\
@@ -35,10 +45,42 @@ json.dump({name: 0.5 + i / 100 for i, name in enumerate(params["names"])}, open(
 """
 
 # Elements a report may create, in GFM output and in report.html.
-MARKDOWN_ELEMENTS = {"p", "strong", "em", "code", "pre", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
-                     "details", "summary", "sub", "blockquote", "h2", "h3", "img", "br", "hr"}
-PAGE_ELEMENTS = MARKDOWN_ELEMENTS | {"html", "head", "meta", "title", "style", "body", "span", "div", "figure",
-                                     "figcaption"}
+MARKDOWN_ELEMENTS = {
+    "p",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "li",
+    "details",
+    "summary",
+    "sub",
+    "blockquote",
+    "h2",
+    "h3",
+    "img",
+    "br",
+    "hr",
+}
+PAGE_ELEMENTS = MARKDOWN_ELEMENTS | {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "span",
+    "div",
+    "figure",
+    "figcaption",
+}
 
 
 class Elements(HTMLParser):
@@ -86,12 +128,16 @@ def hostile_report(_trained_example: Path, tmp_path_factory: pytest.TempPathFact
     git(root, "branch", EVIL_BRANCH, "main")
     git(root, "checkout", "-q", "-b", "pr/evil")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["evil"] = {"names": EVIL, **{name: value for name, value in zip(EVIL, reversed(EVIL))}}
+    params["evil"] = {"names": EVIL, **{name: value for name, value in zip(EVIL, reversed(EVIL), strict=False)}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "src" / "evil.py").write_text(STAGE)
     spec = yaml.safe_load((root / "dvc.yaml").read_text())
-    spec["stages"]["evil"] = {"cmd": "python src/evil.py", "deps": ["src/evil.py"], "params": ["evil"],
-                              "metrics": [{"evil.json": {"cache": False}}]}
+    spec["stages"]["evil"] = {
+        "cmd": "python src/evil.py",
+        "deps": ["src/evil.py"],
+        "params": ["evil"],
+        "metrics": [{"evil.json": {"cache": False}}],
+    }
     (root / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     config = yaml.safe_load((root / "mlci.yaml").read_text())
     config["metrics"] = ["metrics.json", "evil.json"]
@@ -112,8 +158,9 @@ def test_the_hostile_names_really_reach_the_report(hostile_report: builder.Repor
 
 
 @pytest.mark.parametrize("which", ["report.md", "comment body"])
-def test_gfm_rendering_has_no_live_mention_link_html_or_broken_details(hostile_report: builder.ReportResult,
-                                                                      which: str):
+def test_gfm_rendering_has_no_live_mention_link_html_or_broken_details(
+    hostile_report: builder.ReportResult, which: str
+):
     import cmarkgfm
     from cmarkgfm.cmark import Options
 
@@ -165,8 +212,9 @@ def test_the_markdown_writer_escapes_each_attack_on_its_own():
     import cmarkgfm
 
     for value in EVIL:
-        line = f"- {md.text(value)} {md.code(value)}\n\n" + "\n".join(md.table(["a", "b"], "ll",
-                                                                              [[md.text(value), md.code(value)]]))
+        line = f"- {md.text(value)} {md.code(value)}\n\n" + "\n".join(
+            md.table(["a", "b"], "ll", [[md.text(value), md.code(value)]])
+        )
         html = cmarkgfm.github_flavored_markdown_to_html(line)
         page = _parse(html)
         assert {tag for tag, _ in page.tags} <= {"ul", "li", "code", "table", "thead", "tbody", "tr", "th", "td"}, value
@@ -174,8 +222,9 @@ def test_the_markdown_writer_escapes_each_attack_on_its_own():
 
 
 @pytest.mark.parametrize("command", [("diff",), ("report", "-o", "terminal-report"), ("gate",)])
-def test_terminal_output_carries_no_escape_sequence_or_rich_markup(hostile_report: builder.ReportResult,
-                                                                   command: tuple[str, ...]):
+def test_terminal_output_carries_no_escape_sequence_or_rich_markup(
+    hostile_report: builder.ReportResult, command: tuple[str, ...]
+):
     root = hostile_report.context.root
     result = invoke(root, *command, "--base", EVIL_BRANCH)
     assert result.exit_code in (0, 1), result.output
@@ -193,7 +242,8 @@ def test_the_data_section_renders_hostile_table_column_and_category_names_inert(
     import pyarrow as pa
     from cmarkgfm.cmark import Options
 
-    from mlci.data import drift, profile, section
+    from mlci.analysis import drift, profile
+    from mlci.report import data_section as section
 
     rng = np.random.default_rng(7)
     names = [n for n in EVIL if "\n" not in n] + ["line\nbreak"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlci import run
 from mlci.report import builder
+from mlci.workflows import run
 from tests.helpers import commit_all, pr_branch
 from tests.test_report import RESAMPLES
 
@@ -28,10 +28,16 @@ def _outside_details(text: str) -> str:
 
 # --- a PR that changes the test set (another split: other rows) --------------------------------------
 
+
 @pytest.fixture(scope="module")
 def new_test_set(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, builder.ReportResult]:
-    root = pr_branch(_trained_example, tmp_path_factory.mktemp("split") / "repo", "pr/resplit",
-                     {"data.split_seed": 8}, "Another train/test split")
+    root = pr_branch(
+        _trained_example,
+        tmp_path_factory.mktemp("split") / "repo",
+        "pr/resplit",
+        {"data.split_seed": 8},
+        "Another train/test split",
+    )
     run.run(root)
     commit_all(root, "Retrain on the new split")
     return root, builder.build(root, base_ref="main", out_dir=root.parent / "report", resamples=RESAMPLES)

@@ -8,9 +8,13 @@ from mlci.report import html
 
 # repeated cells with escapes, entities, code, emphasis, strikethrough and an image alt with an escape
 CELLS = [r"a\*b &amp; ![al\*t](plots/x.png)", "`c` **d** ~~e~~", r"x\_y", "▲ improved ¹", "—"]
-MARKDOWN = "⚠️ **verdict**\n\n| metric | value |\n|---|---:|\n" + "".join(
-    f"| {cell} | {CELLS[(i + 1) % len(CELLS)]} |\n" for i, cell in enumerate(CELLS * 40)
-) + "\n" + CELLS[0] + "\n"
+MARKDOWN = (
+    "⚠️ **verdict**\n\n| metric | value |\n|---|---:|\n"
+    + "".join(f"| {cell} | {CELLS[(i + 1) % len(CELLS)]} |\n" for i, cell in enumerate(CELLS * 40))
+    + "\n"
+    + CELLS[0]
+    + "\n"
+)
 
 
 def test_each_distinct_inline_text_parsed_once_gives_markdown_its_html(tmp_path):

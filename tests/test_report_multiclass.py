@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci import stats
+from mlci.analysis import stats
 from mlci.report import builder
 from tests.helpers import commit_all, git
 from tests.test_stats import reference_paired_ci
@@ -36,8 +36,9 @@ def _write(root: Path, accuracy: float, seed: int) -> None:
     other = np.random.default_rng(seed)
     predicted = np.where(other.random(N) < accuracy, label, other.integers(0, 3, N))
     (root / "mc").mkdir(exist_ok=True)
-    pd.DataFrame({"row_id": np.arange(N), "label": label, "score": predicted}).to_csv(root / "mc/predictions.csv",
-                                                                                    index=False)
+    pd.DataFrame({"row_id": np.arange(N), "label": label, "score": predicted}).to_csv(
+        root / "mc/predictions.csv", index=False
+    )
     points = stats.point_estimates("multiclass", label, predicted)
     metrics = {k: round(points[k], 6) for k in ("accuracy", "macro_f1", "micro_f1")}
     (root / "mc/metrics.json").write_text(json.dumps(metrics))
@@ -60,10 +61,25 @@ def test_multiclass_report_has_paired_per_class_and_average_cis(multiclass_pr: P
     assert sig.paired and sig.rows == N
     head = pd.read_csv(multiclass_pr / "mc/predictions.csv")
     base = pd.read_csv(pd.io.common.StringIO(git(multiclass_pr, "show", "main:mc/predictions.csv")))
-    expected = reference_paired_ci("multiclass", head["label"].to_numpy(), base["score"].to_numpy(),
-                                   head["score"].to_numpy(), RESAMPLES, stats.DEFAULT_SEED)
-    for name in ("macro_f1", "micro_f1", "macro_precision", "macro_recall", "f1_0", "f1_1", "f1_2",
-                 "precision_2", "recall_2"):
+    expected = reference_paired_ci(
+        "multiclass",
+        head["label"].to_numpy(),
+        base["score"].to_numpy(),
+        head["score"].to_numpy(),
+        RESAMPLES,
+        stats.DEFAULT_SEED,
+    )
+    for name in (
+        "macro_f1",
+        "micro_f1",
+        "macro_precision",
+        "macro_recall",
+        "f1_0",
+        "f1_1",
+        "f1_2",
+        "precision_2",
+        "recall_2",
+    ):
         assert (sig.metrics[name].ci_low, sig.metrics[name].ci_high) == pytest.approx(expected[name], abs=1e-9), name
 
 
@@ -79,9 +95,12 @@ def test_multiclass_report_shows_each_class_and_fails_the_macro_goal(multiclass_
     f1_2 = sig.metrics["f1_2"]
     assert f"CI [{fmt.signed(f1_2.ci_low)}, {fmt.signed(f1_2.ci_high)}]" in rows["| `2`"]
     macro = next(line for line in text.splitlines() if line.startswith("| **macro** |"))
-    assert f"CI [{fmt.signed(sig.metrics['macro_f1'].ci_low)}, {fmt.signed(sig.metrics['macro_f1'].ci_high)}] ✱" \
-        in macro
+    assert (
+        f"CI [{fmt.signed(sig.metrics['macro_f1'].ci_low)}, {fmt.signed(sig.metrics['macro_f1'].ci_high)}] ✱" in macro
+    )
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed") and "macro_f1 dropped" in first
-    assert result.gate.failures[0].message.startswith("macro_f1 dropped ") and ", CI [" in result.gate.failures[0].message
+    assert (
+        result.gate.failures[0].message.startswith("macro_f1 dropped ") and ", CI [" in result.gate.failures[0].message
+    )
     assert sorted(p.name for p in result.images) == ["species-confusion.png"]

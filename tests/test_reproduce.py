@@ -18,8 +18,11 @@ from pathlib import Path
 import git as gitlib
 import pytest
 
-from mlci import baseline, config as config_mod, reproduce as reproduce_mod, run
-from mlci.record import RunRecord
+from mlci.model.record import RunRecord
+from mlci.store import baseline
+from mlci.store import config as config_mod
+from mlci.workflows import reproduce as reproduce_mod
+from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke
 
 
@@ -39,7 +42,9 @@ def rewrite_records(root: Path, commit: str, change) -> None:
 
 def with_metric(name: str, factor: float):
     def change(record: RunRecord) -> RunRecord:
-        metrics = {f: {k: (v * factor if k == name else v) for k, v in vals.items()} for f, vals in record.metrics.items()}
+        metrics = {
+            f: {k: (v * factor if k == name else v) for k, v in vals.items()} for f, vals in record.metrics.items()
+        }
         return dataclasses.replace(record, metrics=metrics)
 
     return change
@@ -160,8 +165,9 @@ def _state(root: Path) -> dict[str, object]:
     files = {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).parts[0] != ".git" and not p.relative_to(root).as_posix().startswith(
-            ".dvc/cache/")
+        if p.is_file()
+        and p.relative_to(root).parts[0] != ".git"
+        and not p.relative_to(root).as_posix().startswith(".dvc/cache/")
     }
     return {
         "files": files,
@@ -206,14 +212,37 @@ def test_pr_ref_reproduces_the_recorded_head_of_that_pr_as_json(tiny: Path):
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"schema", "status", "rev", "commit", "record", "metrics", "model", "environment",
-                         "device_changed", "mismatches", "notes", "reason", "worktree", "seconds"}
+    assert set(data) == {
+        "schema",
+        "status",
+        "rev",
+        "commit",
+        "record",
+        "metrics",
+        "model",
+        "environment",
+        "device_changed",
+        "mismatches",
+        "notes",
+        "reason",
+        "worktree",
+        "seconds",
+    }
     assert (data["schema"], data["status"], data["rev"], data["commit"]) == (1, "reproduced", "pr/7", pr_head)
     assert data["record"]["pr"] == 7 and data["reason"] is None and data["mismatches"] == []
     assert [(m["name"], m["reproduced"]) for m in data["metrics"]] == [("count", 3), ("mean", 4.0)]
     for metric in data["metrics"]:
-        assert set(metric) == {"file", "name", "recorded", "reproduced", "delta", "delta_rel", "tolerance",
-                               "tolerance_source", "within"}
+        assert set(metric) == {
+            "file",
+            "name",
+            "recorded",
+            "reproduced",
+            "delta",
+            "delta_rel",
+            "tolerance",
+            "tolerance_source",
+            "within",
+        }
         assert metric["within"] and metric["recorded"] == metric["reproduced"] and metric["tolerance_source"] == "exact"
     assert data["model"]["checked"] and data["model"]["match"] and data["model"]["path"] == "models/model.txt"
     assert data["environment"] == [] and data["device_changed"] is False
@@ -277,8 +306,9 @@ def test_pr_whose_recorded_head_is_not_in_the_clone_exits_2_with_the_fetch_comma
     git(trained_repo, "gc", "-q", "--prune=now")
     result = invoke(trained_repo, "reproduce", "pr/8")
     assert result.exit_code == 2
-    assert error_line(result) == (f"mlci: error: PR #8's recorded head {sha[:12]} is not in this clone; "
-                                  "`git fetch origin pull/8/head` and retry")
+    assert error_line(result) == (
+        f"mlci: error: PR #8's recorded head {sha[:12]} is not in this clone; `git fetch origin pull/8/head` and retry"
+    )
 
 
 def test_data_deleted_from_the_cache_with_no_remote_exits_2_and_removes_the_worktree(tiny: Path):
@@ -289,7 +319,11 @@ def test_data_deleted_from_the_cache_with_no_remote_exits_2_and_removes_the_work
     assert "data unavailable: data/raw.csv (md5 " in line
     assert "is not in the DVC cache and no DVC remote is configured" in line
     data = json.loads(result.stdout)
-    assert (data["status"], data["commit"], data["reason"]) == ("cannot_reproduce", head(tiny), line[len("mlci: error: "):])
+    assert (data["status"], data["commit"], data["reason"]) == (
+        "cannot_reproduce",
+        head(tiny),
+        line[len("mlci: error: ") :],
+    )
     assert worktrees(tiny) == [f"worktree {tiny}"]
     assert not (tiny / ".git" / "worktrees").exists() or not any((tiny / ".git" / "worktrees").iterdir())
 
@@ -348,8 +382,9 @@ def test_tolerance_precedence_option_then_goal_then_reproduce_section(tmp_path: 
     assert reproduce_mod.tolerance_for(cfg, "m.json", "loss", None) == (0.001, "reproduce.tolerance")
     assert reproduce_mod.tolerance_for(cfg, "m.json", "f1", None) == (0.001, "reproduce.tolerance")
     assert reproduce_mod.tolerance_for(cfg, "m.json", "auc", 0.0) == (0.0, "option")
-    checks = reproduce_mod.compare_metrics(cfg, {"m.json": {"auc": 0.90, "loss": 0.5}},
-                                           {"m.json": {"auc": 0.91, "loss": 0.501}}, None)
+    checks = reproduce_mod.compare_metrics(
+        cfg, {"m.json": {"auc": 0.90, "loss": 0.5}}, {"m.json": {"auc": 0.91, "loss": 0.501}}, None
+    )
     assert [(c.name, c.within) for c in checks] == [("auc", True), ("loss", False)]
 
 
@@ -361,21 +396,32 @@ def test_negative_tolerance_is_a_usage_error(tiny: Path):
 
 def test_gpu_recorded_run_is_compared_with_the_configured_tolerance_and_says_so(tiny: Path):
     def on_gpu(record: RunRecord) -> RunRecord:
-        env = {**record.environment, "gpu": {"count": 1, "names": ["NVIDIA H100 80GB HBM3"]},
-               "training": {"device": "gpu"}}
+        env = {
+            **record.environment,
+            "gpu": {"count": 1, "names": ["NVIDIA H100 80GB HBM3"]},
+            "training": {"device": "gpu"},
+        }
         return with_metric("mean", 1.0001)(dataclasses.replace(record, environment=env))
 
     rewrite_records(tiny, head(tiny), on_gpu)
     result = invoke(tiny, "reproduce", "--tolerance", "0.001")
     assert result.exit_code == 0, result.output
-    assert "note: recorded on gpu, re-run on cpu: GPU and CPU results may differ; compared within the configured tolerance" in result.stdout
+    assert (
+        "note: recorded on gpu, re-run on cpu: GPU and CPU results may differ; compared within the configured tolerance"
+        in result.stdout
+    )
     assert [cell.strip() for cell in metric_row(result.stdout, "lightgbm device").split("│")] == [
-        "lightgbm device", "gpu", "cpu"]
+        "lightgbm device",
+        "gpu",
+        "cpu",
+    ]
 
 
 def test_environment_differences_are_listed(tiny: Path):
     def elsewhere(record: RunRecord) -> RunRecord:
-        freeze = [("PyYAML==0.0.1" if line.lower().startswith("pyyaml==") else line) for line in record.environment["freeze"]]
+        freeze = [
+            ("PyYAML==0.0.1" if line.lower().startswith("pyyaml==") else line) for line in record.environment["freeze"]
+        ]
         env = {**record.environment, "python": "3.10.1", "freeze": freeze}
         return dataclasses.replace(record, environment=env)
 
@@ -390,7 +436,7 @@ def test_environment_differences_are_listed(tiny: Path):
 def test_keep_leaves_the_worktree_and_prints_its_path(tiny: Path):
     result = invoke(tiny, "reproduce", "--keep")
     assert result.exit_code == 0, result.output
-    (line,) = [l for l in result.stdout.splitlines() if l.startswith("worktree kept at ")]
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("worktree kept at ")]
     kept = Path(line.split()[3])
     assert json.loads((kept / "metrics.json").read_text())["count"] == 3
     assert len(worktrees(tiny)) == 2
@@ -402,7 +448,7 @@ def test_keep_on_failure_names_the_kept_worktree(tiny: Path):
     shutil.rmtree(tiny / ".dvc" / "cache")
     result = invoke(tiny, "reproduce", "--keep")
     assert result.exit_code == 2
-    (line,) = [l for l in result.stderr.splitlines() if "worktree kept at " in l]
+    (line,) = [ln for ln in result.stderr.splitlines() if "worktree kept at " in ln]
     kept = Path(line.split("worktree kept at ", 1)[1])
     assert (kept / "dvc.yaml").exists() and len(worktrees(tiny)) == 2
     git(tiny, "worktree", "remove", "--force", str(kept))

@@ -9,7 +9,7 @@ from pathlib import Path
 import git as gitlib
 import pytest
 
-from mlci import reproducibility
+from mlci.analysis import reproducibility
 from tests.helpers import commit_all, git
 
 PINNED = "lightgbm==4.5.0\npandas==2.2.3  # data frames\n-r more.txt\n"
@@ -99,7 +99,10 @@ def test_requirement_ranges_are_named_as_unpinned(git_repo: Path):
         ("uv.lock", "version = 1\n"),
         ("poetry.lock", "# lock\n"),
         ("requirements/prod.txt", "numpy==2.1.0 ; python_version >= '3.10'\nmypkg @ https://example.invalid/p.whl\n"),
-        ("environment.yml", "dependencies:\n  - python=3.11\n  - pip\n  - numpy=2.1.0=py311_0\n  - pip:\n    - lightgbm==4.5.0\n"),
+        (
+            "environment.yml",
+            "dependencies:\n  - python=3.11\n  - pip\n  - numpy=2.1.0=py311_0\n  - pip:\n    - lightgbm==4.5.0\n",
+        ),
     ],
 )
 def test_lock_files_and_fully_pinned_files_count_as_pinned(git_repo: Path, name: str, text: str):
@@ -127,7 +130,7 @@ def test_dvc_lock_is_not_mistaken_for_a_python_lock_file(git_repo: Path):
 
 def test_mlci_run_records_the_reproducibility_warnings(git_repo: Path):
     """Through the real `mlci run`: a DVC pipeline reading git-ignored data, no pinned packages."""
-    from mlci import run
+    from mlci.workflows import run
 
     root = git_repo
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
@@ -166,9 +169,11 @@ def test_untracked_workflows_and_notes_do_not_make_a_run_dirty(git_repo: Path):
 def test_a_changed_dep_an_untracked_code_file_and_dvc_yaml_are_named(git_repo: Path):
     _project(git_repo)
     (git_repo / "params.yaml").write_text("lr: 1\n")
-    (git_repo / "dvc.yaml").write_text(PIPELINE.replace("deps: [src/train.py, data/clean.csv]",
-                                                        "deps: [src/train.py, data/clean.csv, src/lib]\n"
-                                                        "    params: [lr]"))
+    (git_repo / "dvc.yaml").write_text(
+        PIPELINE.replace(
+            "deps: [src/train.py, data/clean.csv]", "deps: [src/train.py, data/clean.csv, src/lib]\n    params: [lr]"
+        )
+    )
     commit_all(git_repo, "pipeline")
     (git_repo / "src" / "train.py").write_text("print('changed')\n")
     (git_repo / "src" / "lib").mkdir()
@@ -179,7 +184,8 @@ def test_a_changed_dep_an_untracked_code_file_and_dvc_yaml_are_named(git_repo: P
 
 
 def test_mlci_run_after_init_workflows_is_clean_and_becomes_the_baseline(trained_repo: Path):
-    from mlci import baseline, run, scaffold
+    from mlci.store import baseline
+    from mlci.workflows import run, scaffold
 
     scaffold.init(trained_repo, workflows=True)  # untracked .github/workflows/*.yml
     (trained_repo / "notes.txt").write_text("try a smaller learning rate\n")

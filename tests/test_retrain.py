@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import config as config_mod
-from mlci.record import RunRecord
-from mlci.retrain import Reference, RetrainSettings, decide
+from mlci.model.record import RunRecord
+from mlci.store import config as config_mod
+from mlci.workflows.retrain import Reference, RetrainSettings, decide
 from tests.helpers import commit_all, git, invoke, set_param
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +32,14 @@ def cfg(tmp_path: Path) -> config_mod.Config:
 
 
 def _record(auc: float, logloss: float = 0.3, profile: dict | None = None) -> RunRecord:
-    return RunRecord(commit="a" * 40, branch="main", dirty=True, params={},
-                     metrics={"metrics.json": {"auc": auc, "logloss": logloss}},
-                     extra={"data_profile": profile} if profile else {})
+    return RunRecord(
+        commit="a" * 40,
+        branch="main",
+        dirty=True,
+        params={},
+        metrics={"metrics.json": {"auc": auc, "logloss": logloss}},
+        extra={"data_profile": profile} if profile else {},
+    )
 
 
 def _reference(auc: float, logloss: float = 0.3, profile: dict | None = None) -> Reference:
@@ -62,9 +67,21 @@ def test_improvement_beyond_metric_change_opens_a_pr(cfg):
 
 
 def test_data_drift_alone_opens_a_pr(cfg):
-    base = {"t.csv": {"rows": 100, "columns": {"c": {"dtype": "string", "kind": "categorical", "nulls": 0,
-                                                        "null_fraction": 0.0, "top": [["a", 90], ["b", 10]],
-                                                        "top_complete": True}}}}
+    base = {
+        "t.csv": {
+            "rows": 100,
+            "columns": {
+                "c": {
+                    "dtype": "string",
+                    "kind": "categorical",
+                    "nulls": 0,
+                    "null_fraction": 0.0,
+                    "top": [["a", 90], ["b", 10]],
+                    "top_complete": True,
+                }
+            },
+        }
+    }
     head = json.loads(json.dumps(base))
     head["t.csv"]["columns"]["c"]["top"] = [["a", 40], ["b", 60]]
     decision = decide(cfg, _record(0.9, profile=head), _reference(0.9, profile=base))
@@ -100,8 +117,9 @@ def test_pr_create_pushes_the_branch_and_opens_one_pr_with_the_report(cloned, fa
     root, origin = cloned
     head = git(root, "rev-parse", "HEAD")
     (root / "data.csv").write_text("a,b\n1,2\n3,4\n")
-    result = invoke(root, "pr", "create", "--body-file", _report(root, "## mlci retrain\n\nauc 0.9 → 0.8\n"),
-                    env=_env(fake_github))
+    result = invoke(
+        root, "pr", "create", "--body-file", _report(root, "## mlci retrain\n\nauc 0.9 → 0.8\n"), env=_env(fake_github)
+    )
     assert result.exit_code == 0, result.output
     assert "created PR #1" in result.output
     pushed = git(origin, "rev-parse", "refs/heads/mlci/retrain")
@@ -200,7 +218,7 @@ def test_retrain_on_drifted_data_compares_with_production_and_writes_the_report(
     outputs = output.read_text()
     assert "open_pr=true" in outputs and "report=" in outputs
     # prepare ran early (for the expectations), train/evaluate in the full repro: all shown as run
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     repo = gitrepo.open_repo(trained_repo)
     record = baseline.latest(repo, gitrepo.head_commit(repo))
@@ -210,10 +228,13 @@ def test_retrain_on_drifted_data_compares_with_production_and_writes_the_report(
 # --- the workflow template -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [
-    ["zizmor", "--offline", str(WORKFLOW)],
-    ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["zizmor", "--offline", str(WORKFLOW)],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+    ],
+)
 def test_retrain_workflow_lints_clean(command):
     import sys
 

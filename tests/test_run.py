@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import baseline, gitrepo, run
 from mlci.errors import PipelineError
+from mlci.store import baseline, gitrepo
+from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke, set_param
 
 
@@ -28,7 +29,10 @@ def test_record_holds_commit_params_metrics_hashes_and_environment(trained_repo:
 def test_second_run_with_nothing_changed_does_no_training(trained_repo: Path):
     record = run.run(trained_repo)
     assert [(s.name, s.status) for s in record.stages] == [
-        ("prepare", "skipped"), ("train", "skipped"), ("evaluate", "skipped")]
+        ("prepare", "skipped"),
+        ("train", "skipped"),
+        ("evaluate", "skipped"),
+    ]
 
 
 def test_changed_param_reruns_only_the_stages_that_depend_on_it(trained_repo: Path):

@@ -44,8 +44,14 @@ def runner_dir(tmp_path: Path) -> Path:
 
 
 def register(runner_dir: Path, **env: str) -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "RUNNER_DIR": str(runner_dir),
-            "GITHUB_URL": "https://github.com/acme/churn", "MLCI_DOCTOR": "", "RUNNER_NAME": "gpu-box-1"}
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ["HOME"],
+        "RUNNER_DIR": str(runner_dir),
+        "GITHUB_URL": "https://github.com/acme/churn",
+        "MLCI_DOCTOR": "",
+        "RUNNER_NAME": "gpu-box-1",
+    }
     return subprocess.run(["bash", str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -121,7 +127,9 @@ def test_organisation_url_asks_the_org_endpoint(runner_dir, token_api):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     url, seen = token_api
-    assert register(runner_dir, GITHUB_PAT="p", GITHUB_API_URL=url, GITHUB_URL="https://github.com/acme").returncode == 0
+    assert (
+        register(runner_dir, GITHUB_PAT="p", GITHUB_API_URL=url, GITHUB_URL="https://github.com/acme").returncode == 0
+    )
     assert seen[0]["path"] == "/orgs/acme/actions/runners/registration-token"
 
 
@@ -141,8 +149,9 @@ def test_systemd_verify_accepts_the_unit(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
-    proc = subprocess.run([analyze, "verify", "--man=no", str(RUNNERS / "mlci-runner.service")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [analyze, "verify", "--man=no", str(RUNNERS / "mlci-runner.service")], capture_output=True, text=True
+    )
     # The unit names absolute install paths that do not exist on a test machine; nothing else may be wrong.
     problems = [line for line in proc.stderr.splitlines() if "is not executable: No such file" not in line]
     assert problems == []
@@ -150,7 +159,8 @@ def test_systemd_verify_accepts_the_unit(tmp_path):
 
 def test_environment_file_example_holds_no_token():
     values = dict(
-        line.split("=", 1) for line in (RUNNERS / "mlci-runner.env.example").read_text().splitlines()
+        line.split("=", 1)
+        for line in (RUNNERS / "mlci-runner.env.example").read_text().splitlines()
         if line and not line.startswith("#")
     )
     assert values["GITHUB_URL"].startswith("https://") and values["RUNNER_LABELS"] == "self-hosted,gpu"

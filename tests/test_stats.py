@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mlci import stats
+from mlci.analysis import stats
 
 
 def _binary_reference(label, score, weights) -> dict[str, float]:
@@ -32,25 +32,30 @@ def _regression_reference(label, score, weights) -> dict[str, float]:
 
 def _multiclass_reference(label, predicted, weights, classes=(0, 1, 2)) -> dict[str, float]:
     labels = list(classes)
-    per_class = {kind: fn(label, predicted, labels=labels, average=None, sample_weight=weights, zero_division=0)
-                 for kind, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
-                                  ("f1", skm.f1_score))}
+    per_class = {
+        kind: fn(label, predicted, labels=labels, average=None, sample_weight=weights, zero_division=0)
+        for kind, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score))
+    }
     values = {f"{kind}_{c}": float(per_class[kind][i]) for i, c in enumerate(labels) for kind in per_class}
     for average in ("macro", "micro"):
-        values[f"{average}_f1"] = skm.f1_score(label, predicted, labels=labels, average=average,
-                                               sample_weight=weights, zero_division=0)
-    values["macro_precision"] = skm.precision_score(label, predicted, labels=labels, average="macro",
-                                                    sample_weight=weights, zero_division=0)
-    values["macro_recall"] = skm.recall_score(label, predicted, labels=labels, average="macro",
-                                              sample_weight=weights, zero_division=0)
+        values[f"{average}_f1"] = skm.f1_score(
+            label, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0
+        )
+    values["macro_precision"] = skm.precision_score(
+        label, predicted, labels=labels, average="macro", sample_weight=weights, zero_division=0
+    )
+    values["macro_recall"] = skm.recall_score(
+        label, predicted, labels=labels, average="macro", sample_weight=weights, zero_division=0
+    )
     values["accuracy"] = skm.accuracy_score(label, predicted, sample_weight=weights)
     return values
 
 
 def reference_paired_ci(task, label, base, head, resamples, seed, chunk=None):
     """Loop over resamples; weights are 2 × the bits `stats.weight_chunks` hands out."""
-    metric_fn = {"binary": _binary_reference, "regression": _regression_reference,
-                 "multiclass": _multiclass_reference}[task]
+    metric_fn = {"binary": _binary_reference, "regression": _regression_reference, "multiclass": _multiclass_reference}[
+        task
+    ]
     deltas: dict[str, list[float]] = {}
     for bits in stats.weight_chunks(len(label), resamples, seed, chunk):
         for row in bits:
@@ -106,8 +111,9 @@ def test_fast_auc_agrees_with_the_exact_reference_within_a_small_share_of_the_ci
     label = rng.integers(0, 2, n)
     base = rng.random(n) * 0.6 + label * 0.3
     head = base + rng.normal(0, 0.05, n)
-    fast = stats.paired_bootstrap("binary", label, base, head, metrics=("auc",), resamples=60, seed=1,
-                                  exact_auc=False)["auc"]
+    fast = stats.paired_bootstrap("binary", label, base, head, metrics=("auc",), resamples=60, seed=1, exact_auc=False)[
+        "auc"
+    ]
     exact = reference_paired_ci("binary", label, base, head, 60, 1)["auc"]
     width = exact[1] - exact[0]
     assert abs(fast.ci_low - exact[0]) < 0.02 * width

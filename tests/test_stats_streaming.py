@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from mlci import stats
+from mlci.analysis import stats
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`mlci.sweep.merge_reports`: one table for a hyperparameter sweep, best variant marked."""
+"""`mlci.workflows.sweep.merge_reports`: one table for a hyperparameter sweep, best variant marked."""
 
 from __future__ import annotations
 
@@ -7,16 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from mlci import run
 from mlci.errors import DataError, UsageError
-from mlci.sweep import collect, merge_reports
+from mlci.workflows import run
+from mlci.workflows.sweep import collect, merge_reports
 from tests.helpers import commit_all, git, invoke, set_param
 
 
 def metric(name: str, base: float, head: float | None, direction: str = "higher", guessed: bool = False) -> dict:
-    return {"model": "default", "file": "metrics.json", "name": name, "base": base, "head": head,
-            "delta": None if head is None else head - base, "delta_rel": None, "direction": direction,
-            "direction_guessed": guessed, "verdict": "improved"}
+    return {
+        "model": "default",
+        "file": "metrics.json",
+        "name": name,
+        "base": base,
+        "head": head,
+        "delta": None if head is None else head - base,
+        "delta_rel": None,
+        "direction": direction,
+        "direction_guessed": guessed,
+        "verdict": "improved",
+    }
 
 
 def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tuple], *, nested: bool = True) -> Path:
@@ -25,11 +34,17 @@ def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tup
     directory = root / name
     directory.mkdir(parents=True)
     comparison = {
-        "schema": 1, "base": {"ref": "main", "commit": "b" * 40, "source": "record"},
+        "schema": 1,
+        "base": {"ref": "main", "commit": "b" * 40, "source": "record"},
         "head": {"commit": name.ljust(40, "0"), "dirty": False, "source": "workspace"},
         "metrics": metrics,
-        "params": [{"file": "params.yaml", "name": k, "base": b, "head": h, "change": "changed"} for k, (b, h) in params.items()],
-        "summary": {}, "notes": [], "some_future_key": {"ignored": True},
+        "params": [
+            {"file": "params.yaml", "name": k, "base": b, "head": h, "change": "changed"}
+            for k, (b, h) in params.items()
+        ],
+        "summary": {},
+        "notes": [],
+        "some_future_key": {"ignored": True},
     }
     data = {"schema": 1, "comparison": comparison, "gate": {}, "models": {}} if nested else comparison
     (directory / "report.json").write_text(json.dumps(data))
@@ -39,12 +54,24 @@ def report_dir(root: Path, name: str, metrics: list[dict], params: dict[str, tup
 @pytest.fixture
 def three_variants(tmp_path: Path) -> list[Path]:
     return [
-        report_dir(tmp_path, "lr-0.05", [metric("auc", 0.90, 0.91), metric("logloss", 0.30, 0.28, "lower")],
-                   {"train.learning_rate": (0.1, 0.05)}),
-        report_dir(tmp_path, "lr-0.2", [metric("auc", 0.90, 0.93), metric("logloss", 0.30, 0.31, "lower")],
-                   {"train.learning_rate": (0.1, 0.2)}),
-        report_dir(tmp_path, "leaves-31", [metric("auc", 0.90, 0.89), metric("logloss", 0.30, 0.25, "lower")],
-                   {"train.num_leaves": (15, 31)}),
+        report_dir(
+            tmp_path,
+            "lr-0.05",
+            [metric("auc", 0.90, 0.91), metric("logloss", 0.30, 0.28, "lower")],
+            {"train.learning_rate": (0.1, 0.05)},
+        ),
+        report_dir(
+            tmp_path,
+            "lr-0.2",
+            [metric("auc", 0.90, 0.93), metric("logloss", 0.30, 0.31, "lower")],
+            {"train.learning_rate": (0.1, 0.2)},
+        ),
+        report_dir(
+            tmp_path,
+            "leaves-31",
+            [metric("auc", 0.90, 0.89), metric("logloss", 0.30, 0.25, "lower")],
+            {"train.num_leaves": (15, 31)},
+        ),
     ]
 
 
@@ -59,8 +86,12 @@ def test_rows_are_ordered_best_first(three_variants):
 
 def test_primary_defaults_to_the_first_metric_with_a_configured_direction(tmp_path):
     dirs = [
-        report_dir(tmp_path, "a", [metric("accuracy", 0.8, 0.9, guessed=True), metric("logloss", 0.3, 0.2, "lower")], {}),
-        report_dir(tmp_path, "b", [metric("accuracy", 0.8, 0.95, guessed=True), metric("logloss", 0.3, 0.1, "lower")], {}),
+        report_dir(
+            tmp_path, "a", [metric("accuracy", 0.8, 0.9, guessed=True), metric("logloss", 0.3, 0.2, "lower")], {}
+        ),
+        report_dir(
+            tmp_path, "b", [metric("accuracy", 0.8, 0.95, guessed=True), metric("logloss", 0.3, 0.1, "lower")], {}
+        ),
     ]
     sweep = collect(dirs)
     assert (sweep.primary, sweep.direction, [v.name for v in sweep.best]) == ("logloss", "lower", ["b"])
@@ -105,8 +136,10 @@ def test_merging_into_a_folder_of_the_users_files_is_refused(three_variants, tmp
 
 
 def test_a_variant_missing_the_primary_metric_is_listed_last_and_never_best(tmp_path):
-    dirs = [report_dir(tmp_path, "broken", [metric("auc", 0.9, None)], {}),
-            report_dir(tmp_path, "ok", [metric("auc", 0.9, 0.5)], {})]
+    dirs = [
+        report_dir(tmp_path, "broken", [metric("auc", 0.9, None)], {}),
+        report_dir(tmp_path, "ok", [metric("auc", 0.9, 0.5)], {}),
+    ]
     sweep = collect(dirs)
     assert [v.name for v in sweep.variants] == ["ok", "broken"]
     assert [v.name for v in sweep.best] == ["ok"]
@@ -181,11 +214,15 @@ def test_the_first_goal_in_mlci_yaml_decides_the_best(three_variants, tmp_path):
 
 
 def test_a_bare_comparison_as_report_json_is_read_too(tmp_path):
-    dirs = [report_dir(tmp_path, "flat", [metric("auc", 0.9, 0.97)], {"train.seed": (0, 1)}, nested=False),
-            report_dir(tmp_path, "nested", [metric("auc", 0.9, 0.92)], {"train.seed": (0, 2)})]
+    dirs = [
+        report_dir(tmp_path, "flat", [metric("auc", 0.9, 0.97)], {"train.seed": (0, 1)}, nested=False),
+        report_dir(tmp_path, "nested", [metric("auc", 0.9, 0.92)], {"train.seed": (0, 2)}),
+    ]
     sweep = collect(dirs)
     assert [(v.name, v.params, v.best) for v in sweep.variants] == [
-        ("flat", {"train.seed": 1}, True), ("nested", {"train.seed": 2}, False)]
+        ("flat", {"train.seed": 1}, True),
+        ("nested", {"train.seed": 2}, False),
+    ]
 
 
 def test_json_without_a_metrics_list_is_not_a_report(tmp_path):
@@ -229,10 +266,16 @@ def test_sweep_workflow_param_step_sets_each_variants_values(tmp_path):
     example_params = (Path(__file__).resolve().parents[1] / "templates" / "example" / "params.yaml").read_text()
     (tmp_path / "params.yaml").write_text(example_params)
     script = step(workflow()["jobs"]["variant"], "Set this variant's params")
-    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-           "SETS": "train.learning_rate=0.05 train.num_leaves=63 train.device=auto"}
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "SETS": "train.learning_rate=0.05 train.num_leaves=63 train.device=auto",
+    }
     assert set(script["env"]) == {"SETS"}
     subprocess.run(["bash", "-e", "-c", script["run"]], cwd=tmp_path, env=env, check=True, capture_output=True)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    assert (params["train"]["learning_rate"], params["train"]["num_leaves"], params["train"]["device"]) == (0.05, 63, "auto")
+    assert (params["train"]["learning_rate"], params["train"]["num_leaves"], params["train"]["device"]) == (
+        0.05,
+        63,
+        "auto",
+    )
     assert params["data"] == yaml.safe_load(example_params)["data"]

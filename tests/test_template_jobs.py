@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlci import run, scaffold
+from mlci.workflows import run, scaffold
 from tests.helpers import commit_all, git
 from tests.plugins.fake_github import TOKEN, actions_env
 from tests.test_action import run_action
@@ -36,10 +36,12 @@ STOOD_IN = ("actions/checkout@", "actions/setup-python@", "actions/upload-artifa
 
 def _wheel(dest: Path, value: int) -> Path:
     """A pure-Python wheel of `projonly` (VALUE = value), built by hand: pip installs it offline."""
-    files = {"projonly/__init__.py": f"VALUE = {value}\n".encode(),
-             "projonly-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: projonly\nVersion: 1.0\n",
-             "projonly-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
-                                             b"Tag: py3-none-any\n"}
+    files = {
+        "projonly/__init__.py": f"VALUE = {value}\n".encode(),
+        "projonly-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: projonly\nVersion: 1.0\n",
+        "projonly-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
 
     def digest(data: bytes) -> str:
         return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -65,8 +67,10 @@ def project_main(git_repo: Path, tmp_path: Path) -> Path:
     root = git_repo
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
     (root / "stage.py").write_text(STAGE)
-    (root / "dvc.yaml").write_text("stages:\n  ev:\n    cmd: python stage.py\n    deps: [stage.py]\n"
-                                   "    metrics:\n      - m.json:\n          cache: false\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  ev:\n    cmd: python stage.py\n    deps: [stage.py]\n"
+        "    metrics:\n      - m.json:\n          cache: false\n"
+    )
     (root / "vendor").mkdir()
     _wheel(root / "vendor", 42)
     (root / "requirements.txt").write_text("./vendor/projonly-1.0-py3-none-any.whl\n")
@@ -74,14 +78,18 @@ def project_main(git_repo: Path, tmp_path: Path) -> Path:
     commit_all(root, "a stage that imports the project's own package")
     base_venv = tmp_path / "base-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base_venv)], check=True)
-    purelib = subprocess.run([str(base_venv / "bin" / "python"), "-c",
-                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(base_venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (Path(purelib) / "projonly").mkdir(parents=True)
     (Path(purelib) / "projonly" / "__init__.py").write_text("VALUE = 41\n")
     saved = dict(os.environ)
-    os.environ.update({"VIRTUAL_ENV": str(base_venv),
-                       "PATH": os.pathsep.join([str(base_venv / "bin"), *_path_without_mlci()])})
+    os.environ.update(
+        {"VIRTUAL_ENV": str(base_venv), "PATH": os.pathsep.join([str(base_venv / "bin"), *_path_without_mlci()])}
+    )
     try:
         run.run(root)
     finally:
@@ -103,10 +111,17 @@ def project_pr(project_main: Path) -> Path:
 def _runner_env(fake_github, workdir: Path, **kwargs) -> dict[str, str]:
     """The runner's variables; no VIRTUAL_ENV, no index, and no projonly on PATH."""
     env = actions_env(fake_github, workdir, **kwargs)
-    env.update({"VIRTUAL_ENV": "", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull,
-                "PATH": os.pathsep.join(_path_without_mlci())})
-    assert subprocess.run(["python3", "-c", "import projonly"], env=env, capture_output=True,
-                          check=False).returncode != 0, "projonly must come from the user step only"
+    env.update(
+        {
+            "VIRTUAL_ENV": "",
+            "PIP_NO_INDEX": "1",
+            "PIP_CONFIG_FILE": os.devnull,
+            "PATH": os.pathsep.join(_path_without_mlci()),
+        }
+    )
+    assert (
+        subprocess.run(["python3", "-c", "import projonly"], env=env, capture_output=True, check=False).returncode != 0
+    ), "projonly must come from the user step only"
     return env
 
 
@@ -140,18 +155,26 @@ def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str]) -> d
         assert "${{" not in step["run"], "a run: step interpolates an expression"
         script = temp / f"_job_step_{index}.sh"
         script.write_text(step["run"])
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=workspace,
-                              env=step_env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=workspace,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, f"step {step.get('name')!r} failed: {done.stdout}{done.stderr}"
         results["run"].append(step.get("name"))
     return results
 
 
 @pytest.mark.parametrize("template", ["workflows-cpu/pr.yml", "workflows/pr.yml"])
-def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(template, project_pr, fake_github,
-                                                                             tmp_path):
-    env = _runner_env(fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"),
-                      self_hosted="workflows/" in template)
+def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(
+    template, project_pr, fake_github, tmp_path
+):
+    env = _runner_env(
+        fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"), self_hosted="workflows/" in template
+    )
     job = run_job(ROOT / "templates" / template, "train", project_pr, env)
 
     assert job["run"] == ["Install the project's requirements"]
@@ -164,8 +187,9 @@ def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(tem
 
 
 @pytest.mark.parametrize("template", ["workflows-cpu/baseline.yml", "workflows/baseline.yml"])
-def test_the_baseline_job_records_main_with_the_user_steps_packages_and_pushes_the_record(template, project_main,
-                                                                                          fake_github, tmp_path):
+def test_the_baseline_job_records_main_with_the_user_steps_packages_and_pushes_the_record(
+    template, project_main, fake_github, tmp_path
+):
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", str(origin))
     git(project_main, "remote", "add", "origin", str(origin))

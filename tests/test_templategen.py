@@ -1,4 +1,4 @@
-"""The action ref is set in one place (mlci/templategen.py) and everything that names it, plus
+"""The action ref is set in one place (mlci/workflows/templategen.py) and everything that names it, plus
 the README's copy-paste workflows, is derived from it: checked-in files never drift."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from mlci import templategen
+from mlci.workflows import templategen
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT / "scripts" / "gen-templates"
@@ -34,8 +34,12 @@ def test_every_template_uses_the_one_action_ref():
     templates = [*ROOT.glob("templates/workflows/*.yml"), *ROOT.glob("templates/workflows-cpu/*.yml")]
     assert len(templates) >= 7
     for path in templates:
-        uses = [step["uses"] for job in yaml.safe_load(path.read_text())["jobs"].values()
-                for step in job.get("steps", []) if "/mlci@" in step.get("uses", "")]
+        uses = [
+            step["uses"]
+            for job in yaml.safe_load(path.read_text())["jobs"].values()
+            for step in job.get("steps", [])
+            if "/mlci@" in step.get("uses", "")
+        ]
         assert uses and set(uses) == {templategen.ACTION_REF}, path.name
 
 
@@ -52,8 +56,9 @@ def test_a_new_ref_is_one_edit_and_the_check_names_every_stale_file(tmp_path):
     assert templategen.drifted(copy) == []
     derived = templategen.derived(copy)
     renamed = {rel: templategen.render_workflow(text, "acme/mlci@v2") for rel, text in derived.items()}
-    assert all("org/mlci@" not in text for rel, text in renamed.items() if rel.endswith(".yml")), \
+    assert all("org/mlci@" not in text for rel, text in renamed.items() if rel.endswith(".yml")), (
         "every template names the action only through the generator's pattern"
+    )
     (copy / "templates" / "workflows" / "pr.yml").write_text(renamed["templates/workflows/pr.yml"])
     assert templategen.drifted(copy) == ["templates/workflows/pr.yml"]
     assert templategen.write(copy) == ["templates/workflows/pr.yml"]
@@ -65,7 +70,7 @@ def test_a_template_edit_reaches_the_readme_block_on_regeneration(tmp_path):
     template = copy / "templates" / "workflows-cpu" / "pr.yml"
     template.write_text(template.read_text().replace("timeout-minutes: 60", "timeout-minutes: 45"))
     assert templategen.drifted(copy) == ["README.md"]
-    script = "import sys; from pathlib import Path; from mlci import templategen; print(templategen.write(Path(sys.argv[1])))"
+    script = "import sys; from pathlib import Path; from mlci.workflows import templategen; print(templategen.write(Path(sys.argv[1])))"
     done = subprocess.run([sys.executable, "-c", script, str(copy)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "timeout-minutes: 45" in (copy / "README.md").read_text()

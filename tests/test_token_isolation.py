@@ -23,7 +23,7 @@ from tests.plugins.fake_github import actions_env
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 
-PROBE = r'''
+PROBE = r"""
 import json, os, sys
 
 def environ(pid):
@@ -48,7 +48,7 @@ while pid > 1:
     pid = parent(pid)
 with open(os.environ["PROBE_OUT"], "w") as out:
     json.dump({"chain": chain, "found": {p: v for p, v in seen.items() if v}, "readable": len(seen)}, out)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def _probed(_trained_example: Path, tmp_path_factory) -> Path:
     """The example with an extra always-running stage (the probe), committed and recorded clean."""
     import shutil
 
-    from mlci.run import run
+    from mlci.workflows.run import run
 
     root = tmp_path_factory.mktemp("probed") / "repo"
     shutil.copytree(_trained_example, root, symlinks=True)
@@ -94,8 +94,14 @@ def secret(fake_github) -> str:
 def _mlci(root: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, dict, int]:
     probe_out = root.parent / f"probe-{args[0]}.json"
     env = {**env, "PROBE_OUT": str(probe_out), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "mlci", *args], cwd=root, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", *args],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = proc.communicate(timeout=600)
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     assert probe_out.exists(), f"the probe stage did not run:\n{out}\n{err}"
@@ -118,8 +124,9 @@ def _base_env(token: str) -> dict[str, str]:
     return env
 
 
-def test_mlci_ci_runs_stages_where_no_process_holds_the_token_and_still_publishes(probed, fake_github, secret,
-                                                                                  tmp_path):
+def test_mlci_ci_runs_stages_where_no_process_holds_the_token_and_still_publishes(
+    probed, fake_github, secret, tmp_path
+):
     git(probed, "checkout", "-q", "-b", "feature")
     (probed / "NOTES.md").write_text("docs\n")
     sha = commit_all(probed, "Docs")
@@ -148,8 +155,13 @@ def test_the_probe_would_see_a_token_left_in_an_ancestor(probed, secret):
     """The check above can fail: a shell that holds the token, above `mlci run`, is caught."""
     probe_out = probed.parent / "probe-shell.json"
     env = {**_base_env(secret), "PROBE_OUT": str(probe_out), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    shell = subprocess.Popen(["bash", "-c", f"'{sys.executable}' -m mlci run; true"], cwd=probed, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shell = subprocess.Popen(
+        ["bash", "-c", f"'{sys.executable}' -m mlci run; true"],
+        cwd=probed,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert shell.wait(timeout=600) == 0
     report = json.loads(probe_out.read_text())
     assert shell.pid in report["chain"]
@@ -157,12 +169,22 @@ def test_the_probe_would_see_a_token_left_in_an_ancestor(probed, secret):
 
 
 def test_stage_environment_drops_token_variables_and_git_auth_headers_only():
-    from mlci.github.gitauth import auth_env
-    from mlci.tokenenv import stage_env
+    from mlci.integrations.github.gitauth import auth_env
+    from mlci.runner.tokenenv import stage_env
 
-    environ = {"PATH": "/bin", "ACTIONS_RUNTIME_TOKEN": "x" * 20, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "y" * 20,
-               "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.autocrlf", "GIT_CONFIG_VALUE_0": "false"}
+    environ = {
+        "PATH": "/bin",
+        "ACTIONS_RUNTIME_TOKEN": "x" * 20,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "y" * 20,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.autocrlf",
+        "GIT_CONFIG_VALUE_0": "false",
+    }
     environ.update(auth_env("ghs_" + "z" * 36, "https://github.com", environ))
     env = stage_env(environ)
-    assert env == {"PATH": "/bin", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.autocrlf",
-                   "GIT_CONFIG_VALUE_0": "false"}
+    assert env == {
+        "PATH": "/bin",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.autocrlf",
+        "GIT_CONFIG_VALUE_0": "false",
+    }

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("torch", reason="the torch extra (pip install 'mlci[torch]') is not installed")
 
-from mlci import run
 from mlci.report import builder
+from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke, invoke_json
 
 pytestmark = pytest.mark.slow
@@ -66,15 +66,23 @@ def test_diff_shows_the_regression_dvc_metrics_diff_shows(torch_pr: Path):
     import sys
 
     ours = invoke_json(torch_pr, "diff", "--base", "main")
-    dvc = json.loads(subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "main", "--json", "--all"],
-                                    cwd=torch_pr, capture_output=True, text=True, check=True).stdout)
+    dvc = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "metrics", "diff", "main", "--json", "--all"],
+            cwd=torch_pr,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     theirs = dvc["dvclive/metrics.json"]
     for m in ours["metrics"]:
         assert (m["base"], m["head"]) == (theirs[m["name"]]["old"], theirs[m["name"]]["new"])
     auc = next(m for m in ours["metrics"] if m["name"] == "test.auc")
     assert auc["verdict"] == "regressed"
-    assert ours["params"] == [{"file": "params.yaml", "name": "train.lr", "base": 0.05, "head": 0.001,
-                               "change": "changed"}]
+    assert ours["params"] == [
+        {"file": "params.yaml", "name": "train.lr", "base": 0.05, "head": 0.001, "change": "changed"}
+    ]
 
 
 def test_report_draws_dvclive_curves_roc_and_confusion_base_vs_head(torch_pr: Path, tmp_path: Path):

@@ -17,8 +17,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-WORKFLOWS = sorted([*ROOT.glob("templates/workflows/*.yml"), *ROOT.glob("templates/workflows-cpu/*.yml"),
-                    *ROOT.glob(".github/workflows/*.yml")])
+WORKFLOWS = sorted(
+    [
+        *ROOT.glob("templates/workflows/*.yml"),
+        *ROOT.glob("templates/workflows-cpu/*.yml"),
+        *ROOT.glob(".github/workflows/*.yml"),
+    ]
+)
 ALL = [ROOT / "action.yml", *WORKFLOWS]
 
 
@@ -35,30 +40,46 @@ def _ids(paths):
 
 def test_the_files_to_lint_exist():
     names = _ids(ALL)
-    for required in ("action.yml", ".github/workflows/ci.yml", ".github/workflows/release.yml",
-                     "templates/workflows/pr.yml", "templates/workflows/baseline.yml",
-                     "templates/workflows-cpu/pr.yml", "templates/workflows-cpu/baseline.yml"):
+    for required in (
+        "action.yml",
+        ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
+        "templates/workflows/pr.yml",
+        "templates/workflows/baseline.yml",
+        "templates/workflows-cpu/pr.yml",
+        "templates/workflows-cpu/baseline.yml",
+    ):
         assert required in names
 
 
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_zizmor_finds_nothing(path: Path):
-    done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", "--format", "plain", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", "--format", "plain", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings to report" in done.stdout
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_ids(WORKFLOWS))
 def test_workflow_matches_githubs_schema(path: Path):
-    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_action_matches_githubs_schema():
-    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions",
-                           str(ROOT / "action.yml")], capture_output=True, text=True)
+    done = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ROOT / "action.yml")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -85,8 +106,10 @@ def test_zizmor_would_catch_an_injected_pr_title(tmp_path: Path):
     """The lint above can fail: a title interpolated into run: is a finding."""
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
-    bad.write_text("on: pull_request\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
-                   "      - run: echo \"${{ github.event.pull_request.title }}\"\n")
+    bad.write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
     done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", str(bad)], capture_output=True, text=True)
     assert done.returncode != 0 and "template-injection" in done.stdout
 
@@ -95,8 +118,14 @@ def test_zizmor_would_catch_an_injected_pr_title(tmp_path: Path):
 
 _FORK_GATE = "github.event.pull_request.head.repo.full_name == github.repository"
 _PUSH_GATE = "github.ref == 'refs/heads/"
-_UNTRUSTED_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review", "issue_comment",
-                       "pull_request_review_comment", "workflow_run"}
+_UNTRUSTED_TRIGGERS = {
+    "pull_request",
+    "pull_request_target",
+    "pull_request_review",
+    "issue_comment",
+    "pull_request_review_comment",
+    "workflow_run",
+}
 
 
 def _triggers(workflow: dict) -> set[str]:
@@ -107,9 +136,11 @@ def _triggers(workflow: dict) -> set[str]:
 def _admit_job_runs_the_gate(workflow: dict, job_id: str) -> bool:
     """`job_id` runs the mlci action's `admit` phase for a self-hosted runner."""
     job = workflow["jobs"].get(job_id) or {}
-    return any(str(step.get("with", {}).get("phase")) == "admit"
-               and step.get("with", {}).get("runner-environment") == "self-hosted"
-               for step in job.get("steps", []))
+    return any(
+        str(step.get("with", {}).get("phase")) == "admit"
+        and step.get("with", {}).get("runner-environment") == "self-hosted"
+        for step in job.get("steps", [])
+    )
 
 
 def gate_of(workflow: dict, job_id: str) -> str | None:
@@ -122,15 +153,19 @@ def gate_of(workflow: dict, job_id: str) -> str | None:
     for needed in [job.get("needs")] if isinstance(job.get("needs"), str) else job.get("needs", []):
         if f"needs.{needed}.outputs.admitted == 'true'" in condition and _admit_job_runs_the_gate(workflow, needed):
             return f"admitted by job {needed} (fork approved at its head SHA)"
-    if _FORK_GATE in condition and "||" not in condition.replace(
-            "github.event_name == 'workflow_dispatch' ||", ""):
+    if _FORK_GATE in condition and "||" not in condition.replace("github.event_name == 'workflow_dispatch' ||", ""):
         return "same-repository pull requests only"
     return None
 
 
 def _self_hosted_jobs(path: Path) -> list[str]:
-    done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", "--persona", "auditor", "--format", "json",
-                           str(path)], capture_output=True, text=True, cwd=ROOT, check=False)
+    done = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", "--persona", "auditor", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     findings = json.loads(done.stdout or "[]")
     jobs = []
     for finding in findings:
@@ -159,8 +194,10 @@ def test_the_pr_template_reaches_the_gpu_runner_only_through_the_admit_job():
 def test_the_gate_check_catches_an_ungated_self_hosted_job(tmp_path: Path):
     """The lint above can fail: the old pr.yml (no job-level gate) is caught."""
     bad = tmp_path / "pr.yml"
-    bad.write_text("on: pull_request\npermissions: {}\njobs:\n  train:\n    runs-on: [self-hosted, gpu]\n"
-                   "    steps:\n      - run: echo hi\n")
+    bad.write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  train:\n    runs-on: [self-hosted, gpu]\n"
+        "    steps:\n      - run: echo hi\n"
+    )
     workflow = yaml.safe_load(bad.read_text())
     assert _self_hosted_jobs(bad) == ["train"] and gate_of(workflow, "train") is None
     workflow["jobs"]["train"]["if"] = f"{_FORK_GATE} || true"

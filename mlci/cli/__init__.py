@@ -112,8 +112,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="mlci")
-@click.option("-C", "directory", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Run as if mlci was started in this directory.")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Run as if mlci was started in this directory.",
+)
 def cli(directory: str | None) -> None:
     """mlci: every pull request a reviewed ML experiment.
 
@@ -126,7 +131,7 @@ def cli(directory: str | None) -> None:
 
 
 def main() -> None:
-    from mlci import tokenenv
+    from mlci.runner import tokenenv
 
     tokenenv.receive()  # a token handed over by the re-exec below (closes its pipe)
     tokenenv.reexec_without_secrets()  # commands that run stages never keep a token in their environ

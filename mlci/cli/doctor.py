@@ -12,12 +12,13 @@ from mlci.cli.output import emit_json, table
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (RunnerFacts.to_dict()).")
 @click.option("--no-probe", is_flag=True, help="Skip the 2-tree LightGBM GPU training probe.")
-@click.option("--require-gpu", is_flag=True,
-              help="Exit 1 unless LightGBM can train on a GPU here (a runner health check).")
+@click.option(
+    "--require-gpu", is_flag=True, help="Exit 1 unless LightGBM can train on a GPU here (a runner health check)."
+)
 def doctor(as_json: bool, no_probe: bool, require_gpu: bool) -> None:
     """Report GPUs (NVML / nvidia-smi), OpenCL for LightGBM, CPU, RAM, disk and tool versions."""
-    from mlci.doctor import diagnose
     from mlci.errors import VerdictFailed
+    from mlci.runner.doctor import diagnose
 
     facts = diagnose(Path("."), probe=not no_probe)
     if as_json:
@@ -32,12 +33,19 @@ def _print(facts) -> None:
     gpu = facts.gpu
     if gpu.gpus:
         rows = [
-            [str(g.index), g.name, f"{g.memory_used_mib} / {g.memory_total_mib} MiB",
-             "-" if g.utilization_pct is None else f"{g.utilization_pct} %"]
+            [
+                str(g.index),
+                g.name,
+                f"{g.memory_used_mib} / {g.memory_total_mib} MiB",
+                "-" if g.utilization_pct is None else f"{g.utilization_pct} %",
+            ]
             for g in gpu.gpus
         ]
-        table(f"GPUs (via {gpu.source}; driver {gpu.driver_version}, CUDA {gpu.cuda_version or '?'})",
-              ["#", "name", "memory used / total", "utilisation"], rows)
+        table(
+            f"GPUs (via {gpu.source}; driver {gpu.driver_version}, CUDA {gpu.cuda_version or '?'})",
+            ["#", "name", "memory used / total", "utilisation"],
+            rows,
+        )
     else:
         click.echo(f"GPUs: none found — a CPU-only runner ({gpu.error})")
     opencl = facts.opencl

@@ -14,15 +14,25 @@ from mlci.cli.output import emit_json, warn
 @click.command()
 @click.option("--pr", "pr", type=PR_NUMBER, required=True, help="Pull request number.")
 @click.option("--repo", default=None, metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="Markdown to post (e.g. report.md); '-' is not accepted.")
-@click.option("--id", "comment_id", default="mlci", show_default=True,
-              help="Which sticky comment: one per id, so two models/workflows keep separate comments.")
+@click.option(
+    "--body-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Markdown to post (e.g. report.md); '-' is not accepted.",
+)
+@click.option(
+    "--id",
+    "comment_id",
+    default="mlci",
+    show_default=True,
+    help="Which sticky comment: one per id, so two models/workflows keep separate comments.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json: bool) -> None:
     """Create or update mlci's one comment on a PR (token from $GITHUB_TOKEN)."""
-    from mlci.github import client as client_mod, comments
-    from mlci.github.client import split_repo
+    from mlci.integrations.github import client as client_mod
+    from mlci.integrations.github import comments
+    from mlci.integrations.github.client import split_repo
 
     repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
     split_repo(repo)
@@ -40,22 +50,53 @@ def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json
 @config_option
 @click.option("--base", "base_ref", default=None, metavar="REF", help="Compare with REF (default: the PR's base).")
 @click.option("--comment-id", default=None, help="Sticky comment id (default: ci.comment_id or 'mlci').")
-@click.option("--fail-on-regression", default=None, type=click.Choice(["true", "false"], case_sensitive=False),
-              help="Fail the step (exit 1) when the gate fails (default: ci.fail_on_regression or true).")
-@click.option("--publisher", default="mlci", show_default=True, type=click.Choice(["mlci", "cml"]),
-              help="Who posts the PR comment: mlci itself, or an installed CML CLI.")
-@click.option("--phase", default="all", show_default=True, type=click.Choice(["all", "admit", "run", "publish"]),
-              help="admit (token: fork gate, fetch records), run (no token: the pipeline), publish (token).")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where phases hand over their state (default: $RUNNER_TEMP/mlci/state).")
-@click.option("--runner-environment", default=None, type=click.Choice(["self-hosted", "github-hosted"]),
-              help="Judge fork admission for this kind of runner (default: $RUNNER_ENVIRONMENT; unset: self-hosted).")
+@click.option(
+    "--fail-on-regression",
+    default=None,
+    type=click.Choice(["true", "false"], case_sensitive=False),
+    help="Fail the step (exit 1) when the gate fails (default: ci.fail_on_regression or true).",
+)
+@click.option(
+    "--publisher",
+    default="mlci",
+    show_default=True,
+    type=click.Choice(["mlci", "cml"]),
+    help="Who posts the PR comment: mlci itself, or an installed CML CLI.",
+)
+@click.option(
+    "--phase",
+    default="all",
+    show_default=True,
+    type=click.Choice(["all", "admit", "run", "publish"]),
+    help="admit (token: fork gate, fetch records), run (no token: the pipeline), publish (token).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where phases hand over their state (default: $RUNNER_TEMP/mlci/state).",
+)
+@click.option(
+    "--runner-environment",
+    default=None,
+    type=click.Choice(["self-hosted", "github-hosted"]),
+    help="Judge fork admission for this kind of runner (default: $RUNNER_ENVIRONMENT; unset: self-hosted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, fail_on_regression: str | None,
-       publisher: str, phase: str, state_dir: Path | None, runner_environment: str | None, as_json: bool) -> None:
+def ci(
+    config_path: Path | None,
+    base_ref: str | None,
+    comment_id: str | None,
+    fail_on_regression: str | None,
+    publisher: str,
+    phase: str,
+    state_dir: Path | None,
+    runner_environment: str | None,
+    as_json: bool,
+) -> None:
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
-    from mlci import tokenenv
-    from mlci.ci import ci as do_ci
+    from mlci.runner import tokenenv
+    from mlci.workflows.ci import ci as do_ci
 
     environ = dict(os.environ)
     if runner_environment:
@@ -64,15 +105,33 @@ def ci(config_path: Path | None, base_ref: str | None, comment_id: str | None, f
     for name in tokenenv.secret_names(environ):  # the pipeline runs the PR's code: it never sees the token
         os.environ.pop(name, None)
         environ.pop(name, None)
-    result = do_ci(".", environ=environ, config_path=config_path, base_ref=base_ref, comment_id=comment_id,
-                   fail_on_regression=fail_on_regression, publisher=publisher, phase=phase, token=token,
-                   state_dir=state_dir, on_note=None if as_json else warn)
+    result = do_ci(
+        ".",
+        environ=environ,
+        config_path=config_path,
+        base_ref=base_ref,
+        comment_id=comment_id,
+        fail_on_regression=fail_on_regression,
+        publisher=publisher,
+        phase=phase,
+        token=token,
+        state_dir=state_dir,
+        on_note=None if as_json else warn,
+    )
     if as_json:
-        emit_json({"event": result.event, "action": result.action, "verdict": result.verdict,
-                   "report_path": str(result.report_path) if result.report_path else None,
-                   "comment_url": result.comment_url, "check": result.check_kind, "notes": result.notes,
-                   "promotion": result.promotion.to_dict() if result.promotion is not None else None,
-                   "exit_code": result.exit_code})
+        emit_json(
+            {
+                "event": result.event,
+                "action": result.action,
+                "verdict": result.verdict,
+                "report_path": str(result.report_path) if result.report_path else None,
+                "comment_url": result.comment_url,
+                "check": result.check_kind,
+                "notes": result.notes,
+                "promotion": result.promotion.to_dict() if result.promotion is not None else None,
+                "exit_code": result.exit_code,
+            }
+        )
     else:
         click.echo(f"mlci ci: {result.event} → {result.action}, verdict {result.verdict}")
         if result.report_path:

@@ -7,11 +7,17 @@ from pathlib import Path
 import click
 
 config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=None,
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
     help="mlci.yaml to use (default: the repo root's).",
 )
 base_option = click.option(
-    "--base", "base_ref", default=None, metavar="REF",
+    "--base",
+    "base_ref",
+    default=None,
+    metavar="REF",
     help="Compare with the merge-base of HEAD and REF (default: the default branch).",
 )
 

@@ -18,7 +18,7 @@ def pull(targets: tuple[str, ...], remote: str | None, as_json: bool) -> None:
     """
     from pathlib import Path
 
-    from mlci.dvcpull import pull as do_pull
+    from mlci.workflows.pull import pull as do_pull
 
     result = do_pull(Path("."), list(targets), remote=remote)
     if as_json:

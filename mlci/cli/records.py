@@ -17,7 +17,7 @@ def record() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def show(rev: str, as_json: bool) -> None:
     """The records stored for REV (default HEAD)."""
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     repo = gitrepo.open_repo(".")
     commit = gitrepo.resolve(repo, rev)
@@ -28,9 +28,16 @@ def show(rev: str, as_json: bool) -> None:
     if not records:
         click.echo(f"no run records for {commit[:12]}; run `mlci run` (or `mlci record fetch`)")
         return
-    rows = [[r.id, r.created_at, r.branch or "—", "yes" if r.dirty else "no",
-             ", ".join(f"{k}={v:.4g}" for vals in r.metrics.values() for k, v in sorted(vals.items()))]
-            for r in records]
+    rows = [
+        [
+            r.id,
+            r.created_at,
+            r.branch or "—",
+            "yes" if r.dirty else "no",
+            ", ".join(f"{k}={v:.4g}" for vals in r.metrics.values() for k, v in sorted(vals.items())),
+        ]
+        for r in records
+    ]
     table(f"records for {commit[:12]}", ["id", "created", "branch", "dirty", "metrics"], rows)
 
 
@@ -38,7 +45,7 @@ def show(rev: str, as_json: bool) -> None:
 @click.option("--remote", default="origin", show_default=True)
 def push(remote: str) -> None:
     """Push run records to REMOTE, merging a concurrent writer's records first."""
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     baseline.push(gitrepo.open_repo("."), remote)
     click.echo(f"pushed {baseline.NOTES_REF} to {remote}")
@@ -48,7 +55,7 @@ def push(remote: str) -> None:
 @click.option("--remote", default="origin", show_default=True)
 def fetch(remote: str) -> None:
     """Fetch run records from REMOTE and merge them with the local ones."""
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     baseline.fetch(gitrepo.open_repo("."), remote)
     click.echo(f"fetched {baseline.NOTES_REF} from {remote}")
@@ -62,7 +69,7 @@ def repair(rev: str | None, as_json: bool) -> None:
 
     Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved.
     """
-    from mlci import baseline, gitrepo
+    from mlci.store import baseline, gitrepo
 
     repo = gitrepo.open_repo(".")
     commit = gitrepo.resolve(repo, rev) if rev else None

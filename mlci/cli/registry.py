@@ -1,4 +1,4 @@
-"""`mlci promote` and `mlci registry list|show|pull`: thin commands over `mlci.registry`."""
+"""`mlci promote` and `mlci registry list|show|pull`: thin commands over `mlci.integrations.registry`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _ci_pr() -> int | None:
     """The PR number of the running GitHub Actions event, if it is about a PR."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return None
-    from mlci.github.event import from_env
+    from mlci.integrations.github.event import from_env
 
     return from_env().pr
 
@@ -36,27 +36,45 @@ def _progress(step: str) -> None:
 
 
 @click.command()
-@click.option("--model", default=None, metavar="NAME", help="Model to promote (default: the one in mlci.yaml / dvc.yaml).")
+@click.option(
+    "--model", default=None, metavar="NAME", help="Model to promote (default: the one in mlci.yaml / dvc.yaml)."
+)
 @click.option("--version", "version", default=None, metavar="vX.Y.Z", help="Exact version to register.")
-@click.option("--bump", type=click.Choice(["major", "minor", "patch"]), default=None,
-              help="Bump the latest version (default: patch; the first version is v0.0.1).")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch"]),
+    default=None,
+    help="Bump the latest version (default: patch; the first version is v0.0.1).",
+)
 @click.option("--stage", default=None, help="Also assign this stage (default: registry.stage in mlci.yaml).")
 @click.option("--commit", default=None, metavar="REF", help="Promote the run recorded at REF (default: HEAD).")
-@click.option("--pr", type=PR_NUMBER, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR).")
+@click.option(
+    "--pr", type=PR_NUMBER, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR)."
+)
 @click.option("--force", is_flag=True, help="Promote without approval (local use; recorded in the version's metadata).")
 @click.option("--allow-regression", is_flag=True, help="Promote although the run failed its gate (recorded).")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def promote(model, version, bump, stage, commit, pr, force, allow_regression, config_path, as_json) -> None:
     """Register the model of HEAD's run as a new version (GTO git tags or MLflow), optionally staged."""
-    from mlci.registry.promote import github_approval, promote as do_promote
+    from mlci.workflows.promote import github_approval
+    from mlci.workflows.promote import promote as do_promote
 
     pr = pr if pr is not None else _ci_pr()
     approval = github_approval(pr) if pr is not None else None
-    result = do_promote(".", model=model, version=version, bump=bump, stage=stage, force=force,
-                        allow_regression=allow_regression, approval=approval, commit=commit,
-                        config_path=config_path,
-                        on_step=None if as_json else _progress)
+    result = do_promote(
+        ".",
+        model=model,
+        version=version,
+        bump=bump,
+        stage=stage,
+        force=force,
+        allow_regression=allow_regression,
+        approval=approval,
+        commit=commit,
+        config_path=config_path,
+        on_step=None if as_json else _progress,
+    )
     for message in result.warnings:
         warn(message)
     if as_json:
@@ -73,8 +91,9 @@ def promote(model, version, bump, stage, commit, pr, force, allow_regression, co
 
 
 def _backend(config_path: Path | None):
-    from mlci import config as config_mod, gitrepo
-    from mlci.registry import open_backend
+    from mlci.integrations.registry import open_backend
+    from mlci.store import config as config_mod
+    from mlci.store import gitrepo
 
     repo = gitrepo.open_repo(".")
     root = gitrepo.root(repo)
@@ -99,7 +118,9 @@ def list_versions(name: str | None, config_path: Path | None, as_json: bool) -> 
     if not versions:
         click.echo("no registered versions yet; `mlci promote` registers one")
         return
-    rows = [[v.name, v.version, ", ".join(v.stages), v.commit[:12], (v.sha256 or "?")[:12], v.created_at] for v in versions]
+    rows = [
+        [v.name, v.version, ", ".join(v.stages), v.commit[:12], (v.sha256 or "?")[:12], v.created_at] for v in versions
+    ]
     table(None, ["model", "version", "stages", "commit", "sha256", "created"], rows)
 
 
@@ -109,18 +130,27 @@ def list_versions(name: str | None, config_path: Path | None, as_json: bool) -> 
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(ref: str, config_path: Path | None, as_json: bool) -> None:
     """One version: REF is NAME, NAME@vX.Y.Z or NAME#stage."""
-    from mlci.registry.refs import parse
+    from mlci.model.refs import parse
 
     v = _backend(config_path).resolve(parse(ref))
     if as_json:
         emit_json(v.to_dict())
         return
     meta = v.metadata
-    rows = [["version", f"{v.name}@{v.version}"], ["stages", ", ".join(v.stages) or "-"], ["commit", v.commit],
-            ["sha256", v.sha256 or "unknown (registered without mlci)"], ["size", str(v.size or "?")], ["path", v.path],
-            ["run record", str(meta.get("record", "-"))], ["approval", str(meta.get("approval", "-"))]]
+    rows = [
+        ["version", f"{v.name}@{v.version}"],
+        ["stages", ", ".join(v.stages) or "-"],
+        ["commit", v.commit],
+        ["sha256", v.sha256 or "unknown (registered without mlci)"],
+        ["size", str(v.size or "?")],
+        ["path", v.path],
+        ["run record", str(meta.get("record", "-"))],
+        ["approval", str(meta.get("approval", "-"))],
+    ]
     for values in (meta.get("metrics") or {}).values():
-        rows.extend([[f"metric {k}", f"{val:.6g}" if isinstance(val, float) else str(val)] for k, val in sorted(values.items())])
+        rows.extend(
+            [[f"metric {k}", f"{val:.6g}" if isinstance(val, float) else str(val)] for k, val in sorted(values.items())]
+        )
     table(None, ["field", "value"], rows)
 
 
@@ -130,7 +160,7 @@ def show(ref: str, config_path: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def card(ref: str, config_path: Path | None, as_json: bool) -> None:
     """The model card stored with REF (markdown): code, data, params, metrics with CIs, approval."""
-    from mlci.registry.refs import parse
+    from mlci.model.refs import parse
 
     v = _backend(config_path).resolve(parse(ref))
     if as_json:
@@ -144,16 +174,24 @@ def card(ref: str, config_path: Path | None, as_json: bool) -> None:
 
 @registry.command("pull")
 @click.argument("ref")
-@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              help="Directory to write the model into (default: here).")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Directory to write the model into (default: here).",
+)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pull(ref: str, output: Path, config_path: Path | None, as_json: bool) -> None:
     """Download REF's model, verifying its sha256 (a corrupted artifact is refused, exit 8)."""
-    from mlci.registry.refs import parse
+    from mlci.model.refs import parse
 
     pulled = _backend(config_path).pull(parse(ref), output.resolve())
     if as_json:
         emit_json({"version": pulled.version.to_dict(), "file": str(pulled.file), "sha256": pulled.sha256})
         return
-    click.echo(f"pulled {pulled.version.name}@{pulled.version.version} to {pulled.file} (sha256 {pulled.sha256[:12]}… verified)")
+    click.echo(
+        f"pulled {pulled.version.name}@{pulled.version.version} to {pulled.file} (sha256 {pulled.sha256[:12]}… verified)"
+    )

@@ -13,21 +13,36 @@ from mlci.cli.output import emit_json, warn
 @click.command()
 @base_option
 @config_option
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for report.md, report.json, report.html and plots/ (default: ./mlci-report).")
-@click.option("--merge", "merge_dirs", multiple=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
-              metavar="DIR", help="Merge the reports in these directories (sweeps) into one, instead of building.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for report.md, report.json, report.html and plots/ (default: ./mlci-report).",
+)
+@click.option(
+    "--merge",
+    "merge_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="DIR",
+    help="Merge the reports in these directories (sweeps) into one, instead of building.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
-def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None, merge_dirs: tuple[Path, ...],
-           as_json: bool) -> None:
+def report(
+    base_ref: str | None, config_path: Path | None, out_dir: Path | None, merge_dirs: tuple[Path, ...], as_json: bool
+) -> None:
     """Write the PR report: metric table with 95 % CIs, gate verdict, plots, run facts."""
     if merge_dirs:
         from mlci.errors import UsageError
 
         try:
-            from mlci.sweep import merge_reports
+            from mlci.workflows.sweep import merge_reports
         except ImportError:
-            raise UsageError("merging reports needs mlci.sweep, which this mlci lacks; upgrade mlci") from None
+            raise UsageError(
+                "merging reports needs mlci.workflows.sweep, which this mlci lacks; upgrade mlci"
+            ) from None
         merged = merge_reports(list(merge_dirs), out_dir or Path("mlci-report"))
         click.echo(f"merged report: {merged}")
         return
@@ -60,8 +75,8 @@ def report(base_ref: str | None, config_path: Path | None, out_dir: Path | None,
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
     """Apply the goals in mlci.yaml: exit 0 when they pass, 1 when one fails."""
+    from mlci.analysis.gate import check
     from mlci.errors import VerdictFailed
-    from mlci.gate import check
 
     verdict = check(".", base_ref=base_ref, config_path=config_path)
     if as_json:

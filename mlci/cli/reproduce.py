@@ -12,8 +12,13 @@ _ENV_ROWS_SHOWN = 15
 
 @click.command()
 @click.argument("rev", default="HEAD")
-@click.option("--tolerance", type=FiniteFloat(0), default=None, metavar="REL",
-              help="Relative tolerance for every metric (0.01 = 1 %); overrides mlci.yaml. Default: exact.")
+@click.option(
+    "--tolerance",
+    type=FiniteFloat(0),
+    default=None,
+    metavar="REL",
+    help="Relative tolerance for every metric (0.01 = 1 %); overrides mlci.yaml. Default: exact.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result (schema in the README).")
 @click.option("--keep", is_flag=True, help="Keep the worktree and print its path.")
 def reproduce(rev: str, tolerance: float | None, as_json: bool, keep: bool) -> None:
@@ -24,7 +29,8 @@ def reproduce(rev: str, tolerance: float | None, as_json: bool, keep: bool) -> N
     2 cannot reproduce (no record, data unavailable, pipeline failed).
     """
     from mlci.errors import VerdictFailed
-    from mlci.reproduce import CannotReproduce, failure_dict, reproduce as do_reproduce
+    from mlci.workflows.reproduce import CannotReproduce, failure_dict
+    from mlci.workflows.reproduce import reproduce as do_reproduce
 
     try:
         result = do_reproduce(".", rev, tolerance=tolerance, keep=keep, on_event=stage_progress)
@@ -48,26 +54,47 @@ def print_reproduction(result) -> None:
 
     record = result.record
     pr = f", PR #{record.pr}" if record.pr is not None else ""
-    click.echo(f"reproducing {result.commit[:12]} (record {record.id} of {record.created_at}{pr}) "
-               f"in a fresh worktree: {result.seconds:.1f}s")
+    click.echo(
+        f"reproducing {result.commit[:12]} (record {record.id} of {record.created_at}{pr}) "
+        f"in a fresh worktree: {result.seconds:.1f}s"
+    )
     rows = []
     for m in result.metrics:
         tol = "exact" if m.tolerance == 0 else f"±{m.tolerance:.3g} rel ({m.tolerance_source})"
-        rows.append([m.name if len(result.metrics) == len({x.name for x in result.metrics}) else f"{m.file}:{m.name}",
-                     number(m.recorded), number(m.reproduced), signed(m.delta), tol, "✓" if m.within else "✗"])
+        rows.append(
+            [
+                m.name if len(result.metrics) == len({x.name for x in result.metrics}) else f"{m.file}:{m.name}",
+                number(m.recorded),
+                number(m.reproduced),
+                signed(m.delta),
+                tol,
+                "✓" if m.within else "✗",
+            ]
+        )
     if result.model is not None:
         digest = result.model
         if digest.checked:
             mark = "✓" if digest.match else "✗"
         else:
             mark = "= (not required)" if digest.match else "≠ (not required)"
-        rows.append([f"model digest ({digest.path})", digest.recorded[:12],
-                     digest.reproduced[:12] if digest.reproduced else "missing", "", "exact", mark])
+        rows.append(
+            [
+                f"model digest ({digest.path})",
+                digest.recorded[:12],
+                digest.reproduced[:12] if digest.reproduced else "missing",
+                "",
+                "exact",
+                mark,
+            ]
+        )
     table(None, ["metric", "recorded", "reproduced", "Δ", "tolerance", "within tolerance"], rows, right={1, 2, 3})
     if result.environment:
         shown = result.environment[:_ENV_ROWS_SHOWN]
-        table("environment differences (recorded run → this machine)", ["what", "recorded", "now"],
-              [[d.key, d.recorded, d.current] for d in shown])
+        table(
+            "environment differences (recorded run → this machine)",
+            ["what", "recorded", "now"],
+            [[d.key, d.recorded, d.current] for d in shown],
+        )
         if len(result.environment) > len(shown):
             click.echo(f"… and {len(result.environment) - len(shown)} more (see --json)")
     else:

@@ -18,20 +18,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci import atomicio, config as config_mod, dvcfile, gitrepo
-from mlci.compare import Comparison, MetricDelta
-from mlci.data import section as data_section
-from mlci.gate import GateVerdict
-from mlci.report import changes, format as fmt, markdown as md
-from mlci.report.significance import Evidence
+from mlci.analysis.compare import Comparison, MetricDelta
+from mlci.analysis.gate import GateVerdict
+from mlci.analysis.significance import Evidence
+from mlci.report import changes, data_section
+from mlci.report import format as fmt
+from mlci.report import markdown as md
+from mlci.store import atomicio, dvcfile, gitrepo
+from mlci.store import config as config_mod
 
 REPORT_SCHEMA = 1
 DEFAULT_DIR = "mlci-report"
 PLOTS_DIR = "plots"
 PLOT_TITLES = {
-    "roc": "ROC curve", "pr": "Precision–recall curve", "calibration": "Calibration curve",
-    "confusion": "Confusion matrices", "residuals": "Residuals", "predicted_vs_actual": "Predicted vs actual",
-    "feature_importance": "Feature importance (share of total)", "training_curve": "Training curves",
+    "roc": "ROC curve",
+    "pr": "Precision–recall curve",
+    "calibration": "Calibration curve",
+    "confusion": "Confusion matrices",
+    "residuals": "Residuals",
+    "predicted_vs_actual": "Predicted vs actual",
+    "feature_importance": "Feature importance (share of total)",
+    "training_curve": "Training curves",
 }
 
 
@@ -64,7 +71,7 @@ class ReportContext:
     deps: list[DepChange]
     pipeline_plots: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    data: Any = None  # mlci.data.section.DataReport: schema, null and drift checks of data.tables
+    data: Any = None  # mlci.report.data_section.DataReport: schema, null and drift checks of data.tables
     inputs: list[changes.InputChange] = field(default_factory=list)  # changed code/data inputs (no models)
     stage_times: dict[str, dict[str, changes.StageTime]] = field(default_factory=dict)  # side -> stage -> time
 
@@ -125,8 +132,10 @@ def verdict_line(ctx: ReportContext) -> str:
         parts.append(("⚠️ " if gate.failures else "") + _reasons(gate.warnings, multi))
     reason = f" — {' · '.join(parts)}" if parts else ""
     dirty = " (+ uncommitted changes)" if c.head_dirty else ""
-    return (f"{gate.mark} **mlci: {md.text(gate.summary())}**{reason} · head `{_short(c.head_commit)}`{dirty} vs "
-            f"base `{_short(c.base_commit)}` (merge-base with {md.code(c.base_ref)})")
+    return (
+        f"{gate.mark} **mlci: {md.text(gate.summary())}**{reason} · head `{_short(c.head_commit)}`{dirty} vs "
+        f"base `{_short(c.base_commit)}` (merge-base with {md.code(c.base_ref)})"
+    )
 
 
 def evaluation_changed(ctx: ReportContext) -> list[str]:
@@ -145,8 +154,10 @@ def what_changed_line(ctx: ReportContext) -> str:
     parts = []
     params = ctx.comparison.params
     if params:
-        shown = [f"{md.text(p.name, keep_code=False)} {_code(fmt.param(p.base))} → {_code(fmt.param(p.head))}"
-                 for p in params[:4]]
+        shown = [
+            f"{md.text(p.name, keep_code=False)} {_code(fmt.param(p.base))} → {_code(fmt.param(p.head))}"
+            for p in params[:4]
+        ]
         more = f", and {len(params) - 4} more" if len(params) > 4 else ""
         parts.append(f"params: {', '.join(shown)}{more}")
     code = [i for i in ctx.inputs if i.kind == "code"]
@@ -197,8 +208,17 @@ def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool
     rows = []
     for m in metrics:
         name = md.text(m.name, keep_code=False) + (f" ({md.text(m.file, keep_code=False)})" if show_file else "")
-        rows.append(md.row(name, fmt.number(m.base), fmt.number(m.head), fmt.signed(m.delta), fmt.percent(m.delta_rel),
-                           _ci_cell(m, evidence, names), _verdict_cell(m, evidence, names)))
+        rows.append(
+            md.row(
+                name,
+                fmt.number(m.base),
+                fmt.number(m.head),
+                fmt.signed(m.delta),
+                fmt.percent(m.delta_rel),
+                _ci_cell(m, evidence, names),
+                _verdict_cell(m, evidence, names),
+            )
+        )
     return rows
 
 
@@ -236,20 +256,34 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
             kind = "bootstrap of each side (evaluation data changed: not paired)"
         else:
             kind = "bootstrap of each side (different rows)"
-        lines += ["", f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
-                      "Δ = head − base.</sub>"]
+        lines += [
+            "",
+            f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
+            "Δ = head − base.</sub>",
+        ]
     if any(m.direction_guessed and m.verdict in ("regressed", "improved") for m in model.metrics):
-        lines += ["", "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` "
-                      "in mlci.yaml.</sub>"]
+        lines += [
+            "",
+            "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` in mlci.yaml.</sub>",
+        ]
     findings = [f"- ❌ {md.text(f.message)}" for f in model.gate.failures]
     findings += [f"- ⚠️ {md.text(f.message)}" for f in model.gate.warnings]
     if findings:
-        lines += ["", *md.details(f"{len(findings)} gate finding(s)" + (f" of {md.html_code(model.name)}"
-                                                                         if len(ctx.models) > 1 else ""), findings)]
+        lines += [
+            "",
+            *md.details(
+                f"{len(findings)} gate finding(s)" + (f" of {md.html_code(model.name)}" if len(ctx.models) > 1 else ""),
+                findings,
+            ),
+        ]
     lines += _per_class(model)
     if same:
-        lines += ["", *md.details(f"{len(same)} unchanged metric(s)",
-                                  head + _metric_rows(same, model.evidence, show_file, names))]
+        lines += [
+            "",
+            *md.details(
+                f"{len(same)} unchanged metric(s)", head + _metric_rows(same, model.evidence, show_file, names)
+            ),
+        ]
     for note in model.evidence.notes:
         lines += ["", f"> **Note:** {md.text(note)}"]
     return "\n".join(lines) + "\n"
@@ -268,8 +302,11 @@ def _per_class(model: ModelReport) -> list[str]:
         interval = sig.metrics.get(metric)
         if interval is None:
             return "—"
-        text = f"{fmt.number(interval.base)} → {fmt.number(interval.head)}" if interval.base is not None \
+        text = (
+            f"{fmt.number(interval.base)} → {fmt.number(interval.head)}"
+            if interval.base is not None
             else fmt.number(interval.head)
+        )
         if interval.ci_low is not None:
             mark = " ✱" if interval.significant else ""
             text += f" (Δ {fmt.signed(interval.delta)}, CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]{mark})"
@@ -278,13 +315,19 @@ def _per_class(model: ModelReport) -> list[str]:
         return text
 
     rows = [[md.code(c), cell(f"precision_{c}"), cell(f"recall_{c}"), cell(f"f1_{c}")] for c in classes]
-    rows += [["**macro**", cell("macro_precision"), cell("macro_recall"), cell("macro_f1")],
-             ["**micro**", cell("accuracy"), cell("accuracy"), cell("micro_f1")]]
+    rows += [
+        ["**macro**", cell("macro_precision"), cell("macro_recall"), cell("macro_f1")],
+        ["**micro**", cell("accuracy"), cell("accuracy"), cell("micro_f1")],
+    ]
     table = md.table(["class", "precision", "recall", "F1"], "llll", rows)
-    note = ("<sub>From the predictions (score = predicted class); ✱: the 95 % CI of Δ excludes 0. "
-            "Micro precision = recall = F1 = accuracy for single-label data.</sub>")
-    return ["", *md.details(f"Per-class metrics ({len(classes)} classes), macro and micro averages",
-                            [*table, "", note])]
+    note = (
+        "<sub>From the predictions (score = predicted class); ✱: the 95 % CI of Δ excludes 0. "
+        "Micro precision = recall = F1 = accuracy for single-label data.</sub>"
+    )
+    return [
+        "",
+        *md.details(f"Per-class metrics ({len(classes)} classes), macro and micro averages", [*table, "", note]),
+    ]
 
 
 def section_metrics(ctx: ReportContext) -> str:
@@ -298,7 +341,15 @@ def section_params(ctx: ReportContext) -> str | None:
     params = ctx.comparison.params
     if not params:
         return "## Params\n\nNo param changed.\n"
-    rows = [[md.text(p.name, keep_code=False), md.text(p.file, keep_code=False), _code(fmt.param(p.base)), _code(fmt.param(p.head))] for p in params]
+    rows = [
+        [
+            md.text(p.name, keep_code=False),
+            md.text(p.file, keep_code=False),
+            _code(fmt.param(p.base)),
+            _code(fmt.param(p.head)),
+        ]
+        for p in params
+    ]
     return "\n".join(["## Params changed", "", *md.table(["param", "file", "base", "head"], "llll", rows)]) + "\n"
 
 
@@ -316,10 +367,19 @@ def section_deps(ctx: ReportContext) -> str | None:
     for i in ctx.inputs:
         tag = " (evaluation set: deltas not paired)" if i.path in evaluation else ""
         lines.append(f"- {i.kind}: {md.text(i.describe())}{tag}")
-    rows = [[md.code(d.path), _code((d.base or "")[:32]) if d.base else "—", _code((d.head or "")[:32]) if d.head else "—",
-             d.change] for d in ctx.deps]
-    lines += ["", *md.details("content hashes (md5, from dvc.lock)",
-                              md.table(["path", "base", "head", "change"], "llll", rows))]
+    rows = [
+        [
+            md.code(d.path),
+            _code((d.base or "")[:32]) if d.base else "—",
+            _code((d.head or "")[:32]) if d.head else "—",
+            d.change,
+        ]
+        for d in ctx.deps
+    ]
+    lines += [
+        "",
+        *md.details("content hashes (md5, from dvc.lock)", md.table(["path", "base", "head", "change"], "llll", rows)),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -356,8 +416,10 @@ def _time_cell(t: Any) -> str:
 
 def _stage_rows(ctx: ReportContext) -> list[str]:
     base, head = ctx.stage_times.get("base", {}), ctx.stage_times.get("head", {})
-    return [md.row(md.text(name), _time_cell(base.get(name)), _time_cell(head.get(name)))
-            for name in list(dict.fromkeys([*head, *base]))]
+    return [
+        md.row(md.text(name), _time_cell(base.get(name)), _time_cell(head.get(name)))
+        for name in list(dict.fromkeys([*head, *base]))
+    ]
 
 
 def _package_changes(base_env: dict, head_env: dict) -> list[tuple[str, str | None, str | None]]:
@@ -378,8 +440,14 @@ def section_run_facts(ctx: ReportContext) -> str | None:
     lines = ["## Run facts", ""]
     stage_rows = _stage_rows(ctx)
     if stage_rows:
-        lines += ["| stage | base | head |", "|---|---:|---:|", *stage_rows, "",
-                  "<sub>A stage a run skipped shows the time of the run that produced its outputs.</sub>", ""]
+        lines += [
+            "| stage | base | head |",
+            "|---|---:|---:|",
+            *stage_rows,
+            "",
+            "<sub>A stage a run skipped shows the time of the run that produced its outputs.</sub>",
+            "",
+        ]
     else:
         lines += ["No run record for head: run `mlci run` to record stage timings.", ""]
     head_env = c.head_record.environment if c.head_record else {}
@@ -387,14 +455,21 @@ def section_run_facts(ctx: ReportContext) -> str | None:
     if head_env:
         gpu = head_env.get("gpu")
         gpu_text = (gpu.get("name") if isinstance(gpu, dict) else str(gpu)) if gpu else "none"
-        lines.append(md.text(f"Head ran on {head_env.get('cpu', '?')} ({head_env.get('cpu_count', '?')} cores), "
-                             f"GPU: {gpu_text}, Python {head_env.get('python', '?')}, {head_env.get('os', '?')}."))
+        lines.append(
+            md.text(
+                f"Head ran on {head_env.get('cpu', '?')} ({head_env.get('cpu_count', '?')} cores), "
+                f"GPU: {gpu_text}, Python {head_env.get('python', '?')}, {head_env.get('os', '?')}."
+            )
+        )
         lines.append("")
     if head_env and base_env:
         changes = _package_changes(base_env, head_env)
         if changes:
-            table = md.table(["package", "base", "head"], "lll",
-                             [[md.text(n), md.text(b or "—"), md.text(h or "—")] for n, b, h in changes])
+            table = md.table(
+                ["package", "base", "head"],
+                "lll",
+                [[md.text(n), md.text(b or "—"), md.text(h or "—")] for n, b, h in changes],
+            )
             lines += md.details(f"{len(changes)} package version(s) differ from base", table)
         else:
             lines.append("Package versions: identical to base.")
@@ -411,9 +486,11 @@ def section_notes(ctx: ReportContext) -> str | None:
 def section_reproduce(ctx: ReportContext) -> str:
     text = "## Reproduce\n\n"
     if ctx.comparison.head_dirty:
-        text += ("> ⚠️ This report was built from a working tree with uncommitted changes: the command below "
-                 "re-runs the commit, not these changes, and will not give these numbers. Commit, then re-run.\n\n")
-    return text + "```sh\n" f"mlci reproduce {ctx.head}\n" "```\n"
+        text += (
+            "> ⚠️ This report was built from a working tree with uncommitted changes: the command below "
+            "re-runs the commit, not these changes, and will not give these numbers. Commit, then re-run.\n\n"
+        )
+    return text + f"```sh\nmlci reproduce {ctx.head}\n```\n"
 
 
 # (name, renderer) in report order; insert new sections by name (e.g. after "deps").
@@ -440,6 +517,7 @@ def render_markdown(ctx: ReportContext) -> str:
 
 
 # --- gathering --------------------------------------------------------------------------
+
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
@@ -474,7 +552,7 @@ def _write_plot(out_dir: Path, rel: str, data: bytes, images: list[Path]) -> str
 
 
 def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: list[str]) -> None:
-    from mlci import plots
+    from mlci.report import plots
 
     evidence = model.evidence
     head = evidence.head
@@ -526,18 +604,32 @@ def _remove_stale_plots(out_dir: Path, images: list[Path]) -> None:
 
 # --- the one entry point ----------------------------------------------------------------
 
+
 def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any) -> ReportResult:
     """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
     root = gitrepo.root(gitrepo.open_repo(path))
     final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
-    owned = {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md",
-             "record.json"}  # record.json: `mlci ci` adds the run record for the report artifact
+    owned = {
+        "report.md",
+        "report.json",
+        "report.html",
+        PLOTS_DIR,
+        ".gitignore",
+        "comment.md",
+        "record.json",
+    }  # record.json: `mlci ci` adds the run record for the report artifact
     with atomicio.replacing_dir(final, owned) as staged:
         result = _build(path, out_dir=staged, **options)
     result.context.out_dir = final
-    return ReportResult(markdown=final / result.markdown.name, json=final / result.json.name,
-                        html=final / result.html.name, images=[final / p.relative_to(staged) for p in result.images],
-                        gate=result.gate, comparison=result.comparison, context=result.context)
+    return ReportResult(
+        markdown=final / result.markdown.name,
+        json=final / result.json.name,
+        html=final / result.html.name,
+        images=[final / p.relative_to(staged) for p in result.images],
+        gate=result.gate,
+        comparison=result.comparison,
+        context=result.context,
+    )
 
 
 def verdict(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Any:
@@ -545,8 +637,9 @@ def verdict(path: Path | str = ".", *, base_ref: str | None = None, config_path:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="mlci-gate-") as scratch:
-        return _build(path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False,
-                      write=False).gate
+        return _build(
+            path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False, write=False
+        ).gate
 
 
 def _build(
@@ -567,9 +660,11 @@ def _build(
     markdown/JSON/HTML for thousands of metrics is most of a report's time and decides nothing.
     `notes` are the caller's (e.g. `mlci ci`: the merge result differs from the evaluated head).
     """
-    from mlci import diff as diff_mod, gate as gate_mod, stats
+    from mlci.analysis import gate as gate_mod
+    from mlci.analysis import stats
+    from mlci.analysis.significance import assess, reconcile
     from mlci.report import html
-    from mlci.report.significance import assess, reconcile
+    from mlci.workflows import diff as diff_mod
 
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
@@ -585,8 +680,14 @@ def _build(
     evidence = {}
     for m in cfg.models:
         moved = [p for p in changes.evaluation_inputs(root, m.predictions) if p in changed]
-        evidence[m.name] = assess(repo, root, comparison.base_commit, m, resamples=resamples or stats.DEFAULT_RESAMPLES,
-                                  evaluation_changed=moved)
+        evidence[m.name] = assess(
+            repo,
+            root,
+            comparison.base_commit,
+            m,
+            resamples=resamples or stats.DEFAULT_RESAMPLES,
+            evaluation_changed=moved,
+        )
         evidence[m.name].evaluation_changed = moved
     for m in cfg.models:
         reconcile(evidence[m.name], [d for d in comparison.metrics if d.model == m.name])
@@ -599,43 +700,80 @@ def _build(
     verdict = verdict.with_findings(data_section.gate_findings(data.comparison if data else None))
     images += [data.image] if data and data.image else []
     models = [
-        ModelReport(name=m.name, task=m.task, metrics=[d for d in comparison.metrics if d.model == m.name],
-                    evidence=evidence[m.name], gate=verdict.for_model(m.name))
+        ModelReport(
+            name=m.name,
+            task=m.task,
+            metrics=[d for d in comparison.metrics if d.model == m.name],
+            evidence=evidence[m.name],
+            gate=verdict.for_model(m.name),
+        )
         for m in cfg.models
     ]
     pipeline_plots: dict[str, str] = {}
     if plots:
         for model in models:
             _model_plots(model, out_dir, images, notes)
-        from mlci import dvcplots  # dvc.yaml plots (DVCLive, sklearn-plot JSON, images), base vs head
+        from mlci.report import dvcplots  # dvc.yaml plots (DVCLive, sklearn-plot JSON, images), base vs head
 
         pipeline_plots = dvcplots.render(repo, root, comparison.base_commit, out_dir, PLOTS_DIR, images, notes)
     rows = {t.table: (t.base_rows, t.head_rows) for t in data.comparison.tables} if data else {}
-    ctx = ReportContext(comparison=comparison, cfg=cfg, root=root, out_dir=out_dir, gate=verdict, models=models,
-                        deps=deps, pipeline_plots=pipeline_plots, notes=notes, data=data,
-                        inputs=changes.input_changes(root, deps, rows),
-                        stage_times={"base": changes.executed_times(repo, comparison.base_record, root),
-                                     "head": changes.executed_times(repo, comparison.head_record, root)})
+    ctx = ReportContext(
+        comparison=comparison,
+        cfg=cfg,
+        root=root,
+        out_dir=out_dir,
+        gate=verdict,
+        models=models,
+        deps=deps,
+        pipeline_plots=pipeline_plots,
+        notes=notes,
+        data=data,
+        inputs=changes.input_changes(root, deps, rows),
+        stage_times={
+            "base": changes.executed_times(repo, comparison.base_record, root),
+            "head": changes.executed_times(repo, comparison.head_record, root),
+        },
+    )
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     if not write:
-        return ReportResult(markdown=md_path, json=json_path, html=html_path, images=images, gate=verdict,
-                            comparison=comparison, context=ctx)
+        return ReportResult(
+            markdown=md_path,
+            json=json_path,
+            html=html_path,
+            images=images,
+            gate=verdict,
+            comparison=comparison,
+            context=ctx,
+        )
     markdown = render_markdown(ctx)
     atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
-    atomicio.write_text(html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}",
-                                                  status=verdict.status))
+    atomicio.write_text(
+        html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}", status=verdict.status)
+    )
     atomicio.write_text(md_path, markdown)
     _remove_stale_plots(out_dir, images)
-    return ReportResult(markdown=md_path, json=json_path, html=html_path, images=images, gate=verdict,
-                        comparison=comparison, context=ctx)
+    return ReportResult(
+        markdown=md_path,
+        json=json_path,
+        html=html_path,
+        images=images,
+        gate=verdict,
+        comparison=comparison,
+        context=ctx,
+    )
 
 
 def to_dict(ctx: ReportContext) -> dict[str, Any]:
     """The documented `report.json` (README: "report.json (schema 1)")."""
     return {
         "schema": REPORT_SCHEMA,
-        "summary": {"status": ctx.gate.status, "mark": ctx.gate.mark, "line": verdict_line(ctx),
-                    "what_changed": what_changed_line(ctx), "evaluation_changed": evaluation_changed(ctx)},
+        "summary": {
+            "status": ctx.gate.status,
+            "mark": ctx.gate.mark,
+            "line": verdict_line(ctx),
+            "what_changed": what_changed_line(ctx),
+            "evaluation_changed": evaluation_changed(ctx),
+        },
         "comparison": ctx.comparison.to_dict(),
         "gate": ctx.gate.to_dict(),
         "models": {

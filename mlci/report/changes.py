@@ -13,10 +13,44 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-CODE_SUFFIXES = {".py", ".r", ".sh", ".ipynb", ".sql", ".jl", ".scala", ".java", ".js", ".ts", ".go", ".rs",
-                 ".c", ".cc", ".cpp", ".h", ".toml", ".cfg", ".ini"}
-DATA_SUFFIXES = {".parquet", ".csv", ".tsv", ".feather", ".arrow", ".jsonl", ".orc", ".avro", ".h5", ".hdf5",
-                 ".npz", ".npy", ".pq", ".txt.gz", ".csv.gz"}
+CODE_SUFFIXES = {
+    ".py",
+    ".r",
+    ".sh",
+    ".ipynb",
+    ".sql",
+    ".jl",
+    ".scala",
+    ".java",
+    ".js",
+    ".ts",
+    ".go",
+    ".rs",
+    ".c",
+    ".cc",
+    ".cpp",
+    ".h",
+    ".toml",
+    ".cfg",
+    ".ini",
+}
+DATA_SUFFIXES = {
+    ".parquet",
+    ".csv",
+    ".tsv",
+    ".feather",
+    ".arrow",
+    ".jsonl",
+    ".orc",
+    ".avro",
+    ".h5",
+    ".hdf5",
+    ".npz",
+    ".npy",
+    ".pq",
+    ".txt.gz",
+    ".csv.gz",
+}
 
 
 @dataclass
@@ -31,8 +65,10 @@ class InputChange:
         """`data/test.parquet changed, 2,500 rows → 2,500 rows` (plain text; escape when rendering)."""
         text = f"{self.path} {self.change}"
         if self.base_rows is not None or self.head_rows is not None:
+
             def rows(n):
                 return "—" if n is None else f"{n:,}"
+
             text += f", {rows(self.base_rows)} rows → {rows(self.head_rows)} rows"
         return text
 
@@ -60,8 +96,11 @@ def _paths(items: Any) -> list[str]:
 
 def stage_outs(root: Path) -> dict[str, list[str]]:
     """stage name -> the paths it declares as outs, metrics or plots."""
-    return {name: _paths((s or {}).get("outs")) + _paths((s or {}).get("metrics")) + _paths((s or {}).get("plots"))
-            for name, s in _stages(root).items() if isinstance(s, dict)}
+    return {
+        name: _paths((s or {}).get("outs")) + _paths((s or {}).get("metrics")) + _paths((s or {}).get("plots"))
+        for name, s in _stages(root).items()
+        if isinstance(s, dict)
+    }
 
 
 def _suffix(path: str) -> str:
@@ -73,7 +112,7 @@ def _suffix(path: str) -> str:
 
 
 def kind_of(path: str, produced: set[str]) -> str | None:
-    """"code", "data", or None (an intermediate that is not a table: a model, a cache)."""
+    """ "code", "data", or None (an intermediate that is not a table: a model, a cache)."""
     suffix = _suffix(path)
     if suffix in CODE_SUFFIXES:
         return "code"
@@ -99,14 +138,15 @@ def count_rows(path: Path | None, suffix: str) -> int | None:
     return None
 
 
-def input_changes(root: Path, deps: list, rows: dict[str, tuple[int | None, int | None]] | None = None
-                  ) -> list[InputChange]:
+def input_changes(
+    root: Path, deps: list, rows: dict[str, tuple[int | None, int | None]] | None = None
+) -> list[InputChange]:
     """The inputs among changed dvc.lock deps (builder.DepChange), with row counts.
 
     Rows come from the data profiles of the run records (`rows`) or else from the files: head's
     in the working tree, base's from the DVC cache by its dvc.lock hash.
     """
-    from mlci.predictions import _cache_file
+    from mlci.store.predictions import _cache_file
 
     produced = {p for outs in stage_outs(root).values() for p in outs}
     rows = rows or {}
@@ -153,7 +193,7 @@ def executed_times(repo: Any, record: Any, root: Path, *, depth: int = 50) -> di
     commit and its ancestors (newest first, at most `depth`) for the run that executed the
     stage and produced the same outputs. Never reports a skip as a time.
     """
-    from mlci import baseline
+    from mlci.store import baseline
 
     if record is None:
         return {}
@@ -178,11 +218,13 @@ def executed_times(repo: Any, record: Any, root: Path, *, depth: int = 50) -> di
                 for s in other.stages:
                     if s.name not in pending or s.status not in ("ran", "restored"):
                         continue
-                    same = all(other.outs.get(p) == record.outs.get(p) for p in outs.get(s.name, [])
-                               if p in record.outs)
+                    same = all(
+                        other.outs.get(p) == record.outs.get(p) for p in outs.get(s.name, []) if p in record.outs
+                    )
                     if same:
-                        times[s.name] = StageTime(s.name, s.seconds, s.status,
-                                                  None if commit == record.commit else commit)
+                        times[s.name] = StageTime(
+                            s.name, s.seconds, s.status, None if commit == record.commit else commit
+                        )
                         pending.remove(s.name)
         for name in pending:
             times[name] = StageTime(name, None, "unknown")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlci.compare import Comparison
+from mlci.analysis.compare import Comparison
 from mlci.report import markdown as md
 from mlci.report.format import VERDICT_MARKS, number, param, percent, signed
 
@@ -11,17 +11,45 @@ def render(comparison: Comparison) -> str:
     base = comparison.base_commit[:12] if comparison.base_commit else "—"
     dirty = " (uncommitted changes)" if comparison.head_dirty else ""
     lines = [
-        (f"Comparing `{comparison.head_commit[:12]}`{dirty} with `{base}` (merge-base with "
-         f"{md.code(comparison.base_ref)}, values from {md.text(comparison.base_source)})."),
+        (
+            f"Comparing `{comparison.head_commit[:12]}`{dirty} with `{base}` (merge-base with "
+            f"{md.code(comparison.base_ref)}, values from {md.text(comparison.base_source)})."
+        ),
         "",
-        *md.table(["metric", "file", "base", "head", "Δ", "Δ %", "verdict"], "llrrrrl",
-                  [[md.text(m.name, keep_code=False), md.text(m.file, keep_code=False), number(m.base), number(m.head),
-                    signed(m.delta), percent(m.delta_rel), VERDICT_MARKS[m.verdict]] for m in comparison.metrics]),
+        *md.table(
+            ["metric", "file", "base", "head", "Δ", "Δ %", "verdict"],
+            "llrrrrl",
+            [
+                [
+                    md.text(m.name, keep_code=False),
+                    md.text(m.file, keep_code=False),
+                    number(m.base),
+                    number(m.head),
+                    signed(m.delta),
+                    percent(m.delta_rel),
+                    VERDICT_MARKS[m.verdict],
+                ]
+                for m in comparison.metrics
+            ],
+        ),
     ]
     if comparison.params:
-        lines += ["", *md.table(["param", "file", "base", "head"], "llll",
-                                [[md.text(p.name, keep_code=False), md.text(p.file, keep_code=False),
-                                  md.code(param(p.base)), md.code(param(p.head))] for p in comparison.params])]
+        lines += [
+            "",
+            *md.table(
+                ["param", "file", "base", "head"],
+                "llll",
+                [
+                    [
+                        md.text(p.name, keep_code=False),
+                        md.text(p.file, keep_code=False),
+                        md.code(param(p.base)),
+                        md.code(param(p.head)),
+                    ]
+                    for p in comparison.params
+                ],
+            ),
+        ]
     for note in comparison.notes:
         lines += ["", f"> {md.text(note)}"]
     return "\n".join(lines) + "\n"

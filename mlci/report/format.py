@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-VERDICT_MARKS = {"improved": "▲ improved", "regressed": "▼ regressed", "unchanged": "= unchanged",
-                 "new": "+ new", "removed": "− removed"}
+VERDICT_MARKS = {
+    "improved": "▲ improved",
+    "regressed": "▼ regressed",
+    "unchanged": "= unchanged",
+    "new": "+ new",
+    "removed": "− removed",
+}
 
 
 def number(value: float | None, digits: int = 4) -> str:
@@ -14,7 +19,7 @@ def number(value: float | None, digits: int = 4) -> str:
         return "—"
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1):
         return f"{int(value):,}" if abs(value) < 1e15 else f"{value:.4g}"
-    if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6):
+    if value != 0 and (abs(value) < 10**-digits or abs(value) >= 1e6):
         return f"{value:.{digits - 1}e}"
     return f"{value:.{digits}f}"
 

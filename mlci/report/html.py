@@ -43,20 +43,46 @@ img { max-width: 100%; height: auto; }
 
 # element -> attributes it may keep (what markdown-it emits for a report, plus the report's own HTML)
 _ALLOWED = {
-    "h1": (), "h2": (), "h3": (), "h4": (), "p": (), "br": (), "hr": (), "strong": (), "em": (), "del": (),
-    "code": (), "pre": (), "blockquote": (), "ul": (), "ol": ("start",), "li": (), "sub": (), "sup": (),
-    "table": (), "thead": (), "tbody": (), "tr": (), "th": ("style",), "td": ("style",),
-    "details": (), "summary": (), "img": ("src", "alt"),
+    "h1": (),
+    "h2": (),
+    "h3": (),
+    "h4": (),
+    "p": (),
+    "br": (),
+    "hr": (),
+    "strong": (),
+    "em": (),
+    "del": (),
+    "code": (),
+    "pre": (),
+    "blockquote": (),
+    "ul": (),
+    "ol": ("start",),
+    "li": (),
+    "sub": (),
+    "sup": (),
+    "table": (),
+    "thead": (),
+    "tbody": (),
+    "tr": (),
+    "th": ("style",),
+    "td": ("style",),
+    "details": (),
+    "summary": (),
+    "img": ("src", "alt"),
 }
 _VOID = {"br", "hr", "img"}
 _MARKS = {"❌": ("fail", "✗"), "⚠️": ("warn", "!"), "⚠": ("warn", "!"), "✅": ("pass", "✓")}
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
-_LABELS = [(emoji, f'<span class="mark {status}" title="{status}">{label}</span>')
-           for emoji, (status, label) in _MARKS.items()]
-_LABELS += [(arrow, f'<span class="{status}">{arrow}</span>') for arrow, status in
-            (("▲ improved", "up"), ("▼ regressed", "down"))]
+_LABELS = [
+    (emoji, f'<span class="mark {status}" title="{status}">{label}</span>') for emoji, (status, label) in _MARKS.items()
+]
+_LABELS += [
+    (arrow, f'<span class="{status}">{arrow}</span>')
+    for arrow, status in (("▲ improved", "up"), ("▼ regressed", "down"))
+]
 _LABEL_CHARS = frozenset(key[0] for key, _ in _LABELS)
 
 
@@ -152,8 +178,10 @@ def _figures(body: str) -> str:
     blocks = re.compile(r"(?:" + figure.pattern + r")+")
 
     def grid(match):
-        items = "".join(f"<figure><figcaption>{m.group(1)}</figcaption>{m.group(2)}</figure>"
-                        for m in figure.finditer(match.group(0)))
+        items = "".join(
+            f"<figure><figcaption>{m.group(1)}</figcaption>{m.group(2)}</figure>"
+            for m in figure.finditer(match.group(0))
+        )
         return f'<div class="plots">{items}</div>\n'
 
     return blocks.sub(grid, body)
@@ -203,8 +231,10 @@ def render(markdown: str, base_dir: Path, *, title: str = "mlci report", status:
     body = _figures(sanitize(raw, base_dir))
     if status in ("pass", "warn", "fail"):  # the first paragraph is the verdict line: give it its colour
         body = body.replace("<p>", f'<p class="verdict {status}">', 1)
-    return str(Markup(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n{}</body>\n</html>\n"
-    ).format(title, Markup(_STYLE), Markup(body)))
+    return str(
+        Markup(
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            "<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n{}</body>\n</html>\n"
+        ).format(title, Markup(_STYLE), Markup(body))
+    )

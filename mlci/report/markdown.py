@@ -26,8 +26,9 @@ _PUNCT = set("\\`*_[]!|~+-=.{}$^'\"")  # escaped with a backslash outside code s
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")  # a pipe after an even number of backslashes
-_LINKY = re.compile(r"(@)|(#)(?=[0-9])|(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(?<![A-Za-z0-9])(GH-)(?=[0-9])",
-                    re.IGNORECASE)
+_LINKY = re.compile(
+    r"(@)|(#)(?=[0-9])|(:)(?=//)|(?<![A-Za-z0-9])(www)(?=\.)|(?<![A-Za-z0-9])(GH-)(?=[0-9])", re.IGNORECASE
+)
 
 
 def one_line(value: object) -> str:
@@ -64,7 +65,7 @@ def text(value: object, *, keep_code: bool = True) -> str:
         return _prose(line)
     parts, last = [], 0
     for match in _CODE_SPAN.finditer(line):
-        parts.append(_prose(line[last:match.start()]))
+        parts.append(_prose(line[last : match.start()]))
         parts.append(code(match.group(1)))
         last = match.end()
     parts.append(_prose(line[last:]))
@@ -81,7 +82,7 @@ def _prose(segment: str) -> str:
     match = re.match(r"^(\s*)([-+=#]|\d+[.)](?=\s|$))", escaped)
     if match:
         lead, marker = match.groups()
-        escaped = lead + (marker[:-1] + "\\" + marker[-1]) + escaped[match.end():]
+        escaped = lead + (marker[:-1] + "\\" + marker[-1]) + escaped[match.end() :]
     return escaped
 
 

@@ -27,8 +27,10 @@ def _ci(interval: Any) -> str:
     if interval.ci_low is not None:
         return f", 95 % CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]"
     if interval.base_ci and interval.head_ci:
-        return (f", 95 % CI base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}] "
-                f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]")
+        return (
+            f", 95 % CI base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}] "
+            f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]"
+        )
     return ""
 
 
@@ -46,9 +48,14 @@ def lines(result: Any) -> list[str]:
         out.append(f"  ⚠ {plain(finding.model) + ': ' if multi else ''}{plain(finding.message)}")
     changed = []
     if ctx.comparison.params:
-        changed.append("params " + ", ".join(f"{plain(p.name)} {plain(fmt.param(p.base))} → {plain(fmt.param(p.head))}"
-                                              for p in ctx.comparison.params[:4])
-                       + (" …" if len(ctx.comparison.params) > 4 else ""))
+        changed.append(
+            "params "
+            + ", ".join(
+                f"{plain(p.name)} {plain(fmt.param(p.base))} → {plain(fmt.param(p.head))}"
+                for p in ctx.comparison.params[:4]
+            )
+            + (" …" if len(ctx.comparison.params) > 4 else "")
+        )
     changed += [f"{i.kind} {plain(i.describe())}" for i in ctx.inputs[:4]]
     out.append("what changed: " + ("; ".join(changed) if changed else "no params, code or data input"))
     if evaluation_changed(ctx):
@@ -61,8 +68,10 @@ def lines(result: Any) -> list[str]:
                 continue
             interval = sig.get(m.name, names) if sig is not None else None
             who = f"{plain(model.name)}/" if multi else ""
-            out.append(f"  {fmt.VERDICT_MARKS[m.verdict]:<12} {who}{plain(m.name)}: {fmt.number(m.base)} → "
-                       f"{fmt.number(m.head)} (Δ {fmt.signed(m.delta)}{_ci(interval)})")
+            out.append(
+                f"  {fmt.VERDICT_MARKS[m.verdict]:<12} {who}{plain(m.name)}: {fmt.number(m.base)} → "
+                f"{fmt.number(m.head)} (Δ {fmt.signed(m.delta)}{_ci(interval)})"
+            )
     out.append(f"report:  {result.markdown}")
     out.append(f"html:    {result.html}")
     return out

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -32,16 +32,27 @@ import pytest
 TOKEN = "ghs_fakeTOKENfor-mlci-tests-0123456789abcdef"
 COMMENT_LIMIT = 65536
 DOCS = "https://docs.github.com/rest"
-BOT = {"login": "github-actions[bot]", "id": 41898282, "node_id": "MDM6Qm90NDE4OTgyODI=", "type": "Bot",
-       "html_url": "https://github.com/apps/github-actions"}
+BOT = {
+    "login": "github-actions[bot]",
+    "id": 41898282,
+    "node_id": "MDM6Qm90NDE4OTgyODI=",
+    "type": "Bot",
+    "html_url": "https://github.com/apps/github-actions",
+}
 # What a default GITHUB_TOKEN in a workflow with `permissions: {contents: read, pull-requests: write,
 # checks: write, statuses: write}` may do; tests withdraw entries with `deny`.
-DEFAULT_PERMISSIONS = {"contents": "write", "pull-requests": "write", "issues": "write", "checks": "write",
-                       "statuses": "write", "metadata": "read"}
+DEFAULT_PERMISSIONS = {
+    "contents": "write",
+    "pull-requests": "write",
+    "issues": "write",
+    "checks": "write",
+    "statuses": "write",
+    "metadata": "read",
+}
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _node_id(kind: str, number: int) -> str:
@@ -49,8 +60,13 @@ def _node_id(kind: str, number: int) -> str:
 
 
 def _user(login: str, uid: int) -> dict:
-    return {"login": login, "id": uid, "node_id": _node_id("U", uid), "type": "User",
-            "html_url": f"https://github.com/{login}"}
+    return {
+        "login": login,
+        "id": uid,
+        "node_id": _node_id("U", uid),
+        "type": "User",
+        "html_url": f"https://github.com/{login}",
+    }
 
 
 @dataclass
@@ -122,14 +138,30 @@ class FakeGitHub:
 
     # --- test controls ------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 502, *, retry_after: int | str | None = None,
-                  after_apply: bool = False, methods: tuple[str, ...] = ()) -> None:
+    def fail_next(
+        self,
+        count: int,
+        status: int = 502,
+        *,
+        retry_after: int | str | None = None,
+        after_apply: bool = False,
+        methods: tuple[str, ...] = (),
+    ) -> None:
         """The next `count` requests (of `methods`) answer `status` (403 = secondary rate limit)."""
-        message = {403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-                   429: "API rate limit exceeded"}.get(status, "Server Error")
+        message = {
+            403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            429: "API rate limit exceeded",
+        }.get(status, "Server Error")
         for _ in range(count):
-            self.faults.append(Fault(status, None if retry_after is None else str(retry_after), message,
-                                     after_apply=after_apply, methods=methods))
+            self.faults.append(
+                Fault(
+                    status,
+                    None if retry_after is None else str(retry_after),
+                    message,
+                    after_apply=after_apply,
+                    methods=methods,
+                )
+            )
 
     def exhaust_rate_limit(self, reset_in: int = 1) -> None:
         """The next request finds the primary rate limit used up (403, remaining 0, reset soon)."""
@@ -158,28 +190,54 @@ class FakeGitHub:
     def issue_comments(self, pr: int) -> list[dict]:
         return sorted((c for c in self.comments.values() if c["_issue"] == pr), key=lambda c: c["id"])
 
-    def add_pull(self, number: int, *, head_sha: str = "a" * 40, head_ref: str = "feature", base_ref: str = "main",
-                 head_owner: str | None = None, state: str = "open", labels: tuple[str, ...] = ()) -> dict:
-        pull = self._pull(number, title=f"PR {number}", body="", head_ref=head_ref, base_ref=base_ref,
-                          head_sha=head_sha, head_owner=head_owner or self.owner, state=state)
+    def add_pull(
+        self,
+        number: int,
+        *,
+        head_sha: str = "a" * 40,
+        head_ref: str = "feature",
+        base_ref: str = "main",
+        head_owner: str | None = None,
+        state: str = "open",
+        labels: tuple[str, ...] = (),
+    ) -> dict:
+        pull = self._pull(
+            number,
+            title=f"PR {number}",
+            body="",
+            head_ref=head_ref,
+            base_ref=base_ref,
+            head_sha=head_sha,
+            head_owner=head_owner or self.owner,
+            state=state,
+        )
         pull["labels"] = [{"name": label} for label in labels]
         self.pulls[number] = pull
         return pull
 
     def add_review(self, pr: int, login: str, state: str, commit_id: str) -> dict:
-        review = {"id": self._new_id(), "node_id": "", "user": _user(login, 100 + len(login)), "body": "",
-                  "state": state, "commit_id": commit_id, "submitted_at": _now(),
-                  "html_url": f"https://github.com/{self.repo}/pull/{pr}#pullrequestreview-{self._next_id}",
-                  "author_association": "MEMBER"}
+        review = {
+            "id": self._new_id(),
+            "node_id": "",
+            "user": _user(login, 100 + len(login)),
+            "body": "",
+            "state": state,
+            "commit_id": commit_id,
+            "submitted_at": _now(),
+            "html_url": f"https://github.com/{self.repo}/pull/{pr}#pullrequestreview-{self._next_id}",
+            "author_association": "MEMBER",
+        }
         review["node_id"] = _node_id("PRR", review["id"])
         self.reviews.setdefault(pr, []).append(review)
         return review
 
     def log_text(self) -> str:
         """Everything the server received except the Authorization header (for leak checks)."""
-        return "\n".join(f"{r.method} {r.path} {r.query} {r.body} "
-                         f"{ {k: v for k, v in r.headers.items() if k.lower() != 'authorization'} }"
-                         for r in self.requests)
+        return "\n".join(
+            f"{r.method} {r.path} {r.query} {r.body} "
+            f"{ {k: v for k, v in r.headers.items() if k.lower() != 'authorization'} }"
+            for r in self.requests
+        )
 
     # --- model ----------------------------------------------------------------------------
 
@@ -191,30 +249,63 @@ class FakeGitHub:
         cid = self._new_id()
         now = _now()
         comment = {
-            "id": cid, "node_id": _node_id("IC", cid),
+            "id": cid,
+            "node_id": _node_id("IC", cid),
             "url": f"{self.url}/repos/{self.repo}/issues/comments/{cid}",
             "html_url": f"https://github.com/{self.repo}/pull/{issue}#issuecomment-{cid}",
             "issue_url": f"{self.url}/repos/{self.repo}/issues/{issue}",
-            "body": body, "user": user, "created_at": now, "updated_at": now,
-            "author_association": "NONE", "_issue": issue,
+            "body": body,
+            "user": user,
+            "created_at": now,
+            "updated_at": now,
+            "author_association": "NONE",
+            "_issue": issue,
         }
         self.comments[cid] = comment
         return comment
 
-    def _pull(self, number: int, *, title: str, body: str, head_ref: str, base_ref: str, head_sha: str,
-              head_owner: str, state: str = "open", draft: bool = False) -> dict:
-        head_repo = {"full_name": f"{head_owner}/{self.name}", "name": self.name,
-                     "owner": _user(head_owner, 3), "fork": head_owner != self.owner}
+    def _pull(
+        self,
+        number: int,
+        *,
+        title: str,
+        body: str,
+        head_ref: str,
+        base_ref: str,
+        head_sha: str,
+        head_owner: str,
+        state: str = "open",
+        draft: bool = False,
+    ) -> dict:
+        head_repo = {
+            "full_name": f"{head_owner}/{self.name}",
+            "name": self.name,
+            "owner": _user(head_owner, 3),
+            "fork": head_owner != self.owner,
+        }
         return {
-            "id": 5000 + number, "node_id": _node_id("PR", number), "number": number, "state": state,
-            "title": title, "body": body, "draft": draft, "locked": False, "merged": False,
+            "id": 5000 + number,
+            "node_id": _node_id("PR", number),
+            "number": number,
+            "state": state,
+            "title": title,
+            "body": body,
+            "draft": draft,
+            "locked": False,
+            "merged": False,
             "url": f"{self.url}/repos/{self.repo}/pulls/{number}",
             "html_url": f"https://github.com/{self.repo}/pull/{number}",
-            "user": _user(head_owner, 3), "created_at": _now(), "updated_at": _now(), "labels": [],
+            "user": _user(head_owner, 3),
+            "created_at": _now(),
+            "updated_at": _now(),
+            "labels": [],
             "head": {"label": f"{head_owner}:{head_ref}", "ref": head_ref, "sha": head_sha, "repo": head_repo},
-            "base": {"label": f"{self.owner}:{base_ref}", "ref": base_ref, "sha": "b" * 40,
-                     "repo": {"full_name": self.repo, "name": self.name, "owner": _user(self.owner, 2),
-                              "fork": False}},
+            "base": {
+                "label": f"{self.owner}:{base_ref}",
+                "ref": base_ref,
+                "sha": "b" * 40,
+                "repo": {"full_name": self.repo, "name": self.name, "owner": _user(self.owner, 2), "fork": False},
+            },
         }
 
 
@@ -258,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         st = self.state
         parts = urlsplit(self.path)
-        path = parts.path[len("/api/v3"):] if parts.path.startswith("/api/v3") else parts.path
+        path = parts.path[len("/api/v3") :] if parts.path.startswith("/api/v3") else parts.path
         prefix = "/api/v3" if parts.path.startswith("/api/v3") else ""
         query = parse_qs(parts.query)
         length = int(self.headers.get("Content-Length") or 0)
@@ -278,15 +369,28 @@ class _Handler(BaseHTTPRequestHandler):
         if st.echo_auth:
             status = st.echo_auth.pop(0)
             basic = "Basic " + base64.b64encode(f"x-access-token:{st.token}".encode()).decode()
-            return (*_error(status, f"Bad credentials (received Authorization: {auth})",
-                            errors=[{"message": f"header Authorization: {auth} rejected; git sent {basic}",
-                                     "field": auth, "code": "invalid"}]), {})
+            return (
+                *_error(
+                    status,
+                    f"Bad credentials (received Authorization: {auth})",
+                    errors=[
+                        {
+                            "message": f"header Authorization: {auth} rejected; git sent {basic}",
+                            "field": auth,
+                            "code": "invalid",
+                        }
+                    ],
+                ),
+                {},
+            )
         if not auth:
             return (*_error(401, "Requires authentication"), {})
         if auth not in (f"Bearer {st.token}", f"token {st.token}"):
             return (*_error(401, "Bad credentials"), {})
-        if (self.headers.get("Accept") != "application/vnd.github+json"
-                or self.headers.get("X-GitHub-Api-Version") != "2022-11-28"):
+        if (
+            self.headers.get("Accept") != "application/vnd.github+json"
+            or self.headers.get("X-GitHub-Api-Version") != "2022-11-28"
+        ):
             return (*_error(400, "mlci tests: missing Accept / X-GitHub-Api-Version header"), {})
         try:
             body = json.loads(raw) if raw else {}
@@ -298,33 +402,45 @@ class _Handler(BaseHTTPRequestHandler):
             st.faults.remove(fault)
             extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
             if fault.reset_in is not None:
-                extra.update({"x-ratelimit-remaining": "0",
-                              "x-ratelimit-reset": str(int(time.time()) + fault.reset_in)})
+                extra.update(
+                    {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + fault.reset_in)}
+                )
             if fault.after_apply:
                 self._dispatch(path, prefix, query, body)
-            return (*_error(fault.status, fault.message,
-                            "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"), extra)
+            return (
+                *_error(
+                    fault.status, fault.message, "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                ),
+                extra,
+            )
         return self._dispatch(path, prefix, query, body)
 
     def _forbidden(self, permission: str, level: str) -> tuple[int, Any, dict] | None:
         have = self.state.permissions.get(permission)
         if have == "write" or (level == "read" and have == "read"):
             return None
-        return (*_error(403, "Resource not accessible by integration",
-                        "https://docs.github.com/rest/overview/permissions-required-for-github-apps"),
-                {"X-Accepted-GitHub-Permissions": f"{permission}={level}"})
+        return (
+            *_error(
+                403,
+                "Resource not accessible by integration",
+                "https://docs.github.com/rest/overview/permissions-required-for-github-apps",
+            ),
+            {"X-Accepted-GitHub-Permissions": f"{permission}={level}"},
+        )
 
     def _page(self, items: list, query: dict, base_path: str, prefix: str) -> tuple[int, Any, dict]:
         per_page = min(100, max(1, int(query.get("per_page", ["30"])[0])))
         page = max(1, int(query.get("page", ["1"])[0]))
         last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         links = []
         keep = {k: v[0] for k, v in query.items() if k not in ("page", "per_page")}
 
         def url(n: int) -> str:
-            return (f"http://127.0.0.1:{self.state.port}{prefix}{base_path}?"
-                    + urlencode({**keep, "per_page": per_page, "page": n}))
+            return f"http://127.0.0.1:{self.state.port}{prefix}{base_path}?" + urlencode(
+                {**keep, "per_page": per_page, "page": n}
+            )
+
         if page < last:
             links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
         if page > 1:
@@ -346,8 +462,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 if denied := self._forbidden("pull-requests", "write"):
                     return denied
-                return self._comment_body_check(body) or (201, _public(st._create_comment(issue, body["body"], BOT)),
-                                                          {})
+                return self._comment_body_check(body) or (
+                    201,
+                    _public(st._create_comment(issue, body["body"], BOT)),
+                    {},
+                )
         if mm := re.fullmatch(r"/issues/comments/(\d+)", rest):
             comment = st.comments.get(int(mm.group(1)))
             if comment is None:
@@ -369,24 +488,37 @@ class _Handler(BaseHTTPRequestHandler):
             if denied := self._forbidden("issues", "write"):
                 return denied
             if not body.get("title"):
-                return (*_error(422, "Validation Failed",
-                                errors=[{"resource": "Issue", "code": "missing_field", "field": "title"}]), {})
+                return (
+                    *_error(
+                        422,
+                        "Validation Failed",
+                        errors=[{"resource": "Issue", "code": "missing_field", "field": "title"}],
+                    ),
+                    {},
+                )
             return (*_error(422, "mlci tests: the fake does not create issues"), {})
         if rest == "/git/refs" and method == "POST":
             if denied := self._forbidden("contents", "write"):
                 return denied
             missing = [k for k in ("ref", "sha") if not body.get(k)]
             if missing:
-                return (*_error(422, "Invalid request.",
-                                errors=[" and ".join(f'"{k}"' for k in missing) + " weren't supplied."]), {})
+                return (
+                    *_error(
+                        422, "Invalid request.", errors=[" and ".join(f'"{k}"' for k in missing) + " weren't supplied."]
+                    ),
+                    {},
+                )
             return (*_error(422, "Reference update failed"), {})  # the fake keeps no git objects
         if rest == "/check-runs" and method == "POST":
             if denied := self._forbidden("checks", "write"):
                 return denied
             return self._create_check_run(body)
         if mm := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
-            runs = [r for r in st.check_runs if r["head_sha"] == mm.group(1)
-                    and (not query.get("check_name") or r["name"] == query["check_name"][0])]
+            runs = [
+                r
+                for r in st.check_runs
+                if r["head_sha"] == mm.group(1) and (not query.get("check_name") or r["name"] == query["check_name"][0])
+            ]
             return 200, {"total_count": len(runs), "check_runs": runs}, {}
         if mm := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest):
             if method != "POST":
@@ -394,14 +526,26 @@ class _Handler(BaseHTTPRequestHandler):
             if denied := self._forbidden("statuses", "write"):
                 return denied
             if body.get("state") not in ("error", "failure", "pending", "success"):
-                return (*_error(422, "Validation Failed",
-                                errors=[{"resource": "Status", "field": "state", "code": "invalid"}]), {})
+                return (
+                    *_error(
+                        422, "Validation Failed", errors=[{"resource": "Status", "field": "state", "code": "invalid"}]
+                    ),
+                    {},
+                )
             sid = st._new_id()
-            status = {"id": sid, "node_id": _node_id("SC", sid), "state": body["state"],
-                      "description": body.get("description"), "target_url": body.get("target_url"),
-                      "context": body.get("context", "default"), "created_at": _now(), "updated_at": _now(),
-                      "url": f"{st.url}/repos/{st.repo}/statuses/{mm.group(1)}", "creator": BOT,
-                      "sha": mm.group(1)}
+            status = {
+                "id": sid,
+                "node_id": _node_id("SC", sid),
+                "state": body["state"],
+                "description": body.get("description"),
+                "target_url": body.get("target_url"),
+                "context": body.get("context", "default"),
+                "created_at": _now(),
+                "updated_at": _now(),
+                "url": f"{st.url}/repos/{st.repo}/statuses/{mm.group(1)}",
+                "creator": BOT,
+                "sha": mm.group(1),
+            }
             st.statuses.append(status)
             return 201, status, {}
         if mm := re.fullmatch(r"/commits/([^/]+)/statuses", rest):
@@ -427,9 +571,14 @@ class _Handler(BaseHTTPRequestHandler):
                         if key == "base":
                             pull["base"]["ref"] = body["base"]
                         elif key == "state" and body["state"] not in ("open", "closed"):
-                            return (*_error(422, "Validation Failed",
-                                            errors=[{"resource": "PullRequest", "field": "state",
-                                                     "code": "invalid"}]), {})
+                            return (
+                                *_error(
+                                    422,
+                                    "Validation Failed",
+                                    errors=[{"resource": "PullRequest", "field": "state", "code": "invalid"}],
+                                ),
+                                {},
+                            )
                         else:
                             pull[key] = body[key]
                 pull["updated_at"] = _now()
@@ -451,40 +600,75 @@ class _Handler(BaseHTTPRequestHandler):
     def _comment_body_check(self, body: dict) -> tuple[int, Any, dict] | None:
         text = body.get("body")
         if not isinstance(text, str) or not text:
-            return (*_error(422, "Validation Failed",
-                            errors=[{"resource": "IssueComment", "code": "missing_field", "field": "body"}]), {})
+            return (
+                *_error(
+                    422,
+                    "Validation Failed",
+                    errors=[{"resource": "IssueComment", "code": "missing_field", "field": "body"}],
+                ),
+                {},
+            )
         if len(text) > COMMENT_LIMIT:
-            return (*_error(422, "Validation Failed",
-                            errors=[{"resource": "IssueComment", "code": "custom", "field": "body",
-                                     "message": f"body is too long (maximum is {COMMENT_LIMIT} characters)"}],
-                            doc="https://docs.github.com/rest/issues/comments#create-an-issue-comment"), {})
+            return (
+                *_error(
+                    422,
+                    "Validation Failed",
+                    errors=[
+                        {
+                            "resource": "IssueComment",
+                            "code": "custom",
+                            "field": "body",
+                            "message": f"body is too long (maximum is {COMMENT_LIMIT} characters)",
+                        }
+                    ],
+                    doc="https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                ),
+                {},
+            )
         return None
 
     def _create_check_run(self, body: dict) -> tuple[int, Any, dict]:
         st = self.state
         missing = [k for k in ("name", "head_sha") if not body.get(k)]
         if missing:
-            return (*_error(422, "Invalid request.", errors=[f"\"{k}\" wasn't supplied." for k in missing]), {})
+            return (*_error(422, "Invalid request.", errors=[f'"{k}" wasn\'t supplied.' for k in missing]), {})
         output = body.get("output") or {}
         for key, limit in (("summary", 65535), ("text", 65535)):
             if len(output.get(key) or "") > limit:
-                return (*_error(422, "Invalid request.",
-                                errors=[f"Only {limit} characters are allowed; {len(output[key])} were supplied."]),
-                        {})
+                return (
+                    *_error(
+                        422,
+                        "Invalid request.",
+                        errors=[f"Only {limit} characters are allowed; {len(output[key])} were supplied."],
+                    ),
+                    {},
+                )
         conclusion = body.get("conclusion")
         allowed = ("action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out")
         if conclusion is not None and conclusion not in allowed:
             return (*_error(422, "Invalid request.", errors=[f"{conclusion} is not a member of {list(allowed)}"]), {})
         rid = st._new_id()
-        run = {"id": rid, "node_id": _node_id("CR", rid), "head_sha": body["head_sha"], "name": body["name"],
-               "status": "completed" if conclusion else body.get("status", "queued"), "conclusion": conclusion,
-               "details_url": body.get("details_url"), "external_id": body.get("external_id", ""),
-               "url": f"{st.url}/repos/{st.repo}/check-runs/{rid}",
-               "html_url": f"https://github.com/{st.repo}/runs/{rid}",
-               "started_at": _now(), "completed_at": _now() if conclusion else None,
-               "output": {"title": output.get("title"), "summary": output.get("summary"),
-                          "text": output.get("text"), "annotations_count": 0},
-               "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"}}
+        run = {
+            "id": rid,
+            "node_id": _node_id("CR", rid),
+            "head_sha": body["head_sha"],
+            "name": body["name"],
+            "status": "completed" if conclusion else body.get("status", "queued"),
+            "conclusion": conclusion,
+            "details_url": body.get("details_url"),
+            "external_id": body.get("external_id", ""),
+            "url": f"{st.url}/repos/{st.repo}/check-runs/{rid}",
+            "html_url": f"https://github.com/{st.repo}/runs/{rid}",
+            "started_at": _now(),
+            "completed_at": _now() if conclusion else None,
+            "output": {
+                "title": output.get("title"),
+                "summary": output.get("summary"),
+                "text": output.get("text"),
+                "annotations_count": 0,
+            },
+            "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+        }
         st.check_runs.append(run)
         return 201, run, {}
 
@@ -508,21 +692,46 @@ class _Handler(BaseHTTPRequestHandler):
         st = self.state
         missing = [k for k in ("head", "base") if not body.get(k)]
         if missing or not (body.get("title") or body.get("issue")):
-            return (*_error(422, "Validation Failed",
-                            errors=[{"resource": "PullRequest", "code": "missing_field", "field": f}
-                                    for f in (missing or ["title"])]), {})
+            return (
+                *_error(
+                    422,
+                    "Validation Failed",
+                    errors=[
+                        {"resource": "PullRequest", "code": "missing_field", "field": f} for f in (missing or ["title"])
+                    ],
+                ),
+                {},
+            )
         head = body["head"]
         owner, _, ref = head.rpartition(":")
         owner = owner or st.owner
         for p in st.pulls.values():
             if p["state"] == "open" and p["head"]["label"] == f"{owner}:{ref}" and p["base"]["ref"] == body["base"]:
-                return (*_error(422, "Validation Failed",
-                                errors=[{"resource": "PullRequest", "code": "custom",
-                                         "message": f"A pull request already exists for {owner}:{ref}."}]), {})
+                return (
+                    *_error(
+                        422,
+                        "Validation Failed",
+                        errors=[
+                            {
+                                "resource": "PullRequest",
+                                "code": "custom",
+                                "message": f"A pull request already exists for {owner}:{ref}.",
+                            }
+                        ],
+                    ),
+                    {},
+                )
         number = max([0, *st.pulls, *(c["_issue"] for c in st.comments.values())]) + 1
-        pull = st._pull(number, title=body.get("title", ""), body=body.get("body") or "", head_ref=ref,
-                        base_ref=body["base"], head_sha=body.get("_sha", "c" * 40), head_owner=owner,
-                        draft=bool(body.get("draft")))
+        pull = st._pull(
+            number,
+            title=body.get("title", ""),
+            body=body.get("body") or "",
+            head_ref=ref,
+            base_ref=body["base"],
+            head_sha=body.get("_sha", "c" * 40),
+            head_owner=owner,
+            draft=bool(body.get("draft")),
+        )
         st.pulls[number] = pull
         return 201, pull, {}
 
@@ -552,22 +761,43 @@ def fake_github(_fake_github_server: FakeGitHub) -> FakeGitHub:
     return _fake_github_server
 
 
-def actions_env(fake: FakeGitHub, workdir, *, event: str = "pull_request", pr: int = 12, sha: str,
-                fork: bool = False, labels: tuple[str, ...] = (), self_hosted: bool = False,
-                token: str | None = TOKEN, ref: str | None = None, review_state: str | None = None) -> dict[str, str]:
+def actions_env(
+    fake: FakeGitHub,
+    workdir,
+    *,
+    event: str = "pull_request",
+    pr: int = 12,
+    sha: str,
+    fork: bool = False,
+    labels: tuple[str, ...] = (),
+    self_hosted: bool = False,
+    token: str | None = TOKEN,
+    ref: str | None = None,
+    review_state: str | None = None,
+) -> dict[str, str]:
     """The variables the Actions runner sets for a step, plus the event payload file they point to."""
     from pathlib import Path
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     head_repo = f"forker/{fake.name}" if fork else fake.repo
-    payload: dict[str, Any] = {"repository": {"full_name": fake.repo, "default_branch": "main"},
-                               "sender": {"login": "someone"}}
+    payload: dict[str, Any] = {
+        "repository": {"full_name": fake.repo, "default_branch": "main"},
+        "sender": {"login": "someone"},
+    }
     if event in ("pull_request", "pull_request_review"):
-        payload.update({"action": "synchronize" if event == "pull_request" else "submitted", "number": pr,
-                        "pull_request": {"number": pr, "labels": [{"name": label} for label in labels],
-                                         "head": {"sha": sha, "ref": "feature", "repo": {"full_name": head_repo}},
-                                         "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": fake.repo}}}})
+        payload.update(
+            {
+                "action": "synchronize" if event == "pull_request" else "submitted",
+                "number": pr,
+                "pull_request": {
+                    "number": pr,
+                    "labels": [{"name": label} for label in labels],
+                    "head": {"sha": sha, "ref": "feature", "repo": {"full_name": head_repo}},
+                    "base": {"sha": "b" * 40, "ref": "main", "repo": {"full_name": fake.repo}},
+                },
+            }
+        )
         if event == "pull_request_review":
             payload["review"] = {"state": review_state or "approved", "commit_id": sha, "user": {"login": "maint"}}
     event_path = workdir / "event.json"
@@ -576,15 +806,21 @@ def actions_env(fake: FakeGitHub, workdir, *, event: str = "pull_request", pr: i
         (workdir / name).write_text("")
     (workdir / "temp").mkdir(exist_ok=True)
     env = {
-        "GITHUB_ACTIONS": "true", "CI": "true",
-        "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_REPOSITORY": fake.repo, "GITHUB_SHA": sha,
+        "GITHUB_ACTIONS": "true",
+        "CI": "true",
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_REPOSITORY": fake.repo,
+        "GITHUB_SHA": sha,
         "GITHUB_REF": ref or (f"refs/pull/{pr}/merge" if event == "pull_request" else "refs/heads/main"),
         "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
         "GITHUB_HEAD_REF": "feature" if event == "pull_request" else "",
-        "GITHUB_API_URL": fake.url, "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_RUN_ID": "4242", "GITHUB_OUTPUT": str(workdir / "output"),
-        "GITHUB_STEP_SUMMARY": str(workdir / "summary"), "RUNNER_TEMP": str(workdir / "temp"),
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "4242",
+        "GITHUB_OUTPUT": str(workdir / "output"),
+        "GITHUB_STEP_SUMMARY": str(workdir / "summary"),
+        "RUNNER_TEMP": str(workdir / "temp"),
         "RUNNER_ENVIRONMENT": "self-hosted" if self_hosted else "github-hosted",
     }
     if token:
@@ -604,7 +840,7 @@ def read_outputs(path) -> dict[str, str]:
         if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
             key, delimiter = line.split("<<", 1)
             end = lines.index(delimiter, i + 1)
-            outputs[key] = "\n".join(lines[i + 1:end])
+            outputs[key] = "\n".join(lines[i + 1 : end])
             i = end + 1
             continue
         if "=" in line:

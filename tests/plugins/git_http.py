@@ -63,9 +63,16 @@ def _handler(origin: GitHttpOrigin) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             path, _, query = self.path.partition("?")
-            env = {"PATH": os.environ.get("PATH", ""), "GIT_PROJECT_ROOT": str(origin.bare.parent),
-                   "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "x-access-token", "REQUEST_METHOD": self.command,
-                   "PATH_INFO": path, "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", "")}
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "GIT_PROJECT_ROOT": str(origin.bare.parent),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "REMOTE_USER": "x-access-token",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            }
             body = self._body() if self.command == "POST" else b""
             env["CONTENT_LENGTH"] = str(len(body))
             if self.headers.get("Content-Encoding"):

@@ -53,8 +53,18 @@ def start_mlflow_server(directory: Path) -> MlflowServer:
     log = directory / "server.log"
     mlflow = Path(sys.executable).parent / "mlflow"
     command = [
-        str(mlflow), "server", "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
-        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(mlflow),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{directory / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

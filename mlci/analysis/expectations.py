@@ -1,0 +1,273 @@
+"""`data.expectations` in mlci.yaml: what a table must look like before a model trains on it.
+
+    data:
+      expectations:
+        data/train.parquet:
+          min_rows: 1000            # also max_rows
+          extra_columns: true       # false: columns not listed below are violations
+          columns:
+            label: {dtype: integer, max_null_fraction: 0, min: 0, max: 1}
+            segment: {values: [a, b, c, d]}
+            row_id: {unique: true}
+
+Parsing is strict (an unknown key is a ConfigError naming it); checking returns one
+`Violation` per broken rule, each a single line naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ConfigError, DataError
+
+DTYPE_FAMILIES = ("integer", "float", "numeric", "string", "category", "boolean", "datetime")
+_TABLE_KEYS = {"min_rows": int, "max_rows": int, "extra_columns": bool, "columns": dict}
+_COLUMN_KEYS = {
+    "dtype": str,
+    "required": bool,
+    "max_null_fraction": (int, float),
+    "min": (int, float),
+    "max": (int, float),
+    "values": list,
+    "unique": bool,
+}
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    name: str
+    dtype: str | None = None
+    required: bool = True
+    max_null_fraction: float | None = None
+    min: float | None = None
+    max: float | None = None
+    values: tuple | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class TableRule:
+    table: str
+    min_rows: int | None = None
+    max_rows: int | None = None
+    extra_columns: bool = True
+    columns: tuple[ColumnRule, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Violation:
+    table: str
+    column: str | None
+    rule: str
+    message: str  # one line, names the file and the column
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _check(file: str, where: str, raw: Any, schema: dict[str, Any]) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: '{where}' must be a mapping; see the data section of the README")
+    for key, value in raw.items():
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(schema))}"
+            raise ConfigError(f"{file}: unknown key '{where}.{key}'; {hint}")
+        expected = schema[key]
+        accepted = expected if isinstance(expected, tuple) else (expected,)
+        if value is None or (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+            kind = {int: "a whole number", bool: "true/false", str: "a string", list: "a list", dict: "a mapping"}.get(
+                accepted[0], "a number"
+            )
+            raise ConfigError(f"{file}: '{where}.{key}' must be {kind}, got {value!r}; fix it in {file}")
+
+
+def parse(raw: dict[str, Any] | None, file: str = "mlci.yaml") -> list[TableRule]:
+    """Validate and convert the `data.expectations` mapping."""
+    rules = []
+    for table, spec in (raw or {}).items():
+        where = f"data.expectations.{table}"
+        _check(file, where, spec, _TABLE_KEYS)
+        columns = []
+        for name, col in (spec.get("columns") or {}).items():
+            cw = f"{where}.columns.{name}"
+            _check(file, cw, col, _COLUMN_KEYS)
+            dtype = col.get("dtype")
+            if dtype is not None and not dtype.strip():
+                raise ConfigError(
+                    f"{file}: '{cw}.dtype' is empty; use one of {', '.join(DTYPE_FAMILIES)} or e.g. int64"
+                )
+            fraction = col.get("max_null_fraction")
+            if fraction is not None and not 0 <= fraction <= 1:
+                raise ConfigError(f"{file}: '{cw}.max_null_fraction' must be between 0 and 1, got {fraction}")
+            if col.get("min") is not None and col.get("max") is not None and col["min"] > col["max"]:
+                raise ConfigError(f"{file}: '{cw}': min {col['min']} is above max {col['max']}; swap them")
+            columns.append(
+                ColumnRule(name=str(name), **{**col, "values": tuple(col["values"]) if "values" in col else None})
+            )
+        for key in ("min_rows", "max_rows"):
+            if spec.get(key) is not None and spec[key] < 0:
+                raise ConfigError(f"{file}: '{where}.{key}' must be >= 0, got {spec[key]}")
+        rules.append(
+            TableRule(
+                table=str(table),
+                min_rows=spec.get("min_rows"),
+                max_rows=spec.get("max_rows"),
+                extra_columns=spec.get("extra_columns", True),
+                columns=tuple(columns),
+            )
+        )
+    return rules
+
+
+def _dtype_matches(expected: str, dtype) -> bool:
+    import pyarrow as pa
+
+    from mlci.analysis.profile import dtype_name
+
+    value_type = dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+    family = {
+        "integer": pa.types.is_integer(dtype),
+        "float": pa.types.is_floating(dtype),
+        "numeric": pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype),
+        "string": pa.types.is_string(value_type) or pa.types.is_large_string(value_type),
+        "category": pa.types.is_dictionary(dtype),
+        "boolean": pa.types.is_boolean(dtype),
+        "datetime": pa.types.is_timestamp(dtype) or pa.types.is_date(dtype),
+    }
+    if expected in family:
+        return family[expected]
+    return expected in (dtype_name(dtype), str(dtype))
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_column(rule: ColumnRule, table: str, column, rows: int) -> list[Violation]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: list[Violation] = []
+    where = f"{table}: column '{rule.name}'"
+
+    def add(kind: str, message: str) -> None:
+        out.append(Violation(table, rule.name, kind, f"{where} {message}"))
+
+    from mlci.analysis.profile import dtype_name
+
+    if rule.dtype is not None and not _dtype_matches(rule.dtype, column.type):
+        add("dtype", f"is {dtype_name(column.type)}, expected {rule.dtype}")
+        return out  # value checks on the wrong type would only repeat the problem
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    nulls = column.null_count
+    if pa.types.is_floating(column.type):
+        nulls += pc.sum(pc.is_nan(column)).as_py() or 0
+    if rule.max_null_fraction is not None and rows:
+        if nulls / rows > rule.max_null_fraction:
+            add(
+                "max_null_fraction",
+                f"is {nulls / rows:.2%} null ({nulls:,} of {rows:,} rows), "
+                f"allowed at most {rule.max_null_fraction:.2%} (max_null_fraction)",
+            )
+    numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type)
+    if (rule.min is not None or rule.max is not None) and not numeric:
+        add("dtype", f"is {dtype_name(column.type)}, but min/max need numbers")
+    elif numeric:
+        if rule.min is not None:
+            below = pc.sum(pc.less(column, rule.min)).as_py() or 0
+            if below:
+                low = pc.min(column).as_py()
+                add("min", f"has {below:,} value(s) below min {_show(rule.min)} (lowest {_show(low)})")
+        if rule.max is not None:
+            above = pc.sum(pc.greater(column, rule.max)).as_py() or 0
+            if above:
+                high = pc.max(column).as_py()
+                add("max", f"has {above:,} value(s) above max {_show(rule.max)} (highest {_show(high)})")
+    if rule.values is not None:
+        try:
+            allowed = pa.array(list(rule.values)).cast(column.type)
+            outside = pc.invert(pc.is_in(column.drop_null(), value_set=allowed))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            add("values", f"({dtype_name(column.type)}) cannot hold the listed values {list(rule.values)}")
+        else:
+            bad = pc.sum(outside).as_py() or 0
+            if bad:
+                example = column.drop_null().filter(outside)[0].as_py()
+                add("values", f"has {bad:,} value(s) outside values {list(rule.values)} (e.g. {_show(example)})")
+    if rule.unique:
+        distinct = pc.count_distinct(column, mode="only_valid").as_py()
+        valid = len(column) - column.null_count
+        if distinct < valid:
+            add("unique", f"has {valid - distinct:,} duplicate value(s), expected unique")
+    return out
+
+
+def check_table(rule: TableRule, table) -> list[Violation]:
+    """Every violation of `rule` by a pyarrow Table."""
+    out: list[Violation] = []
+    rows = table.num_rows
+    name = rule.table
+    if rule.min_rows is not None and rows < rule.min_rows:
+        out.append(
+            Violation(
+                name, None, "min_rows", f"{name}: has {rows:,} row(s), expected at least {rule.min_rows:,} (min_rows)"
+            )
+        )
+    if rule.max_rows is not None and rows > rule.max_rows:
+        out.append(
+            Violation(
+                name, None, "max_rows", f"{name}: has {rows:,} rows, expected at most {rule.max_rows:,} (max_rows)"
+            )
+        )
+    present = table.column_names
+    for col in rule.columns:
+        if col.name not in present:
+            if col.required:
+                shown = ", ".join(present[:8]) + (" …" if len(present) > 8 else "")
+                out.append(
+                    Violation(
+                        name,
+                        col.name,
+                        "required",
+                        f"{name}: required column '{col.name}' is missing (has: {shown or 'no columns'})",
+                    )
+                )
+            continue
+        out.extend(_check_column(col, name, table.column(present.index(col.name)), rows))
+    if not rule.extra_columns:
+        listed = {c.name for c in rule.columns}
+        for extra in present:
+            if extra not in listed:
+                out.append(
+                    Violation(
+                        name, extra, "extra_columns", f"{name}: unexpected column '{extra}' (extra_columns: false)"
+                    )
+                )
+    return out
+
+
+def check_file(root: Path, rule: TableRule) -> list[Violation]:
+    """Read the file and check it; an unreadable file is itself one violation."""
+    from mlci.analysis.profile import read_table
+
+    try:
+        table = read_table(root / rule.table, rule.table)
+    except DataError as exc:
+        return [Violation(rule.table, None, "read", exc.message)]
+    return check_table(rule, table)
+
+
+def raise_for(violations: list[Violation], when: str) -> None:
+    """Stop with one line per violation (the first in the message, all in the details)."""
+    if not violations:
+        return
+    count = f"{len(violations)} data expectation(s) failed {when}"
+    raise DataError(
+        f"{count}: {violations[0].message}; fix the data or data.expectations in mlci.yaml",
+        details="\n".join(v.message for v in violations),
+    )

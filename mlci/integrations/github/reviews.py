@@ -1,0 +1,103 @@
+"""Is this PR approved, at its current head, by someone who may merge it?
+
+Used by `mlci promote` on `pull_request_review` events: a promotion must follow an approval of
+the exact code being promoted (a later push makes an earlier approval stale), and only reviews
+from users with write access count (anyone can leave an "Approve" review on a public repo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlci.integrations.github.client import GitHubClient, GitHubError, split_repo
+
+WRITE_LEVELS = ("admin", "maintain", "write")
+# Review states that replace a user's earlier verdict; COMMENTED/PENDING do not.
+_VERDICT_STATES = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
+
+
+@dataclass(frozen=True)
+class Approval:
+    approved: bool
+    reviewer: str | None
+    commit_id: str | None  # the commit the approval was given on
+    head_sha: str  # the PR's current head
+    reason: str  # one line saying why (not) approved
+    approved_at: str | None = None  # the approving review's submitted_at (the audit trail's "when")
+    review_url: str | None = None  # the approving review's html_url
+
+
+def can_write(client: GitHubClient, owner: str, name: str, login: str, cache: dict[str, bool]) -> bool:
+    """Whether `login` has write, maintain or admin on the repository (asked once per login)."""
+    if login not in cache:
+        try:
+            answer = client.get(f"/repos/{owner}/{name}/collaborators/{login}/permission")
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+            answer = {}
+        levels = {answer.get("permission"), answer.get("role_name")}
+        cache[login] = any(level in WRITE_LEVELS for level in levels)
+    return cache[login]
+
+
+def approval(client: GitHubClient, repo: str, pr: int) -> Approval:
+    """The PR's approval state: each writer's latest verdicting review, judged at the current head."""
+    owner, name = split_repo(repo)
+    head_sha = client.get(f"/repos/{owner}/{name}/pulls/{pr}")["head"]["sha"]
+    latest: dict[str, dict] = {}
+    for review in client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"):
+        login = (review.get("user") or {}).get("login")
+        if login and review.get("state") in _VERDICT_STATES:
+            latest[login] = review  # the list is chronological: later reviews win
+    writers: dict[str, bool] = {}
+    stale = outsider = None
+    blocking = [
+        login
+        for login, r in latest.items()
+        if r["state"] == "CHANGES_REQUESTED" and can_write(client, owner, name, login, writers)
+    ]
+    if blocking:
+        return Approval(
+            False,
+            blocking[0],
+            latest[blocking[0]].get("commit_id"),
+            head_sha,
+            f"{blocking[0]} requested changes; promotion needs their approval",
+        )
+    for login, review in latest.items():
+        if review["state"] != "APPROVED":
+            continue
+        if not can_write(client, owner, name, login, writers):
+            outsider = outsider or login
+            continue
+        if review.get("commit_id") != head_sha:
+            stale = stale or (login, review.get("commit_id"))
+            continue
+        return Approval(
+            True,
+            login,
+            head_sha,
+            head_sha,
+            f"approved by {login} at {head_sha[:12]}",
+            approved_at=review.get("submitted_at"),
+            review_url=review.get("html_url"),
+        )
+    if stale:
+        return Approval(
+            False,
+            stale[0],
+            stale[1],
+            head_sha,
+            f"{stale[0]} approved {str(stale[1])[:12]}, but the PR head is now {head_sha[:12]}; "
+            "re-approve the current head",
+        )
+    if outsider:
+        return Approval(
+            False,
+            outsider,
+            None,
+            head_sha,
+            f"only {outsider} approved, who has no write access; a maintainer must approve",
+        )
+    return Approval(False, None, None, head_sha, f"PR #{pr} has no approval at its head {head_sha[:12]}")

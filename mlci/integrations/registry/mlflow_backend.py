@@ -1,0 +1,356 @@
+"""The MLflow Model Registry backend (`registry.backend: mlflow`, `MLFLOW_TRACKING_URI`).
+
+A promotion logs the booster with the `mlflow.lightgbm` flavour (so `mlflow.lightgbm.
+load_model("models:/churn@staging")` works) and the exact recorded file next to it as an
+extra file, reads the upload back and checks its sha256, and only then creates the model
+version. Stages are deprecated in MLflow, so a stage is an alias (`churn@staging`).
+
+All-or-nothing in two phases: the version is created tagged `mlci.status=pending` and turned
+`ready` only after its alias is set; any failure deletes it (best effort), and mlci never
+lists, resolves or pulls a version that is not `ready`, so a server dying mid-promotion
+cannot leave a half version anyone would use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from mlci import faults
+from mlci.errors import ConfigError, RegistryError, RemoteError, UsageError
+from mlci.integrations.registry.base import Candidate, ModelVersion, Pulled, pick
+from mlci.model import refs
+from mlci.store import atomicio
+
+STATUS_TAG = "mlci.status"
+CARD_HEADING = "## Model card"  # mlci.report.card's first line: a description that is a card
+DESCRIPTION_LIMIT = 5000  # MLflow's SQL stores keep model version descriptions in a String(5000)
+
+
+def fit_description(card: str) -> str:
+    """The card within MLflow's description column, cut at a line with a note when longer."""
+    if len(card) <= DESCRIPTION_LIMIT:
+        return card
+    note = "\n… (card truncated to MLflow's 5,000-character description; `mlci record show COMMIT` has every metric)\n"
+    lines, size = [], len(note)
+    for line in card.splitlines(keepends=True):
+        if size + len(line) > DESCRIPTION_LIMIT:
+            break
+        lines.append(line)
+        size += len(line)
+    return "".join(lines) + note
+
+
+_PREFIX = "mlci."
+_EXTRA_DIR = "extra_files"
+
+
+def _mlflow():
+    import logging
+    import os
+
+    # the core never prints: MLflow's progress bars and "View run at" lines would corrupt --json output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise RegistryError(
+            "registry.backend is 'mlflow' but MLflow is not installed; give the mlci action extras: mlflow "
+            "(or pip install mlflow)"
+        ) from None
+    return mlflow, MlflowClient
+
+
+def safe_uri(uri: str) -> str:
+    """`uri` without any user:password@ part, fit for messages."""
+    import re
+
+    return re.sub(r"//[^/@]*@", "//", uri)
+
+
+def _remote_error(action: str, exc: Exception, uri: str) -> RemoteError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.replace(uri, safe_uri(uri))
+    return RemoteError(f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}; nothing was registered")
+
+
+def _iso(millis) -> str:
+    from datetime import datetime
+
+    if not millis:
+        return ""
+    return datetime.fromtimestamp(int(millis) / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+class MlflowBackend:
+    kind = "mlflow"
+
+    def __init__(self, tracking_uri: str | None, *, experiment: str = "mlci"):
+        if not tracking_uri:
+            raise ConfigError(
+                "registry.backend is 'mlflow' but no tracking server is set; export MLFLOW_TRACKING_URI=http://HOST:PORT "
+                "or set registry.tracking_uri in mlci.yaml"
+            )
+        mlflow, client_cls = _mlflow()
+        self.uri = tracking_uri
+        self.experiment = experiment
+        self._mlflow = mlflow
+        self.client = client_cls(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    # --- reading -------------------------------------------------------------------------
+    def _as_version(self, mv, stages: dict[str, list[str]]) -> ModelVersion | None:
+        tags = dict(mv.tags or {})
+        if tags.get(STATUS_TAG) != "ready":
+            return None
+        try:
+            meta = json.loads(tags.get("mlci.metadata", "{}"))
+        except json.JSONDecodeError:
+            meta = {}
+        return ModelVersion(
+            name=mv.name,
+            version=str(mv.version),
+            commit=tags.get("mlci.commit", ""),
+            sha256=tags.get("mlci.sha256"),
+            size=int(tags["mlci.size"]) if tags.get("mlci.size") else None,
+            path=tags.get("mlci.path", ""),
+            stages=tuple(sorted(stages.get(str(mv.version), []))),
+            created_at=_iso(mv.creation_timestamp),
+            backend=self.kind,
+            metadata={**meta, "source": mv.source, "run_id": mv.run_id},
+            card=mv.description if (mv.description or "").startswith(CARD_HEADING) else "",
+        )
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(m.name for m in self.client.search_registered_models())
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many transport errors
+            raise _remote_error("listing models", exc, self.uri) from exc
+
+    def refresh(self) -> None:
+        """The server is the one source of truth: nothing to bring in."""
+
+    def versions(self, name: str | None = None) -> list[ModelVersion]:
+        from mlflow.exceptions import MlflowException
+
+        names = [name] if name else self._names()
+        found = []
+        for model in names:
+            try:
+                registered = self.client.get_registered_model(model)
+                listed = self.client.search_model_versions(f"name='{model}'")
+            except MlflowException as exc:
+                if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise _remote_error("listing versions", exc, self.uri) from exc
+            except Exception as exc:  # noqa: BLE001
+                raise _remote_error("listing versions", exc, self.uri) from exc
+            stages: dict[str, list[str]] = {}
+            for alias, version in (registered.aliases or {}).items():
+                stages.setdefault(str(version), []).append(alias)
+            ready = [v for v in (self._as_version(mv, stages) for mv in listed) if v is not None]
+            found.extend(sorted(ready, key=lambda v: int(v.version)))
+        return found
+
+    def resolve(self, ref: refs.ModelRef) -> ModelVersion:
+        return pick(self.versions(ref.name), ref, where=f"in MLflow at {safe_uri(self.uri)}")
+
+    # --- writing -------------------------------------------------------------------------
+    def _log(self, candidate: Candidate) -> tuple[str, str, str | None]:
+        """Log the model in a run; returns (run id, model URI, MLflow 3 model id). Raises RemoteError."""
+        import lightgbm
+
+        mlflow = self._mlflow
+        try:
+            booster = lightgbm.Booster(model_file=str(candidate.file))
+        except Exception as exc:  # noqa: BLE001 - lightgbm raises LightGBMError/ValueError
+            raise RegistryError(
+                f"{candidate.path} is not a LightGBM model file ({exc}); the mlflow backend logs LightGBM boosters"
+            ) from exc
+        metrics = {
+            f"{k}": v
+            for values in candidate.metadata.get("metrics", {}).values()
+            for k, v in values.items()
+            if isinstance(v, (int, float))
+        }
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            experiment = self.client.get_experiment_by_name(self.experiment)
+            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
+            # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
+            with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp, contextlib.redirect_stdout(io.StringIO()):
+                original = Path(tmp) / Path(candidate.path).name
+                shutil.copyfile(candidate.file, original)
+                with mlflow.start_run(
+                    experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}"
+                ) as run:
+                    mlflow.set_tags(
+                        {
+                            "mlci.commit": candidate.commit,
+                            "mlci.sha256": candidate.sha256,
+                            "mlci.model.record": str(candidate.metadata.get("record", "")),
+                        }
+                    )
+                    if metrics:
+                        mlflow.log_metrics(metrics)
+                    info = mlflow.lightgbm.log_model(
+                        booster,
+                        name="model",
+                        extra_files=[str(original)],
+                        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],  # skips slow inference
+                    )
+                return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
+        except RegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error("uploading the model", exc, self.uri) from exc
+
+    def _verify(self, model_uri: str, candidate: Candidate) -> None:
+        with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
+            local = self._download(model_uri, Path(tmp))
+            extra = local / _EXTRA_DIR / Path(candidate.path).name
+            if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
+                raise RegistryError(
+                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); nothing was registered"
+                )
+
+    def _download(self, uri: str, into: Path) -> Path:
+        try:
+            return Path(
+                self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
+
+    def _ensure_model(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, description="Registered by mlci promote")
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    def register(
+        self,
+        candidate: Candidate,
+        *,
+        version: str | None,
+        bump: str | None,
+        stage: str | None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> ModelVersion:
+        if version is not None or bump is not None:
+            raise UsageError("the mlflow backend numbers versions itself (1, 2, 3…); drop --version/--bump")
+        step = on_step or (lambda _s: None)
+        run_id, model_uri, model_id = self._log(candidate)
+        try:
+            self._verify(model_uri, candidate)
+        except Exception:
+            self._forget_run(run_id)
+            raise
+        step("uploaded")
+        faults.checkpoint("uploaded")
+        metadata = {
+            k: candidate.metadata.get(k)
+            for k in ("record", "approval", "gate", "allow_regression", "pr", "promoted_at")
+        }
+        tags: dict[str, Any] = {
+            STATUS_TAG: "pending",
+            "mlci.commit": candidate.commit,
+            "mlci.sha256": candidate.sha256,
+            "mlci.size": str(candidate.size),
+            "mlci.path": candidate.path,
+            "mlci.metadata": json.dumps(metadata, sort_keys=True, separators=(",", ":"))[:4000],
+        }
+        for values in candidate.metadata.get("metrics", {}).values():
+            for key, value in values.items():
+                tags[f"mlci.metric.{key}"] = str(value)
+        created = None
+        try:
+            self._ensure_model(candidate.name)
+            extra = {"model_id": model_id} if model_id else {}
+            created = self.client.create_model_version(
+                candidate.name,
+                source=model_uri,
+                run_id=run_id,
+                tags=tags,
+                description=f"mlci: commit {candidate.commit[:12]}",
+                **extra,
+            )
+            step("version-created")
+            faults.checkpoint("version-created")
+            if candidate.card:
+                self.client.update_model_version(
+                    candidate.name, created.version, description=fit_description(candidate.card(str(created.version)))
+                )
+            self.client.set_model_version_tag(candidate.name, created.version, STATUS_TAG, "ready")
+            faults.checkpoint("ready")
+            # the alias last: it never points at a pending (invisible) version; a crash before
+            # it leaves a ready version with this digest, whose stage the retry assigns
+            if stage:
+                self.client.set_registered_model_alias(candidate.name, stage, created.version)
+        except Exception as exc:  # noqa: BLE001
+            if created is not None:
+                self._discard(candidate.name, created.version)
+            self._forget_run(run_id)
+            if isinstance(exc, (RegistryError, RemoteError)):
+                raise
+            raise _remote_error("registering the version", exc, self.uri) from exc
+        return self.resolve(refs.ModelRef(candidate.name, version=str(created.version)))
+
+    def _discard(self, name: str, version) -> None:
+        """Delete a half-made version; when the server is gone it stays `pending`, i.e. invisible."""
+        try:
+            self.client.delete_model_version(name, str(version))
+        except Exception:  # noqa: BLE001, S110 - best effort by design, see the module docstring
+            pass
+
+    def _forget_run(self, run_id: str) -> None:
+        """Delete the promotion's run (and so its logged model) after a failure; best effort."""
+        try:
+            self.client.delete_run(run_id)
+        except Exception:  # noqa: BLE001, S110 - the server may be the thing that failed
+            pass
+
+    def assign(self, version: ModelVersion, stage: str, on_step=None) -> ModelVersion:
+        try:
+            self.client.set_registered_model_alias(version.name, stage, version.version)
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"setting alias {stage}", exc, self.uri) from exc
+        return self.resolve(refs.ModelRef(version.name, version=version.version))
+
+    # --- pulling -------------------------------------------------------------------------
+    def pull(self, ref: refs.ModelRef, directory: Path) -> Pulled:
+        """Download the version's MLflow model; its original file goes to `directory`, verified."""
+        v = self.resolve(ref)
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".mlci-pull-", dir=directory) as tmp:
+            local = self._download(f"models:/{v.name}/{v.version}", Path(tmp))
+            name = Path(v.path).name or "model.txt"
+            extra = local / _EXTRA_DIR / name
+            if not extra.is_file():
+                raise RegistryError(
+                    f"{v.name}/{v.version} in MLflow has no {_EXTRA_DIR}/{name}; it was not registered by mlci"
+                )
+            got = atomicio.sha256(extra)
+            if v.sha256 and got != v.sha256:
+                raise RegistryError(
+                    f"integrity check failed for {v.name}/{v.version}: expected sha256 {v.sha256[:12]}…, got {got[:12]}…; "
+                    "the stored artifact is corrupted, re-promote the model"
+                )
+            target = directory / name
+            atomicio.write_bytes(target, extra.read_bytes())
+            model_dir = directory / "mlflow-model"
+            if model_dir.exists():
+                shutil.rmtree(model_dir)
+            shutil.move(str(local), model_dir)
+        return Pulled(version=v, file=target, sha256=got)

@@ -1,0 +1,495 @@
+"""`mlci.yaml`: what to compare, which direction is better, and the quality gates.
+
+A repo without `mlci.yaml` still works: metrics files come from `dvc.yaml` and each
+metric's direction is guessed from its name (and the guess is reported, never hidden).
+
+Validation is strict, early and in one place (`load`): every key, enum value and number is
+checked, with `file:line`, the key and the fix in one line. Unknown keys and enum values
+get a did-you-mean; NaN/inf and duplicate keys are refused; paths must stay inside the
+repository. A goal naming no metric of its model is an error listing the known names, but
+only once every metrics file of that model exists (on a first run nothing has produced them
+yet, and the gate reports the goal as unchecked instead).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ConfigError
+from mlci.store import dvcfile
+
+CONFIG_NAME = "mlci.yaml"
+DIRECTIONS = ("higher", "lower")
+TASKS = ("binary", "regression", "multiclass")
+BACKENDS = ("gto", "mlflow")
+PROMOTE_ON = ("approval", "main", "both")
+# key path (models' keys without their `models[i].` prefix) -> allowed values
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "task": TASKS,
+    "registry.backend": BACKENDS,
+    "registry.promote_on": PROMOTE_ON,
+}
+# numbers that make no sense below zero (limits, tolerances, counts)
+_NON_NEGATIVE = {
+    "max_regression",
+    "max_regression_rel",
+    "tolerance",
+    "psi_warn",
+    "psi_fail",
+    "null_rate_jump",
+    "row_change",
+    "metric_change",
+    "plot_top",
+}
+
+_LOWER_IS_BETTER = re.compile(
+    r"(loss|error|err$|rmse|mse|mae|mape|smape|wer|cer|perplexity|latency|duration|seconds|"
+    r"time|memory|size|fpr|fnr|brier|ece|drift|psi)",
+    re.IGNORECASE,
+)
+
+
+def guess_direction(metric: str) -> str:
+    """Well-known names: loss/error/rmse/mae… are better lower; everything else higher."""
+    leaf = metric.rsplit(".", 1)[-1]
+    return "lower" if _LOWER_IS_BETTER.search(leaf) else "higher"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One metric's direction and gates, as written under `goals:` in `mlci.yaml`."""
+
+    metric: str
+    direction: str
+    min: float | None = None
+    max: float | None = None
+    max_regression: float | None = None  # absolute, in the metric's own units
+    max_regression_rel: float | None = None  # fraction of the base value (0.02 = 2 %)
+    significant_only: bool = False  # fail on a regression only when it is significant
+    tolerance: float = 0.0  # relative tolerance for `mlci reproduce`
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model (one report section, one gate) of the project."""
+
+    name: str
+    metrics: tuple[str, ...]
+    params: tuple[str, ...] = ("params.yaml",)
+    predictions: str | None = None
+    model: str | None = None
+    task: str = "binary"
+    goals: dict[str, Goal] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def goal_for(self, file: str, metric: str) -> Goal:
+        """The configured goal (by `file:metric` or bare `metric`), else a guessed direction."""
+        goal = self.goals.get(f"{file}:{metric}") or self.goals.get(metric)
+        if goal is not None:
+            return goal
+        return Goal(metric=metric, direction=guess_direction(metric))
+
+    def direction_is_guessed(self, file: str, metric: str) -> bool:
+        return f"{file}:{metric}" not in self.goals and metric not in self.goals
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    models: tuple[ModelConfig, ...]
+    path: Path | None  # None: defaults derived from dvc.yaml
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry, ci, …
+
+    @property
+    def metrics_files(self) -> list[str]:
+        return sorted({f for m in self.models for f in m.metrics})
+
+    @property
+    def params_files(self) -> list[str]:
+        return sorted({f for m in self.models for f in m.params})
+
+    def model_for_metrics_file(self, file: str) -> ModelConfig:
+        for model in self.models:
+            if file in model.metrics:
+                return model
+        return self.models[0]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.sections.get(name, {})
+
+
+# --- schema -----------------------------------------------------------------------------
+# Each key maps to the accepted Python types (or a nested schema dict). Sections owned by
+# other capabilities (registry, ci, data) are declared here too, so that one validator
+# speaks for the whole file.
+
+_NUM = (int, float)
+_GOAL_SCHEMA: dict[str, Any] = {
+    "direction": str,
+    "min": _NUM,
+    "max": _NUM,
+    "max_regression": _NUM,
+    "max_regression_rel": _NUM,
+    "significant_only": bool,
+    "tolerance": _NUM,
+}
+_DATA_SCHEMA: dict[str, Any] = {
+    "tables": list,
+    "expectations": dict,  # validated in detail by mlci.analysis.expectations.parse
+    "drift": {
+        "psi_warn": _NUM,
+        "psi_fail": _NUM,
+        "null_rate_jump": _NUM,
+        "row_change": _NUM,
+        "ignore": list,
+        "plot_top": int,
+    },
+}
+_MODEL_SCHEMA: dict[str, Any] = {
+    "name": str,
+    "metrics": list,
+    "params": list,
+    "predictions": str,
+    "model": str,
+    "task": str,
+    "goals": dict,
+    "data": _DATA_SCHEMA,
+}
+_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "registry": {
+        "backend": str,
+        "stage": str,
+        "remote": str,
+        "promote_on": str,
+        "tracking_uri": str,
+        "git_remote": str,
+        "experiment": str,
+    },
+    "ci": {
+        "fork_label": str,
+        "comment_id": str,
+        "fail_on_regression": bool,
+        "assets_branch": str,
+        "baseline_backfill": int,
+    },
+    "reproduce": {"tolerance": _NUM},
+    "retrain": {"branch": str, "metric_change": _NUM, "against": str},
+}
+_TOP_SCHEMA: dict[str, Any] = {
+    "version": int,
+    "models": list,
+    **_MODEL_SCHEMA,
+    **{name: dict for name in _SECTION_SCHEMAS},
+}
+
+
+def _type_name(types: Any) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    names = {int: "a number", float: "a number", str: "a string", bool: "true/false", list: "a list", dict: "a mapping"}
+    return " or ".join(sorted({names.get(t, t.__name__) for t in types}))
+
+
+def _at(file: str, data: Any, key: Any = None) -> str:
+    """`file:line` of `key` in the mapping `data` (or of the mapping itself), as loaded by `_load_yaml`."""
+    line = getattr(data, "lines", {}).get(key) if key is not None else None
+    line = line or getattr(data, "line", None)
+    return f"{file}:{line}" if line else file
+
+
+def _check_keys(where: str, data: dict, schema: dict, file: str, parent: Any = None, key_in_parent: Any = None) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{_at(file, parent, key_in_parent)}: '{where or 'top level'}' must be a mapping; "
+            "see the README's mlci.yaml section"
+        )
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        at = _at(file, data, key)
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(schema))}"
+            raise ConfigError(f"{at}: unknown key '{path}'; {hint}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            _check_keys(path, value, expected, file, data, key)
+            continue
+        accepted = expected if isinstance(expected, tuple) else (expected,)
+        if value is None or (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
+            raise ConfigError(
+                f"{at}: '{path}' must be {_type_name(expected)}, got {type(value).__name__} {_show(value)}; fix it in {file}"
+            )
+        _check_value(at, path, str(key), value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_value(at: str, path: str, key: str, value: Any) -> None:
+    """Enum membership and number sanity for one scalar."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{at}: '{path}' is {value}, which can never be compared; write a finite number")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if abs(value) > 1e300:
+            raise ConfigError(f"{at}: '{path}' is out of range; write a number between -1e300 and 1e300")
+        if key in _NON_NEGATIVE and value < 0:
+            raise ConfigError(f"{at}: '{path}' must be >= 0, got {value}")
+    if path == "registry.stage" and isinstance(value, str):
+        from mlci.model.refs import NAME
+
+        if not re.fullmatch(NAME, value):
+            raise ConfigError(
+                f"{at}: 'registry.stage' {_show(value)} is not a valid stage name; "
+                "use letters, digits, '-', '_' or '/', e.g. staging"
+            )
+    enum_key = re.sub(r"^models\[\d+\]\.", "", path)
+    allowed = _ENUMS.get(enum_key)
+    if allowed is not None and value not in allowed:
+        close = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{at}: '{path}' must be one of {', '.join(allowed)}, got {_show(value)}{hint}")
+
+
+def _check_path(file: str, at: str, where: str, value: str, root: Path) -> str:
+    """An input path must name a file inside the repository: no absolute paths, no `..` escape."""
+    if not value.strip():
+        raise ConfigError(f"{at}: '{where}' has an empty path; write the file's path relative to the repo root")
+    bad = "\0" in value or Path(value).is_absolute()
+    if not bad:
+        resolved = (root / value).resolve()
+        bad = resolved != root.resolve() and root.resolve() not in resolved.parents
+    if bad:
+        raise ConfigError(
+            f"{at}: '{where}' path {_show(value)} is outside the repository; use a path relative to {root.name or 'the repo root'}/"
+        )
+    return value
+
+
+def _string_list(file: str, where: str, value: list, at: str, root: Path) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{at}: every entry of '{where}' must be a path string; fix it in {file}")
+    return tuple(_check_path(file, at, where, v, root) for v in value)
+
+
+def _goals(file: str, where: str, raw: dict) -> dict[str, Goal]:
+    goals = {}
+    for metric, spec in raw.items():
+        path = f"{where}.{metric}"
+        if not isinstance(metric, str) or not metric:
+            raise ConfigError(f"{_at(file, raw, metric)}: goal name {_show(metric)} must be a metric name string")
+        _check_keys(path, spec, _GOAL_SCHEMA, file, raw, metric)
+        direction = spec.get("direction", guess_direction(str(metric)))
+        if direction not in DIRECTIONS:
+            close = difflib.get_close_matches(str(direction), DIRECTIONS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{_at(file, spec, 'direction')}: '{path}.direction' must be 'higher' or 'lower', got {_show(direction)}{hint}"
+            )
+        if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
+            raise ConfigError(
+                f"{_at(file, spec, 'min')}: '{path}.min' {spec['min']} is above its max {spec['max']}; no value could pass"
+            )
+        goals[str(metric)] = Goal(metric=str(metric), **{**spec, "direction": direction})
+    return goals
+
+
+def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> ModelConfig:
+    metrics = raw.get("metrics")
+    at = _at(file, raw)
+    if metrics is None:
+        metrics = dvcfile.metrics_files(root)
+        if not metrics:
+            raise ConfigError(
+                f"{file}: no metrics files: add 'metrics: [metrics.json]' to {file} or declare metrics in dvc.yaml"
+            )
+        at = "dvc.yaml"
+    prefix = f"{where}." if where else ""
+    params = raw.get("params") or dvcfile.params_files(root)
+    for key in ("predictions", "model"):
+        if raw.get(key) is not None:
+            _check_path(file, _at(file, raw, key), f"{prefix}{key}", raw[key], root)
+    model = ModelConfig(
+        name=raw.get("name", default_name),
+        metrics=_string_list(
+            file, f"{prefix}metrics", list(metrics), _at(file, raw, "metrics") if "metrics" in raw else at, root
+        ),
+        params=_string_list(
+            file, f"{prefix}params", list(params), _at(file, raw, "params") if "params" in raw else "dvc.yaml", root
+        ),
+        predictions=raw.get("predictions"),
+        model=raw.get("model"),
+        task=raw.get("task", "binary"),
+        goals=_goals(file, f"{prefix}goals", raw.get("goals", {})),
+        data=raw.get("data", {}),
+    )
+    _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
+    return model
+
+
+def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig, root: Path) -> None:
+    """A goal must name a metric of its model: checked once every metrics file exists and reads."""
+    from mlci.errors import DataError
+    from mlci.store.metrics import read_metrics
+
+    if not model.goals or not all((root / f).is_file() for f in model.metrics):
+        return  # first run: nothing produced the metrics yet; the gate says the goal is unchecked
+    others: dict[str, dict] = {}
+    try:
+        values = read_metrics(root, model.metrics, others=others)
+    except (DataError, OSError):
+        return  # the metrics files' own error is reported where they are read
+    for f, vals in others.items():  # a goal on a string/bool/list: the metric exists but cannot be gated
+        for name, value in vals.items():
+            if name in model.goals or f"{f}:{name}" in model.goals:
+                raise DataError(
+                    f"{f}: goal metric '{name}' is {type(value).__name__} {value!r}, not a number; "
+                    "write a number for it or drop its goal"
+                )
+    known = sorted(
+        {name for vals in values.values() for name in vals}
+        | {f"{f}:{name}" for f, vals in values.items() for name in vals}
+    )
+    for key in model.goals:
+        if key not in known:
+            bare = sorted({k for k in known if ":" not in k})
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"{_at(file, raw_goals, key)}: goal '{where}.{key}' names no metric of {', '.join(model.metrics)}; "
+                f"{hint}known: {', '.join(bare[:20])}{' …' if len(bare) > 20 else ''}"
+            )
+
+
+def load(root: Path, config_path: Path | None = None) -> Config:
+    """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults."""
+    path = config_path or root / CONFIG_NAME
+    if not path.exists():
+        if config_path is not None:
+            raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
+        return _defaults(root)
+    file = path.name if path.parent == root else str(path)
+    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise ConfigError(f"{file} is not a regular file; pass the mlci.yaml file itself")
+    try:
+        raw = _load_yaml(path.read_bytes().decode("utf-8"), file)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text; save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file} is a directory, not a file; pass the mlci.yaml file itself") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}; check the file's permissions") from None
+    if raw is None:
+        raw = {}
+    _check_keys("", raw, _TOP_SCHEMA, file)
+    if raw.get("version", 1) != 1:
+        raise ConfigError(
+            f"{_at(file, raw, 'version')}: 'version' {raw['version']} is not supported by this mlci; use version: 1"
+        )
+    sections = {}
+    for name, schema in _SECTION_SCHEMAS.items():
+        if name in raw:
+            _check_keys(name, raw[name], schema, file, raw, name)
+            sections[name] = raw[name]
+    if "models" in raw:
+        clash = sorted(k for k in raw if k in _MODEL_SCHEMA)
+        if clash:
+            raise ConfigError(
+                f"{_at(file, raw, clash[0])}: '{clash[0]}' at top level conflicts with 'models:'; move it into a model entry"
+            )
+        models = []
+        for i, entry in enumerate(raw["models"]):
+            _check_keys(f"models[{i}]", entry, _MODEL_SCHEMA, file, raw, "models")
+            models.append(_model(file, f"models[{i}]", entry, root, f"model{i + 1}"))
+        if not models:
+            raise ConfigError(
+                f"{_at(file, raw, 'models')}: 'models' is empty; list at least one model or remove the key"
+            )
+        names = [m.name for m in models]
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                f"{_at(file, raw, 'models')}: model names must be unique, got {names}; rename the duplicates"
+            )
+    else:
+        top = (
+            raw.subset(_MODEL_SCHEMA)
+            if isinstance(raw, _Lined)
+            else {k: v for k, v in raw.items() if k in _MODEL_SCHEMA}
+        )
+        models = [_model(file, "", top, root, root.name or "model")]
+    return Config(root=root, models=tuple(models), path=path, sections=sections)
+
+
+class _Lined(dict):
+    """A mapping from `mlci.yaml` that knows where it and each of its keys were written."""
+
+    line: int | None = None
+    lines: dict[Any, int]
+
+    def subset(self, keys) -> _Lined:
+        part = _Lined({k: v for k, v in self.items() if k in keys})
+        part.line, part.lines = self.line, {k: n for k, n in self.lines.items() if k in keys}
+        return part
+
+
+def _load_yaml(text: str, file: str) -> Any:
+    """YAML with every mapping remembering its keys' lines, and duplicate keys refused."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Loader, node: yaml.MappingNode) -> _Lined:
+        loader.flatten_mapping(node)
+        result = _Lined()
+        result.line, result.lines = node.start_mark.line + 1, {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise ConfigError(
+                    f"{file}:{key_node.start_mark.line + 1}: a key must be a plain name; fix the syntax"
+                ) from None
+            if key in result:
+                raise ConfigError(
+                    f"{file}:{key_node.start_mark.line + 1}: duplicate key {_show(key)} (first on line "
+                    f"{result.lines[key]}); keep one"
+                )
+            result[key] = loader.construct_object(value_node, deep=True)
+            result.lines[key] = key_node.start_mark.line + 1
+        return result
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{file}{where}: cannot parse YAML ({problem}); fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to be a config; fix the file") from None
+
+
+def _defaults(root: Path) -> Config:
+    if not (root / "dvc.yaml").exists():
+        raise ConfigError(
+            f"no {CONFIG_NAME} and no dvc.yaml in {root}; run `mlci init --example` or add a DVC pipeline"
+        )
+    metrics = dvcfile.metrics_files(root)
+    if not metrics:
+        raise ConfigError(
+            "dvc.yaml declares no metrics; add `metrics: [metrics.json]` to a stage or write mlci.yaml (mlci init)"
+        )
+    model = ModelConfig(
+        name=root.name or "model",
+        metrics=_string_list("dvc.yaml", "metrics", metrics, "dvc.yaml", root),
+        params=_string_list("dvc.yaml", "params", dvcfile.params_files(root), "dvc.yaml", root),
+    )
+    return Config(root=root, models=(model,), path=None)

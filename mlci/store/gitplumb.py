@@ -1,0 +1,202 @@
+"""Read-only git through plain plumbing: no GitPython, few processes.
+
+`mlci diff` runs on every push, so its read path spawns one `git cat-file --batch` for
+every blob and note it needs instead of one `git show` per file, and never imports
+GitPython (whose import alone costs more than the whole diff). Errors say how to get
+unstuck, with the same words as `mlci.store.gitrepo`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from mlci.errors import GitError
+
+
+class GitCommandError(Exception):
+    """A git command exited non-zero (stderr in `.stderr`)."""
+
+    def __init__(self, args: tuple[str, ...], stderr: str):
+        super().__init__(f"git {' '.join(args)}: {stderr.strip()}")
+        self.stderr = stderr
+
+
+class _Cmd:
+    """`plumb.git.ls_files("-z", ...)`: the GitPython call shape, so shared readers
+    (`reproducibility.dirty_inputs`, `gitrepo.changed_paths`) work on either repo."""
+
+    def __init__(self, plumb: Plumb):
+        self._plumb = plumb
+
+    def __getattr__(self, name: str):
+        def call(*args: str) -> str:
+            return self._plumb.run(name.replace("_", "-"), *args).rstrip("\n")
+
+        return call
+
+
+class Plumb:
+    """A working-tree repository read with plain git commands."""
+
+    def __init__(self, path: Path | str = "."):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise GitError(
+                f"{self.path.resolve()} is not inside a git repository; cd into your project or run `git init`"
+            )
+        proc = subprocess.run(
+            ["git", "rev-parse", "--is-bare-repository", "--git-common-dir", "--show-toplevel"],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = proc.stdout.splitlines()
+        if proc.returncode != 0 and lines[:1] == ["true"]:
+            raise GitError(f"{self.path.resolve()} is a bare repository; run mlci in a clone with a working tree")
+        if proc.returncode != 0 or len(lines) < 3:
+            raise GitError(
+                f"{self.path.resolve()} is not inside a git repository; cd into your project or run `git init`"
+            )
+        self.working_tree_dir = lines[2]
+        self.common_dir = str((self.path / lines[1]).resolve())
+        self.git = _Cmd(self)
+        self._batch: subprocess.Popen | None = None
+        self._notes: dict[str, dict[str, str]] = {}  # ref -> listing; a Plumb only reads, so it holds
+        self._head = self.run_ok("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        if self._head is None:
+            raise GitError(
+                "the repository has no commits yet; commit your project first (git add -A && git commit -m init)"
+            )
+
+    # -- processes -----------------------------------------------------------------------------
+    def run(self, *args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=self.working_tree_dir, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise GitCommandError(args, proc.stderr)
+        return proc.stdout
+
+    def run_ok(self, *args: str) -> str | None:
+        """Stripped stdout, or None when git says no."""
+        try:
+            return self.run(*args).strip()
+        except GitCommandError:
+            return None
+
+    def blob(self, spec: str) -> bytes | None:
+        """The object `spec` names (`<commit>:<path>`, a blob SHA), via one long-lived
+        `git cat-file --batch`; None when it is missing or not a blob."""
+        if "\n" in spec or "\0" in spec:
+            return None
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"],
+                cwd=self.working_tree_dir,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        stdin, stdout = self._batch.stdin, self._batch.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(spec.encode("utf-8") + b"\n")
+        stdin.flush()
+        header = stdout.readline().decode("utf-8", "replace").split()
+        if len(header) != 3:  # "<spec> missing" / "ambiguous"
+            return None
+        data = stdout.read(int(header[2]) + 1)[:-1]
+        return data if header[1] == "blob" else None
+
+    def show(self, commit: str, path: str) -> str | None:
+        """The text of `path` at `commit`, or None (the same answer as `gitrepo.show`)."""
+        data = self.blob(f"{commit}:{path}")
+        return None if data is None else data.decode("utf-8", "replace").removesuffix("\n")
+
+    def close(self) -> None:
+        if self._batch is not None:
+            assert self._batch.stdin is not None
+            self._batch.stdin.close()
+            self._batch.wait()
+            self._batch = None
+
+    def __enter__(self) -> Plumb:  # noqa: PYI034 - final class
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- facts ---------------------------------------------------------------------------------
+    def head_commit(self) -> str:
+        """HEAD as resolved when this Plumb opened (a read-only view: one process fewer)."""
+        assert self._head is not None
+        return self._head
+
+    def commit_of(self, ref: str) -> str | None:
+        if not ref or "\0" in ref or "\n" in ref:
+            return None
+        return self.run_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
+
+    def resolve(self, ref: str) -> str:
+        # light: gitrepo imports GitPython only inside its functions
+        from mlci.store.gitrepo import resolve_by
+
+        return resolve_by(self.commit_of, ref)
+
+    def default_branch(self) -> str:
+        target = self.run_ok("symbolic-ref", "--short", "refs/remotes/origin/HEAD")
+        if target:
+            return target
+        refs = set(
+            (
+                self.run_ok(
+                    "for-each-ref",
+                    "--format=%(refname)",
+                    "refs/heads/main",
+                    "refs/heads/master",
+                    "refs/remotes/*/main",
+                    "refs/remotes/*/master",
+                )
+                or ""
+            ).split()
+        )
+        remote = self.run_ok("remote") or ""
+        first_remote = remote.split()[0] if remote.split() else None
+        for name in ("main", "master"):
+            if f"refs/heads/{name}" in refs:
+                return name
+            if first_remote == "origin" and f"refs/remotes/origin/{name}" in refs:
+                return f"origin/{name}"
+        raise GitError("cannot tell the default branch (no main or master); pass --base REF")
+
+    def merge_base(self, head: str, base: str) -> str:
+        if head == base:  # a commit is its own merge base: no process
+            return head
+        found = self.run_ok("merge-base", head, base)
+        if found:
+            return found
+        if self.run_ok("rev-parse", "--is-shallow-repository") == "true":
+            from mlci.store import gitrepo
+
+            return gitrepo.merge_base(gitrepo.open_repo(self.working_tree_dir), head, base)
+        raise GitError(f"{head[:12]} and {base[:12]} share no history; pass --base with a branch this one forked from")
+
+    # -- notes ---------------------------------------------------------------------------------
+    def notes_list(self, ref: str) -> dict[str, str]:
+        """commit -> note blob SHA under `ref`, in one process per Plumb (baseline and head lookups share it)."""
+        if ref not in self._notes:
+            out = self.run_ok("notes", f"--ref={ref}", "list") or ""
+            pairs = (line.split() for line in out.splitlines())
+            self._notes[ref] = {p[1]: p[0] for p in pairs if len(p) == 2}
+        return self._notes[ref]
+
+    def note_texts(self, ref: str, commits: list[str] | None = None) -> dict[str, str]:
+        """commit -> note text, for `commits` (default: every noted commit): one `notes list`
+        and the shared cat-file process, never a process per commit."""
+        listing = self.notes_list(ref)
+        wanted = listing if commits is None else {c: listing[c] for c in commits if c in listing}
+        texts = {}
+        for commit, sha in wanted.items():
+            data = self.blob(sha)
+            if data is not None:
+                texts[commit] = data.decode("utf-8", "replace")
+        return texts

@@ -1,0 +1,187 @@
+"""The git facts mlci needs: where the repo is, what HEAD is, what the base of a PR is.
+
+Every failure here is a `GitError` that says how to get unstuck (commit first, fetch the
+history, name an existing ref), because these are the first errors a new user meets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlci.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+
+def open_repo(path: Path | str = ".", *, allow_empty: bool = False) -> git.Repo:
+    """The repository containing `path`, which must have at least one commit (unless `allow_empty`)."""
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(
+            f"{Path(path).resolve()} is not inside a git repository; cd into your project or run `git init`"
+        ) from None
+    if repo.bare:
+        raise GitError(f"{repo.git_dir} is a bare repository; run mlci in a clone with a working tree")
+    if not allow_empty and not repo.head.is_valid():
+        raise GitError(
+            "the repository has no commits yet; commit your project first (git add -A && git commit -m init)"
+        )
+    return repo
+
+
+def root(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir)
+
+
+def head_commit(repo: git.Repo) -> str:
+    return repo.head.commit.hexsha
+
+
+def current_branch(repo: git.Repo) -> str | None:
+    """The checked-out branch; on a detached HEAD (CI checkouts) the CI's branch name, if known."""
+    if not repo.head.is_detached:
+        return repo.active_branch.name
+    return os.environ.get("GITHUB_HEAD_REF") or os.environ.get("CI_COMMIT_REF_NAME") or None
+
+
+def changed_paths(repo: git.Repo) -> list[str]:
+    """Paths modified, staged or untracked relative to HEAD (ignored files excluded)."""
+    out = repo.git.status("--porcelain", "-z", "--untracked-files=all")
+    paths = []
+    entries = out.split("\0")
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        if "R" in status or "C" in status:
+            i += 1  # the rename's source follows as its own entry
+        paths.append(path)
+    return paths
+
+
+def uncommitted(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
+    """Changed paths that are not pipeline outputs (`ignore`): the inputs a commit doesn't explain."""
+
+    def produced(path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in ignore)
+
+    return [p for p in changed_paths(repo) if not produced(p)]
+
+
+def commit_of(repo: git.Repo, ref: str) -> str | None:
+    """The commit `ref` names, by git's own parser, or None (any string: option-like, `@{-99}`, a tree)."""
+    import git
+
+    if not ref or "\0" in ref or "\n" in ref:
+        return None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip() or None
+    except git.GitCommandError:
+        return None
+
+
+def resolve(repo: git.Repo, ref: str) -> str:
+    """A commit SHA for `ref`, trying `origin/<ref>` when only the remote branch exists."""
+    return resolve_by(lambda candidate: commit_of(repo, candidate), ref)
+
+
+def resolve_by(commit_of: Callable[[str], str | None], ref: str) -> str:
+    """`resolve` over any commit lookup (GitPython's here, plain git's in `mlci.store.gitplumb`)."""
+    for candidate in (ref, f"origin/{ref}"):
+        found = commit_of(candidate)
+        if found:
+            return found
+    raise GitError(
+        f"unknown base ref '{ref}'; pass --base with an existing branch, tag or commit (git fetch origin {ref}?)"
+    )
+
+
+def default_branch(repo: git.Repo) -> str:
+    """The repo's default branch: origin/HEAD's target, else main/master (local or remote)."""
+    try:
+        target = repo.git.symbolic_ref("refs/remotes/origin/HEAD", "--short")
+        if target:
+            return target
+    except Exception:  # noqa: BLE001 - no origin/HEAD is the common local case
+        pass
+    names = {h.name for h in repo.heads}
+    remote_names = {r.name for r in repo.remotes[0].refs} if repo.remotes else set()
+    for name in ("main", "master"):
+        if name in names:
+            return name
+        if f"origin/{name}" in remote_names:
+            return f"origin/{name}"
+    raise GitError("cannot tell the default branch (no main or master); pass --base REF")
+
+
+def is_shallow(repo: git.Repo) -> bool:
+    return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+
+
+def merge_base(repo: git.Repo, head: str, base: str) -> str:
+    """The commit the PR forked from; deepens a shallow clone from its remote when it must."""
+    import git
+
+    try:
+        return repo.git.merge_base(head, base).strip()
+    except git.GitCommandError:
+        pass
+    if is_shallow(repo):
+        if repo.remotes:
+            try:
+                repo.git.fetch("--unshallow", "--quiet", repo.remotes[0].name)
+                return repo.git.merge_base(head, base).strip()
+            except git.GitCommandError:
+                pass
+        raise GitError(
+            "this shallow clone lacks the base commit; use actions/checkout with `fetch-depth: 0` "
+            "or run `git fetch --unshallow`"
+        )
+    raise GitError(f"{head[:12]} and {base[:12]} share no history; pass --base with a branch this one forked from")
+
+
+def show(repo: git.Repo, commit: str, path: str) -> str | None:
+    """The text of `path` as committed at `commit`, or None when it is not in that commit."""
+    import git
+
+    try:
+        return repo.git.show(f"{commit}:{path}")
+    except git.GitCommandError:
+        return None
+
+
+def merge_drift(repo: git.Repo, base: str, head: str) -> tuple[list[str], bool] | None:
+    """What merging `head` into `base` would change beyond `head` itself: (paths, conflicted).
+
+    None when the merge result is `head`'s own tree (the evaluated code is what would merge).
+    The reviewer approves the head; this says when the merged code differs from what was run.
+    """
+    import git
+
+    try:
+        out = repo.git.merge_tree(
+            "--write-tree", "--name-only", "--no-messages", base, head, with_extended_output=True, with_exceptions=False
+        )
+    except git.GitCommandError:  # git < 2.38 has no --write-tree: say nothing rather than guess
+        return None
+    status, stdout, _stderr = out
+    lines = stdout.splitlines()
+    if status not in (0, 1) or not lines:
+        return None
+    if status == 1:  # conflicts: the conflicted paths follow the tree id
+        return sorted({line for line in lines[1:] if line}), True
+    tree = lines[0].strip()
+    if tree == repo.git.rev_parse(f"{head}^{{tree}}").strip():
+        return None
+    changed = repo.git.diff("--name-only", "-z", head, tree).split("\0")
+    return sorted(p for p in changed if p), False

@@ -1,0 +1,3 @@
+"""One use case per module (run, diff, report, reproduce, promote, retrain, sweep, ci, …): what a CLI
+command calls.
+"""

@@ -1,0 +1,775 @@
+"""`mlci ci`: the one command the GitHub Action runs; it reads the event and does the right thing.
+
+- `pull_request`: run the pipeline, report against the PR's base, then publish: job summary
+  and step outputs first (local, cannot fail), then the sticky comment and the `mlci` check.
+  The gate decides the check's conclusion and the exit code.
+- `push` to the default branch: run, store the baseline record and push it (`refs/notes/mlci`),
+  so the next PR has something to compare with; then promote when a `registry:` section says
+  `promote_on: main` or `both`.
+- `pull_request_review` (approved): hand over to the registry's `promote`, with the approval.
+- PRs from forks run with a read-only token: everything still runs, the report goes to the
+  job summary and `$RUNNER_TEMP/mlci/report/` (upload it as an artifact) and nothing fails
+  for lack of permission. On a self-hosted runner (or an unknown one) a fork PR is refused
+  unless a maintainer with write access approved its current head SHA (`mlci.integrations.github.admission`):
+  its code would run on your machine.
+
+Phases (`--phase`): `admit` (token; nothing from the PR runs), `run` (the pipeline: needs no
+token, so the action runs it in a step without one), `publish` (token). State passes through
+`$RUNNER_TEMP/mlci/state/state.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, UsageError
+from mlci.integrations.github import event as event_mod
+from mlci.store import atomicio, gitrepo
+from mlci.store import config as config_mod
+
+PUBLISHERS = ("mlci", "cml")
+RECORD_FILE = "record.json"  # the PR head's run record, in the report directory (the artifact)
+DEFAULT_FORK_LABEL = "safe-to-train"
+
+
+@dataclass
+class CiResult:
+    event: str
+    action: str  # "report" | "baseline" | "promote" | "skipped"
+    verdict: str  # "success" | "failure" | "neutral"
+    report_path: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    comment_url: str | None = None
+    check_kind: str | None = None  # "check-run" | "status" | None
+    exit_code: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings for the log (never secrets)
+    promotion: Any = None
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+def _append(path: Path | None, text: str) -> None:
+    """Append to a runner file (outputs, job summary): everything published is redacted."""
+    from mlci.redact import redact
+
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(redact(text))
+
+
+def write_outputs(path: Path | None, outputs: dict[str, str]) -> None:
+    """Append step outputs to $GITHUB_OUTPUT; multi-line values use a random heredoc delimiter."""
+    lines = []
+    for key, value in outputs.items():
+        value = "" if value is None else str(value)
+        if "\n" in value or "\r" in value:
+            delimiter = f"mlci_{uuid.uuid4().hex}"
+            lines.append(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+        else:
+            lines.append(f"{key}={value}\n")
+    _append(path, "".join(lines))
+
+
+def write_summary(path: Path | None, markdown: str) -> None:
+    from mlci.integrations.github.limits import fit_summary
+
+    _append(path, fit_summary(markdown.rstrip("\n") + "\n"))
+
+
+# --- report and gate (mlci.report.builder / mlci.analysis.gate) --------------------------------------
+
+
+def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None, notes=()):
+    """Write report.md (+ json, html, plots) for HEAD versus `base_ref` with the report builder."""
+    from mlci.report import builder
+
+    return builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path, notes=notes)
+
+
+def _merge_note(root: Path, base_ref: str | None) -> list[str]:
+    """Say when the evaluated head is not what merging would produce: the reviewer approves the
+    head, and the templates check it out (not GitHub's merge commit), so the report must say so."""
+    if not base_ref:
+        return []
+    repo = gitrepo.open_repo(root)
+    base = gitrepo.resolve(repo, base_ref)
+    head = gitrepo.head_commit(repo)
+    drift = gitrepo.merge_drift(repo, base, head)
+    if drift is None:
+        return []
+    paths, conflicted = drift
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    if conflicted:
+        return [
+            f"this report evaluates the PR head {head[:12]}; merging it into {base_ref} ({base[:12]}) conflicts "
+            f"in {shown}: resolve the conflicts and push to evaluate the code that would merge"
+        ]
+    return [
+        f"this report evaluates the PR head {head[:12]}, not its merge into {base_ref} ({base[:12]}): the merge "
+        f"would also change {shown}; update the branch to evaluate the code that would merge"
+    ]
+
+
+def _verdict(built: Any, fail_on_regression: bool) -> str:
+    """success / failure / neutral: the gate's answer, softened to neutral when not gating."""
+    if built.gate.passed:
+        return "success"
+    return "failure" if fail_on_regression else "neutral"
+
+
+def _title(verdict: str, built: Any) -> str:
+    comparison = built.comparison
+    counts = ", ".join(f"{comparison.count(v)} {v}" for v in ("regressed", "improved") if comparison.count(v))
+    head = {"success": "mlci: gate passed", "failure": "mlci: gate failed", "neutral": "mlci: regressions (not gating)"}
+    return head[verdict] + (f" ({counts})" if counts else "")
+
+
+def _metrics_json(record) -> str:
+    return json.dumps(record.metrics, sort_keys=True, separators=(",", ":"))
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise UsageError(f"fail-on-regression must be true or false, got {value!r}")
+
+
+PHASES = ("all", "admit", "run", "publish")
+
+
+@dataclass
+class _Ctx:
+    """What every phase of one `mlci ci` needs: the event, the project, the settings, the token."""
+
+    event: Any
+    env: dict[str, str]
+    root: Path
+    cfg: Any
+    config_path: Path | None
+    base_ref: str | None
+    comment_id: str
+    fail: bool
+    publisher: str
+    token: str | None
+    retry: Any
+    note: Callable[[str], None]
+    notes: list[str]
+    state_dir: Path
+
+
+def _state_path(ctx: _Ctx) -> Path:
+    return ctx.state_dir / "state.json"
+
+
+def _load_state(ctx: _Ctx, phase: str) -> dict[str, Any]:
+    path = _state_path(ctx)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UsageError(
+            f"`mlci ci --phase {phase}` needs the state of the earlier phases in {ctx.state_dir}; "
+            "run `--phase admit`, then `--phase run`, then `--phase publish` in one job"
+        ) from None
+    if state.get("event") != ctx.event.name or state.get("sha") != ctx.event.sha:
+        raise UsageError(f"the state in {ctx.state_dir} belongs to another run; run `mlci ci --phase admit` first")
+    return state
+
+
+def _save_state(ctx: _Ctx, state: dict[str, Any]) -> None:
+    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    atomicio.write_text(_state_path(ctx), json.dumps(state, sort_keys=True, default=str))
+
+
+def ci(
+    path: Path | str = ".",
+    *,
+    environ: dict[str, str] | None = None,
+    config_path: Path | None = None,
+    base_ref: str | None = None,
+    comment_id: str | None = None,
+    fail_on_regression: bool | str | None = None,
+    publisher: str = "mlci",
+    retry=None,
+    on_note: Callable[[str], None] | None = None,
+    phase: str = "all",
+    token: str | None = None,
+    state_dir: Path | None = None,
+) -> CiResult:
+    """Do what the current GitHub Actions event calls for (see module docstring).
+
+    `phase` splits the work so the PR's code never runs next to the token: `admit` (token:
+    the fork/approval gate, fetch the run records), `run` (no token: the pipeline and the
+    report), `publish` (token: comment, check, summary, baseline push, promotion). `all` does
+    the three in this process. The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN.
+    """
+    if phase not in PHASES:
+        raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    env = dict(os.environ if environ is None else environ)
+    event = event_mod.from_env(env)
+    if publisher not in PUBLISHERS:
+        raise UsageError(f"publisher must be one of {', '.join(PUBLISHERS)}, got {publisher!r}")
+    repo = gitrepo.open_repo(path)
+    root = gitrepo.root(repo)
+    cfg = config_mod.load(root, config_path)
+    settings = cfg.section("ci")
+    fail = _bool(fail_on_regression, settings.get("fail_on_regression", True))
+    token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
+    from mlci import redact
+
+    redact.register(token)
+    notes: list[str] = []
+
+    def note(message: str) -> None:
+        notes.append(message)
+        if on_note:
+            on_note(message)
+
+    if retry is None:  # rate-limit waits (a minute or more) are said, not silent
+        from mlci.integrations.github.client import RetryPolicy
+
+        retry = RetryPolicy(on_wait=on_note)
+    if state_dir is None:
+        state_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "state"
+    ctx = _Ctx(
+        event,
+        env,
+        root,
+        cfg,
+        config_path,
+        base_ref,
+        comment_id or settings.get("comment_id") or "mlci",
+        fail,
+        publisher,
+        token,
+        retry,
+        note,
+        notes,
+        Path(state_dir),
+    )
+    if event.name == "pull_request_target":
+        raise ConfigError(
+            "refusing to train on `pull_request_target`: it runs PR code with a write token; "
+            "trigger the workflow on `pull_request` instead"
+        )
+    handlers = {
+        "pull_request": (_pr_admit, _pr_run, _pr_publish),
+        "push": (_push_admit, _push_run, _push_publish),
+        "pull_request_review": (_review_admit, _review_run, _review_publish),
+    }
+    if event.name not in handlers:
+        note(f"event {event.name!r} needs nothing from mlci (it acts on pull_request, push and pull_request_review)")
+        return CiResult(event.name, "skipped", "neutral", notes=notes)
+    admit_fn, run_fn, publish_fn = handlers[event.name]
+    if phase == "all":
+        state = admit_fn(ctx)
+        if isinstance(state, CiResult):
+            return state
+        state = run_fn(ctx, state)
+        return publish_fn(ctx, state)
+    if phase == "admit":
+        state = admit_fn(ctx)
+        if isinstance(state, CiResult):
+            return state
+        _save_state(ctx, state)
+        return CiResult(event.name, "admitted", "neutral", notes=notes)
+    state = _load_state(ctx, phase)
+    if state.get("skipped"):
+        return CiResult(event.name, "skipped", "neutral", notes=notes)
+    if phase == "run":
+        _save_state(ctx, run_fn(ctx, state))
+        return CiResult(event.name, "ran", "neutral", notes=notes)
+    if not state.get("ran"):
+        raise UsageError("`mlci ci --phase publish` needs `--phase run` to have finished first")
+    return publish_fn(ctx, state)
+
+
+def _workspace_commit(root: Path) -> tuple[str | None, tuple[str, ...]]:
+    try:
+        commit = gitrepo.open_repo(root).head.commit
+    except (ValueError, MlciError):
+        return None, ()
+    return commit.hexsha, tuple(p.hexsha for p in commit.parents)
+
+
+def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
+    """The gate before any PR code runs: forks on a self-hosted runner need an approval of their head."""
+    event, env = ctx.event, ctx.env
+    fork_label = ctx.cfg.section("ci").get("fork_label", DEFAULT_FORK_LABEL)
+    state: dict[str, Any] = {"event": event.name, "sha": event.sha}
+    if ctx.publisher == "cml" and shutil.which("cml") is None:
+        raise ConfigError(
+            "publisher 'cml' needs the `cml` CLI on PATH, which is not installed; "
+            "install it (npm install -g @dvcorg/cml) or use publisher: mlci"
+        )
+    if event.is_fork and event.self_hosted:
+        state["admission"] = _admit_fork(ctx, fork_label)
+    can_write = not event.is_fork
+    if can_write and not ctx.token:
+        raise RemoteError(
+            "no GitHub token for the PR comment and check; pass "
+            "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)"
+        )
+    if can_write:
+        _preflight(ctx, can_write=True)
+    write_outputs(event.output_path, {"admitted": "true"})
+    _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
+    return state
+
+
+def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
+    """Fail in seconds, before any training, when the token lacks a permission the event needs."""
+    from mlci.integrations.github import client as client_mod
+    from mlci.integrations.github import preflight
+
+    if not ctx.token:
+        return  # each phase names the missing token itself
+    event = ctx.event
+    with client_mod.GitHubClient(ctx.token, api_url=event.api_url, retry=ctx.retry) as client:
+        result = preflight.check(
+            client,
+            event.repo,
+            event.name,
+            pr=event.pr,
+            can_write=can_write,
+            registry_backend=ctx.cfg.section("registry").get("backend"),
+        )
+    preflight.require(result, event.name)
+    for line in result.degraded:
+        ctx.note(line)
+
+
+def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
+    from mlci.integrations.github import admission
+    from mlci.integrations.github import client as client_mod
+
+    event = ctx.event
+    sha = event.pr_head_sha or "<head sha>"
+    how = (
+        f"a maintainer with write access who reviewed commit {sha} comments `/mlci train {sha}` (or approves "
+        f"the PR at that commit), then adds the label '{fork_label}' or re-runs this job"
+    )
+    where = (
+        f"refusing to run fork PR #{event.pr} ({event.head_repo}) on a self-hosted runner "
+        f"(RUNNER_ENVIRONMENT={event.runner_environment}): its code would run on your machine"
+    )
+    if not ctx.token:
+        write_outputs(event.output_path, {"admitted": "false"})
+        raise ConfigError(f"{where}, and there is no token to check an approval; {how}")
+    head, parents = _workspace_commit(ctx.root)
+    with client_mod.GitHubClient(ctx.token, api_url=event.api_url, retry=ctx.retry) as client:
+        decided = admission.admit(
+            client,
+            event.repo,
+            event.pr,
+            event_head_sha=event.pr_head_sha,
+            workspace_head=head,
+            workspace_parents=parents,
+        )
+    if not decided.admitted:
+        write_outputs(event.output_path, {"admitted": "false"})
+        write_summary(event.summary_path, f"**mlci**: {where}; {decided.reason}. To admit it: {how}.")
+        raise ConfigError(f"{where}; {decided.reason}; {how}")
+    admitted = str(decided.head_sha)
+    ctx.note(f"fork PR #{event.pr} admitted at {admitted[:12]}: {decided.reason}")
+    return admitted
+
+
+def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    """The PR's code runs here: no GitHub call, no token needed."""
+    from mlci.store import baseline
+    from mlci.workflows.run import run
+
+    event, root = ctx.event, ctx.root
+    if state.get("admission"):  # the workspace may not have moved since the admission
+        head, parents = _workspace_commit(root)
+        if state["admission"] != head and not (len(parents) == 2 and parents[1] == state["admission"]):
+            raise ConfigError(
+                f"the workspace is at {str(head)[:12]}, not the admitted commit "
+                f"{state['admission'][:12]}; refusing to run it"
+            )
+    base_ref = ctx.base_ref or event.base_ref or None
+    if base_ref:  # a wrong --base fails now, not after an hour of training
+        gitrepo.resolve(gitrepo.open_repo(root), base_ref)
+    merge_note = _merge_note(root, base_ref)
+    record = run(root, config_path=ctx.config_path, pr=event.pr)
+    out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
+    built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path, notes=merge_note)
+    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
+    # The record travels with the report artifact too: the only copy a fork PR's run can leave.
+    atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
+    verdict = _verdict(built, ctx.fail)
+    return {
+        **state,
+        "ran": True,
+        "verdict": verdict,
+        "title": _title(verdict, built),
+        "record": record.id,
+        "report_path": str(built.markdown),
+        "out_dir": str(out_dir),
+        "metrics": record.metrics,
+    }
+
+
+def _evidence(built: Any) -> dict[str, Any]:
+    """The metrics' confidence intervals of this run, kept in its record for the model card."""
+    from mlci.report.card import compact_evidence
+
+    return compact_evidence(
+        {m.name: m.evidence.significance for m in built.context.models if m.evidence.significance is not None}
+    )
+
+
+def _report_file(ctx: _Ctx, state: dict[str, Any]) -> Path:
+    """The report the run phase wrote, refusing paths that lead out of the report directory:
+    the PR's code ran in between and could point the state (or a symlink) at any file."""
+    out_dir = Path(state["out_dir"])
+    if ctx.event.runner_temp is not None and out_dir != ctx.event.runner_temp / "mlci" / "report":
+        raise ConfigError(
+            f"the run state names the report directory {out_dir}, not "
+            f"{ctx.event.runner_temp / 'mlci' / 'report'}; refusing to publish it"
+        )
+    report_md = Path(state["report_path"])
+    if not report_md.resolve().is_relative_to(out_dir.resolve()):
+        raise ConfigError(f"the report {report_md} leads out of {out_dir}; refusing to publish it")
+    return report_md
+
+
+def _redact_files(out_dir: Path) -> None:
+    """The report directory is uploaded as an artifact: no credential in any text file of it."""
+    from mlci.redact import redact
+
+    for path in out_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix in (".md", ".html", ".json", ".txt", ".csv"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if redact(text) != text:
+                atomicio.write_text(path, redact(text))
+
+
+def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    event, env, root, note, token = ctx.event, ctx.env, ctx.root, ctx.note, ctx.token
+    verdict = state["verdict"]
+    report_md = _report_file(ctx, state)
+    _redact_files(Path(state["out_dir"]))
+    markdown = report_md.read_text(encoding="utf-8")
+    result = CiResult(
+        event.name,
+        "report",
+        verdict,
+        report_path=report_md,
+        metrics=state["metrics"],
+        notes=ctx.notes,
+        exit_code=1 if verdict == "failure" else 0,
+    )
+    can_write = not event.is_fork
+    if can_write and not token:
+        raise RemoteError(
+            "no GitHub token for the PR comment and check; pass "
+            "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)"
+        )
+    if event.is_fork:
+        note(
+            f"PR #{event.pr} comes from the fork {event.head_repo}: its token is read-only, so the report goes "
+            "to the job summary and the report directory (upload it as an artifact), not to a comment"
+        )
+    # Plots go to the assets branch first, so the summary shows them too (a failure is a note).
+    if can_write:
+        published = _with_published_images(event, env, root, ctx.cfg, markdown, report_md.parent, token, note)
+    else:
+        from mlci.integrations.github.assets import without_local_images
+
+        published = without_local_images(markdown, report_md.parent)
+    write_summary(event.summary_path, published)
+    write_outputs(
+        event.output_path,
+        {
+            "verdict": verdict,
+            "report-path": str(report_md),
+            "metrics-json": json.dumps(state["metrics"], sort_keys=True, separators=(",", ":")),
+        },
+    )
+    if not can_write:
+        write_outputs(event.output_path, {"comment-url": ""})
+        return result
+
+    from mlci.integrations.github import checks, comments
+    from mlci.integrations.github import client as client_mod
+
+    client = client_mod.GitHubClient(token, api_url=event.api_url, retry=ctx.retry)
+    try:
+        if ctx.publisher == "cml":
+            result.comment_url = _cml_comment(event, env, published, Path(state["out_dir"]), ctx.comment_id, str(token))
+        else:
+            posted = comments.upsert(
+                client, event.repo, event.pr, published, comment_id=ctx.comment_id, full_report_url=event.run_url
+            )
+            result.comment_url = posted.url
+            if posted.trimmed:
+                note(
+                    "the report was longer than a PR comment allows; the comment is trimmed, "
+                    "the job summary has the full report"
+                )
+        check = checks.publish(
+            client,
+            event.repo,
+            event.check_sha,
+            conclusion=verdict,
+            title=state["title"],
+            summary=markdown,
+            details_url=event.run_url,
+        )
+        result.check_kind = check.kind
+        if check.fallback_reason:
+            note(f"posted a commit status instead of a check run ({check.fallback_reason})")
+    finally:
+        client.close()
+    write_outputs(event.output_path, {"comment-url": result.comment_url or ""})
+    _share_record(ctx, state)
+    return result
+
+
+def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
+    """Make the PR head's run reachable from the review job that promotes it: the model's bytes
+    to the DVC remote, then the record to origin's refs/notes/mlci (only that record).
+
+    Same-repo PRs only (a fork's token cannot push); a failure is a note, the report is out.
+    """
+    from mlci.integrations.github import gitauth
+    from mlci.store import baseline
+
+    repo = gitrepo.open_repo(ctx.root)
+    record = next(
+        (r for r in baseline.records_for(repo, gitrepo.head_commit(repo)) if r.id == state.get("record")), None
+    )
+    if record is None:
+        ctx.note("the run record of this PR's head is gone from the notes; an approval will retrain it")
+        return
+    _share_model(ctx, record)
+    if "origin" not in [r.name for r in repo.remotes]:
+        ctx.note("no 'origin' remote: the PR's run record was stored locally only")
+        return
+    try:
+        with repo.git.custom_environment(**gitauth.auth_env(ctx.token, ctx.event.server_url, ctx.env)):
+            baseline.share(repo, record, "origin")
+    except MlciError as exc:
+        ctx.note(
+            f"could not push the PR's run record ({exc.message}); an approval will retrain it "
+            "(give the job `contents: write`)"
+        )
+
+
+def _share_model(ctx: _Ctx, record) -> None:
+    """Upload the recorded model files to the DVC remote (verified by reading them back), so the
+    review job promotes exactly these bytes even on another machine."""
+    from mlci.integrations.registry import dvc_storage
+
+    remote = ctx.cfg.section("registry").get("remote")
+    for role, artifact in sorted(record.artifacts.items()):
+        md5 = record.outs.get(artifact.path)
+        if not role.startswith("model") or not md5:
+            continue
+        file = ctx.root / artifact.path
+        try:
+            digests = dvc_storage.file_digests(file) if file.is_file() else None
+            if digests is None or (digests.sha256, digests.md5) != (artifact.sha256, md5):
+                raise RegistryError(f"{artifact.path} is not the file the run recorded")
+            dvc_storage.upload(ctx.root, file, digests, remote)
+        except MlciError as exc:
+            ctx.note(
+                f"the model {artifact.path} was not stored in the DVC remote ({exc.message}); "
+                "an approval can promote it only where these bytes are"
+            )
+
+
+def _fetch_records(root: Path, env, token, event, note) -> None:
+    """Bring in the baseline records (refs/notes/mlci): actions/checkout does not fetch notes."""
+    from mlci.integrations.github import gitauth
+    from mlci.store import baseline
+
+    repo = gitrepo.open_repo(root)
+    if "origin" not in [r.name for r in repo.remotes]:
+        note("no 'origin' remote: comparing with the run records already in this clone")
+        return
+    try:
+        with repo.git.custom_environment(**gitauth.auth_env(token, event.server_url, env)):
+            baseline.fetch(repo, "origin")
+    except MlciError as exc:
+        note(f"could not fetch baseline records from origin ({exc.message}); comparing with local records")
+
+
+def _with_published_images(event, env, root, cfg, markdown, report_dir, token, note) -> str:
+    from mlci.integrations.github import assets, gitauth
+
+    if not assets.local_images(markdown, report_dir):
+        return markdown
+    branch = cfg.section("ci").get("assets_branch", assets.DEFAULT_BRANCH)
+    try:
+        rewritten, _commit = assets.publish(
+            root,
+            markdown,
+            report_dir,
+            repo=event.repo,
+            prefix=f"pr-{event.pr}/{event.check_sha[:12]}",
+            server_url=event.server_url,
+            branch=branch,
+            extra_env=gitauth.auth_env(token, event.server_url, env),
+        )
+    except (MlciError, subprocess.CalledProcessError, OSError) as exc:
+        reason = exc.message if isinstance(exc, MlciError) else type(exc).__name__
+        note(
+            f"report images not published ({reason}); the comment shows the report without them "
+            "(grant `contents: write` to publish them on the assets branch)"
+        )
+        return assets.without_local_images(markdown, report_dir)
+    return rewritten
+
+
+def _cml_comment(event, env, markdown: str, out_dir: Path, comment_id: str, token: str) -> str | None:
+    """Hand the report to CML's sticky comment (`cml comment create --watermark-title`)."""
+    body = out_dir / "comment.md"
+    atomicio.write_text(body, markdown)
+    done = subprocess.run(
+        ["cml", "comment", "create", f"--watermark-title=mlci:{comment_id}", f"--target=pr/{event.pr}", str(body)],
+        env={**env, "REPO_TOKEN": token},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1].replace(token, "***")
+        raise RemoteError(f"`cml comment create` failed ({last}); check the CML install and the token")
+    urls = [word for word in done.stdout.split() if word.startswith("http")]
+    return urls[-1] if urls else None
+
+
+def _push_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
+    event = ctx.event
+    if not event.is_default_branch_push:
+        ctx.note(
+            f"push to {event.ref or 'an unknown ref'} is not the default branch "
+            f"({event.default_branch or 'unknown'}): nothing to record"
+        )
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    # No REST preflight here: a push run talks to GitHub only through `git push` (contents),
+    # which a REST probe cannot stand in for on every forge setup; see preflight.needs("push").
+    _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
+    return {"event": event.name, "sha": event.sha}
+
+
+def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    from mlci.workflows import backfill
+    from mlci.workflows.run import run
+
+    limit = ctx.cfg.section("ci").get("baseline_backfill", backfill.DEFAULT_LIMIT)
+    gap = backfill.before_head(ctx.root, limit=limit, config_path=ctx.config_path, note=ctx.note)  # cancelled runs
+    record = run(ctx.root, config_path=ctx.config_path)  # stored locally in refs/notes/mlci
+    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
+
+
+def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    from mlci.integrations.github import gitauth
+    from mlci.store import baseline
+
+    repo = gitrepo.open_repo(ctx.root)
+    if "origin" in [r.name for r in repo.remotes]:
+        with repo.git.custom_environment(**gitauth.auth_env(ctx.token, ctx.event.server_url, ctx.env)):
+            baseline.push(repo, "origin")
+    else:
+        ctx.note("no 'origin' remote: the baseline record was stored locally only")
+    metrics = state["metrics"]
+    write_outputs(
+        ctx.event.output_path,
+        {
+            "verdict": "success",
+            "report-path": "",
+            "comment-url": "",
+            "metrics-json": json.dumps(metrics, sort_keys=True, separators=(",", ":")),
+        },
+    )
+    result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
+    registry = ctx.cfg.section("registry")
+    if registry and registry.get("promote_on", "both") in ("main", "both"):
+        result.action, result.promotion = "promote", _promote(ctx.root, ctx, approval=None)
+    return result
+
+
+def _approval(ctx: _Ctx):
+    from mlci.integrations.github import client as client_mod
+    from mlci.integrations.github import reviews
+
+    with client_mod.GitHubClient(ctx.token, api_url=ctx.event.api_url, retry=ctx.retry) as client:
+        return reviews.approval(client, ctx.event.repo, ctx.event.pr)
+
+
+def _review_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
+    event = ctx.event
+    if (event.review_state or "").lower() != "approved":
+        ctx.note(f"review state {event.review_state!r}: only approvals promote")
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    if not ctx.token:
+        raise RemoteError("no GitHub token to check the approval; pass `github-token` to the action")
+    if ctx.cfg.section("registry").get("promote_on", "both") == "main":
+        ctx.note("registry.promote_on is 'main': approvals do not promote; merge the PR instead")
+        return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
+    approval = _approval(ctx)
+    if not approval.approved:  # refuse before spending a training run on it
+        raise RegistryError(f"promotion refused: {approval.reason}")
+    _preflight(ctx, can_write=True)
+    _fetch_records(ctx.root, ctx.env, ctx.token, event, ctx.note)
+    return {"event": event.name, "sha": event.sha}
+
+
+def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
+    from mlci.store import baseline
+    from mlci.workflows.run import run
+
+    event, root = ctx.event, ctx.root
+    repo = gitrepo.open_repo(root)
+    record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
+    if record is None:
+        ctx.note("no run record at the approved commit yet: running the pipeline first")
+        record = run(root)
+    if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
+        out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
+        built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=ctx.config_path)
+        baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
+    return {**state, "ran": True}
+
+
+def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
+    approval = _approval(ctx)  # again: a push since the admission makes the approval stale
+    if not approval.approved:
+        raise RegistryError(f"promotion refused: {approval.reason}")
+    promotion = _promote(ctx.root, ctx, approval=approval)
+    write_outputs(
+        ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "", "metrics-json": ""}
+    )
+    return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
+
+
+def _promote(root: Path, ctx: _Ctx, *, approval):
+    """Promote with the token this command was given: registry tags are pushed with it."""
+    from mlci.integrations.registry.gto_tags import credentials
+    from mlci.workflows.promote import promote
+
+    with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
+        return promote(root, approval=approval)

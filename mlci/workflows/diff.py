@@ -1,0 +1,178 @@
+"""`mlci diff`: what this branch did to every metric, compared with where it forked from main.
+
+Values come from the cheapest source that answers: the base's run record; else the files
+committed at the base; else, for metrics inside a DVC-cached output, the local DVC cache by
+the base's dvc.lock hash; only then DVC itself (which may fetch from the remote). Scope and
+values match `dvc metrics diff` / `dvc params diff`: numbers compared, the rest shown in notes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlci.analysis import reproducibility
+from mlci.analysis.compare import Comparison, compare_metrics, compare_params
+from mlci.model.record import RunRecord
+from mlci.store import baseline, dvcfile
+from mlci.store import config as config_mod
+from mlci.store.gitplumb import Plumb
+from mlci.store.metrics import describe_other, parse_params, read_metrics, read_params, scoped, split_metrics
+
+
+def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
+    """DVC's own reading of `file` at `commit` (its cache, else its remote); None when it cannot."""
+    try:
+        import dvc.api
+
+        return dvc.api.read(file, repo=str(root), rev=commit, mode="r", encoding="utf-8")
+    except Exception:  # noqa: BLE001 - DVC's reasons vary (no remote, not pushed): the note says what to do
+        return None
+
+
+def base_metric_texts(
+    repo: Plumb, root: Path, commit: str, files: list[str], notes: list[str]
+) -> tuple[dict[str, str], str]:
+    """file -> text at `commit`, and where they came from: "git", "dvc" (cache/remote) or "none"."""
+    texts: dict[str, str] = {}
+    via_dvc = False
+    lock = None
+    for file in files:
+        text = repo.show(commit, file)
+        if text is None:
+            lock = lock if lock is not None else (repo.show(commit, "dvc.lock") or "")
+            if not dvcfile.is_dvc_output(lock, file):
+                continue
+            data = dvcfile.read_cached(root, lock, file)
+            text = data.decode("utf-8") if data is not None else _text_with_dvc(root, commit, file)
+            if text is None:
+                notes.append(
+                    f"metrics file {file} at base {commit[:12]} is a DVC output in neither the local "
+                    "cache nor a reachable remote: not compared (`dvc push` it from the base branch)"
+                )
+                continue
+            via_dvc = True
+        texts[file] = text
+    return texts, ("dvc" if via_dvc else "git") if texts else "none"
+
+
+def _base_params(repo: Plumb, commit: str, files: list[str], scope) -> dict[str, dict[str, Any]]:
+    params = {}
+    for file in files:
+        text = repo.show(commit, file)
+        if text is not None:
+            params[file] = parse_params(text, f"{file} at base {commit[:12]}")
+    return scoped(params, scope)
+
+
+def _restrict(values: dict[str, dict], files: list[str]) -> dict[str, dict]:
+    return {f: v for f, v in values.items() if f in files}
+
+
+def _other_notes(base: dict[str, dict[str, Any]] | None, head: dict[str, dict[str, Any]]) -> list[str]:
+    notes = []
+    for file in sorted(set(base or {}) | set(head)):
+        b, h = (base or {}).get(file, {}), head.get(file, {})
+        for name in sorted(set(b) | set(h)):
+            if base is None:
+                notes.append(describe_other(file, name, h.get(name)))
+            else:
+                notes.append(describe_other(file, name, h.get(name), b.get(name), two_sided=True))
+    return notes
+
+
+def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Comparison:
+    """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython."""
+    with Plumb(path) as repo:
+        return _diff(repo, base_ref, config_path)
+
+
+def _diff(repo: Plumb, base_ref: str | None, config_path: Path | None) -> Comparison:
+    root = Path(repo.working_tree_dir)
+    cfg = config_mod.load(root, config_path)
+    head_commit = repo.head_commit()
+    ref = base_ref or repo.default_branch()
+    base_commit = repo.merge_base(head_commit, repo.resolve(ref))
+    scope = dvcfile.params_scope(root)
+    notes: list[str] = []
+    base_others: dict[str, dict[str, Any]] | None = None
+
+    base_record = baseline.baseline_for(repo, base_commit)
+    if base_record is None:
+        inputs = _inputs_at(repo, base_commit, cfg, scope)
+        if inputs is not None:
+            base_record = baseline.same_inputs(repo, base_commit, lambda r: record_inputs(r, cfg, scope) == inputs)
+        if base_record is not None:
+            notes.append(f"baseline recorded at {base_record.commit[:12]}, same inputs as base {base_commit[:12]}")
+    if base_record is not None:
+        source = "record"
+        base_others = base_record.extra.get("other_metrics")  # strings, booleans, lists it recorded
+        base_metrics = _restrict(base_record.metrics, cfg.metrics_files)
+        base_params = scoped(_restrict(base_record.params, cfg.params_files), scope)
+    else:
+        texts, source = base_metric_texts(repo, root, base_commit, cfg.metrics_files, notes)
+        base_metrics, base_others = {}, {}
+        for file, text in texts.items():
+            base_metrics[file], other = split_metrics(text, f"{file} at base {base_commit[:12]}")
+            if other:
+                base_others[file] = other
+        base_params = _base_params(repo, base_commit, cfg.params_files, scope)
+        if source != "none":
+            notes.append(
+                f"no run record for base {base_commit[:12]}; using the metrics committed there"
+                + (" (read from DVC's cache)" if source == "dvc" else "")
+                + " (run `mlci run` on the base branch to record one)"
+            )
+        else:
+            notes.append(f"no baseline at {base_commit[:12]} (first PR?): every metric is new")
+
+    head_others: dict[str, dict[str, Any]] = {}
+    head_metrics = read_metrics(root, cfg.metrics_files, others=head_others, notes=notes)
+    head_params = read_params(root, cfg.params_files, scope)
+    notes.extend(_other_notes(base_others, head_others))
+    head_record = _matching_record(baseline.records_for(repo, head_commit), head_metrics, cfg)
+    if base_commit == head_commit:
+        notes.append("HEAD is the base commit: comparing the working tree with what was recorded there")
+    comparison = Comparison(
+        base_ref=ref,
+        base_commit=base_commit,
+        base_source=source,
+        head_commit=head_commit,
+        head_dirty=bool(reproducibility.dirty_inputs(repo, root)),  # type: ignore[arg-type]  # duck-typed .git
+        metrics=compare_metrics(cfg, base_metrics if source != "none" else None, head_metrics),
+        params=compare_params(base_params, head_params),
+        base_record=base_record,
+        head_record=head_record,
+        notes=notes,
+    )
+    guessed_names = sorted({m.name for m in comparison.metrics if m.direction_guessed})
+    if guessed_names:
+        notes.append(
+            "direction guessed from the name for "
+            + ", ".join(guessed_names)
+            + " (set goals.<metric>.direction in mlci.yaml to be explicit)"
+        )
+    return comparison
+
+
+def _inputs_at(
+    repo: Plumb, commit: str, cfg: config_mod.Config, scope
+) -> tuple[dict[str, str], dict[str, dict]] | None:
+    """(dvc.lock deps, declared params) as committed at `commit`; None without a dvc.lock there."""
+    lock = repo.show(commit, "dvc.lock")
+    if not lock:
+        return None
+    deps, _outs = dvcfile.lock_hashes(Path("."), lock)
+    return deps, _base_params(repo, commit, cfg.params_files, scope)
+
+
+def record_inputs(record: RunRecord, cfg: config_mod.Config, scope) -> tuple[dict[str, str], dict[str, dict]]:
+    return dict(record.deps), scoped(_restrict(record.params, cfg.params_files), scope)
+
+
+def _matching_record(records: list[RunRecord], metrics: dict, cfg: config_mod.Config) -> RunRecord | None:
+    """The newest record of HEAD whose metrics are the ones in the working tree."""
+    for record in reversed(records):
+        if _restrict(record.metrics, cfg.metrics_files) == metrics:
+            return record
+    return None
