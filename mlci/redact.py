@@ -81,7 +81,7 @@ class RedactingStream(io.TextIOBase):
     def __init__(self, stream):
         self._stream = stream
 
-    def write(self, text):  # type: ignore[override]
+    def write(self, text):
         if isinstance(text, str):
             self._stream.write(redact(text))
         else:  # click probes with b"" to tell text from binary streams: answer as a text stream
@@ -101,11 +101,11 @@ class RedactingStream(io.TextIOBase):
         return True
 
     @property
-    def encoding(self):  # type: ignore[override]
+    def encoding(self):
         return getattr(self._stream, "encoding", "utf-8")
 
     @property
-    def errors(self):  # type: ignore[override]
+    def errors(self):
         return getattr(self._stream, "errors", "strict")
 
 

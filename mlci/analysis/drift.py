@@ -108,7 +108,11 @@ class DataComparison:
         scored = [(t.table, c) for t in self.tables for c in t.columns if c.psi]
         scored.sort(key=lambda tc: (-(tc[1].psi or 0.0), tc[0], tc[1].column))
         seen: set[str] = set()
-        unique = [tc for tc in scored if not (tc[1].column in seen or seen.add(tc[1].column))]
+        unique = []
+        for table, column in scored:
+            if column.column not in seen:
+                seen.add(column.column)
+                unique.append((table, column))
         return unique[:n]
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,15 +283,15 @@ def _compare_table(
             )
     base_rows, head_rows = int(base.get("rows") or 0), int(head.get("rows") or 0)
     if limits.row_change is not None and base_rows:
-        change = (head_rows - base_rows) / base_rows
-        if abs(change) > limits.row_change:
+        row_change = (head_rows - base_rows) / base_rows
+        if abs(row_change) > limits.row_change:
             findings.append(
                 DataFinding(
                     "warn",
                     table,
                     None,
                     "rows",
-                    f"{table}: row count {base_rows:,} → {head_rows:,} ({change:+.1%}, limit ±{limits.row_change:.0%})",
+                    f"{table}: row count {base_rows:,} → {head_rows:,} ({row_change:+.1%}, limit ±{limits.row_change:.0%})",
                 )
             )
     if head_rows == 0:
@@ -345,7 +349,7 @@ def compare_profiles(
     for table in sorted(set(base) | set(head)):
         b, h = base.get(table), head.get(table)
         if h is None:
-            tables.append(TableComparison(table, "removed", b.get("rows"), None))
+            tables.append(TableComparison(table, "removed", (b or {}).get("rows"), None))
             findings.append(DataFinding("fail", table, None, "table", f"{table}: table no longer profiled in head"))
         elif h.get("error"):
             tables.append(TableComparison(table, "error", (b or {}).get("rows"), None, notes=[h["error"]]))

@@ -59,7 +59,7 @@ class PipelineInputs:
 
 
 def _entries(value: Any, wdir: str) -> list[str]:
-    paths = []
+    paths: list[str] = []
     for entry in value or []:
         names = [entry] if isinstance(entry, str) else list(entry) if isinstance(entry, dict) else []
         paths.extend(_norm(str(name), wdir) for name in names if "${" not in str(name))

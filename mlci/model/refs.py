@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlci.errors import UsageError
+from mlci.errors import RegistryError, UsageError
 
 NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
 SEMVER = (
@@ -84,6 +84,8 @@ def bump(latest: str | None, how: str = "patch") -> str:
     if latest is None:
         return {"major": "v1.0.0", "minor": "v0.1.0", "patch": "v0.0.1"}[how]
     match = _VERSION_RE.match(latest)
+    if match is None:
+        raise RegistryError(f"'{latest}' is not a version like v1.2.3; pass --version")
     major, minor, patch = int(match["major"]), int(match["minor"]), int(match["patch"])
     if how == "major":
         return f"v{major + 1}.0.0"

@@ -52,7 +52,7 @@ def _png(figure) -> bytes:
 def _render(draw, width: float = 5.0, height: float = 4.0) -> bytes:
     import matplotlib
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]  # rcParams keys are a Literal in the stubs
         figure = _figure(width, height)
         draw(figure)
         return _png(figure)

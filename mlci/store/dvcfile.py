@@ -124,7 +124,7 @@ def _entry_paths(entries: list | None, wdir: str = ".") -> list[str]:
 
 
 def _entry_options(entries: list | None, wdir: str = ".") -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for entry in entries or []:
         if isinstance(entry, str):
             found.append((norm(entry, wdir), {}))

@@ -165,6 +165,7 @@ def resolve_target(repo: git.Repo, rev: str) -> tuple[str, RunRecord]:
     """(commit, the record to reproduce) for `REV` or `pr/N`; CannotReproduce when none."""
     import git as gitlib
 
+    commit: str | None
     match = _PR_REF.match(rev)
     if match:
         number = int(match.group(1))
@@ -239,7 +240,7 @@ def restore_data(root: Path, record: RunRecord) -> list[str]:
     """Check recorded data out of the cache, fetch what is missing from the remote; notes."""
     import git as gitlib
 
-    notes = []
+    notes: list[str] = []
     inputs = reproducibility.pipeline_inputs(gitlib.Repo(root), root)
     cached = inputs.from_cache  # stage outputs are rebuilt by the forced re-run: no need to check them out
     if cached:

@@ -72,7 +72,7 @@ EXAMPLES = {
 }
 
 
-def _example_name(example: bool | str) -> str | None:
+def _example_name(example: bool | str | None) -> str | None:
     if example is False or example is None:
         return None
     name = "lightgbm" if example is True else str(example)
@@ -134,7 +134,7 @@ def _workflow_files(runner: str = "gpu") -> dict[str, bytes]:
 def init(
     path: Path | str = ".",
     *,
-    example: bool | str = False,
+    example: bool | str | None = False,
     force: bool = False,
     workflows: bool = False,
     runner: str = "gpu",
@@ -147,16 +147,16 @@ def init(
     self-hosted GPU runner, "cpu" for GitHub-hosted ubuntu-latest); an existing `mlci.yaml` is
     then kept as it is (adding CI to a configured project must not touch its config).
     """
-    example = _example_name(example)
+    name = _example_name(example)
     repo = gitrepo.open_repo(path, allow_empty=True)
     root = gitrepo.root(repo)
-    if not example and not (root / "dvc.yaml").exists():
+    if not name and not (root / "dvc.yaml").exists():
         raise ConfigError(
             f"no dvc.yaml in {root}; run `mlci init --example` for a ready pipeline, or add your own first"
         )
-    planned = _planned_files(root, example)
+    planned = _planned_files(root, name)
     if workflows:
-        if not example and (root / CONFIG_NAME).exists():
+        if not name and (root / CONFIG_NAME).exists():
             planned.pop(CONFIG_NAME, None)
         planned.update(_workflow_files(runner))
     conflicts = []
@@ -176,7 +176,7 @@ def init(
             continue
         atomicio.write_bytes(target, data)
         written.append(rel)
-    if example and not (root / ".dvc").is_dir():
+    if name and not (root / ".dvc").is_dir():
         pipeline.run_dvc(root, "init", "--quiet")
         written.append(".dvc/")
     return written

@@ -57,12 +57,13 @@ def publish(
         payload["details_url"] = details_url
     # A 502 after GitHub created the run must not create a second one: each publish carries its
     # own external_id, and before re-sending we look for a run on `sha` that has it.
-    payload["external_id"] = f"mlci-{uuid.uuid4().hex}"
+    external_id = f"mlci-{uuid.uuid4().hex}"
+    payload["external_id"] = external_id
     try:
         run = client.create(
             f"/repos/{owner}/{repo_name}/check-runs",
             payload,
-            landed=lambda: find(client, repo, sha, name=name, external_id=payload["external_id"]),
+            landed=lambda: find(client, repo, sha, name=name, external_id=external_id),
         )
         return CheckResult("check-run", conclusion, run.get("html_url"))
     except GitHubError as exc:

@@ -220,6 +220,7 @@ class GitHubClient:
                 found = landed()
                 if found is not None:
                     return found
+            response: httpx.Response | None
             try:
                 response = self._send(method, path, params=params, json=json)
             except GitHubError as exc:

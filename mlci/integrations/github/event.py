@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Event:
         return self.pr_head_sha or self.sha
 
 
-def _path(env: dict, key: str) -> Path | None:
+def _path(env: Mapping[str, str], key: str) -> Path | None:
     value = env.get(key)
     return Path(value) if value else None
 

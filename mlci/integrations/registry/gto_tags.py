@@ -189,7 +189,7 @@ class GitTagsBackend:
                 )
         latest_event: dict[tuple[str, str], _Tag] = {}
         for t in sorted((t for t in tags if t.stage), key=lambda t: (t.counter, t.created_at)):
-            latest_event[(t.name, t.stage)] = t
+            latest_event[(t.name, str(t.stage))] = t
         stages: dict[tuple[str, str], list[str]] = {}
         for (name, stage), event in latest_event.items():
             if event.cancel:
@@ -273,7 +273,7 @@ class GitTagsBackend:
 
     def _remote_tags(self, tags: list[str]) -> set[str]:
         with self.repo.git.custom_environment(**git_auth_env()):
-            out = self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags])
+            out = str(self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags]))
         return {line.split("refs/tags/", 1)[1].removesuffix("^{}") for line in out.splitlines() if "refs/tags/" in line}
 
     def fetch_tags(self) -> None:
@@ -311,7 +311,7 @@ class GitTagsBackend:
 
     def _remote_has(self, tags: list[str]) -> bool:
         with self.repo.git.custom_environment(**git_auth_env()):
-            out = self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags])
+            out = str(self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags]))
         return bool(out.strip())
 
     def _push(self, tags: list[str]) -> bool:
