@@ -426,6 +426,37 @@ def mlflow_wheelhouse(tmp_path_factory) -> Path:
     return _download(tmp_path_factory.mktemp("wheelhouse-mlflow"), "requirements-mlflow.lock")
 
 
+@pytest.fixture
+def system_python() -> str:
+    """The runner's own python3, which must not see mlci: the install step then really installs."""
+    python = shutil.which("python3", path="/usr/bin")
+    if (
+        python is None
+        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
+    ):
+        pytest.skip("needs a system python3 without mlci")
+    return python
+
+
+def offline_runner_env(tmp_path: Path, wheelhouse: Path, **extra: str) -> dict[str, str]:
+    """A self-hosted runner's step environment whose pip can only install from `wheelhouse`."""
+    temp = tmp_path / "temp"
+    temp.mkdir(exist_ok=True)
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(temp),
+        "RUNNER_TOOL_CACHE": str(tmp_path / "toolcache"),
+        "MLCI_ACTION_PATH": str(ACTION_DIR),
+        "MLCI_RUNNER_OS": "Linux",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_CACHE_DIR": "1",
+        **extra,
+    }
+
+
 def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """action.yml's "Find mlci's venv" then "Install mlci", as the runner runs them (no cache stand-in)."""
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
@@ -456,28 +487,10 @@ def run_install_steps(temp: Path, env: dict[str, str]) -> subprocess.CompletedPr
 
 
 @pytest.mark.slow
-def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(wheelhouse, tmp_path):
+def test_the_install_step_builds_a_locked_venv_once_and_reuses_it(system_python, wheelhouse, tmp_path):
     """No mlci importable: the step really installs, from the wheelhouse only, hashes checked."""
-    python = shutil.which("python3", path="/usr/bin")
-    if (
-        python is None
-        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
-    ):
-        pytest.skip("needs a system python3 without mlci")
     temp, cache = tmp_path / "temp", tmp_path / "toolcache"
-    temp.mkdir()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "RUNNER_TEMP": str(temp),
-        "RUNNER_TOOL_CACHE": str(cache),
-        "MLCI_ACTION_PATH": str(ACTION_DIR),
-        "MLCI_RUNNER_OS": "Linux",
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(wheelhouse),
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_CACHE_DIR": "1",
-    }
+    env = offline_runner_env(tmp_path, wheelhouse)
 
     def install() -> subprocess.CompletedProcess:
         return run_install_steps(temp, env)
@@ -566,15 +579,9 @@ def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "")
     return read_outputs(output)
 
 
-def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(tmp_path):
+def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(system_python, tmp_path):
     """actions/cache restores exactly the directory the install step builds, under a key that
     changes with the lock, mlci's version, the Python and the OS/arch; self-hosted runners skip it."""
-    python = shutil.which("python3", path="/usr/bin")
-    if (
-        python is None
-        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
-    ):
-        pytest.skip("needs a system python3 without mlci")
     action = tmp_path / "action"
     (action / "mlci").mkdir(parents=True)
     for lock in ("requirements.lock", "requirements-mlflow.lock"):
@@ -657,29 +664,10 @@ def test_the_install_phase_on_a_github_hosted_runner_with_mlci_installed_restore
 
 
 @pytest.mark.slow
-def test_extras_mlflow_installs_the_mlflow_lock_into_its_own_venv(mlflow_wheelhouse, tmp_path):
+def test_extras_mlflow_installs_the_mlflow_lock_into_its_own_venv(system_python, mlflow_wheelhouse, tmp_path):
     """`extras: mlflow` really installs: mlci and mlflow import from one venv, hashes checked, offline."""
-    python = shutil.which("python3", path="/usr/bin")
-    if (
-        python is None
-        or subprocess.run([python, "-I", "-c", "import mlci"], check=False, capture_output=True).returncode == 0
-    ):
-        pytest.skip("needs a system python3 without mlci")
-    temp, cache = tmp_path / "temp", tmp_path / "toolcache"
-    temp.mkdir()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "RUNNER_TEMP": str(temp),
-        "RUNNER_TOOL_CACHE": str(cache),
-        "MLCI_ACTION_PATH": str(ACTION_DIR),
-        "MLCI_RUNNER_OS": "Linux",
-        "MLCI_EXTRAS": "mlflow",
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(mlflow_wheelhouse),
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_CACHE_DIR": "1",
-    }
+    temp = tmp_path / "temp"
+    env = offline_runner_env(tmp_path, mlflow_wheelhouse, MLCI_EXTRAS="mlflow")
     done = run_install_steps(temp, env)
     assert done.returncode == 0, done.stderr
     venv_python = temp / "mlci-venv" / "bin" / "python"
