@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlci.errors import RemoteError
@@ -174,6 +176,15 @@ def test_approval_by_a_writer_at_the_current_head_counts(fake_github):
     fake_github.add_review(9, "maint", "APPROVED", HEAD)
     result = approval(client_for(fake_github), fake_github.repo, 9)
     assert result.approved and result.reviewer == "maint" and result.commit_id == HEAD == result.head_sha
+
+
+def test_approval_carries_the_reviews_time_and_link(fake_github):
+    fake_github.add_pull(9, head_sha=HEAD)
+    fake_github.collaborators["maint"] = "maintain"
+    review = fake_github.add_review(9, "maint", "APPROVED", HEAD)
+    result = approval(client_for(fake_github), fake_github.repo, 9)
+    assert result.approved_at == review["submitted_at"] and result.review_url == review["html_url"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result.approved_at)
 
 
 def test_approval_of_an_older_commit_is_stale(fake_github):
