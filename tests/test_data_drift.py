@@ -197,7 +197,7 @@ def test_data_findings_become_gate_findings_that_fail_the_gate(tmp_path: Path):
 def test_pr_report_has_a_data_section_and_data_findings_fail_the_gate(trained_repo: Path, tmp_path: Path):
     import json
 
-    from mlci.report import builder
+    from mlci.workflows import report as reporting
     from mlci.workflows import run
     from tests.helpers import commit_all, git, set_param
 
@@ -205,7 +205,7 @@ def test_pr_report_has_a_data_section_and_data_findings_fail_the_gate(trained_re
     set_param(trained_repo, "data.noise", 0.1)
     commit_all(trained_repo, "noisier data")
     run.run(trained_repo)
-    result = builder.build(trained_repo, base_ref="main", out_dir=tmp_path / "report", resamples=50)
+    result = reporting.build(trained_repo, base_ref="main", out_dir=tmp_path / "report", resamples=50)
     text = result.markdown.read_text()
     assert "### Data checks" in text and "drifted, PSI" in text
     assert text.index("## Data and dependencies changed") < text.index("### Data checks") < text.index("## Plots")

@@ -14,9 +14,10 @@ import pytest
 
 from mlci.analysis import stats
 from mlci.integrations.github.limits import fit_comment, fit_summary
-from mlci.report import builder, diff_markdown
+from mlci.report import diff_markdown
 from mlci.report import format as fmt
 from mlci.report import markdown as md
+from mlci.workflows import report as reporting
 from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke, pr_branch
 from tests.test_stats import reference_paired_ci
@@ -40,15 +41,17 @@ def regressed_pr(_trained_example: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="module")
-def pr_report(regressed_pr: Path, tmp_path_factory: pytest.TempPathFactory) -> builder.ReportResult:
-    return builder.build(regressed_pr, base_ref="main", out_dir=tmp_path_factory.mktemp("report"), resamples=RESAMPLES)
+def pr_report(regressed_pr: Path, tmp_path_factory: pytest.TempPathFactory) -> reporting.ReportResult:
+    return reporting.build(
+        regressed_pr, base_ref="main", out_dir=tmp_path_factory.mktemp("report"), resamples=RESAMPLES
+    )
 
 
 def _predictions(root: Path) -> pd.DataFrame:
     return pd.read_csv(root / "eval" / "predictions.csv").sort_values("row_id").reset_index(drop=True)
 
 
-def test_report_has_every_section_in_order(pr_report: builder.ReportResult):
+def test_report_has_every_section_in_order(pr_report: reporting.ReportResult):
     text = pr_report.markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == [
@@ -71,7 +74,7 @@ def test_notes_come_just_before_the_reproduce_line(regressed_pr: Path, tmp_path:
     shutil.copytree(regressed_pr, root, symlinks=True)
     config = root / "mlci.yaml"
     config.write_text(config.read_text().replace("  f1: {direction: higher}\n", ""))
-    text = builder.build(
+    text = reporting.build(
         root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False
     ).markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
@@ -80,7 +83,7 @@ def test_notes_come_just_before_the_reproduce_line(regressed_pr: Path, tmp_path:
 
 
 def test_ci_numbers_equal_the_reference_bootstrap(
-    pr_report: builder.ReportResult, regressed_pr: Path, _trained_example: Path
+    pr_report: reporting.ReportResult, regressed_pr: Path, _trained_example: Path
 ):
     base, head = _predictions(_trained_example), _predictions(regressed_pr)  # main's tree holds base's file
     assert (base["row_id"] == head["row_id"]).all()
@@ -100,7 +103,7 @@ def test_ci_numbers_equal_the_reference_bootstrap(
 
 
 def test_metric_rows_show_base_head_and_delta_from_the_metrics_files(
-    pr_report: builder.ReportResult, regressed_pr: Path, _trained_example: Path
+    pr_report: reporting.ReportResult, regressed_pr: Path, _trained_example: Path
 ):
     base = json.loads((_trained_example / "metrics.json").read_text())
     head = json.loads((regressed_pr / "metrics.json").read_text())
@@ -114,7 +117,7 @@ def test_metric_rows_show_base_head_and_delta_from_the_metrics_files(
         assert row in text, row
 
 
-def test_regressions_come_first_bold_and_significant(pr_report: builder.ReportResult):
+def test_regressions_come_first_bold_and_significant(pr_report: reporting.ReportResult):
     rows = [
         line for line in pr_report.markdown.read_text().splitlines() if line.startswith("| ") and "regressed" in line
     ]
@@ -128,7 +131,7 @@ def test_regressions_come_first_bold_and_significant(pr_report: builder.ReportRe
     assert "**▼ regressed (significant)**" in auc_row
 
 
-def test_gate_failure_is_in_the_report_and_json(pr_report: builder.ReportResult):
+def test_gate_failure_is_in_the_report_and_json(pr_report: reporting.ReportResult):
     data = json.loads(pr_report.json.read_text())
     assert data["gate"]["passed"] is False and data["summary"]["status"] == "fail"
     auc = next(f for f in data["gate"]["findings"] if f["metric"] == "auc" and f["kind"] == "regression")
@@ -136,7 +139,7 @@ def test_gate_failure_is_in_the_report_and_json(pr_report: builder.ReportResult)
     assert f"- ❌ {md.text(auc['message'])}" in pr_report.markdown.read_text()
 
 
-def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportResult):
+def test_params_and_changed_dependencies_are_listed(pr_report: reporting.ReportResult):
     text = pr_report.markdown.read_text()
     assert "| train.n_estimators | params.yaml | `60` | `3` |" in text
     deps = text.split("## Data and dependencies")[1].split("\n## ")[0]
@@ -144,7 +147,7 @@ def test_params_and_changed_dependencies_are_listed(pr_report: builder.ReportRes
     assert "models/model.txt" not in deps  # a model is an output, not an input
 
 
-def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportResult):
+def test_every_plot_is_written_and_linked_relatively(pr_report: reporting.ReportResult):
     text = pr_report.markdown.read_text()
     names = sorted(p.name for p in pr_report.images)
     assert names == [
@@ -160,15 +163,15 @@ def test_every_plot_is_written_and_linked_relatively(pr_report: builder.ReportRe
         assert image.read_bytes().startswith(b"\x89PNG")
 
 
-def test_html_is_self_contained(pr_report: builder.ReportResult):
+def test_html_is_self_contained(pr_report: reporting.ReportResult):
     page = pr_report.html.read_text()
     assert page.count('src="data:image/png;base64,') == len(pr_report.images)
     assert 'src="plots/' not in page
     assert "<table>" in page and page.startswith("<!DOCTYPE html>")
 
 
-def test_same_inputs_give_the_same_bytes(regressed_pr: Path, pr_report: builder.ReportResult, tmp_path: Path):
-    again = builder.build(regressed_pr, base_ref="main", out_dir=tmp_path / "again", resamples=RESAMPLES)
+def test_same_inputs_give_the_same_bytes(regressed_pr: Path, pr_report: reporting.ReportResult, tmp_path: Path):
+    again = reporting.build(regressed_pr, base_ref="main", out_dir=tmp_path / "again", resamples=RESAMPLES)
     assert again.markdown.read_text() == pr_report.markdown.read_text()
     for image in pr_report.images:
         assert (tmp_path / "again" / "plots" / image.name).read_bytes() == image.read_bytes(), image.name
@@ -191,7 +194,7 @@ def test_base_predictions_missing_from_the_cache_skip_significance_not_the_repor
     lock = yaml.safe_load(git(root, "show", "main:dvc.lock"))
     md5 = next(o["md5"] for o in lock["stages"]["evaluate"]["outs"] if o["path"] == "eval/predictions.csv")
     (root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
-    result = builder.build(root, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    result = reporting.build(root, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     text = result.markdown.read_text()
     assert "base predictions unavailable: significance skipped" in text
     assert "## Plots" in text and "churn-roc.png" in text  # head-only plots still drawn
@@ -253,7 +256,7 @@ def multi_repo(git_repo: Path) -> Path:
 
 
 def test_each_model_gets_its_own_section_and_gate(multi_repo: Path, tmp_path: Path):
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
     text = result.markdown.read_text()
     clf_mark = result.gate.for_model("clf").mark  # ⚠️: f1/precision/recall directions are guessed
     assert clf_mark in ("✅", "⚠️")
@@ -267,7 +270,7 @@ def test_each_model_gets_its_own_section_and_gate(multi_repo: Path, tmp_path: Pa
 
 
 def test_regression_model_cis_match_the_reference(multi_repo: Path, tmp_path: Path):
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=100)
     head = pd.read_csv(multi_repo / "reg/predictions.csv")
     base = pd.read_csv(pd.io.common.StringIO(git(multi_repo, "show", "main:reg/predictions.csv")))
     expected = reference_paired_ci(
@@ -318,7 +321,7 @@ def _break_head_predictions(root: Path, how: str) -> None:
 )
 def test_bad_predictions_become_notes_and_the_rest_still_renders(multi_repo: Path, tmp_path: Path, how: str, note: str):
     _break_head_predictions(multi_repo, how)
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     text = result.markdown.read_text()
     assert note in text
     assert "reg-residuals.png" in text  # the other model is unaffected
@@ -393,7 +396,7 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
     metrics = json.loads((multi_repo / "clf/metrics.json").read_text())
     metrics["f1"] = round(metrics["f1"] - 0.05, 6)  # e.g. the pipeline used another threshold
     (multi_repo / "clf/metrics.json").write_text(json.dumps(metrics))
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     text = result.markdown.read_text()
     assert "f1: recomputed from the predictions it is" in text and "its CI is not shown" in text
     f1_row = next(line for line in text.splitlines() if line.startswith("| f1 |"))
@@ -403,7 +406,7 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
 
 def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
     assert (
-        builder.md_text("set goals.<metric>.direction, or `goals.<metric>`")
+        md.text("set goals.<metric>.direction, or `goals.<metric>`")
         == "set goals.&lt;metric&gt;.direction, or `goals.<metric>`"
     )
 
@@ -411,7 +414,7 @@ def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
 # --- the first screen of the regressed PR: may it merge, and why ---------------------------------
 
 
-def _blocks(result: builder.ReportResult) -> list[str]:
+def _blocks(result: reporting.ReportResult) -> list[str]:
     return result.markdown.read_text().split("\n\n")
 
 
@@ -419,7 +422,7 @@ def _outside_details(text: str) -> str:
     return re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
 
 
-def test_regressed_first_line_names_each_failing_goal_with_its_numbers(pr_report: builder.ReportResult):
+def test_regressed_first_line_names_each_failing_goal_with_its_numbers(pr_report: reporting.ReportResult):
     first = _blocks(pr_report)[0]
     failures = pr_report.gate.failures
     assert first.startswith(f"❌ **mlci: gate failed: {len(failures)} goal(s) not met** — ")
@@ -428,14 +431,14 @@ def test_regressed_first_line_names_each_failing_goal_with_its_numbers(pr_report
     assert md.text(auc.message) in first
 
 
-def test_regressed_second_line_lists_params_and_no_evaluation_caveat(pr_report: builder.ReportResult):
+def test_regressed_second_line_lists_params_and_no_evaluation_caveat(pr_report: reporting.ReportResult):
     second = _blocks(pr_report)[1]
     assert second.startswith("**What changed:** params: train.n_estimators `60` → `3`, train.num_leaves `15` → `4`")
     assert "Evaluation set changed" not in pr_report.markdown.read_text()
     assert "paired bootstrap (same rows, same evaluation data)" in pr_report.markdown.read_text()
 
 
-def test_regressed_metric_table_comes_right_after_the_two_lines(pr_report: builder.ReportResult):
+def test_regressed_metric_table_comes_right_after_the_two_lines(pr_report: reporting.ReportResult):
     blocks = _blocks(pr_report)
     assert blocks[2] == "## Metrics"
     table = blocks[3].splitlines()
@@ -443,7 +446,7 @@ def test_regressed_metric_table_comes_right_after_the_two_lines(pr_report: build
     assert table[2].startswith("| ") and "**▼ regressed (significant)**" in table[2]
 
 
-def test_regressed_details_are_folded(pr_report: builder.ReportResult):
+def test_regressed_details_are_folded(pr_report: reporting.ReportResult):
     text = pr_report.markdown.read_text()
     outside = _outside_details(text)
     assert "<summary>" in text and "gate finding(s)</summary>" in text
@@ -451,7 +454,9 @@ def test_regressed_details_are_folded(pr_report: builder.ReportResult):
     assert "No code or data input changed (1 output(s) of earlier stages differ, as expected)." in outside
 
 
-def test_base_stage_times_come_from_the_run_that_executed_them(pr_report: builder.ReportResult, _trained_example: Path):
+def test_base_stage_times_come_from_the_run_that_executed_them(
+    pr_report: reporting.ReportResult, _trained_example: Path
+):
     """The base record is a no-op run (every stage skipped); its times come from the training run."""
     base = pr_report.comparison.base_record
     assert base is not None and {s.status for s in base.stages} == {"skipped"}
@@ -485,7 +490,7 @@ def test_a_report_from_a_dirty_tree_warns_before_the_reproduce_line(regressed_pr
     root = tmp_path / "repo"
     shutil.copytree(regressed_pr, root, symlinks=True)
     (root / "src" / "train.py").write_text((root / "src" / "train.py").read_text() + "\n# local edit\n")
-    text = builder.build(
+    text = reporting.build(
         root, base_ref="main", out_dir=tmp_path / "out", resamples=20, plots=False
     ).markdown.read_text()
     reproduce = text.split("## Reproduce")[1]
@@ -504,7 +509,7 @@ def test_report_html_renders_with_every_plot_decoded_in_chromium(multi_repo: Pat
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import report_browser  # bench/report_browser.py: headless Chromium, reads the DOM back
 
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     seen = report_browser.check(result.out_dir, png=tmp_path / "page.png")
     assert seen["rendered"] and seen["images"] == len(result.images) >= 6
     assert seen["broken"] == [] and seen["overflows"] is False
@@ -512,7 +517,7 @@ def test_report_html_renders_with_every_plot_decoded_in_chromium(multi_repo: Pat
 
 
 def test_report_html_has_the_markdowns_content(multi_repo: Path, tmp_path: Path):
-    result = builder.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50, plots=False)
+    result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50, plots=False)
     text, page = result.markdown.read_text(), result.html.read_text()
     headings = re.findall(r"^##+ (.*)$", text, re.MULTILINE)
     assert len(re.findall(r"<h[23]>", page)) == len(headings)

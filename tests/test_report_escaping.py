@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from mlci.integrations.github.comments import compose
-from mlci.report import builder
 from mlci.report import markdown as md
+from mlci.workflows import report as reporting
 from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke
 
@@ -120,7 +120,7 @@ def _parse(html: str) -> Elements:
 
 
 @pytest.fixture(scope="module")
-def hostile_report(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> builder.ReportResult:
+def hostile_report(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> reporting.ReportResult:
     import shutil
 
     root = tmp_path_factory.mktemp("hostile") / "repo"
@@ -146,10 +146,10 @@ def hostile_report(_trained_example: Path, tmp_path_factory: pytest.TempPathFact
     commit_all(root, "Add a stage with hostile names")
     run.run(root)
     commit_all(root, "Run")
-    return builder.build(root, base_ref=EVIL_BRANCH, out_dir=root.parent / "report", resamples=50)
+    return reporting.build(root, base_ref=EVIL_BRANCH, out_dir=root.parent / "report", resamples=50)
 
 
-def test_the_hostile_names_really_reach_the_report(hostile_report: builder.ReportResult):
+def test_the_hostile_names_really_reach_the_report(hostile_report: reporting.ReportResult):
     data = json.loads(hostile_report.json.read_text())
     names = {m["name"] for m in data["comparison"]["metrics"]}
     assert set(EVIL) <= names  # the attack is real: every crafted metric name is compared…
@@ -159,7 +159,7 @@ def test_the_hostile_names_really_reach_the_report(hostile_report: builder.Repor
 
 @pytest.mark.parametrize("which", ["report.md", "comment body"])
 def test_gfm_rendering_has_no_live_mention_link_html_or_broken_details(
-    hostile_report: builder.ReportResult, which: str
+    hostile_report: reporting.ReportResult, which: str
 ):
     import cmarkgfm
     from cmarkgfm.cmark import Options
@@ -178,7 +178,7 @@ def test_gfm_rendering_has_no_live_mention_link_html_or_broken_details(
     assert "://" not in live and "www." not in live  # no autolink
 
 
-def test_every_table_row_keeps_its_columns(hostile_report: builder.ReportResult):
+def test_every_table_row_keeps_its_columns(hostile_report: reporting.ReportResult):
     """GFM drops surplus cells silently, so check content: a split cell shifts the verdict/file column."""
     import cmarkgfm
 
@@ -200,7 +200,7 @@ def test_every_table_row_keeps_its_columns(hostile_report: builder.ReportResult)
     assert checked >= 2 * len(EVIL)
 
 
-def test_report_html_has_no_script_and_no_element_the_report_did_not_create(hostile_report: builder.ReportResult):
+def test_report_html_has_no_script_and_no_element_the_report_did_not_create(hostile_report: reporting.ReportResult):
     page = _parse(hostile_report.html.read_text())
     assert {tag for tag, _ in page.tags} <= PAGE_ELEMENTS, {tag for tag, _ in page.tags} - PAGE_ELEMENTS
     assert not page.unbalanced
@@ -223,7 +223,7 @@ def test_the_markdown_writer_escapes_each_attack_on_its_own():
 
 @pytest.mark.parametrize("command", [("diff",), ("report", "-o", "terminal-report"), ("gate",)])
 def test_terminal_output_carries_no_escape_sequence_or_rich_markup(
-    hostile_report: builder.ReportResult, command: tuple[str, ...]
+    hostile_report: reporting.ReportResult, command: tuple[str, ...]
 ):
     root = hostile_report.context.root
     result = invoke(root, *command, "--base", EVIL_BRANCH)

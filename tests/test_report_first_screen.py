@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlci.report import builder
+from mlci.workflows import report as reporting
 from mlci.workflows import run
 from tests.helpers import commit_all, pr_branch
 from tests.test_report import RESAMPLES
 
 
-def _blocks(result: builder.ReportResult) -> list[str]:
+def _blocks(result: reporting.ReportResult) -> list[str]:
     return result.markdown.read_text().split("\n\n")
 
 
@@ -30,7 +30,9 @@ def _outside_details(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def new_test_set(_trained_example: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, builder.ReportResult]:
+def new_test_set(
+    _trained_example: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, reporting.ReportResult]:
     root = pr_branch(
         _trained_example,
         tmp_path_factory.mktemp("split") / "repo",
@@ -40,7 +42,7 @@ def new_test_set(_trained_example: Path, tmp_path_factory: pytest.TempPathFactor
     )
     run.run(root)
     commit_all(root, "Retrain on the new split")
-    return root, builder.build(root, base_ref="main", out_dir=root.parent / "report", resamples=RESAMPLES)
+    return root, reporting.build(root, base_ref="main", out_dir=root.parent / "report", resamples=RESAMPLES)
 
 
 def test_changed_test_set_is_said_in_the_first_screen(new_test_set, _trained_example: Path):

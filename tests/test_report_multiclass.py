@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mlci.analysis import stats
-from mlci.report import builder
+from mlci.workflows import report as reporting
 from tests.helpers import commit_all, git
 from tests.test_stats import reference_paired_ci
 
@@ -56,7 +56,7 @@ def multiclass_pr(git_repo: Path) -> Path:
 
 
 def test_multiclass_report_has_paired_per_class_and_average_cis(multiclass_pr: Path, tmp_path: Path):
-    result = builder.build(multiclass_pr, base_ref="main", out_dir=tmp_path / "out", resamples=RESAMPLES)
+    result = reporting.build(multiclass_pr, base_ref="main", out_dir=tmp_path / "out", resamples=RESAMPLES)
     sig = result.context.models[0].evidence.significance
     assert sig.paired and sig.rows == N
     head = pd.read_csv(multiclass_pr / "mc/predictions.csv")
@@ -86,7 +86,7 @@ def test_multiclass_report_has_paired_per_class_and_average_cis(multiclass_pr: P
 def test_multiclass_report_shows_each_class_and_fails_the_macro_goal(multiclass_pr: Path, tmp_path: Path):
     from mlci.report import format as fmt
 
-    result = builder.build(multiclass_pr, base_ref="main", out_dir=tmp_path / "out", resamples=RESAMPLES)
+    result = reporting.build(multiclass_pr, base_ref="main", out_dir=tmp_path / "out", resamples=RESAMPLES)
     text = result.markdown.read_text()
     sig = result.context.models[0].evidence.significance
     assert "Per-class metrics (3 classes), macro and micro averages</summary>" in text

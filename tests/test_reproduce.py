@@ -130,10 +130,10 @@ def tiny(_tiny_recorded: Path, tmp_path: Path) -> Path:
 
 def test_report_reproduce_line_runs_as_printed_and_matches_exactly(trained_repo: Path, tmp_path: Path):
     """The line the PR report prints (`mlci reproduce <head sha>`), run exactly as printed."""
-    from mlci.report import builder
+    from mlci.workflows import report as reporting
 
     sha = head(trained_repo)
-    report = builder.build(trained_repo, plots=False, out_dir=tmp_path / "report")
+    report = reporting.build(trained_repo, plots=False, out_dir=tmp_path / "report")
     printed = shlex.split(json.loads(report.json.read_text())["reproduce"])
     assert printed == ["mlci", "reproduce", sha]
     result = invoke(trained_repo, *printed[1:])

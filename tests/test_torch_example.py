@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("torch", reason="the torch extra (pip install 'mlci[torch]') is not installed")
 
-from mlci.report import builder
+from mlci.workflows import report as reporting
 from mlci.workflows import run
 from tests.helpers import commit_all, git, invoke, invoke_json
 
@@ -86,7 +86,7 @@ def test_diff_shows_the_regression_dvc_metrics_diff_shows(torch_pr: Path):
 
 
 def test_report_draws_dvclive_curves_roc_and_confusion_base_vs_head(torch_pr: Path, tmp_path: Path):
-    report = builder.build(torch_pr, base_ref="main", out_dir=tmp_path / "report", resamples=200)
+    report = reporting.build(torch_pr, base_ref="main", out_dir=tmp_path / "report", resamples=200)
     plots = json.loads(report.json.read_text())["plots"]
     assert "training_curve:dvclive/plots/metrics/test/auc.tsv" in plots
     assert "ROC (test set):dvclive/plots/sklearn/roc.json" in plots

@@ -267,15 +267,4 @@ def verdict_from_dict(data: dict[str, Any]) -> GateVerdict:
     )
 
 
-__all__ = ["GateFinding", "GateVerdict", "check", "evaluate", "verdict_from_dict", "STATUS_MARK"]
-
-
-def check(path: Any = ".", *, base_ref: str | None = None, config_path: Any = None) -> GateVerdict:
-    """`mlci gate`: the verdict of the report, built without plots or files.
-
-    Going through the report builder keeps one source of truth: every finding the report's
-    gate has (goals, significance, data checks added by other capabilities) decides the exit code.
-    """
-    from mlci.report import builder
-
-    return builder.verdict(path, base_ref=base_ref, config_path=config_path)
+__all__ = ["GateFinding", "GateVerdict", "evaluate", "verdict_from_dict", "STATUS_MARK"]

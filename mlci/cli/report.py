@@ -35,18 +35,12 @@ def report(
 ) -> None:
     """Write the PR report: metric table with 95 % CIs, gate verdict, plots, run facts."""
     if merge_dirs:
-        from mlci.errors import UsageError
+        from mlci.workflows.sweep import merge_reports
 
-        try:
-            from mlci.workflows.sweep import merge_reports
-        except ImportError:
-            raise UsageError(
-                "merging reports needs mlci.workflows.sweep, which this mlci lacks; upgrade mlci"
-            ) from None
         merged = merge_reports(list(merge_dirs), out_dir or Path("mlci-report"))
         click.echo(f"merged report: {merged}")
         return
-    from mlci.report.builder import build
+    from mlci.workflows.report import build
 
     result = build(".", base_ref=base_ref, config_path=config_path, out_dir=out_dir)
     if as_json:
@@ -75,10 +69,10 @@ def report(
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
     """Apply the goals in mlci.yaml: exit 0 when they pass, 1 when one fails."""
-    from mlci.analysis.gate import check
     from mlci.errors import VerdictFailed
+    from mlci.workflows.evaluate import evaluate
 
-    verdict = check(".", base_ref=base_ref, config_path=config_path)
+    verdict = evaluate(".", base_ref=base_ref, config_path=config_path).verdict  # nothing rendered
     if as_json:
         emit_json(verdict.to_dict())
     else:

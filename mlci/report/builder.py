@@ -1,17 +1,13 @@
-"""Build the full report of a PR: report.md, report.json, report.html and the plot images.
+"""Render a PR's report: the markdown sections, report.json and the model plots.
 
-`build()` is the one orchestration `mlci report`, `mlci ci` and `mlci demo` call: it diffs
-head against base, bootstraps each model's metrics from its predictions, applies the gates,
-draws the plots and renders the sections in `SECTIONS` order. A section is a function
-`(ReportContext) -> str | None`; another capability adds one by inserting into `SECTIONS`
-(e.g. a data-checks section after "deps"). Anything that cannot be shown (missing
-predictions, a base output not in the DVC cache, a bad plot file) becomes a note in the
-report; the report itself is always written, whole (atomic writes).
+Rendering only: `mlci.workflows.evaluate` computes what is shown (comparison, evidence, data
+checks, verdict) and `mlci.workflows.report.build` draws and writes the files. The markdown is
+the sections in `SECTIONS` order; a section is a function `(ReportContext) -> str | None`, and
+another capability adds one by inserting into `SECTIONS` (e.g. data checks after "deps").
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mlci.analysis.compare import Comparison, MetricDelta
+from mlci.analysis.deps import DepChange
 from mlci.analysis.gate import GateVerdict
 from mlci.analysis.significance import Evidence
 from mlci.report import changes, data_section
 from mlci.report import format as fmt
 from mlci.report import markdown as md
-from mlci.store import atomicio, dvcfile, gitrepo
+from mlci.store import atomicio
 from mlci.store import config as config_mod
 
 REPORT_SCHEMA = 1
@@ -53,14 +50,6 @@ class ModelReport:
 
 
 @dataclass
-class DepChange:
-    path: str
-    base: str | None
-    head: str | None
-    change: str  # "changed" | "added" | "removed"
-
-
-@dataclass
 class ReportContext:
     comparison: Comparison
     cfg: config_mod.Config
@@ -84,26 +73,9 @@ class ReportContext:
         return self.comparison.base_commit
 
 
-@dataclass
-class ReportResult:
-    markdown: Path
-    json: Path
-    html: Path
-    images: list[Path]
-    gate: GateVerdict
-    comparison: Comparison
-    context: ReportContext
-
-    @property
-    def out_dir(self) -> Path:
-        return self.markdown.parent
-
-
 # --- sections ---------------------------------------------------------------------------
 # Every user-controlled string (names, values, messages, notes, paths, refs) goes through
 # mlci.report.markdown (`md`): `md.text` for prose and names, `md.code` for verbatim values.
-
-md_text = md.text  # kept for callers of the first API
 
 
 def _short(sha: str | None) -> str:
@@ -523,35 +495,13 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
 
 
-def dep_changes(repo: Any, root: Path, comparison: Comparison) -> list[DepChange]:
-    """DVC deps whose hash differs between base and head (records first, else dvc.lock)."""
-    if comparison.base_commit is None:
-        return []
-    if comparison.base_record is not None and comparison.base_record.deps:
-        base = comparison.base_record.deps
-    else:
-        text = gitrepo.show(repo, comparison.base_commit, "dvc.lock")
-        base = dvcfile.lock_hashes(root, text)[0] if text else {}
-    if comparison.head_record is not None and comparison.head_record.deps:
-        head = comparison.head_record.deps
-    else:
-        head = dvcfile.lock_hashes(root)[0]
-    changes = []
-    for path in sorted(set(base) | set(head)):
-        b, h = base.get(path), head.get(path)
-        if b == h:
-            continue
-        changes.append(DepChange(path, b, h, "added" if b is None else "removed" if h is None else "changed"))
-    return changes
-
-
 def _write_plot(out_dir: Path, rel: str, data: bytes, images: list[Path]) -> str:
     atomicio.write_bytes(out_dir / rel, data)
     images.append(out_dir / rel)
     return rel
 
 
-def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: list[str]) -> None:
+def model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: list[str]) -> None:
     from mlci.report import plots
 
     evidence = model.evidence
@@ -581,186 +531,6 @@ def _model_plots(model: ModelReport, out_dir: Path, images: list[Path], notes: l
             model.plots[kind] = _write_plot(out_dir, rel, draw(base_side, head_side), images)
         except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the report
             notes.append(f"model '{model.name}': {PLOT_TITLES[kind]} plot skipped ({type(exc).__name__}: {exc})")
-
-
-def _ignore_in_git(root: Path, out_dir: Path) -> None:
-    """A report directory inside the repo ignores itself, so it never makes the tree dirty."""
-    try:
-        out_dir.resolve().relative_to(root.resolve())
-    except ValueError:
-        return
-    marker = out_dir / ".gitignore"
-    if not marker.exists():
-        atomicio.write_text(marker, "# written by mlci report: generated files, not committed\n*\n")
-
-
-def _remove_stale_plots(out_dir: Path, images: list[Path]) -> None:
-    """PNGs of an earlier report in the same directory that this report did not draw."""
-    keep = {p.resolve() for p in images}
-    for old in (out_dir / PLOTS_DIR).glob("*.png"):
-        if old.resolve() not in keep:
-            old.unlink()
-
-
-# --- the one entry point ----------------------------------------------------------------
-
-
-def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any) -> ReportResult:
-    """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
-    root = gitrepo.root(gitrepo.open_repo(path))
-    final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
-    owned = {
-        "report.md",
-        "report.json",
-        "report.html",
-        PLOTS_DIR,
-        ".gitignore",
-        "comment.md",
-        "record.json",
-    }  # record.json: `mlci ci` adds the run record for the report artifact
-    with atomicio.replacing_dir(final, owned) as staged:
-        result = _build(path, out_dir=staged, **options)
-    result.context.out_dir = final
-    return ReportResult(
-        markdown=final / result.markdown.name,
-        json=final / result.json.name,
-        html=final / result.html.name,
-        images=[final / p.relative_to(staged) for p in result.images],
-        gate=result.gate,
-        comparison=result.comparison,
-        context=result.context,
-    )
-
-
-def verdict(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Any:
-    """The report's gate verdict without its files (`mlci gate`): same findings, no rendering."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="mlci-gate-") as scratch:
-        return _build(
-            path, base_ref=base_ref, config_path=config_path, out_dir=Path(scratch), plots=False, write=False
-        ).gate
-
-
-def _build(
-    path: Path | str = ".",
-    *,
-    base_ref: str | None = None,
-    config_path: Path | None = None,
-    out_dir: Path | None = None,
-    comparison: Comparison | None = None,
-    resamples: int | None = None,
-    plots: bool = True,
-    write: bool = True,
-    notes: tuple[str, ...] | list[str] = (),
-) -> ReportResult:
-    """Diff, bootstrap, gate, plot and write the report; returns where everything went.
-
-    `write=False` (`mlci gate`) stops once everything the verdict depends on is known: rendering
-    markdown/JSON/HTML for thousands of metrics is most of a report's time and decides nothing.
-    `notes` are the caller's (e.g. `mlci ci`: the merge result differs from the evaluated head).
-    """
-    from mlci.analysis import gate as gate_mod
-    from mlci.analysis import stats
-    from mlci.analysis.significance import assess, reconcile
-    from mlci.report import html
-    from mlci.workflows import diff as diff_mod
-
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
-    if comparison is None:
-        comparison = diff_mod.diff(root, base_ref=base_ref, config_path=config_path)
-    out_dir = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(root, out_dir)
-
-    deps = dep_changes(repo, root, comparison)
-    changed = {d.path for d in deps}
-    evidence = {}
-    for m in cfg.models:
-        moved = [p for p in changes.evaluation_inputs(root, m.predictions) if p in changed]
-        evidence[m.name] = assess(
-            repo,
-            root,
-            comparison.base_commit,
-            m,
-            resamples=resamples or stats.DEFAULT_RESAMPLES,
-            evaluation_changed=moved,
-        )
-        evidence[m.name].evaluation_changed = moved
-    for m in cfg.models:
-        reconcile(evidence[m.name], [d for d in comparison.metrics if d.model == m.name])
-    significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
-    verdict = gate_mod.evaluate(comparison, cfg, significance)
-
-    notes: list[str] = list(notes)
-    images: list[Path] = []
-    data = data_section.prepare(comparison, cfg, out_dir, draw=plots, plots_dir=PLOTS_DIR)
-    verdict = verdict.with_findings(data_section.gate_findings(data.comparison if data else None))
-    images += [data.image] if data and data.image else []
-    models = [
-        ModelReport(
-            name=m.name,
-            task=m.task,
-            metrics=[d for d in comparison.metrics if d.model == m.name],
-            evidence=evidence[m.name],
-            gate=verdict.for_model(m.name),
-        )
-        for m in cfg.models
-    ]
-    pipeline_plots: dict[str, str] = {}
-    if plots:
-        for model in models:
-            _model_plots(model, out_dir, images, notes)
-        from mlci.report import dvcplots  # dvc.yaml plots (DVCLive, sklearn-plot JSON, images), base vs head
-
-        pipeline_plots = dvcplots.render(repo, root, comparison.base_commit, out_dir, PLOTS_DIR, images, notes)
-    rows = {t.table: (t.base_rows, t.head_rows) for t in data.comparison.tables} if data else {}
-    ctx = ReportContext(
-        comparison=comparison,
-        cfg=cfg,
-        root=root,
-        out_dir=out_dir,
-        gate=verdict,
-        models=models,
-        deps=deps,
-        pipeline_plots=pipeline_plots,
-        notes=notes,
-        data=data,
-        inputs=changes.input_changes(root, deps, rows),
-        stage_times={
-            "base": changes.executed_times(repo, comparison.base_record, root),
-            "head": changes.executed_times(repo, comparison.head_record, root),
-        },
-    )
-    md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
-    if not write:
-        return ReportResult(
-            markdown=md_path,
-            json=json_path,
-            html=html_path,
-            images=images,
-            gate=verdict,
-            comparison=comparison,
-            context=ctx,
-        )
-    markdown = render_markdown(ctx)
-    atomicio.write_text(json_path, json.dumps(to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
-    atomicio.write_text(
-        html_path, html.render(markdown, out_dir, title=f"mlci report {_short(ctx.head)}", status=verdict.status)
-    )
-    atomicio.write_text(md_path, markdown)
-    _remove_stale_plots(out_dir, images)
-    return ReportResult(
-        markdown=md_path,
-        json=json_path,
-        html=html_path,
-        images=images,
-        gate=verdict,
-        comparison=comparison,
-        context=ctx,
-    )
 
 
 def to_dict(ctx: ReportContext) -> dict[str, Any]:
@@ -794,8 +564,3 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         "notes": list(ctx.comparison.notes) + list(ctx.notes),
         "reproduce": f"mlci reproduce {ctx.head}",
     }
-
-
-def write(comparison: Comparison, out_dir: Path, *, root: Path) -> Path:
-    """Full report for an existing comparison (kept for callers of the first API); returns report.md."""
-    return build(root, comparison=comparison, out_dir=out_dir).markdown

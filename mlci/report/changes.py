@@ -141,7 +141,7 @@ def count_rows(path: Path | None, suffix: str) -> int | None:
 def input_changes(
     root: Path, deps: list, rows: dict[str, tuple[int | None, int | None]] | None = None
 ) -> list[InputChange]:
-    """The inputs among changed dvc.lock deps (builder.DepChange), with row counts.
+    """The inputs among changed dvc.lock deps (mlci.analysis.deps.DepChange), with row counts.
 
     Rows come from the data profiles of the run records (`rows`) or else from the files: head's
     in the working tree, base's from the DVC cache by its dvc.lock hash.

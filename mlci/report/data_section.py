@@ -294,17 +294,6 @@ class DataReport:
     image: Path | None = None
 
 
-def prepare(
-    comparison, cfg: Config | None, out_dir: Path, *, draw: bool = True, plots_dir: str = "plots"
-) -> DataReport | None:
-    """Compare the base and head records' data profiles and draw the drift plot into the report dir."""
-    data = from_records(comparison.base_record, comparison.head_record, cfg)
-    if data is None:
-        return None
-    image = plot(data, out_dir / plots_dir / PLOT_NAME) if draw else None
-    return DataReport(data, f"{plots_dir}/{PLOT_NAME}" if image else None, image)
-
-
 def report_section(ctx) -> str | None:
     """The builder's section: `ctx.data` is this report's `DataReport` (None: no head profile)."""
     data = getattr(ctx, "data", None)

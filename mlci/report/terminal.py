@@ -35,7 +35,7 @@ def _ci(interval: Any) -> str:
 
 
 def lines(result: Any) -> list[str]:
-    """The first screen of a `builder.ReportResult`, for stdout."""
+    """The first screen of a `mlci.workflows.report.ReportResult`, for stdout."""
     from mlci.report.builder import evaluation_changed
 
     ctx = result.context

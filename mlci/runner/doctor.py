@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci.runner import environment
+from mlci.runner import machine
 
 DEFAULT_VENDORS_DIR = Path("/etc/OpenCL/vendors")
 NVIDIA_OPENCL_LIBRARY = "libnvidia-opencl.so.1"
@@ -387,8 +387,8 @@ def diagnose(
         opencl=opencl,
         lightgbm_gpu=lightgbm_gpu,
         cpu_count=os.cpu_count(),
-        cpu_model=environment.cpu_model(),
-        memory_gib=environment.memory_gib(),
+        cpu_model=machine.cpu_model(),
+        memory_gib=machine.memory_gib(),
         work_dir=str(work),
         disk_free_gib=_disk_free_gib(work),
         versions=versions(),

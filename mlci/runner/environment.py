@@ -9,26 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlci.runner import machine
+
 KEY_PACKAGES = ("mlci", "dvc", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def memory_gib() -> float | None:
-    try:
-        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-    return round(pages * page_size / 2**30, 1)
 
 
 def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
@@ -54,9 +37,9 @@ def collect(root: Path | str | None = None) -> dict[str, Any]:
         "implementation": sys.implementation.name,
         "os": platform.platform(),
         "machine": platform.machine(),
-        "cpu": cpu_model(),
+        "cpu": machine.cpu_model(),
         "cpu_count": os.cpu_count(),
-        "memory_gib": memory_gib(),
+        "memory_gib": machine.memory_gib(),
         "packages": package_versions(),
         "freeze": freeze(),
         **_runner_facts(Path(root) if root is not None else Path.cwd()),

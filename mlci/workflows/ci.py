@@ -87,14 +87,14 @@ def write_summary(path: Path | None, markdown: str) -> None:
     _append(path, fit_summary(markdown.rstrip("\n") + "\n"))
 
 
-# --- report and gate (mlci.report.builder / mlci.analysis.gate) --------------------------------------
+# --- report and gate (mlci.workflows.report) ----------------------------------------------------
 
 
 def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None, notes=()):
-    """Write report.md (+ json, html, plots) for HEAD versus `base_ref` with the report builder."""
-    from mlci.report import builder
+    """Write report.md (+ json, html, plots) for HEAD versus `base_ref`."""
+    from mlci.workflows import report as reporting
 
-    return builder.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path, notes=notes)
+    return reporting.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path, notes=notes)
 
 
 def _merge_note(root: Path, base_ref: str | None) -> list[str]:

@@ -38,7 +38,7 @@ class DemoResult:
     gate: str
     gate_mark: str
     artifacts: dict[str, Path] = field(default_factory=dict)
-    built: Any = None  # the mlci.report.builder.ReportResult (first screen, paths)
+    built: Any = None  # the mlci.workflows.report.ReportResult (first screen, paths)
 
 
 def _git(repo, *args: str) -> str:
@@ -71,8 +71,8 @@ def demo(directory: Path | None = None, *, on_step: Callable[[str], None] | None
 def _demo(directory: Path | None, *, on_step: Callable[[str], None] | None, on_event) -> DemoResult:
     import git
 
-    from mlci.report import builder
     from mlci.store import baseline
+    from mlci.workflows import report as reporting
     from mlci.workflows import run, scaffold
 
     step = on_step or (lambda _message: None)
@@ -107,7 +107,7 @@ def _demo(directory: Path | None, *, on_step: Callable[[str], None] | None, on_e
     head_record = run.run(directory, on_event=on_event)
 
     step("comparing the PR with main: report, significance, data checks and gate")
-    built = builder.build(directory, base_ref="main", out_dir=directory / "mlci-report")
+    built = reporting.build(directory, base_ref="main", out_dir=directory / "mlci-report")
     baseline.attach_gate(repo, head_record, built.gate.to_dict())
     step(
         "promoting the PR's model to staging (locally with --force: there is no GitHub review here) and pulling it back"
