@@ -24,6 +24,8 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+from mlci.redact import redact
+
 
 class MlciError(Exception):
     """Base of all user-facing errors: `message` is one line, `details` optional context."""
@@ -100,6 +102,34 @@ class StorageError(MlciError):
         }
         reason = exc.strerror or type(exc).__name__
         return cls(f"cannot access{where}: {reason}; {hints.get(exc.errno or 0, 'check the path and retry')}")
+
+
+class NewerSchema(DataError):
+    """A record a newer mlci wrote: valid, just not for us (kept by `mlci record repair`)."""
+
+
+class CannotReproduce(MlciError):
+    """The run cannot be re-run at all (no record, data unavailable, pipeline broken): exit 2."""
+
+    exit_code = 2
+    commit: str | None = None  # set once the revision is resolved, for --json
+
+
+class GitHubError(RemoteError):
+    """A GitHub API answer that is not success; `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, status: int, github_message: str = ""):
+        super().__init__(redact(message))  # GitHub or a proxy may echo our headers
+        self.status = status
+        self.github_message = redact(github_message)
+
+
+class GitCommandError(Exception):  # mlci.store.gitplumb; not an MlciError: callers translate it
+    """A git command exited non-zero (stderr in `.stderr`)."""
+
+    def __init__(self, args: tuple[str, ...], stderr: str):
+        super().__init__(f"git {' '.join(args)}: {stderr.strip()}")
+        self.stderr = stderr
 
 
 class MlciWarning(UserWarning):

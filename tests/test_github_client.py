@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from mlci.errors import RemoteError
-from mlci.integrations.github.client import GitHubClient, GitHubError, RetryPolicy
+from mlci.errors import GitHubError, RemoteError
+from mlci.integrations.github.client import GitHubClient, RetryPolicy
 from mlci.integrations.github.reviews import approval
 
 

@@ -28,8 +28,8 @@ def reproduce(rev: str, tolerance: float | None, as_json: bool, keep: bool) -> N
     Exit codes: 0 reproduced, 1 a metric or the model digest differs,
     2 cannot reproduce (no record, data unavailable, pipeline failed).
     """
-    from mlci.errors import VerdictFailed
-    from mlci.workflows.reproduce import CannotReproduce, failure_dict
+    from mlci.errors import CannotReproduce, VerdictFailed
+    from mlci.workflows.reproduce import failure_dict
     from mlci.workflows.reproduce import reproduce as do_reproduce
 
     try:

@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mlci.errors import DataError
+from mlci.errors import DataError, NewerSchema
 
 SCHEMA_VERSION = 1
-
-
-class NewerSchema(DataError):
-    """A record a newer mlci wrote: valid, just not for us (kept by `mlci record repair`)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +63,6 @@ class RunRecord:
     @property
     def model(self) -> Artifact | None:
         return self.artifacts.get("model")
-
-    def flat_metrics(self) -> dict[tuple[str, str], float]:
-        return {(f, k): v for f, vals in self.metrics.items() for k, v in vals.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.errors import CorruptRecordWarning, DataError, GitError, RemoteError
-from mlci.model.record import NewerSchema, RunRecord
+from mlci.errors import CorruptRecordWarning, DataError, GitError, NewerSchema, RemoteError
+from mlci.model.record import RunRecord
 from mlci.store.gitplumb import Plumb
 
 if TYPE_CHECKING:

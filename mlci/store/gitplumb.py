@@ -11,15 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from mlci.errors import GitError
-
-
-class GitCommandError(Exception):
-    """A git command exited non-zero (stderr in `.stderr`)."""
-
-    def __init__(self, args: tuple[str, ...], stderr: str):
-        super().__init__(f"git {' '.join(args)}: {stderr.strip()}")
-        self.stderr = stderr
+from mlci.errors import GitCommandError, GitError
 
 
 class _Cmd:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.analysis import reproducibility
-from mlci.errors import DataError, GitError, MlciError, PipelineError, UsageError
+from mlci.errors import CannotReproduce, DataError, GitError, MlciError, PipelineError, UsageError
 from mlci.model.record import RunRecord
 from mlci.store import atomicio, baseline, gitrepo, pipeline, worktree
 
@@ -33,13 +33,6 @@ if TYPE_CHECKING:
 
 JSON_SCHEMA_VERSION = 1
 _PR_REF = re.compile(r"^pr/(\d+)$")
-
-
-class CannotReproduce(MlciError):
-    """The run cannot be re-run at all (no record, data unavailable, pipeline broken): exit 2."""
-
-    exit_code = 2
-    commit: str | None = None  # set once the revision is resolved, for --json
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from mlci.integrations.github.client import GitHubClient, GitHubError, split_repo
+from mlci.errors import GitHubError
+from mlci.integrations.github.client import GitHubClient, split_repo
 
 CHECK_NAME = "mlci"
 SUMMARY_LIMIT = 65535

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci import __version__
 from mlci import redact as redact_mod
-from mlci.errors import RemoteError, UsageError
+from mlci.errors import GitHubError, RemoteError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -39,19 +39,6 @@ _PERMISSION_BY_PATH = (
     ("/collaborators/", "metadata: read"),
     ("/git/", "contents: write"),
 )
-
-
-class GitHubError(RemoteError):
-    """A GitHub API answer that is not success; `status` is the HTTP status (0: no answer)."""
-
-    def __init__(self, message: str, *, status: int, github_message: str = ""):
-        super().__init__(redact_mod.redact(message))  # GitHub or a proxy may echo our headers
-        self.status = status
-        self.github_message = redact_mod.redact(github_message)
-
-    @property
-    def no_permission(self) -> bool:
-        return self.status == 403
 
 
 @dataclass(frozen=True)

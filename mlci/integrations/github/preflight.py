@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlci.errors import RemoteError
-from mlci.integrations.github.client import GitHubClient, GitHubError, split_repo
+from mlci.errors import GitHubError, RemoteError
+from mlci.integrations.github.client import GitHubClient, split_repo
 
 NO_SHA = "0" * 40  # a commit that never exists: any status posted to it would be refused anyway
 

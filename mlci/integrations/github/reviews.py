@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlci.integrations.github.client import GitHubClient, GitHubError, split_repo
+from mlci.errors import GitHubError
+from mlci.integrations.github.client import GitHubClient, split_repo
 
 WRITE_LEVELS = ("admin", "maintain", "write")
 # Review states that replace a user's earlier verdict; COMMENTED/PENDING do not.

@@ -73,12 +73,6 @@ def _remote_odb(repo, remote: str | None):
         ) from exc
 
 
-def remote_url(root: Path, remote: str | None, md5: str) -> str:
-    with _dvc(root) as repo:
-        odb = _remote_odb(repo, remote)
-        return odb.fs.unstrip_protocol(odb.oid_to_path(md5))
-
-
 def _remote_digests(odb, md5: str) -> Digests | None:
     path = odb.oid_to_path(md5)
     try:
