@@ -342,7 +342,7 @@ def test_push_to_the_default_branch_is_recognised(tmp_path):
 
 
 def test_outputs_use_a_heredoc_for_multi_line_values(tmp_path):
-    from mlci.workflows.ci import write_outputs
+    from mlci.integrations.github.outputs import write_outputs
 
     out = tmp_path / "out"
     write_outputs(out, {"verdict": "success", "report": "line 1\nline 2"})

@@ -220,8 +220,9 @@ def retrain(against: str | None, report_dir: Path, config_path: Path | None, for
     decision = outcome.decision
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"open_pr={'true' if decision.open_pr else 'false'}\nreport={outcome.report}\n")
+        from mlci.integrations.github.outputs import write_outputs
+
+        write_outputs(Path(output), {"open_pr": "true" if decision.open_pr else "false", "report": str(outcome.report)})
     if as_json:
         emit_json(outcome.to_dict())
         return

@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, UsageError
 from mlci.integrations.github import event as event_mod
+from mlci.integrations.github.outputs import write_outputs, write_summary
 from mlci.store import atomicio, gitrepo
 from mlci.store import config as config_mod
 
@@ -53,38 +53,6 @@ class CiResult:
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)  # warnings for the log (never secrets)
     promotion: Any = None
-
-
-# --- outputs --------------------------------------------------------------------------------
-
-
-def _append(path: Path | None, text: str) -> None:
-    """Append to a runner file (outputs, job summary): everything published is redacted."""
-    from mlci.redact import redact
-
-    if path is None:
-        return
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(redact(text))
-
-
-def write_outputs(path: Path | None, outputs: dict[str, str]) -> None:
-    """Append step outputs to $GITHUB_OUTPUT; multi-line values use a random heredoc delimiter."""
-    lines = []
-    for key, value in outputs.items():
-        value = "" if value is None else str(value)
-        if "\n" in value or "\r" in value:
-            delimiter = f"mlci_{uuid.uuid4().hex}"
-            lines.append(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-        else:
-            lines.append(f"{key}={value}\n")
-    _append(path, "".join(lines))
-
-
-def write_summary(path: Path | None, markdown: str) -> None:
-    from mlci.integrations.github.limits import fit_summary
-
-    _append(path, fit_summary(markdown.rstrip("\n") + "\n"))
 
 
 # --- report and gate (mlci.workflows.report) ----------------------------------------------------
