@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from mlci.errors import GitCommandError, GitError
+from mlci.store import gitrepo  # light: GitPython loads only inside its functions
 
 
 class _Cmd:
@@ -124,53 +125,16 @@ class Plumb:
         return self._head
 
     def commit_of(self, ref: str) -> str | None:
-        if not ref or "\0" in ref or "\n" in ref:
-            return None
-        return self.run_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
+        return gitrepo.commit_of_by(self.run_ok, ref)
 
     def resolve(self, ref: str) -> str:
-        # light: gitrepo imports GitPython only inside its functions
-        from mlci.store.gitrepo import resolve_by
-
-        return resolve_by(self.commit_of, ref)
+        return gitrepo.resolve_by(self.commit_of, ref)
 
     def default_branch(self) -> str:
-        target = self.run_ok("symbolic-ref", "--short", "refs/remotes/origin/HEAD")
-        if target:
-            return target
-        refs = set(
-            (
-                self.run_ok(
-                    "for-each-ref",
-                    "--format=%(refname)",
-                    "refs/heads/main",
-                    "refs/heads/master",
-                    "refs/remotes/*/main",
-                    "refs/remotes/*/master",
-                )
-                or ""
-            ).split()
-        )
-        remote = self.run_ok("remote") or ""
-        first_remote = remote.split()[0] if remote.split() else None
-        for name in ("main", "master"):
-            if f"refs/heads/{name}" in refs:
-                return name
-            if first_remote == "origin" and f"refs/remotes/origin/{name}" in refs:
-                return f"origin/{name}"
-        raise GitError("cannot tell the default branch (no main or master); pass --base REF")
+        return gitrepo.default_branch_by(self.run_ok)
 
     def merge_base(self, head: str, base: str) -> str:
-        if head == base:  # a commit is its own merge base: no process
-            return head
-        found = self.run_ok("merge-base", head, base)
-        if found:
-            return found
-        if self.run_ok("rev-parse", "--is-shallow-repository") == "true":
-            from mlci.store import gitrepo
-
-            return gitrepo.merge_base(gitrepo.open_repo(self.working_tree_dir), head, base)
-        raise GitError(f"{head[:12]} and {base[:12]} share no history; pass --base with a branch this one forked from")
+        return gitrepo.merge_base_by(self.run_ok, head, base)
 
     # -- notes ---------------------------------------------------------------------------------
     def notes_list(self, ref: str) -> dict[str, str]:

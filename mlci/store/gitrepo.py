@@ -16,6 +16,8 @@ from mlci.errors import GitError
 if TYPE_CHECKING:
     import git
 
+RunOk = Callable[..., "str | None"]  # run git with these arguments: stripped stdout, or None when git says no
+
 
 def open_repo(path: Path | str = ".", *, allow_empty: bool = False) -> git.Repo:
     """The repository containing `path`, which must have at least one commit (unless `allow_empty`)."""
@@ -78,16 +80,29 @@ def uncommitted(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
     return [p for p in changed_paths(repo) if not produced(p)]
 
 
-def commit_of(repo: git.Repo, ref: str) -> str | None:
-    """The commit `ref` names, by git's own parser, or None (any string: option-like, `@{-99}`, a tree)."""
+def _run_ok(repo: git.Repo) -> RunOk:
+    """GitPython's way of running git, in the shape the shared facts below take."""
     import git
 
+    def run_ok(*args: str) -> str | None:
+        try:
+            return repo.git.execute(["git", *args]).strip()
+        except git.GitCommandError:
+            return None
+
+    return run_ok
+
+
+def commit_of(repo: git.Repo, ref: str) -> str | None:
+    """The commit `ref` names, by git's own parser, or None (any string: option-like, `@{-99}`, a tree)."""
+    return commit_of_by(_run_ok(repo), ref)
+
+
+def commit_of_by(run_ok: RunOk, ref: str) -> str | None:
+    """`commit_of` over any way of running git (GitPython here, plain processes in gitplumb)."""
     if not ref or "\0" in ref or "\n" in ref:
         return None
-    try:
-        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip() or None
-    except git.GitCommandError:
-        return None
+    return run_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
 
 
 def resolve(repo: git.Repo, ref: str) -> str:
@@ -108,41 +123,52 @@ def resolve_by(commit_of: Callable[[str], str | None], ref: str) -> str:
 
 def default_branch(repo: git.Repo) -> str:
     """The repo's default branch: origin/HEAD's target, else main/master (local or remote)."""
-    try:
-        target = repo.git.symbolic_ref("refs/remotes/origin/HEAD", "--short")
-        if target:
-            return target
-    except Exception:  # noqa: BLE001 - no origin/HEAD is the common local case
-        pass
-    names = {h.name for h in repo.heads}
-    remote_names = {r.name for r in repo.remotes[0].refs} if repo.remotes else set()
+    return default_branch_by(_run_ok(repo))
+
+
+def default_branch_by(run_ok: RunOk) -> str:
+    target = run_ok("symbolic-ref", "--short", "refs/remotes/origin/HEAD")
+    if target:
+        return target
+    refs = set(
+        (
+            run_ok(
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/heads/main",
+                "refs/heads/master",
+                "refs/remotes/*/main",
+                "refs/remotes/*/master",
+            )
+            or ""
+        ).split()
+    )
+    remotes = (run_ok("remote") or "").split()
     for name in ("main", "master"):
-        if name in names:
+        if f"refs/heads/{name}" in refs:
             return name
-        if f"origin/{name}" in remote_names:
+        if remotes[:1] == ["origin"] and f"refs/remotes/origin/{name}" in refs:
             return f"origin/{name}"
     raise GitError("cannot tell the default branch (no main or master); pass --base REF")
 
 
-def is_shallow(repo: git.Repo) -> bool:
-    return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
-
-
 def merge_base(repo: git.Repo, head: str, base: str) -> str:
     """The commit the PR forked from; deepens a shallow clone from its remote when it must."""
-    import git
+    return merge_base_by(_run_ok(repo), head, base)
 
-    try:
-        return repo.git.merge_base(head, base).strip()
-    except git.GitCommandError:
-        pass
-    if is_shallow(repo):
-        if repo.remotes:
-            try:
-                repo.git.fetch("--unshallow", "--quiet", repo.remotes[0].name)
-                return repo.git.merge_base(head, base).strip()
-            except git.GitCommandError:
-                pass
+
+def merge_base_by(run_ok: RunOk, head: str, base: str) -> str:
+    if head == base:  # a commit is its own merge base: no process
+        return head
+    found = run_ok("merge-base", head, base)
+    if found:
+        return found
+    if run_ok("rev-parse", "--is-shallow-repository") == "true":
+        remote = (run_ok("remote") or "").split()
+        if remote and run_ok("fetch", "--unshallow", "--quiet", remote[0]) is not None:
+            found = run_ok("merge-base", head, base)
+            if found:
+                return found
         raise GitError(
             "this shallow clone lacks the base commit; use actions/checkout with `fetch-depth: 0` "
             "or run `git fetch --unshallow`"
