@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from mlci.analysis.compare import Comparison
+from mlci.analysis.compare import Comparison, MetricDelta
 from mlci.report import markdown as md
 from mlci.report.format import VERDICT_MARKS, number, param, percent, signed
+
+
+def metrics_table(metrics: list[MetricDelta], base: str = "base", head: str = "head") -> list[str]:
+    """The compact metric table `mlci diff --md` and the retrain report share (names escaped)."""
+    return md.table(
+        ["metric", "file", base, head, "Δ", "Δ %", "verdict"],
+        "llrrrrl",
+        [
+            [
+                md.text(m.name, keep_code=False),
+                md.text(m.file, keep_code=False),
+                number(m.base),
+                number(m.head),
+                signed(m.delta),
+                percent(m.delta_rel),
+                VERDICT_MARKS[m.verdict],
+            ]
+            for m in metrics
+        ],
+    )
 
 
 def render(comparison: Comparison) -> str:
@@ -16,22 +36,7 @@ def render(comparison: Comparison) -> str:
             f"{md.code(comparison.base_ref)}, values from {md.text(comparison.base_source)})."
         ),
         "",
-        *md.table(
-            ["metric", "file", "base", "head", "Δ", "Δ %", "verdict"],
-            "llrrrrl",
-            [
-                [
-                    md.text(m.name, keep_code=False),
-                    md.text(m.file, keep_code=False),
-                    number(m.base),
-                    number(m.head),
-                    signed(m.delta),
-                    percent(m.delta_rel),
-                    VERDICT_MARKS[m.verdict],
-                ]
-                for m in comparison.metrics
-            ],
-        ),
+        *metrics_table(comparison.metrics),
     ]
     if comparison.params:
         lines += [

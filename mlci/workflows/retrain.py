@@ -203,7 +203,6 @@ class RetrainOutcome:
 def render_report(decision: RetrainDecision, record: RunRecord, *, plot: str | None = None) -> str:
     from mlci.report import markdown as md
     from mlci.report.data_section import render_markdown
-    from mlci.report.format import VERDICT_MARKS, number, percent, signed
 
     ref = decision.reference
     lines = ["## mlci retrain", ""]
@@ -219,23 +218,9 @@ def render_report(decision: RetrainDecision, record: RunRecord, *, plot: str | N
     else:
         lines.append("**No PR**: metrics and data stayed within the thresholds.")
     if decision.metrics:
-        lines += [
-            "",
-            "| metric | file | reference | retrained | Δ | Δ % | verdict |",
-            "|---|---|---:|---:|---:|---:|---|",
-        ]
-        for m in decision.metrics:
-            lines.append(
-                md.row(
-                    md.text(m.name, keep_code=False),
-                    md.text(m.file, keep_code=False),
-                    number(m.base),
-                    number(m.head),
-                    signed(m.delta),
-                    percent(m.delta_rel),
-                    VERDICT_MARKS[m.verdict],
-                )
-            )
+        from mlci.report.diff_markdown import metrics_table
+
+        lines += ["", *metrics_table(list(decision.metrics), "reference", "retrained")]
     if decision.data is not None:
         lines += ["", render_markdown(decision.data, plot=plot).rstrip()]
     lines += [f"\n> {md.text(n)}" for n in decision.notes]
