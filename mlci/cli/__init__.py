@@ -7,34 +7,34 @@ every `MlciError` is turned into one line on stderr and its exit code here, in o
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import warnings
+from pathlib import Path
 
 import click
 
 from mlci import __version__
 from mlci.errors import MlciError, MlciWarning
 
-# command name -> "module:attribute"; each module imports only click at import time.
+# command name -> "module:attribute": one module per command, named after it; each imports only click at load.
 _COMMANDS = {
-    "ci": "mlci.cli.github:ci",
-    "comment": "mlci.cli.github:comment",
+    "ci": "mlci.cli.ci:ci",
+    "comment": "mlci.cli.comment:comment",
     "data": "mlci.cli.data:data",
-    "demo": "mlci.cli.pr_loop:demo",
-    "diff": "mlci.cli.pr_loop:diff",
+    "demo": "mlci.cli.demo:demo",
+    "diff": "mlci.cli.diff:diff",
     "doctor": "mlci.cli.doctor:doctor",
-    "gate": "mlci.cli.report:gate",
-    "init": "mlci.cli.pr_loop:init",
-    "pr": "mlci.cli.data:pr",
-    "promote": "mlci.cli.registry:promote",
+    "gate": "mlci.cli.gate:gate",
+    "init": "mlci.cli.init:init",
+    "pr": "mlci.cli.pr:pr",
+    "promote": "mlci.cli.promote:promote",
     "pull": "mlci.cli.pull:pull",
-    "record": "mlci.cli.records:record",
+    "record": "mlci.cli.record:record",
     "registry": "mlci.cli.registry:registry",
     "report": "mlci.cli.report:report",
     "reproduce": "mlci.cli.reproduce:reproduce",
-    "retrain": "mlci.cli.data:retrain",
-    "run": "mlci.cli.pr_loop:run",
+    "retrain": "mlci.cli.retrain:retrain",
+    "run": "mlci.cli.run:run",
 }
 
 
@@ -119,15 +119,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     default=None,
     help="Run as if mlci was started in this directory.",
 )
-def cli(directory: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None) -> None:
     """mlci: every pull request a reviewed ML experiment.
 
     \b
     Start with `mlci demo`. Exit codes: 0 ok, 1 gate failed / mismatch, 2 usage,
     3 config, 4 git, 5 input data, 6 pipeline, 7 remote service, 8 registry, 9 filesystem.
     """
-    if directory:
-        os.chdir(directory)
+    ctx.obj = {"directory": Path(directory) if directory else Path(".")}  # a path, never a chdir
 
 
 def main() -> None:

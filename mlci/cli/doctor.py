@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from mlci.cli.options import here
 from mlci.cli.output import emit_json, table
 
 
@@ -20,7 +19,7 @@ def doctor(as_json: bool, no_probe: bool, require_gpu: bool) -> None:
     from mlci.errors import VerdictFailed
     from mlci.runner.doctor import diagnose
 
-    facts = diagnose(Path("."), probe=not no_probe)
+    facts = diagnose(here(), probe=not no_probe)
     if as_json:
         emit_json(facts.to_dict())
     else:

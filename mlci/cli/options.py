@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+
+def here(ctx: click.Context | None = None) -> Path:
+    """The project directory: `mlci -C DIR`, else the working directory. mlci never changes
+    directory (a chdir would leak into whoever runs the CLI in-process, tests included)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return (obj or {}).get("directory") or Path(".")
+
+
+class ProjectPath(click.Path):
+    """A path option or argument: a relative one is relative to `-C DIR`, as if mlci had started there."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (str, os.PathLike)) and not os.path.isabs(value):
+            value = here(ctx) / value
+        return super().convert(value, param, ctx)
+
+
 config_option = click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path),
+    type=ProjectPath(path_type=Path),
     default=None,
     help="mlci.yaml to use (default: the repo root's).",
 )

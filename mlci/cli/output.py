@@ -46,3 +46,36 @@ def warn(message: str) -> None:
     from mlci.redact import redact
 
     click.echo(f"mlci: warning: {redact(message)}", err=True)
+
+
+def print_comparison(comparison) -> None:
+    from mlci.report.format import VERDICT_MARKS, number, param, percent, signed
+
+    base = comparison.base_commit[:12] if comparison.base_commit else "none"
+    click.echo(
+        f"head {comparison.head_commit[:12]}{' (+ uncommitted changes)' if comparison.head_dirty else ''}"
+        f" vs base {base} (merge-base with {comparison.base_ref}, from {comparison.base_source})"
+    )
+    rows = [
+        [
+            m.name,
+            m.file,
+            number(m.base),
+            number(m.head),
+            signed(m.delta),
+            percent(m.delta_rel),
+            VERDICT_MARKS[m.verdict],
+        ]
+        for m in comparison.metrics
+    ]
+    table(None, ["metric", "file", "base", "head", "Δ", "Δ %", "verdict"], rows, right={2, 3, 4, 5})
+    if comparison.params:
+        table(
+            "params changed",
+            ["param", "file", "base", "head"],
+            [[p.name, p.file, param(p.base), param(p.head)] for p in comparison.params],
+        )
+    from mlci.report.terminal import plain
+
+    for note in comparison.notes:
+        click.echo(f"note: {plain(note)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mlci.cli.options import here
 from mlci.cli.output import emit_json
 
 
@@ -16,11 +17,10 @@ def pull(targets: tuple[str, ...], remote: str | None, as_json: bool) -> None:
 
     Exit 7 when the remote cannot be reached, 8 when it lacks an object this commit needs.
     """
-    from pathlib import Path
 
     from mlci.workflows.pull import pull as do_pull
 
-    result = do_pull(Path("."), list(targets), remote=remote)
+    result = do_pull(here(), list(targets), remote=remote)
     if as_json:
         emit_json(result.as_dict())
         return

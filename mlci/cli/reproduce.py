@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlci.cli.options import FiniteFloat
+from mlci.cli.options import FiniteFloat, here
 from mlci.cli.output import emit_json, stage_progress, table
 
 _ENV_ROWS_SHOWN = 15
@@ -33,7 +33,7 @@ def reproduce(rev: str, tolerance: float | None, as_json: bool, keep: bool) -> N
     from mlci.workflows.reproduce import reproduce as do_reproduce
 
     try:
-        result = do_reproduce(".", rev, tolerance=tolerance, keep=keep, on_event=stage_progress)
+        result = do_reproduce(here(), rev, tolerance=tolerance, keep=keep, on_event=stage_progress)
     except CannotReproduce as exc:
         if as_json:
             emit_json(failure_dict(rev, exc))

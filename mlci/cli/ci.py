@@ -1,4 +1,4 @@
-"""GitHub commands: `mlci comment` (the sticky PR comment) and `mlci ci` (what the Action runs)."""
+"""`mlci ci`: what the GitHub Action runs (admit, run, publish phases over `mlci.workflows.ci`)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,8 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import PR_NUMBER, config_option
+from mlci.cli.options import ProjectPath, config_option, here
 from mlci.cli.output import emit_json, warn
-
-
-@click.command()
-@click.option("--pr", "pr", type=PR_NUMBER, required=True, help="Pull request number.")
-@click.option("--repo", default=None, metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
-@click.option(
-    "--body-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Markdown to post (e.g. report.md); '-' is not accepted.",
-)
-@click.option(
-    "--id",
-    "comment_id",
-    default="mlci",
-    show_default=True,
-    help="Which sticky comment: one per id, so two models/workflows keep separate comments.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json: bool) -> None:
-    """Create or update mlci's one comment on a PR (token from $GITHUB_TOKEN)."""
-    from mlci.integrations.github import client as client_mod
-    from mlci.integrations.github import comments
-    from mlci.integrations.github.client import split_repo
-
-    repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
-    split_repo(repo)
-    with client_mod.from_env() as client:
-        result = comments.upsert(client, repo, pr, body_file.read_text(encoding="utf-8"), comment_id=comment_id)
-    if as_json:
-        emit_json({"action": result.action, "id": result.id, "url": result.url, "trimmed": result.trimmed})
-        return
-    click.echo(f"{result.action} comment {result.url}")
-    if result.trimmed:
-        warn("the body was longer than GitHub allows (65,536 characters) and was trimmed")
 
 
 @click.command()
@@ -72,7 +37,7 @@ def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json
 )
 @click.option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=ProjectPath(file_okay=False, path_type=Path),
     default=None,
     help="Where phases hand over their state (default: $RUNNER_TEMP/mlci/state).",
 )
@@ -106,7 +71,7 @@ def ci(
         os.environ.pop(name, None)
         environ.pop(name, None)
     result = do_ci(
-        ".",
+        here(),
         environ=environ,
         config_path=config_path,
         base_ref=base_ref,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mlci.cli.options import here
 from mlci.cli.output import emit_json, table
 
 
@@ -19,7 +20,7 @@ def show(rev: str, as_json: bool) -> None:
     """The records stored for REV (default HEAD)."""
     from mlci.store import baseline, gitrepo
 
-    repo = gitrepo.open_repo(".")
+    repo = gitrepo.open_repo(here())
     commit = gitrepo.resolve(repo, rev)
     records = baseline.records_for(repo, commit)
     if as_json:
@@ -47,7 +48,7 @@ def push(remote: str) -> None:
     """Push run records to REMOTE, merging a concurrent writer's records first."""
     from mlci.store import baseline, gitrepo
 
-    baseline.push(gitrepo.open_repo("."), remote)
+    baseline.push(gitrepo.open_repo(here()), remote)
     click.echo(f"pushed {baseline.NOTES_REF} to {remote}")
 
 
@@ -57,7 +58,7 @@ def fetch(remote: str) -> None:
     """Fetch run records from REMOTE and merge them with the local ones."""
     from mlci.store import baseline, gitrepo
 
-    baseline.fetch(gitrepo.open_repo("."), remote)
+    baseline.fetch(gitrepo.open_repo(here()), remote)
     click.echo(f"fetched {baseline.NOTES_REF} from {remote}")
 
 
@@ -71,7 +72,7 @@ def repair(rev: str | None, as_json: bool) -> None:
     """
     from mlci.store import baseline, gitrepo
 
-    repo = gitrepo.open_repo(".")
+    repo = gitrepo.open_repo(here())
     commit = gitrepo.resolve(repo, rev) if rev else None
     moved = baseline.repair(repo, commit)
     if as_json:

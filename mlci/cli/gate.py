@@ -1,0 +1,34 @@
+"""`mlci gate`: the verdict of the goals in mlci.yaml, nothing rendered (`mlci.workflows.evaluate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlci.cli.options import base_option, config_option, here
+from mlci.cli.output import emit_json
+
+
+@click.command()
+@base_option
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
+    """Apply the goals in mlci.yaml: exit 0 when they pass, 1 when one fails."""
+    from mlci.errors import VerdictFailed
+    from mlci.workflows.evaluate import evaluate
+
+    verdict = evaluate(here(), base_ref=base_ref, config_path=config_path).verdict  # nothing rendered
+    if as_json:
+        emit_json(verdict.to_dict())
+    else:
+        from mlci.report.terminal import plain
+
+        for finding in verdict.failures:
+            click.echo(f"✗ {plain(finding.model)}: {plain(finding.message)}")
+        for finding in verdict.warnings:
+            click.echo(f"⚠ {plain(finding.model)}: {plain(finding.message)}")
+        click.echo(f"{verdict.mark} {verdict.summary()} ({verdict.checked} goal(s) checked)")
+    if not verdict.passed:
+        raise VerdictFailed(verdict.summary())
