@@ -102,14 +102,15 @@ def _ci_text(interval) -> str:
 
 
 def _worse_by(m: MetricDelta) -> float:
-    """How far head moved in the worse direction (positive = worse)."""
+    """How far head moved in the worse direction (positive = worse); both sides are known here."""
+    assert m.base is not None and m.head is not None
     return (m.base - m.head) if m.direction == "higher" else (m.head - m.base)
 
 
 def _regression_message(m: MetricDelta, limit_text: str, interval) -> str:
     verb = "dropped" if m.direction == "higher" else "rose"
     rel = f" ({m.delta_rel * 100:+.1f} %)" if m.delta_rel is not None else ""
-    return f"{m.name} {verb} {_fmt(abs(m.delta))}{rel}, limit {limit_text}{_ci_text(interval)}"
+    return f"{m.name} {verb} {_fmt(abs(m.delta) if m.delta is not None else None)}{rel}, limit {limit_text}{_ci_text(interval)}"
 
 
 def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, significance_reason: str | None):

@@ -46,7 +46,7 @@ class MlciClickError(click.ClickException):
         from mlci.redact import redact
 
         super().__init__(redact(error.message))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares it on the class; ours varies
         self.details = redact(error.details or "")
 
     def show(self, file=None) -> None:

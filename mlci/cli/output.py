@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import click
@@ -12,7 +13,9 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def table(title: str | None, columns: list[str], rows: list[list[str]], *, right: set[int] = frozenset()) -> None:
+def table(
+    title: str | None, columns: list[str], rows: list[list[str]], *, right: AbstractSet[int] = frozenset()
+) -> None:
     """A table on stdout; rich draws it, falling back to plain text when not a terminal."""
     from rich.console import Console
     from rich.table import Table

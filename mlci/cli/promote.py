@@ -81,9 +81,10 @@ def promote(model, version, bump, stage, commit, pr, force, allow_regression, co
         return
     v = result.version
     ref = f"{v.name}@{v.version}"
+    digest = (v.sha256 or "?")[:12]
     if result.created:
-        click.echo(f"registered {ref} (sha256 {v.sha256[:12]}…, commit {v.commit[:12]}) in {v.backend}")
+        click.echo(f"registered {ref} (sha256 {digest}…, commit {v.commit[:12]}) in {v.backend}")
     else:
-        click.echo(f"{ref} already holds this model (sha256 {v.sha256[:12]}…): nothing new registered")
+        click.echo(f"{ref} already holds this model (sha256 {digest}…): nothing new registered")
     if result.stage_assigned:
         click.echo(f"assigned stage {result.stage}: {v.name}#{result.stage} -> {v.version}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ def open_repo(path: Path | str = ".", *, allow_empty: bool = False) -> git.Repo:
 
 
 def root(repo: git.Repo) -> Path:
+    assert repo.working_tree_dir is not None  # open_repo refuses bare repositories
     return Path(repo.working_tree_dir)
 
 
@@ -71,7 +73,7 @@ def changed_paths(repo: git.Repo) -> list[str]:
     return paths
 
 
-def uncommitted(repo: git.Repo, ignore: set[str] = frozenset()) -> list[str]:
+def uncommitted(repo: git.Repo, ignore: AbstractSet[str] = frozenset()) -> list[str]:
     """Changed paths that are not pipeline outputs (`ignore`): the inputs a commit doesn't explain."""
 
     def produced(path: str) -> bool:

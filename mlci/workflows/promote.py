@@ -33,13 +33,18 @@ PROMOTE_ON = ("approval", "main", "both")
 class ApprovalLike(Protocol):
     """`mlci.integrations.github.reviews.Approval`'s shape (kept structural: no GitHub import here)."""
 
-    approved: bool
-    reviewer: str | None
-    commit_id: str | None
-    head_sha: str
-    reason: str
-    # optional (older callers): when and where the approving review was given
-    # approved_at: str | None; review_url: str | None
+    @property
+    def approved(self) -> bool: ...
+    @property
+    def reviewer(self) -> str | None: ...
+    @property
+    def commit_id(self) -> str | None: ...
+    @property
+    def head_sha(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+    # optional (read with getattr): approved_at and review_url, when and where the review was given
 
 
 def github_approval(pr: int, *, repo: str | None = None, environ: dict[str, str] | None = None) -> ApprovalLike:
@@ -278,7 +283,7 @@ def promote(
                 f"this model (sha256 {artifact.sha256[:12]}…) is already {name}@{existing.version}; it cannot also be {version}"
             )
         assigned = bool(stage) and stage not in existing.stages
-        if assigned:
+        if stage and assigned:
             existing = backend.assign(existing, stage)
         return Promotion(
             version=existing, created=False, stage=stage, stage_assigned=assigned, warnings=tuple(warnings)

@@ -82,7 +82,7 @@ def _metric_reasons(cfg: config_mod.Config, deltas: list[MetricDelta], change: f
         if m.base is None or m.head is None:
             continue
         goal = cfg.model_for_metrics_file(m.file).goal_for(m.file, m.name)
-        drop = -m.delta if m.direction == "higher" else m.delta
+        drop = m.base - m.head if m.direction == "higher" else m.head - m.base
         if goal.min is not None and m.head < goal.min <= m.base:
             reasons.append(f"{m.name} fell below its floor {goal.min:g} ({m.base:.4g} → {m.head:.4g})")
         elif goal.max is not None and m.head > goal.max >= m.base:

@@ -117,8 +117,8 @@ def collect(dirs: list[Path], *, primary: str | None = None) -> Sweep:
             key = _param_key(entry, multi_param)
             params[key] = entry.get("head")
             base_params.setdefault(key, entry.get("base"))
-        base = data.get("base") if isinstance(data.get("base"), dict) else {}
-        head = data.get("head") if isinstance(data.get("head"), dict) else {}
+        base: dict = data["base"] if isinstance(data.get("base"), dict) else {}
+        head: dict = data["head"] if isinstance(data.get("head"), dict) else {}
         base_commits.add(base.get("commit"))
         variants.append(Variant(name=directory.name, commit=head.get("commit"), params=params, metrics=metrics))
     if len(base_commits) > 1:
@@ -137,7 +137,7 @@ def collect(dirs: list[Path], *, primary: str | None = None) -> Sweep:
         )
     direction = directions[chosen][0] if chosen else None
     if chosen:
-        scored = [v.metrics.get(chosen) for v in variants if v.metrics.get(chosen) is not None]
+        scored = [value for v in variants if (value := v.metrics.get(chosen)) is not None]
         if scored:
             best_value = max(scored) if direction == "higher" else min(scored)
             for variant in variants:

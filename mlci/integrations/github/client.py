@@ -14,7 +14,7 @@ import email.utils
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -317,7 +317,7 @@ def split_repo(repo: str) -> tuple[str, str]:
 
 
 def from_env(
-    environ: dict[str, str] | None = None, *, token: str | None = None, retry: RetryPolicy | None = None
+    environ: Mapping[str, str] | None = None, *, token: str | None = None, retry: RetryPolicy | None = None
 ) -> GitHubClient:
     """A client for the Actions environment: GITHUB_API_URL and GITHUB_TOKEN (or GH_TOKEN)."""
     env = os.environ if environ is None else environ
