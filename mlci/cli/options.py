@@ -13,7 +13,7 @@ def here(ctx: click.Context | None = None) -> Path:
     directory (a chdir would leak into whoever runs the CLI in-process, tests included)."""
     ctx = ctx or click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
-    return (obj or {}).get("directory") or Path(".")
+    return (obj.get("directory") if isinstance(obj, dict) else None) or Path(".")
 
 
 class ProjectPath(click.Path):

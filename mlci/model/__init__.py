@@ -1,1 +1,1 @@
-"""Pure values: run records, registry names, gate verdicts. Imports nothing of mlci but errors."""
+"""Pure values: run records and registry names. Imports nothing of mlci but errors."""

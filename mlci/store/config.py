@@ -188,6 +188,40 @@ _TOP_SCHEMA: dict[str, Any] = {
 }
 
 
+_ENUMS = {"direction": ["higher", "lower"], "task": ["binary", "multiclass", "regression"],
+          "backend": ["gto", "mlflow"], "promote_on": ["approval", "main", "both"]}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of mlci.yaml, generated from the very tables `load` validates with (the
+    docs publish it; editors can use it). Semantic checks (paths exist, goal names match metrics)
+    stay in `load`."""
+
+    def of(spec: Any, key: str = "") -> dict[str, Any]:
+        if isinstance(spec, dict):
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {k: of(v, k) for k, v in spec.items()}}
+        types = spec if isinstance(spec, tuple) else (spec,)
+        names = sorted({{int: "number" if float in types else "integer", float: "number", str: "string",
+                         bool: "boolean", list: "array", dict: "object"}[t] for t in types})
+        out: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
+        if key in _ENUMS:
+            out["enum"] = _ENUMS[key]
+        if key in _NON_NEGATIVE:
+            out["minimum"] = 0
+        return out
+
+    goal = of(_GOAL_SCHEMA)
+    model = of(_MODEL_SCHEMA)
+    model["properties"]["goals"] = {"type": "object", "additionalProperties": {"anyOf": [goal, {"type": "null"}]}}
+    top = of(_TOP_SCHEMA)
+    top["properties"].update(model["properties"])
+    top["properties"]["models"] = {"type": "array", "items": model}
+    for name, section in _SECTION_SCHEMAS.items():
+        top["properties"][name] = of(section)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "mlci.yaml", **top}
+
+
 def _type_name(types: Any) -> str:
     types = types if isinstance(types, tuple) else (types,)
     names = {int: "a number", float: "a number", str: "a string", bool: "true/false", list: "a list", dict: "a mapping"}

@@ -50,15 +50,16 @@ def render_readme(text: str, templates: dict[str, str]) -> str:
 
 
 def derived(root: Path) -> dict[str, str]:
-    """Relative path -> the content it must have: every template, the runner image, the README."""
+    """Relative path -> the content it must have: every template, the runner image, the README and docs."""
     out: dict[str, str] = {}
     for path in sorted([*root.glob("templates/workflows/*.yml"), *root.glob("templates/workflows-cpu/*.yml")]):
         out[path.relative_to(root).as_posix()] = render_workflow(path.read_text())
     docker = root / "templates" / "runners" / "Dockerfile.gpu-runner"
     out[docker.relative_to(root).as_posix()] = render_dockerfile(docker.read_text())
-    # the README embeds the templates as they will be written, not as they are on disk now
-    readme = _CLONE.sub(f"--branch {ACTION_MAJOR} https://github.com/{ACTION_REPO}", (root / "README.md").read_text())
-    out["README.md"] = render_readme(render_workflow(readme), out)
+    # the README and the docs embed the templates as they will be written, not as they are on disk now
+    for page in [root / "README.md", *sorted(root.glob("docs/**/*.md"))]:
+        text = _CLONE.sub(f"--branch {ACTION_MAJOR} https://github.com/{ACTION_REPO}", page.read_text())
+        out[page.relative_to(root).as_posix()] = render_readme(render_workflow(text), out)
     return out
 
 
