@@ -12,7 +12,8 @@ import pytest
 
 from mlci.model.record import RunRecord
 from mlci.store import config as config_mod
-from mlci.workflows.retrain import Reference, RetrainSettings, decide
+from mlci.store.config import RetrainSettings
+from mlci.workflows.retrain import Reference, decide
 from tests.helpers import commit_all, git, invoke, set_param
 
 ROOT = Path(__file__).resolve().parent.parent

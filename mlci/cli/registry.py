@@ -17,7 +17,7 @@ def _backend(config_path: Path | None):
 
     repo = gitrepo.open_repo(here())
     root = gitrepo.root(repo)
-    return open_backend(root, config_mod.load(root, config_path).section("registry"))
+    return open_backend(root, config_mod.load(root, config_path).registry)
 
 
 @click.group()

@@ -99,11 +99,60 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """`registry:`: where promoted models go, and which events promote."""
+
+    configured: bool = False  # the file has a `registry:` section (a push to main promotes only then)
+    backend: str = "gto"  # BACKENDS
+    stage: str | None = None
+    remote: str | None = None  # DVC remote for the model bytes (default: DVC's default remote)
+    promote_on: str = "both"  # PROMOTE_ON
+    tracking_uri: str | None = None  # MLflow (MLFLOW_TRACKING_URI wins)
+    git_remote: str = "origin"
+    experiment: str = "mlci"
+
+
+@dataclass(frozen=True)
+class CiSettings:
+    """`ci:`: what `mlci ci` does on GitHub."""
+
+    fork_label: str = "safe-to-train"
+    comment_id: str = "mlci"
+    fail_on_regression: bool = True
+    assets_branch: str = "mlci-assets"
+    baseline_backfill: int = 3  # each is a full pipeline run
+
+
+@dataclass(frozen=True)
+class ReproduceSettings:
+    """`reproduce:`."""
+
+    tolerance: float | None = None  # relative; None: exact unless a goal says otherwise
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """`retrain:`."""
+
+    branch: str = "mlci/retrain"
+    metric_change: float = 0.01  # relative move of any metric that is worth a PR
+    against: str = "production"
+
+
+_SETTINGS = {"registry": RegistrySettings, "ci": CiSettings, "reproduce": ReproduceSettings, "retrain": RetrainSettings}
+
+
+@dataclass(frozen=True)
 class Config:
+    """mlci.yaml, validated once by `load`: every consumer reads typed fields, never the raw YAML."""
+
     root: Path
     models: tuple[ModelConfig, ...]
     path: Path | None  # None: defaults derived from dvc.yaml
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry, ci, …
+    registry: RegistrySettings = RegistrySettings()
+    ci: CiSettings = CiSettings()
+    reproduce: ReproduceSettings = ReproduceSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     @property
     def metrics_files(self) -> list[str]:
@@ -118,9 +167,6 @@ class Config:
             if file in model.metrics:
                 return model
         return self.models[0]
-
-    def section(self, name: str) -> dict[str, Any]:
-        return self.sections.get(name, {})
 
 
 # --- schema -----------------------------------------------------------------------------
@@ -188,26 +234,38 @@ _TOP_SCHEMA: dict[str, Any] = {
 }
 
 
-_ENUMS = {"direction": ["higher", "lower"], "task": ["binary", "multiclass", "regression"],
-          "backend": ["gto", "mlflow"], "promote_on": ["approval", "main", "both"]}
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of mlci.yaml, generated from the very tables `load` validates with (the
     docs publish it; editors can use it). Semantic checks (paths exist, goal names match metrics)
     stay in `load`."""
 
+    enums = {"direction": DIRECTIONS, **_ENUMS}
+
     def of(spec: Any, key: str = "") -> dict[str, Any]:
         if isinstance(spec, dict):
-            return {"type": "object", "additionalProperties": False,
-                    "properties": {k: of(v, k) for k, v in spec.items()}}
+            return {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {k: of(v, f"{key}.{k}" if key in _SECTION_SCHEMAS else k) for k, v in spec.items()},
+            }
         types = spec if isinstance(spec, tuple) else (spec,)
-        names = sorted({{int: "number" if float in types else "integer", float: "number", str: "string",
-                         bool: "boolean", list: "array", dict: "object"}[t] for t in types})
+        names = sorted(
+            {
+                {
+                    int: "number" if float in types else "integer",
+                    float: "number",
+                    str: "string",
+                    bool: "boolean",
+                    list: "array",
+                    dict: "object",
+                }[t]
+                for t in types
+            }
+        )
         out: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
-        if key in _ENUMS:
-            out["enum"] = _ENUMS[key]
-        if key in _NON_NEGATIVE:
+        if key in enums:
+            out["enum"] = list(enums[key])
+        if key.rpartition(".")[2] in _NON_NEGATIVE:
             out["minimum"] = 0
         return out
 
@@ -218,7 +276,7 @@ def json_schema() -> dict[str, Any]:
     top["properties"].update(model["properties"])
     top["properties"]["models"] = {"type": "array", "items": model}
     for name, section in _SECTION_SCHEMAS.items():
-        top["properties"][name] = of(section)
+        top["properties"][name] = of(section, name)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "mlci.yaml", **top}
 
 
@@ -425,11 +483,12 @@ def load(root: Path, config_path: Path | None = None) -> Config:
         raise ConfigError(
             f"{_at(file, raw, 'version')}: 'version' {raw['version']} is not supported by this mlci; use version: 1"
         )
-    sections = {}
+    sections: dict[str, Any] = {}
     for name, schema in _SECTION_SCHEMAS.items():
         if name in raw:
             _check_keys(name, raw[name], schema, file, raw, name)
-            sections[name] = raw[name]
+            extra = {"configured": bool(raw[name])} if name == "registry" else {}
+            sections[name] = _SETTINGS[name](**{**dict(raw[name] or {}), **extra})
     if "models" in raw:
         clash = sorted(k for k in raw if k in _MODEL_SCHEMA)
         if clash:
@@ -456,7 +515,7 @@ def load(root: Path, config_path: Path | None = None) -> Config:
             else {k: v for k, v in raw.items() if k in _MODEL_SCHEMA}
         )
         models = [_model(file, "", top, root, root.name or "model")]
-    return Config(root=root, models=tuple(models), path=path, sections=sections)
+    return Config(root=root, models=tuple(models), path=path, **sections)
 
 
 class _Lined(dict):

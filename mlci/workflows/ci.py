@@ -38,7 +38,6 @@ from mlci.store import config as config_mod
 
 PUBLISHERS = ("mlci", "cml")
 RECORD_FILE = "record.json"  # the PR head's run record, in the report directory (the artifact)
-DEFAULT_FORK_LABEL = "safe-to-train"
 
 
 @dataclass
@@ -200,8 +199,7 @@ def ci(
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
-    settings = cfg.section("ci")
-    fail = _bool(fail_on_regression, settings.get("fail_on_regression", True))
+    fail = _bool(fail_on_regression, cfg.ci.fail_on_regression)
     token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
     from mlci import redact
 
@@ -226,7 +224,7 @@ def ci(
         cfg,
         config_path,
         base_ref,
-        comment_id or settings.get("comment_id") or "mlci",
+        comment_id or cfg.ci.comment_id,
         fail,
         publisher,
         token,
@@ -283,7 +281,7 @@ def _workspace_commit(root: Path) -> tuple[str | None, tuple[str, ...]]:
 def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
     """The gate before any PR code runs: forks on a self-hosted runner need an approval of their head."""
     event, env = ctx.event, ctx.env
-    fork_label = ctx.cfg.section("ci").get("fork_label", DEFAULT_FORK_LABEL)
+    fork_label = ctx.cfg.ci.fork_label
     state: dict[str, Any] = {"event": event.name, "sha": event.sha}
     if ctx.publisher == "cml" and shutil.which("cml") is None:
         raise ConfigError(
@@ -320,7 +318,7 @@ def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
             event.name,
             pr=event.pr,
             can_write=can_write,
-            registry_backend=ctx.cfg.section("registry").get("backend"),
+            registry_backend=ctx.cfg.registry.backend,
         )
     preflight.require(result, event.name)
     for line in result.degraded:
@@ -551,7 +549,7 @@ def _share_model(ctx: _Ctx, record) -> None:
     review job promotes exactly these bytes even on another machine."""
     from mlci.integrations.registry import dvc_storage
 
-    remote = ctx.cfg.section("registry").get("remote")
+    remote = ctx.cfg.registry.remote
     for role, artifact in sorted(record.artifacts.items()):
         md5 = record.outs.get(artifact.path)
         if not role.startswith("model") or not md5:
@@ -590,7 +588,7 @@ def _with_published_images(event, env, root, cfg, markdown, report_dir, token, n
 
     if not assets.local_images(markdown, report_dir):
         return markdown
-    branch = cfg.section("ci").get("assets_branch", assets.DEFAULT_BRANCH)
+    branch = cfg.ci.assets_branch
     try:
         rewritten, _commit = assets.publish(
             root,
@@ -647,7 +645,7 @@ def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     from mlci.workflows import backfill
     from mlci.workflows.run import run
 
-    limit = ctx.cfg.section("ci").get("baseline_backfill", backfill.DEFAULT_LIMIT)
+    limit = ctx.cfg.ci.baseline_backfill
     gap = backfill.before_head(ctx.root, limit=limit, config_path=ctx.config_path, note=ctx.note)  # cancelled runs
     record = run(ctx.root, config_path=ctx.config_path)  # stored locally in refs/notes/mlci
     return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
@@ -674,8 +672,8 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
         },
     )
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
-    registry = ctx.cfg.section("registry")
-    if registry and registry.get("promote_on", "both") in ("main", "both"):
+    registry = ctx.cfg.registry
+    if registry.configured and registry.promote_on in ("main", "both"):
         result.action, result.promotion = "promote", _promote(ctx.root, ctx, approval=None)
     return result
 
@@ -695,7 +693,7 @@ def _review_admit(ctx: _Ctx) -> dict[str, Any] | CiResult:
         return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
     if not ctx.token:
         raise RemoteError("no GitHub token to check the approval; pass `github-token` to the action")
-    if ctx.cfg.section("registry").get("promote_on", "both") == "main":
+    if ctx.cfg.registry.promote_on == "main":
         ctx.note("registry.promote_on is 'main': approvals do not promote; merge the PR instead")
         return CiResult(event.name, "skipped", "neutral", notes=ctx.notes)
     approval = _approval(ctx)

@@ -129,6 +129,7 @@ def _promote_and_pull(directory: Path) -> Path:
     """Register the PR's model in the git-tag registry (bytes in a local DVC remote), pull it back verified."""
     from mlci.integrations.registry import open_backend
     from mlci.model.refs import ModelRef
+    from mlci.store.config import RegistrySettings
     from mlci.store.pipeline import run_dvc
     from mlci.workflows.promote import promote
 
@@ -136,5 +137,5 @@ def _promote_and_pull(directory: Path) -> Path:
         exclude.write("/dvc-remote/\n/pulled/\n")  # demo-only folders: keep the tree clean
     run_dvc(directory, "remote", "add", "--local", "-d", "demo", str(directory / "dvc-remote"))
     promotion = promote(directory, stage="staging", force=True)
-    backend = open_backend(directory, {})
+    backend = open_backend(directory, RegistrySettings())
     return backend.pull(ModelRef(promotion.version.name, stage="staging"), directory / "pulled").file

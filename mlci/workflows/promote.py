@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlci import __version__
-from mlci.errors import ConfigError, GitError, MlciError, RegistryError
+from mlci.errors import GitError, MlciError, RegistryError
 from mlci.integrations.registry import open_backend
 from mlci.integrations.registry.artifacts import declarations
 from mlci.integrations.registry.base import Backend, Candidate, Promotion
@@ -26,8 +26,6 @@ from mlci.model.record import RunRecord
 from mlci.report.card import model_card
 from mlci.store import atomicio, baseline, gitrepo
 from mlci.store import config as config_mod
-
-PROMOTE_ON = ("approval", "main", "both")
 
 
 class ApprovalLike(Protocol):
@@ -242,13 +240,9 @@ def promote(
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
-    section = cfg.section("registry")
-    promote_on = section.get("promote_on", "both")
-    if promote_on not in PROMOTE_ON:
-        raise ConfigError(
-            f"mlci.yaml: 'registry.promote_on' must be one of {', '.join(PROMOTE_ON)}, got {promote_on!r}"
-        )
-    stage = stage or section.get("stage")
+    settings = cfg.registry
+    promote_on = settings.promote_on  # one of config.PROMOTE_ON: `config.load` checked it
+    stage = stage or settings.stage
     commit = _commit(repo, commit) if commit else gitrepo.head_commit(repo)
 
     record = baseline.latest(repo, commit, clean_only=True)
@@ -274,7 +268,7 @@ def promote(
     artifact = record.artifacts.get(role)
     if artifact is None:
         raise RegistryError(f"run {record.id} recorded no model file; set `model:` in mlci.yaml and re-run `mlci run`")
-    backend = backend or open_backend(root, section)
+    backend = backend or open_backend(root, settings)
     backend.refresh()
     existing = next((v for v in backend.versions(name) if v.sha256 == artifact.sha256), None)
     if existing is not None:
@@ -290,7 +284,7 @@ def promote(
         )
 
     md5 = record.outs.get(artifact.path)
-    with _model_bytes(root, artifact.path, artifact.sha256, md5, section.get("remote")) as file:
+    with _model_bytes(root, artifact.path, artifact.sha256, md5, settings.remote) as file:
         metadata = _metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings)
         card_facts = {**metadata, "sha256": artifact.sha256, "size": artifact.size}
         candidate = Candidate(

@@ -285,7 +285,7 @@ def tolerance_for(cfg: Config, file: str, name: str, override: float | None) -> 
         goal = model.goal_for(file, name)
         if goal.tolerance > 0:
             return float(goal.tolerance), "goal"
-    default = cfg.section("reproduce").get("tolerance")
+    default = cfg.reproduce.tolerance
     if default:
         return float(default), "reproduce.tolerance"
     return 0.0, "exact"

@@ -19,31 +19,14 @@ from typing import Any
 
 from mlci.analysis.compare import MetricDelta, compare_metrics
 from mlci.analysis.drift import DataComparison, compare_profiles
-from mlci.errors import ConfigError, GitError, RegistryError, UsageError
+from mlci.errors import GitError, RegistryError, UsageError
 from mlci.model.record import RunRecord
 from mlci.store import atomicio, baseline, gitrepo
 from mlci.store import config as config_mod
+from mlci.store.config import RetrainSettings
 
-DEFAULT_BRANCH = "mlci/retrain"
-DEFAULT_METRIC_CHANGE = 0.01  # relative move of any metric that is worth a PR
+DEFAULT_BRANCH = RetrainSettings.branch  # `mlci pr create`'s default too
 COMMENT_ID = "mlci-retrain"
-
-
-@dataclass(frozen=True)
-class RetrainSettings:
-    """`retrain:` in mlci.yaml."""
-
-    branch: str = DEFAULT_BRANCH
-    metric_change: float = DEFAULT_METRIC_CHANGE
-    against: str = "production"
-
-    @classmethod
-    def from_config(cls, cfg: config_mod.Config) -> RetrainSettings:
-        raw = cfg.section("retrain")
-        file = cfg.path.name if cfg.path else "mlci.yaml"
-        if raw.get("metric_change", 0) < 0:
-            raise ConfigError(f"{file}: 'retrain.metric_change' must be >= 0, got {raw['metric_change']}")
-        return cls(**raw)
 
 
 @dataclass
@@ -141,7 +124,7 @@ def find_reference(root: Path, cfg: config_mod.Config, against: str) -> tuple[Re
     notes: list[str] = []
     registry_ref = None
     if against == "production":
-        stage = cfg.section("registry").get("stage") or "prod"
+        stage = cfg.registry.stage or "prod"
         registry_ref = f"{cfg.models[0].name}#{stage}"
     elif "#" in against or "@" in against:
         registry_ref = against
@@ -150,7 +133,7 @@ def find_reference(root: Path, cfg: config_mod.Config, against: str) -> tuple[Re
         from mlci.model import refs
 
         try:
-            version = open_backend(root, cfg.section("registry")).resolve(refs.parse(registry_ref))
+            version = open_backend(root, cfg.registry).resolve(refs.parse(registry_ref))
         except RegistryError as exc:
             if against != "production":
                 raise
@@ -243,7 +226,7 @@ def retrain(
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
-    settings = RetrainSettings.from_config(cfg)
+    settings = cfg.retrain
     reference, notes = find_reference(root, cfg, against or settings.against)
     record = run.run(root, config_path=config_path, force=force, on_event=on_event)
     decision = decide(cfg, record, reference, settings)

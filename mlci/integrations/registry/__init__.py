@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from mlci.errors import ConfigError
 from mlci.integrations.registry.base import Backend
+from mlci.store.config import RegistrySettings
 
-BACKENDS = ("gto", "mlflow")
 
-
-def open_backend(root: Path, section: dict[str, Any]) -> Backend:
-    kind = section.get("backend", "gto")
-    if kind == "gto":
-        from mlci.integrations.registry.gto_tags import GitTagsBackend
-
-        return GitTagsBackend(root, dvc_remote=section.get("remote"), git_remote=section.get("git_remote", "origin"))
-    if kind == "mlflow":
+def open_backend(root: Path, settings: RegistrySettings) -> Backend:
+    """The backend `registry.backend` names (`config.load` checked it is one of BACKENDS)."""
+    if settings.backend == "mlflow":
         from mlci.integrations.registry.mlflow_backend import MlflowBackend
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or section.get("tracking_uri")
-        return MlflowBackend(uri, experiment=section.get("experiment", "mlci"))
-    raise ConfigError(f"mlci.yaml: 'registry.backend' must be one of {', '.join(BACKENDS)}, got {kind!r}")
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.tracking_uri
+        return MlflowBackend(uri, experiment=settings.experiment)
+    from mlci.integrations.registry.gto_tags import GitTagsBackend
+
+    return GitTagsBackend(root, dvc_remote=settings.remote, git_remote=settings.git_remote)
