@@ -12,12 +12,13 @@ import yaml
 
 from mlci.analysis import expectations
 from mlci.errors import ConfigError
+from mlci.model import data_rules
 from mlci.store import atomicio
 from tests.helpers import commit_all, git, invoke, set_param
 
 
-def _rules(spec: dict) -> expectations.TableRule:
-    return expectations.parse({"t.parquet": spec})[0]
+def _rules(spec: dict) -> data_rules.TableRule:
+    return data_rules.parse({"t.parquet": spec})[0]
 
 
 def _table(**columns) -> pa.Table:

@@ -12,48 +12,14 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlci.analysis import expectations
-from mlci.analysis.drift import DriftThresholds
 from mlci.errors import PipelineError
 from mlci.model.record import StageRun
 from mlci.store import dvcfile, pipeline
 from mlci.store.config import Config
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """`data:` of every model in mlci.yaml, merged (tables in order, first drift wins)."""
-
-    tables: tuple[str, ...] = ()
-    rules: tuple[expectations.TableRule, ...] = ()
-    thresholds: DriftThresholds = field(default_factory=DriftThresholds)
-
-
-def data_config(cfg: Config) -> DataConfig:
-    file = cfg.path.name if cfg.path else "mlci.yaml"
-    tables: list[str] = []
-    rules: dict[str, expectations.TableRule] = {}
-    drift: dict[str, Any] | None = None
-    for model in cfg.models:
-        data = model.data or {}
-        for table in data.get("tables") or []:
-            if not isinstance(table, str):
-                from mlci.errors import ConfigError
-
-                raise ConfigError(f"{file}: every entry of 'data.tables' must be a path string, got {table!r}")
-            if table not in tables:
-                tables.append(table)
-        for rule in expectations.parse(data.get("expectations"), file):
-            rules.setdefault(rule.table, rule)
-        if drift is None and data.get("drift") is not None:
-            drift = data["drift"]
-    return DataConfig(
-        tables=tuple(tables), rules=tuple(rules.values()), thresholds=DriftThresholds.from_config(drift, file)
-    )
 
 
 def _producers(root: Path) -> dict[str, str]:
@@ -128,7 +94,7 @@ def before_training(
 
     Raises DataError (exit 5) listing every violation.
     """
-    rules = data_config(cfg).rules
+    rules = cfg.data.rules
     if not rules:
         return []
     owners = _producers(root)
@@ -197,7 +163,7 @@ def _reusable_profiles(root: Path, tables: tuple[str, ...]) -> dict[str, dict[st
 
 def profile(root: Path, cfg: Config) -> dict[str, dict[str, Any]] | None:
     """`record.extra["data_profile"]`: profiles of `data.tables` (None when none are declared)."""
-    tables = data_config(cfg).tables
+    tables = cfg.data.tables
     if not tables:
         return None
     from mlci.analysis.profile import profile_tables
@@ -214,4 +180,4 @@ def check_files(path: Path | str = ".", *, config_path: Path | None = None) -> l
 
     root = gitrepo.root(gitrepo.open_repo(path))
     cfg = config_mod.load(root, config_path)
-    return [v for rule in data_config(cfg).rules for v in expectations.check_file(root, rule)]
+    return [v for rule in cfg.data.rules for v in expectations.check_file(root, rule)]

@@ -11,41 +11,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlci.errors import ConfigError
+from mlci.model.data_rules import DriftThresholds
 
 _EPS = 1e-4  # PSI smoothing for empty bins
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "ok": 2, "skipped": 3}
 _CHECK_ORDER = ("table", "profile", "schema", "rows", "nulls", "drift")
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """`data.drift` in mlci.yaml. PSI ≥ psi_warn warns, ≥ psi_fail fails the `data` goal."""
-
-    psi_warn: float = 0.1
-    psi_fail: float = 0.25
-    null_rate_jump: float = 0.05  # absolute rise of a column's null fraction that fails
-    row_change: float | None = None  # |Δrows| / base rows that warns (None: never)
-    ignore: tuple[str, ...] = ()  # columns never judged for drift (ids, timestamps)
-    plot_top: int = 4  # features in the drift plot
-
-    @classmethod
-    def from_config(cls, raw: dict[str, Any] | None, file: str = "mlci.yaml") -> DriftThresholds:
-        raw = dict(raw or {})
-        ignore = raw.pop("ignore", [])
-        if not isinstance(ignore, list) or not all(isinstance(c, str) for c in ignore):
-            raise ConfigError(f"{file}: 'data.drift.ignore' must be a list of column names; fix it in {file}")
-        values = cls(**raw, ignore=tuple(ignore))
-        for key in ("psi_warn", "psi_fail", "null_rate_jump", "row_change"):
-            value = getattr(values, key)
-            if value is not None and value < 0:
-                raise ConfigError(f"{file}: 'data.drift.{key}' must be >= 0, got {value}; fix it in {file}")
-        if values.psi_fail < values.psi_warn:
-            raise ConfigError(
-                f"{file}: 'data.drift.psi_fail' ({values.psi_fail}) is below 'psi_warn' ({values.psi_warn}); "
-                "make psi_fail >= psi_warn"
-            )
-        return values
 
 
 @dataclass(frozen=True)

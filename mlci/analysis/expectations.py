@@ -10,51 +10,18 @@
             segment: {values: [a, b, c, d]}
             row_id: {unique: true}
 
-Parsing is strict (an unknown key is a ConfigError naming it); checking returns one
-`Violation` per broken rule, each a single line naming the file and the column.
+The rules are parsed once, with the rest of mlci.yaml (`mlci.model.data_rules`); checking
+returns one `Violation` per broken rule, each a single line naming the file and the column.
 """
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci.errors import ConfigError, DataError
-
-DTYPE_FAMILIES = ("integer", "float", "numeric", "string", "category", "boolean", "datetime")
-_TABLE_KEYS = {"min_rows": int, "max_rows": int, "extra_columns": bool, "columns": dict}
-_COLUMN_KEYS = {
-    "dtype": str,
-    "required": bool,
-    "max_null_fraction": (int, float),
-    "min": (int, float),
-    "max": (int, float),
-    "values": list,
-    "unique": bool,
-}
-
-
-@dataclass(frozen=True)
-class ColumnRule:
-    name: str
-    dtype: str | None = None
-    required: bool = True
-    max_null_fraction: float | None = None
-    min: float | None = None
-    max: float | None = None
-    values: tuple | None = None
-    unique: bool = False
-
-
-@dataclass(frozen=True)
-class TableRule:
-    table: str
-    min_rows: int | None = None
-    max_rows: int | None = None
-    extra_columns: bool = True
-    columns: tuple[ColumnRule, ...] = field(default_factory=tuple)
+from mlci.errors import DataError
+from mlci.model.data_rules import ColumnRule, TableRule
 
 
 @dataclass(frozen=True)
@@ -66,61 +33,6 @@ class Violation:
 
     def __str__(self) -> str:
         return self.message
-
-
-def _check(file: str, where: str, raw: Any, schema: dict[str, Any]) -> None:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: '{where}' must be a mapping; see the data section of the README")
-    for key, value in raw.items():
-        if key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(schema))}"
-            raise ConfigError(f"{file}: unknown key '{where}.{key}'; {hint}")
-        expected = schema[key]
-        accepted = expected if isinstance(expected, tuple) else (expected,)
-        if value is None or (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
-            kind = {int: "a whole number", bool: "true/false", str: "a string", list: "a list", dict: "a mapping"}.get(
-                accepted[0], "a number"
-            )
-            raise ConfigError(f"{file}: '{where}.{key}' must be {kind}, got {value!r}; fix it in {file}")
-
-
-def parse(raw: dict[str, Any] | None, file: str = "mlci.yaml") -> list[TableRule]:
-    """Validate and convert the `data.expectations` mapping."""
-    rules = []
-    for table, spec in (raw or {}).items():
-        where = f"data.expectations.{table}"
-        _check(file, where, spec, _TABLE_KEYS)
-        columns = []
-        for name, col in (spec.get("columns") or {}).items():
-            cw = f"{where}.columns.{name}"
-            _check(file, cw, col, _COLUMN_KEYS)
-            dtype = col.get("dtype")
-            if dtype is not None and not dtype.strip():
-                raise ConfigError(
-                    f"{file}: '{cw}.dtype' is empty; use one of {', '.join(DTYPE_FAMILIES)} or e.g. int64"
-                )
-            fraction = col.get("max_null_fraction")
-            if fraction is not None and not 0 <= fraction <= 1:
-                raise ConfigError(f"{file}: '{cw}.max_null_fraction' must be between 0 and 1, got {fraction}")
-            if col.get("min") is not None and col.get("max") is not None and col["min"] > col["max"]:
-                raise ConfigError(f"{file}: '{cw}': min {col['min']} is above max {col['max']}; swap them")
-            columns.append(
-                ColumnRule(name=str(name), **{**col, "values": tuple(col["values"]) if "values" in col else None})
-            )
-        for key in ("min_rows", "max_rows"):
-            if spec.get(key) is not None and spec[key] < 0:
-                raise ConfigError(f"{file}: '{where}.{key}' must be >= 0, got {spec[key]}")
-        rules.append(
-            TableRule(
-                table=str(table),
-                min_rows=spec.get("min_rows"),
-                max_rows=spec.get("max_rows"),
-                extra_columns=spec.get("extra_columns", True),
-                columns=tuple(columns),
-            )
-        )
-    return rules
 
 
 def _dtype_matches(expected: str, dtype) -> bool:

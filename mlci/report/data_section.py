@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.analysis.drift import DataComparison, DriftThresholds, compare_profiles
+from mlci.analysis.drift import DataComparison, compare_profiles
+from mlci.model.data_rules import DriftThresholds
 from mlci.report import markdown as md
 
 if TYPE_CHECKING:
@@ -31,16 +32,13 @@ def from_records(
     if not head_profile:
         return None
     if thresholds is None and cfg is not None:
-        from mlci.analysis.checks import data_config
-
-        thresholds = data_config(cfg).thresholds
+        thresholds = cfg.data.thresholds
     base_profile = (base.extra or {}).get("data_profile") if base is not None else None
     return compare_profiles(base_profile, head_profile, thresholds)
 
 
 def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> DataComparison:
     """`mlci data diff`: the base's recorded profile against the tables on disk now."""
-    from mlci.analysis.checks import data_config
     from mlci.analysis.profile import profile_tables
     from mlci.errors import ConfigError
     from mlci.store import baseline, gitrepo
@@ -49,7 +47,7 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
     repo = gitrepo.open_repo(path)
     root = gitrepo.root(repo)
     cfg = config_mod.load(root, config_path)
-    settings = data_config(cfg)
+    settings = cfg.data
     if not settings.tables:
         raise ConfigError("no data.tables in mlci.yaml: declare the tables to profile (see the README's data section)")
     head_commit = gitrepo.head_commit(repo)
@@ -298,9 +296,7 @@ def report_section(ctx) -> str | None:
     """The builder's section: `ctx.data` is this report's `DataReport` (None: no head profile)."""
     data = getattr(ctx, "data", None)
     if data is None:
-        from mlci.analysis.checks import data_config
-
-        if ctx.cfg is None or not data_config(ctx.cfg).tables:
+        if ctx.cfg is None or not ctx.cfg.data.tables:
             return None
         return (
             "### Data checks\n\nNo data profile in head's run record: run `mlci run` "

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ConfigError
+from mlci.model import data_rules
+from mlci.model.data_rules import DataConfig
 from mlci.store import dvcfile
 
 CONFIG_NAME = "mlci.yaml"
@@ -153,6 +155,7 @@ class Config:
     ci: CiSettings = CiSettings()
     reproduce: ReproduceSettings = ReproduceSettings()
     retrain: RetrainSettings = RetrainSettings()
+    data: DataConfig = DataConfig()  # every model's `data:`, merged and validated
 
     @property
     def metrics_files(self) -> list[str]:
@@ -186,7 +189,7 @@ _GOAL_SCHEMA: dict[str, Any] = {
 }
 _DATA_SCHEMA: dict[str, Any] = {
     "tables": list,
-    "expectations": dict,  # validated in detail by mlci.analysis.expectations.parse
+    "expectations": dict,  # validated in detail by mlci.model.data_rules.parse
     "drift": {
         "psi_warn": _NUM,
         "psi_fail": _NUM,
@@ -515,7 +518,8 @@ def load(root: Path, config_path: Path | None = None) -> Config:
             else {k: v for k, v in raw.items() if k in _MODEL_SCHEMA}
         )
         models = [_model(file, "", top, root, root.name or "model")]
-    return Config(root=root, models=tuple(models), path=path, **sections)
+    data = data_rules.build([m.data or {} for m in models], file)
+    return Config(root=root, models=tuple(models), path=path, data=data, **sections)
 
 
 class _Lined(dict):

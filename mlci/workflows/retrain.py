@@ -88,7 +88,6 @@ def decide(
     cfg: config_mod.Config, current: RunRecord, reference: Reference | None, settings: RetrainSettings | None = None
 ) -> RetrainDecision:
     """Open a PR when there is nothing to compare with, or metrics or data moved beyond thresholds."""
-    from mlci.analysis.checks import data_config
 
     settings = settings or RetrainSettings()
     if reference is None:
@@ -98,7 +97,7 @@ def decide(
     data = None
     head_profile = current.extra.get("data_profile")
     if head_profile:
-        data = compare_profiles(reference.data_profile, head_profile, data_config(cfg).thresholds)
+        data = compare_profiles(reference.data_profile, head_profile, cfg.data.thresholds)
         reasons += [f"data: {f.message}" for f in data.findings]
     notes = []
     if reference.data_profile is None and head_profile:
