@@ -34,7 +34,7 @@ from mlci.errors import ConfigError, MlciError, RegistryError, RemoteError, Usag
 from mlci.integrations.github import event as event_mod
 from mlci.integrations.github.outputs import write_outputs, write_summary
 from mlci.store import atomicio, gitrepo
-from mlci.store import config as config_mod
+from mlci.store.project import Project
 
 PUBLISHERS = ("mlci", "cml")
 RECORD_FILE = "record.json"  # the PR head's run record, in the report directory (the artifact)
@@ -57,11 +57,11 @@ class CiResult:
 # --- report and gate (mlci.workflows.report) ----------------------------------------------------
 
 
-def _report(root: Path, out_dir: Path, *, base_ref: str | None, config_path: Path | None, notes=()):
+def _report(project: Project, out_dir: Path, *, base_ref: str | None, notes=()):
     """Write report.md (+ json, html, plots) for HEAD versus `base_ref`."""
     from mlci.workflows import report as reporting
 
-    return reporting.build(root, out_dir=out_dir, base_ref=base_ref, config_path=config_path, notes=notes)
+    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, notes=notes)
 
 
 def _merge_note(root: Path, base_ref: str | None) -> list[str]:
@@ -143,6 +143,7 @@ class _Ctx:
     note: Callable[[str], None]
     notes: list[str]
     state_dir: Path
+    project: Project  # repo, root and config, opened once: handed to run, report and promote
 
 
 def _state_path(ctx: _Ctx) -> Path:
@@ -196,9 +197,8 @@ def ci(
     event = event_mod.from_env(env)
     if publisher not in PUBLISHERS:
         raise UsageError(f"publisher must be one of {', '.join(PUBLISHERS)}, got {publisher!r}")
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = Project.open(path, config_path)  # the one read of mlci.yaml in this command
+    root, cfg = project.root, project.config
     fail = _bool(fail_on_regression, cfg.ci.fail_on_regression)
     token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
     from mlci import redact
@@ -232,6 +232,7 @@ def ci(
         note,
         notes,
         Path(state_dir),
+        project,
     )
     if event.name == "pull_request_target":
         raise ConfigError(
@@ -378,9 +379,9 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     if base_ref:  # a wrong --base fails now, not after an hour of training
         gitrepo.resolve(gitrepo.open_repo(root), base_ref)
     merge_note = _merge_note(root, base_ref)
-    record = run(root, config_path=ctx.config_path, pr=event.pr)
+    record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(root, out_dir, base_ref=base_ref, config_path=ctx.config_path, notes=merge_note)
+    built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note)
     baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
@@ -647,7 +648,7 @@ def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     limit = ctx.cfg.ci.baseline_backfill
     gap = backfill.before_head(ctx.root, limit=limit, config_path=ctx.config_path, note=ctx.note)  # cancelled runs
-    record = run(ctx.root, config_path=ctx.config_path)  # stored locally in refs/notes/mlci
+    record = run(ctx.project)  # stored locally in refs/notes/mlci
     return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
 
 
@@ -674,7 +675,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.registry
     if registry.configured and registry.promote_on in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx.root, ctx, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx, approval=None)
     return result
 
 
@@ -713,10 +714,10 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
     if record is None:
         ctx.note("no run record at the approved commit yet: running the pipeline first")
-        record = run(root)
+        record = run(ctx.project)
     if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-        built = _report(root, out_dir, base_ref=event.base_ref or None, config_path=ctx.config_path)
+        built = _report(ctx.project, out_dir, base_ref=event.base_ref or None)
         baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
     return {**state, "ran": True}
 
@@ -725,17 +726,17 @@ def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx.root, ctx, approval=approval)
+    promotion = _promote(ctx, approval=approval)
     write_outputs(
         ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "", "metrics-json": ""}
     )
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(root: Path, ctx: _Ctx, *, approval):
+def _promote(ctx: _Ctx, *, approval):
     """Promote with the token this command was given: registry tags are pushed with it."""
     from mlci.integrations.registry.gto_tags import credentials
     from mlci.workflows.promote import promote
 
     with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
-        return promote(root, approval=approval)
+        return promote(ctx.project, approval=approval)

@@ -81,15 +81,21 @@ def _other_notes(base: dict[str, dict[str, Any]] | None, head: dict[str, dict[st
     return notes
 
 
-def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Path | None = None) -> Comparison:
-    """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython."""
+def diff(
+    path: Path | str = ".",
+    *,
+    base_ref: str | None = None,
+    config_path: Path | None = None,
+    cfg: config_mod.Config | None = None,
+) -> Comparison:
+    """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython.
+    `cfg`: the project's config when the caller has it open (else read from `config_path`)."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, config_path)
+        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path))
 
 
-def _diff(repo: Plumb, base_ref: str | None, config_path: Path | None) -> Comparison:
+def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparison:
     root = Path(repo.working_tree_dir)
-    cfg = config_mod.load(root, config_path)
     head_commit = repo.head_commit()
     ref = base_ref or repo.default_branch()
     base_commit = repo.merge_base(head_commit, repo.resolve(ref))

@@ -17,7 +17,7 @@ from mlci.analysis.drift import DataComparison
 from mlci.analysis.gate import GateVerdict
 from mlci.analysis.significance import Evidence
 from mlci.store import config as config_mod
-from mlci.store import gitrepo
+from mlci.store.project import Project, opened
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Evaluation:
 
 
 def evaluate(
-    path: Path | str = ".",
+    path: Project | Path | str = ".",
     *,
     base_ref: str | None = None,
     config_path: Path | None = None,
@@ -49,11 +49,10 @@ def evaluate(
     from mlci.report import changes, data_section
     from mlci.workflows import diff as diff_mod
 
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = opened(path, config_path)
+    repo, root, cfg = project.repo, project.root, project.config
     if comparison is None:
-        comparison = diff_mod.diff(root, base_ref=base_ref, config_path=config_path)
+        comparison = diff_mod.diff(root, base_ref=base_ref, cfg=cfg)
     deps = dep_changes(repo, root, comparison)
     changed = {d.path for d in deps}
     evidence = {}

@@ -26,6 +26,7 @@ from mlci.model.record import RunRecord
 from mlci.report.card import model_card
 from mlci.store import atomicio, baseline, gitrepo
 from mlci.store import config as config_mod
+from mlci.store.project import Project, opened
 
 
 class ApprovalLike(Protocol):
@@ -212,7 +213,7 @@ def _metadata(record: RunRecord, approved_by: dict, *, allow_regression: bool, w
 
 
 def promote(
-    path: Path | str = ".",
+    path: Project | Path | str = ".",
     *,
     model: str | None = None,
     version: str | None = None,
@@ -237,9 +238,8 @@ def promote(
         refs.check_name(stage, "stage")
     if model is not None:
         refs.check_name(model)
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = opened(path, config_path)
+    repo, root, cfg = project.repo, project.root, project.config
     settings = cfg.registry
     promote_on = settings.promote_on  # one of config.PROMOTE_ON: `config.load` checked it
     stage = stage or settings.stage

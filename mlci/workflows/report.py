@@ -16,7 +16,8 @@ from typing import Any
 from mlci.analysis.compare import Comparison
 from mlci.analysis.gate import GateVerdict
 from mlci.report.builder import DEFAULT_DIR, PLOTS_DIR, ReportContext
-from mlci.store import atomicio, gitrepo
+from mlci.store import atomicio
+from mlci.store.project import Project, opened
 
 
 @dataclass
@@ -39,12 +40,13 @@ class ReportResult:
 OWNED = {"report.md", "report.json", "report.html", PLOTS_DIR, ".gitignore", "comment.md", "record.json"}
 
 
-def build(path: Path | str = ".", *, out_dir: Path | None = None, **options: Any) -> ReportResult:
+def build(path: Project | Path | str = ".", *, out_dir: Path | None = None, **options: Any) -> ReportResult:
     """Build the report whole or not at all: into a staging directory, then swapped in (atomicio)."""
-    root = gitrepo.root(gitrepo.open_repo(path))
+    project = opened(path, options.pop("config_path", None))
+    root = project.root
     final = Path(out_dir) if out_dir is not None else root / DEFAULT_DIR
     with atomicio.replacing_dir(final, OWNED) as staged:
-        result = _build(path, out_dir=staged, **options)
+        result = _build(project, out_dir=staged, **options)
     result.context.out_dir = final
     return ReportResult(
         markdown=final / result.markdown.name,
@@ -77,10 +79,9 @@ def _remove_stale_plots(out_dir: Path, images: list[Path]) -> None:
 
 
 def _build(
-    path: Path | str = ".",
+    project: Project,
     *,
     base_ref: str | None = None,
-    config_path: Path | None = None,
     out_dir: Path,
     comparison: Comparison | None = None,
     resamples: int | None = None,
@@ -92,7 +93,7 @@ def _build(
     from mlci.report import builder, changes, data_section, html
     from mlci.workflows.evaluate import evaluate
 
-    ev = evaluate(path, base_ref=base_ref, config_path=config_path, comparison=comparison, resamples=resamples)
+    ev = evaluate(project, base_ref=base_ref, comparison=comparison, resamples=resamples)
     repo, root, comparison = ev.repo, ev.root, ev.comparison
     out_dir.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(root, out_dir)

@@ -13,6 +13,7 @@ from mlci.runner import environment
 from mlci.store import atomicio, baseline, dvcfile, gitrepo, pipeline
 from mlci.store import config as config_mod
 from mlci.store.metrics import read_metrics, read_params
+from mlci.store.project import Project, opened
 
 
 def collect_artifacts(root: Path, cfg: config_mod.Config) -> dict[str, Artifact]:
@@ -31,7 +32,7 @@ def collect_artifacts(root: Path, cfg: config_mod.Config) -> dict[str, Artifact]
 
 
 def run(
-    path: Path | str = ".",
+    path: Project | Path | str = ".",
     *,
     config_path: Path | None = None,
     force: bool = False,
@@ -40,9 +41,8 @@ def run(
     on_event: Callable[[pipeline.StageEvent], None] | None = None,
 ) -> RunRecord:
     """Reproduce the pipeline and return (and, unless `store=False`, save) its run record."""
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = opened(path, config_path)
+    repo, root, cfg = project.repo, project.root, project.config
     commit = gitrepo.head_commit(repo)
     dirty_inputs = reproducibility.dirty_inputs(repo, root)  # only pipeline inputs make a run dirty
     early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
