@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import commit_all, git
+from tests.helpers import commit_all, git, pr_branch
 
 # Server fixtures (fake_github, mlflow_server, …) live one module each in tests/plugins/.
 pytest_plugins = [
@@ -95,3 +95,19 @@ def gh_env(fake_github, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", fake_github.token)
     monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repo)
     return fake_github
+
+
+@pytest.fixture(scope="module")
+def _regressed_pr(_trained_example: Path, tmp_path_factory) -> Path:
+    """A PR branch that makes the model much worse, already trained (so each test only reports)."""
+    from mlci.workflows.run import run
+
+    root = pr_branch(
+        _trained_example,
+        tmp_path_factory.mktemp("pr") / "repo",
+        "feature",
+        {"train.n_estimators": 2, "train.num_leaves": 2},
+        "Shrink the model",
+    )
+    run(root, store=False)
+    return root

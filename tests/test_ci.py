@@ -11,24 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import commit_all, git, invoke, pr_branch, with_origin
+from tests.helpers import commit_all, git, invoke, with_origin
 from tests.plugins.fake_github import actions_env, read_outputs
-
-
-@pytest.fixture(scope="module")
-def _regressed_pr(_trained_example: Path, tmp_path_factory) -> Path:
-    """A PR branch that makes the model much worse, already trained (so each test only reports)."""
-    from mlci.workflows.run import run
-
-    root = pr_branch(
-        _trained_example,
-        tmp_path_factory.mktemp("pr") / "repo",
-        "feature",
-        {"train.n_estimators": 2, "train.num_leaves": 2},
-        "Shrink the model",
-    )
-    run(root, store=False)
-    return root
 
 
 @pytest.fixture

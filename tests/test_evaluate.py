@@ -5,34 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 from mlci.workflows.evaluate import evaluate
 from mlci.workflows.report import build
-from tests.helpers import git, pr_branch
+from tests.helpers import git
 
 
-@pytest.fixture(scope="module")
-def shrunk(_trained_example: Path, tmp_path_factory) -> Path:
-    """A PR whose model has two trees: trained, so its metrics regress against main."""
-    from mlci.workflows.run import run
-
-    root = pr_branch(
-        _trained_example,
-        tmp_path_factory.mktemp("pr") / "repo",
-        "feature",
-        {"train.n_estimators": 2},
-        "Shrink the model",
-    )
-    run(root, store=False)
-    return root
-
-
-def test_the_evaluation_is_what_the_report_renders(shrunk, tmp_path):
-    ev = evaluate(shrunk, base_ref="main", resamples=50)
-    report = json.loads(build(shrunk, base_ref="main", out_dir=tmp_path / "out", resamples=50).json.read_text())
+def test_the_evaluation_is_what_the_report_renders(_regressed_pr, tmp_path):
+    ev = evaluate(_regressed_pr, base_ref="main", resamples=50)
+    report = json.loads(build(_regressed_pr, base_ref="main", out_dir=tmp_path / "out", resamples=50).json.read_text())
     assert not ev.verdict.passed
     assert ev.verdict.to_dict() == report["gate"]
     assert ev.comparison.to_dict() == report["comparison"]
@@ -63,10 +44,10 @@ sys.exit(code)
 """
 
 
-def test_mlci_gate_writes_no_file(shrunk):
+def test_mlci_gate_writes_no_file(_regressed_pr):
     """Python's audit hooks see every file and directory the gate's process creates: none."""
-    before = git(shrunk, "status", "--porcelain", "--ignored")
-    done = subprocess.run([sys.executable, "-c", _AUDIT], cwd=shrunk, capture_output=True, text=True)
+    before = git(_regressed_pr, "status", "--porcelain", "--ignored")
+    done = subprocess.run([sys.executable, "-c", _AUDIT], cwd=_regressed_pr, capture_output=True, text=True)
     assert done.returncode == 1 and "gate failed" in done.stdout, done.stderr
     assert "WRITES:[]" in done.stderr, done.stderr[-2000:]
-    assert git(shrunk, "status", "--porcelain", "--ignored") == before
+    assert git(_regressed_pr, "status", "--porcelain", "--ignored") == before

@@ -1,16 +1,6 @@
 """`data.expectations` in mlci.yaml: what a table must look like before a model trains on it.
 
-    data:
-      expectations:
-        data/train.parquet:
-          min_rows: 1000            # also max_rows
-          extra_columns: true       # false: columns not listed below are violations
-          columns:
-            label: {dtype: integer, max_null_fraction: 0, min: 0, max: 1}
-            segment: {values: [a, b, c, d]}
-            row_id: {unique: true}
-
-The rules are parsed once, with the rest of mlci.yaml (`mlci.model.data_rules`); checking
+The rules (their format: `mlci.model.data_rules`) are parsed once, with the rest of mlci.yaml (`mlci.model.data_rules`); checking
 returns one `Violation` per broken rule, each a single line naming the file and the column.
 """
 
