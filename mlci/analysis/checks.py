@@ -175,9 +175,7 @@ def profile(root: Path, cfg: Config) -> dict[str, dict[str, Any]] | None:
 
 def check_files(path: Path | str = ".", *, config_path: Path | None = None) -> list[expectations.Violation]:
     """`mlci data check`: every expectation against the tables as they are on disk now."""
-    from mlci.store import config as config_mod
-    from mlci.store import gitrepo
+    from mlci.store.project import opened
 
-    root = gitrepo.root(gitrepo.open_repo(path))
-    cfg = config_mod.load(root, config_path)
-    return [v for rule in cfg.data.rules for v in expectations.check_file(root, rule)]
+    project = opened(path, config_path)
+    return [v for rule in project.config.data.rules for v in expectations.check_file(project.root, rule)]

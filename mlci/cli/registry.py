@@ -12,12 +12,10 @@ from mlci.cli.output import emit_json, table, warn
 
 def _backend(config_path: Path | None):
     from mlci.integrations.registry import open_backend
-    from mlci.store import config as config_mod
-    from mlci.store import gitrepo
+    from mlci.store.project import Project
 
-    repo = gitrepo.open_repo(here())
-    root = gitrepo.root(repo)
-    return open_backend(root, config_mod.load(root, config_path).registry)
+    project = Project.open(here(), config_path)
+    return open_backend(project.root, project.config.registry)
 
 
 @click.group()

@@ -42,11 +42,10 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
     from mlci.analysis.profile import profile_tables
     from mlci.errors import ConfigError
     from mlci.store import baseline, gitrepo
-    from mlci.store import config as config_mod
+    from mlci.store.project import opened
 
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = opened(path, config_path)
+    repo, root, cfg = project.repo, project.root, project.config
     settings = cfg.data
     if not settings.tables:
         raise ConfigError("no data.tables in mlci.yaml: declare the tables to profile (see the README's data section)")

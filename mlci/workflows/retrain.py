@@ -24,6 +24,7 @@ from mlci.model.record import RunRecord
 from mlci.store import atomicio, baseline, gitrepo
 from mlci.store import config as config_mod
 from mlci.store.config import RetrainSettings
+from mlci.store.project import opened
 
 DEFAULT_BRANCH = RetrainSettings.branch  # `mlci pr create`'s default too
 COMMENT_ID = "mlci-retrain"
@@ -222,12 +223,11 @@ def retrain(
     from mlci.report.data_section import PLOT_NAME, plot
     from mlci.workflows import run
 
-    repo = gitrepo.open_repo(path)
-    root = gitrepo.root(repo)
-    cfg = config_mod.load(root, config_path)
+    project = opened(path, config_path)
+    root, cfg = project.root, project.config
     settings = cfg.retrain
     reference, notes = find_reference(root, cfg, against or settings.against)
-    record = run.run(root, config_path=config_path, force=force, on_event=on_event)
+    record = run.run(project, force=force, on_event=on_event)
     decision = decide(cfg, record, reference, settings)
     decision.notes = notes + decision.notes
     out = Path(report_dir) if Path(report_dir).is_absolute() else root / report_dir
