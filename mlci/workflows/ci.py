@@ -131,9 +131,7 @@ class _Ctx:
 
     event: Any
     env: dict[str, str]
-    root: Path
-    cfg: Any
-    config_path: Path | None
+    project: Project  # repo, root and config, opened once: handed to run, report and promote
     base_ref: str | None
     comment_id: str
     fail: bool
@@ -143,7 +141,14 @@ class _Ctx:
     note: Callable[[str], None]
     notes: list[str]
     state_dir: Path
-    project: Project  # repo, root and config, opened once: handed to run, report and promote
+
+    @property
+    def root(self) -> Path:
+        return self.project.root
+
+    @property
+    def cfg(self) -> Any:
+        return self.project.config
 
 
 def _state_path(ctx: _Ctx) -> Path:
@@ -198,7 +203,7 @@ def ci(
     if publisher not in PUBLISHERS:
         raise UsageError(f"publisher must be one of {', '.join(PUBLISHERS)}, got {publisher!r}")
     project = Project.open(path, config_path)  # the one read of mlci.yaml in this command
-    root, cfg = project.root, project.config
+    cfg = project.config
     fail = _bool(fail_on_regression, cfg.ci.fail_on_regression)
     token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or None
     from mlci import redact
@@ -220,9 +225,7 @@ def ci(
     ctx = _Ctx(
         event,
         env,
-        root,
-        cfg,
-        config_path,
+        project,
         base_ref,
         comment_id or cfg.ci.comment_id,
         fail,
@@ -232,7 +235,6 @@ def ci(
         note,
         notes,
         Path(state_dir),
-        project,
     )
     if event.name == "pull_request_target":
         raise ConfigError(
@@ -382,7 +384,7 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
     built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note)
-    baseline.attach_gate(gitrepo.open_repo(root), record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
+    baseline.attach_gate(ctx.project.repo, record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
     verdict = _verdict(built, ctx.fail)
@@ -524,7 +526,7 @@ def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
     from mlci.integrations.github import gitauth
     from mlci.store import baseline
 
-    repo = gitrepo.open_repo(ctx.root)
+    repo = ctx.project.repo
     record = next(
         (r for r in baseline.records_for(repo, gitrepo.head_commit(repo)) if r.id == state.get("record")), None
     )
@@ -647,7 +649,9 @@ def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     from mlci.workflows.run import run
 
     limit = ctx.cfg.ci.baseline_backfill
-    gap = backfill.before_head(ctx.root, limit=limit, config_path=ctx.config_path, note=ctx.note)  # cancelled runs
+    gap = backfill.before_head(
+        ctx.root, limit=limit, config_path=ctx.project.config_path, note=ctx.note
+    )  # cancelled runs
     record = run(ctx.project)  # stored locally in refs/notes/mlci
     return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
 
@@ -656,7 +660,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     from mlci.integrations.github import gitauth
     from mlci.store import baseline
 
-    repo = gitrepo.open_repo(ctx.root)
+    repo = ctx.project.repo
     if "origin" in [r.name for r in repo.remotes]:
         with repo.git.custom_environment(**gitauth.auth_env(ctx.token, ctx.event.server_url, ctx.env)):
             baseline.push(repo, "origin")
@@ -709,8 +713,7 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     from mlci.store import baseline
     from mlci.workflows.run import run
 
-    event, root = ctx.event, ctx.root
-    repo = gitrepo.open_repo(root)
+    event, repo = ctx.event, ctx.project.repo
     record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
     if record is None:
         ctx.note("no run record at the approved commit yet: running the pipeline first")
