@@ -99,3 +99,11 @@ def test_the_readme_is_short_and_starts_with_the_two_commands():
     commands = [line for line in lines[:20] if line.startswith("pip install")]
     assert commands == ["pip install -e . && mlci demo", 'pip install -e ".[all,dev]" && pytest']
     assert (ROOT / ".ci" / "run").read_text().count('pip install -e ".[all,dev]" && pytest') == 1
+
+
+def test_the_quick_start_in_the_docs_is_the_one_the_readme_runs():
+    """tests/test_quickstart.py runs the README's block; the docs pages may not drift from it."""
+    block = re.compile(r"<!-- quickstart.*?<!-- /quickstart -->", re.DOTALL)
+    [readme] = block.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+    for page in ("getting-started.md", "index.md"):
+        assert block.findall((ROOT / "docs" / page).read_text(encoding="utf-8")) == [readme], page
