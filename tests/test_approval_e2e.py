@@ -58,7 +58,8 @@ def _ci_job(root: Path, env: dict) -> dict:
 
 
 def _origin_record(origin, sha: str) -> dict:
-    return json.loads(git(origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()[-1])
+    [line] = git(origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()  # one job ran there: one record
+    return json.loads(line)
 
 
 def _open_pr(seed: Path, auth: dict) -> str:

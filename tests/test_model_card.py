@@ -49,7 +49,8 @@ def test_the_card_names_the_approver_the_time_the_code_the_data_and_the_metrics_
     card = result.stdout
     assert f"**Approved by** `maint` on `{review['submitted_at']}` at commit `{head}`" in card
     assert f"([review]({review['html_url']}))" in card
-    record = json.loads(git(registry_repo, "notes", "--ref=mlci", "show", head).splitlines()[-1])
+    lines = git(registry_repo, "notes", "--ref=mlci", "show", head).splitlines()  # sorted: find the promoted run
+    [record] = [r for r in map(json.loads, lines) if r["id"] == version["metadata"]["record"]]
     for path, md5 in record["deps"].items():
         assert f"| `{path}` | `{md5}` |" in card
     assert "| `train.n_estimators` | `params.yaml` | `60` |" in card

@@ -93,7 +93,8 @@ def test_a_same_repo_pr_pushes_its_head_record_with_the_token(clean_pr, fake_git
     }
     out = _ci(clean_pr, env)
     assert out.returncode == 0, out.stderr
-    record = json.loads(git(git_http_origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()[-1])
+    [line] = git(git_http_origin.bare, "notes", "--ref=mlci", "show", sha).splitlines()
+    record = json.loads(line)
     assert (record["commit"], record["pr"]) == (sha, 12)
     assert fake_github.token not in out.stdout + out.stderr
 
