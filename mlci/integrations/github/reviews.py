@@ -7,6 +7,7 @@ from users with write access count (anyone can leave an "Approve" review on a pu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlci.errors import GitHubError
@@ -42,22 +43,43 @@ def can_write(client: GitHubClient, owner: str, name: str, login: str, cache: di
     return cache[login]
 
 
+def current_reviews(reviews: Iterable[dict]) -> dict[str, dict]:
+    """Each reviewer's current verdict: their latest APPROVED, CHANGES_REQUESTED or DISMISSED review.
+
+    `reviews` in GitHub's order (oldest first). A COMMENTED or PENDING review leaves the verdict as
+    it was, so approving and then requesting changes means not approved. Promotion and fork
+    admission both judge by this.
+    """
+    current: dict[str, dict] = {}
+    for review in reviews:
+        login = (review.get("user") or {}).get("login")
+        if login and review.get("state") in _VERDICT_STATES:
+            current[login] = review  # later reviews win
+    return current
+
+
+def requesting_changes(
+    client: GitHubClient, owner: str, name: str, current: dict[str, dict], writers: dict[str, bool]
+) -> list[str]:
+    """Writers whose current verdict asks for changes: each blocks until they approve or are dismissed.
+
+    A user without write access cannot block (anyone can review a public repository).
+    """
+    return [
+        login
+        for login, review in current.items()
+        if review.get("state") == "CHANGES_REQUESTED" and can_write(client, owner, name, login, writers)
+    ]
+
+
 def approval(client: GitHubClient, repo: str, pr: int) -> Approval:
     """The PR's approval state: each writer's latest verdicting review, judged at the current head."""
     owner, name = split_repo(repo)
     head_sha = client.get(f"/repos/{owner}/{name}/pulls/{pr}")["head"]["sha"]
-    latest: dict[str, dict] = {}
-    for review in client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"):
-        login = (review.get("user") or {}).get("login")
-        if login and review.get("state") in _VERDICT_STATES:
-            latest[login] = review  # the list is chronological: later reviews win
+    latest = current_reviews(client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"))
     writers: dict[str, bool] = {}
     stale = outsider = None
-    blocking = [
-        login
-        for login, r in latest.items()
-        if r["state"] == "CHANGES_REQUESTED" and can_write(client, owner, name, login, writers)
-    ]
+    blocking = requesting_changes(client, owner, name, latest, writers)
     if blocking:
         return Approval(
             False,
