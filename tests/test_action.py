@@ -352,6 +352,26 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     assert not marker.exists()
 
 
+def test_a_fork_pr_approved_then_changes_requested_is_refused_by_the_action(pr_repo, fake_github, tmp_path):
+    marker = tmp_path / "unapproved-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "A change the maintainer approved, then asked to change")
+    fake_github.add_pull(12, head_sha=head, head_owner="forker", labels=("safe-to-train",))
+    fake_github.collaborators["maint"] = "write"
+    fake_github.add_review(12, "maint", "APPROVED", head)
+    fake_github.add_review(12, "maint", "CHANGES_REQUESTED", head)
+    fake_github.read_only()
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",))
+    run = run_action(pr_repo, env)
+    assert run.rc == 3 and run.outputs["admitted"] == "false"
+    assert f"maint requested changes at {head[:12]} after approving" in run.log
+    assert not marker.exists()
+    fake_github.add_review(12, "maint", "APPROVED", head)  # the control: approved again, the same code runs
+    env = actions_env(fake_github, tmp_path / "runner2", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",))
+    assert run_action(pr_repo, env).outputs["admitted"] == "true"
+    assert marker.exists()
+
+
 def test_the_admit_phase_judges_for_a_self_hosted_runner_and_runs_nothing(pr_repo, fake_github, tmp_path):
     """pr.yml's `admit` job: GitHub-hosted, but deciding for the self-hosted `train` job."""
     head = sha(pr_repo)

@@ -243,8 +243,7 @@ SHOWN = {
 }
 
 
-@pytest.mark.parametrize("name", ["block quote", "backtick fence", "tilde fence", "indented code", "HTML comment",
-                                  "inline code", "mid-sentence"])
+@pytest.mark.parametrize("name", HIDDEN)
 def test_a_train_command_inside_quoted_or_code_text_does_not_admit(name, fork_pr, fake_github, tmp_path):
     fake_github.comment_as(12, "maint", HIDDEN[name].replace(SHA, head(fork_pr)))
     result, admitted = admit(fork_pr, fake_github, tmp_path, self_hosted=True)
