@@ -134,21 +134,21 @@ def approval_for(client: GitHubClient, repo: str, pr: int, head_sha: str) -> tup
     outsiders: list[str] = []
     withdrawn: list[str] = []
     for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments"):
-        login = (comment.get("user") or {}).get("login")
-        if not login:
+        author = (comment.get("user") or {}).get("login")
+        if not author:
             continue
         for sha in train_commands(comment.get("body") or ""):
             if sha != head_sha:
                 other_shas.append(sha)
-            elif not can_write(client, owner, name, login, writers):
-                outsiders.append(login)
-            elif login in current and not _newer(comment.get("created_at"), current[login].get("submitted_at")):
+            elif not can_write(client, owner, name, author, writers):
+                outsiders.append(author)
+            elif author in current and not _newer(comment.get("created_at"), current[author].get("submitted_at")):
                 withdrawn.append(
-                    f"`/mlci train {head_sha[:12]}` by {login} was withdrawn by their later review "
-                    f"({_verdict(current[login])}); comment again or approve {head_sha[:12]}"
+                    f"`/mlci train {head_sha[:12]}` by {author} was withdrawn by their later review "
+                    f"({_verdict(current[author])}); comment again or approve {head_sha[:12]}"
                 )
             else:
-                return login, f"`/mlci train {head_sha}` by {login}"
+                return author, f"`/mlci train {head_sha}` by {author}"
     if withdrawn:
         return None, withdrawn[0]
     if outsiders:
