@@ -48,7 +48,7 @@ def test_malformed_yaml_reports_the_line(tmp_path: Path):
 
 def test_invalid_direction_is_rejected(tmp_path: Path):
     write(tmp_path, "metrics: [m.json]\ngoals:\n  auc: {direction: up}\n")
-    with pytest.raises(ConfigError, match="must be 'higher' or 'lower'"):
+    with pytest.raises(ConfigError, match="must be 'higher', 'lower' or 'none'"):
         config.load(tmp_path)
 
 
@@ -104,6 +104,29 @@ def test_without_any_config_the_error_says_how_to_start(tmp_path: Path):
 )
 def test_direction_is_guessed_from_well_known_names(name: str, direction: str):
     assert config.guess_direction(name) == direction
+
+
+def test_a_limit_on_a_goal_whose_name_gives_no_direction_asks_for_one(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  power:\n    max_regression: 0.1\n")
+    with pytest.raises(ConfigError, match="goal 'goals.power' sets max_regression but has no direction.*add direction"):
+        config.load(tmp_path)
+
+
+def test_a_floor_needs_no_direction(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\ngoals:\n  power:\n    min: 0.1\n")
+    assert config.load(tmp_path).models[0].goals["power"].direction == "none"
+
+
+def test_predictions_may_say_which_metrics_they_measure(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\npredictions: {path: eval/p.csv, metrics: test}\n")
+    model = config.load(tmp_path).models[0]
+    assert (model.predictions, model.predictions_metrics) == ("eval/p.csv", "test")
+
+
+def test_predictions_as_a_mapping_need_a_path(tmp_path: Path):
+    write(tmp_path, "metrics: [m.json]\npredictions: {metrics: test}\n")
+    with pytest.raises(ConfigError, match="'predictions' needs a 'path:'"):
+        config.load(tmp_path)
 
 
 def test_config_error_is_one_line_with_exit_code_3(git_repo: Path):

@@ -50,7 +50,7 @@ def test_demo_report_has_significance_data_checks_and_html(demo_run):
     result, _target = demo_run
     report = Path(json.loads(result.stdout)["report"])
     text = report.read_text()
-    assert "bootstrap of each side (evaluation data changed: not paired)" in text  # the demo shifts test data
+    assert "two-sample bootstrap (evaluation data changed" in text  # the demo shifts test data
     assert "paired bootstrap" not in text
     assert "### Data checks" in text and "PSI" in text
     assert (report.parent / "report.html").is_file()
@@ -98,9 +98,9 @@ def test_demo_second_line_says_what_changed_and_that_deltas_are_not_paired(demo_
     second = text.split("\n\n")[1]
     assert second.startswith("**What changed:** params: data.shift `0.0` → `1.0`")
     assert "data/test.parquet changed, 2,500 rows → 2,500 rows" in second
-    assert second.endswith("**Evaluation set changed: deltas are not paired.**")
+    assert second.endswith("**Evaluation set changed: deltas are not paired (two-sample bootstrap).**")
     third = text.split("\n\n")[2:4]
-    assert third[0] == "## Metrics" and third[1].startswith("| metric | base | head | Δ | Δ % | 95 % CI of each side |")
+    assert third[0] == "## Metrics" and third[1].startswith("| metric | base | head | Δ | Δ % | 95 % CI of Δ |")
 
 
 def test_demo_folds_hashes_models_and_stable_columns(demo_run):
@@ -119,7 +119,13 @@ def test_demo_prints_the_first_screen_in_the_terminal(tmp_path_factory: pytest.T
     lines = result.stdout.splitlines()
     verdict = lines.index("⚠️ gate passed with 2 warning(s)")
     assert lines[verdict + 1].startswith("  ⚠ data/test.parquet: column 'f03' drifted, PSI 0.1")
-    assert "  ⚠ evaluation set changed: deltas are not paired" in lines
-    assert any(line.startswith("  ▲ improved   auc: ") and "95 % CI base [" in line for line in lines)
+    assert "  ⚠ evaluation set changed: deltas are not paired (two-sample bootstrap)" in lines
+    # the same words as the report, from the two-sample interval: auc's CI of Δ includes 0
+    assert any(re.match(r"  ≈ no significant change +auc: ", line) and "95 % CI [−" in line for line in lines)
+    report = (target / "mlci-report" / "report.md").read_text()
+    auc_row = next(line for line in report.splitlines() if line.startswith("| auc |"))
+    assert auc_row.endswith("| ≈ no significant change |")
+    table = [line for line in lines if "│ metrics.json │" in line]  # the comparison table, same words
+    assert any(line.startswith(" auc ") and "≈ no significant change" in line for line in table)
     assert f"report:  {target / 'mlci-report' / 'report.md'}" in lines
     assert f"html:    {target / 'mlci-report' / 'report.html'}" in lines

@@ -38,10 +38,29 @@ def metric(report: dict, name: str) -> dict:
 
 def test_json_has_the_documented_schema(pr_repo: Path):
     report = invoke_json(pr_repo, "diff")
-    assert report["schema"] == 1
-    assert report["base"] == {"ref": "main", "commit": git(pr_repo, "rev-parse", "main"), "source": "record"}
-    assert report["head"]["commit"] == git(pr_repo, "rev-parse", "HEAD")
-    assert set(metric(report, "auc")) >= {"name", "file", "base", "head", "delta", "delta_rel", "verdict", "direction"}
+    assert report["schema"] == 2
+    assert report["base"] == {
+        "ref": "main",
+        "commit": git(pr_repo, "rev-parse", "main"),
+        "source": "record",
+        "how": "the local default branch main",
+    }
+    assert report["head"]["commit"] == git(pr_repo, "rev-parse", "HEAD") and report["head"]["kind"] == "commit"
+    assert set(metric(report, "auc")) >= {
+        "name",
+        "file",
+        "base",
+        "head",
+        "delta",
+        "delta_rel",
+        "verdict",
+        "direction",
+        "direction_source",
+        "tested",
+        "interval",
+        "note",
+    }
+    assert metric(report, "auc")["tested"] is False  # diff reads values only
     assert report["params"] == [
         {"file": "params.yaml", "name": "train.num_leaves", "base": 15, "head": 4, "change": "changed"}
     ]
@@ -223,7 +242,7 @@ def test_corrupt_base_metrics_name_the_base_commit(git_repo: Path):
     assert "m.json at base" in result.stderr and "is nan" in result.stderr
 
 
-def test_repo_with_only_dvc_yaml_guesses_directions_and_says_so(git_repo: Path):
+def test_repo_with_only_dvc_yaml_takes_directions_from_the_names_and_marks_them(git_repo: Path):
     (git_repo / "dvc.yaml").write_text(
         "stages:\n  ev:\n    cmd: x\n    metrics:\n    - m.json:\n        cache: false\n"
     )
@@ -233,7 +252,8 @@ def test_repo_with_only_dvc_yaml_guesses_directions_and_says_so(git_repo: Path):
     (git_repo / "m.json").write_text('{"auc": 0.6, "logloss": 0.4}')
     comparison = diff.diff(git_repo)
     assert {m.name: m.verdict for m in comparison.metrics} == {"auc": "regressed", "logloss": "improved"}
-    assert any("direction guessed from the name for auc, logloss" in n for n in comparison.notes)
+    assert {m.direction_source for m in comparison.metrics} == {"name"}
+    assert not any(m.tested for m in comparison.metrics)  # diff reads values only: the sign of Δ
 
 
 def test_a_base_without_a_record_uses_the_nearest_record_with_identical_inputs(trained_repo: Path):

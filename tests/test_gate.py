@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mlci.analysis import gate
-from mlci.analysis.compare import Comparison, compare_metrics
-from mlci.analysis.stats import MetricInterval, Significance
+from mlci.analysis.compare import Comparison, compare_metrics, with_interval, without_interval
+from mlci.analysis.stats import MetricInterval
 from mlci.store.config import Config, Goal, ModelConfig
 from tests.helpers import invoke
 
@@ -30,14 +30,25 @@ def _comparison(cfg: Config, base: dict | None, head: dict) -> Comparison:
     )
 
 
-def _significance(**intervals: tuple[float, float]) -> dict[str, Significance]:
-    metrics = {
-        name: MetricInterval(
-            metric=name, base=None, head=None, delta=None, ci_low=low, ci_high=high, significant=low > 0 or high < 0
-        )
-        for name, (low, high) in intervals.items()
-    }
-    return {"churn": Significance(model="churn", paired=True, rows=100, resamples=100, seed=1, metrics=metrics)}
+def _judged(comparison: Comparison, **intervals: tuple[float, float]) -> Comparison:
+    """The comparison with a paired CI of Δ attached to the named metrics (as significance.attach does)."""
+    metrics = []
+    for m in comparison.metrics:
+        if m.name in intervals:
+            low, high = intervals[m.name]
+            interval = MetricInterval(
+                metric=m.name,
+                base=m.base,
+                head=m.head,
+                delta=m.delta,
+                ci_low=low,
+                ci_high=high,
+                significant=low > 0 or high < 0,
+            )
+            m = with_interval(m, interval, paired=True)
+        metrics.append(m)
+    comparison.metrics = metrics
+    return comparison
 
 
 def test_a_value_below_the_floor_fails():
@@ -50,9 +61,9 @@ def test_a_value_below_the_floor_fails():
 
 def test_a_regression_beyond_the_absolute_limit_fails_with_the_ci_in_its_message():
     cfg = _config(auc=Goal("auc", "higher", max_regression=0.005))
-    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.9377}), cfg, _significance(auc=(-0.018, -0.007)))
+    verdict = gate.evaluate(_judged(_comparison(cfg, {"auc": 0.95}, {"auc": 0.9377}), auc=(-0.018, -0.007)), cfg)
     assert not verdict.passed
-    assert verdict.failures[0].message == "auc dropped 0.0123 (-1.3 %), limit 0.005, CI [-0.018, -0.007]"
+    assert verdict.failures[0].message == "auc dropped 0.0123 (-1.3 %), limit 0.005, 95 % CI of Δ [-0.018, -0.007]"
 
 
 def test_a_regression_within_the_limit_passes_with_a_clean_verdict():
@@ -71,23 +82,25 @@ def test_a_relative_limit_applies_to_lower_is_better_metrics():
 
 def test_significant_only_lets_a_non_significant_regression_pass_with_a_warning():
     cfg = _config(auc=Goal("auc", "higher", max_regression=0.001, significant_only=True))
-    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.948}), cfg, _significance(auc=(-0.006, 0.002)))
+    verdict = gate.evaluate(_judged(_comparison(cfg, {"auc": 0.95}, {"auc": 0.948}), auc=(-0.006, 0.002)), cfg)
     assert verdict.passed and verdict.status == "warn" and verdict.mark == "⚠️"
     assert "not significant" in verdict.warnings[0].message
 
 
 def test_significant_only_fails_a_significant_regression():
     cfg = _config(auc=Goal("auc", "higher", max_regression=0.001, significant_only=True))
-    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.94}), cfg, _significance(auc=(-0.015, -0.004)))
+    verdict = gate.evaluate(_judged(_comparison(cfg, {"auc": 0.95}, {"auc": 0.94}), auc=(-0.015, -0.004)), cfg)
     assert not verdict.passed
     assert verdict.failures[0].message.endswith("(significant)")
 
 
-def test_significant_only_without_base_predictions_fails_and_says_why():
+def test_significant_only_without_an_interval_fails_and_says_why():
     cfg = _config(auc=Goal("auc", "higher", max_regression=0.001, significant_only=True))
-    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.94}), cfg, significance=None)
+    comparison = _comparison(cfg, {"auc": 0.95}, {"auc": 0.94})
+    comparison.metrics = [without_interval(m, "base predictions unavailable") for m in comparison.metrics]
+    verdict = gate.evaluate(comparison, cfg)
     assert not verdict.passed
-    assert "significance unknown: base predictions unavailable" in verdict.failures[0].message
+    assert "significance not tested: base predictions unavailable; failing to be safe" in verdict.failures[0].message
 
 
 def test_a_regression_no_goal_limits_is_a_warning():
@@ -95,7 +108,7 @@ def test_a_regression_no_goal_limits_is_a_warning():
     verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95, "f1": 0.8}, {"auc": 0.95, "f1": 0.7}), cfg)
     assert verdict.passed and verdict.status == "warn"
     assert [f.metric for f in verdict.warnings] == ["f1"]
-    assert "guessed" in verdict.warnings[0].message
+    assert "direction 'higher' from the name, not tested" in verdict.warnings[0].message
 
 
 def test_a_goal_whose_metric_disappeared_fails():
@@ -168,14 +181,30 @@ def test_gate_with_an_invalid_goal_is_a_config_error(trained_repo: Path, bad: st
     assert "goals.auc.min" in result.stderr
 
 
-def test_an_improvement_judged_by_a_guessed_direction_is_a_warning():
+def test_an_improvement_judged_by_the_names_direction_passes_without_a_warning():
     cfg = _config(auc=Goal("auc", "higher", min=0.5))
     verdict = gate.evaluate(_comparison(cfg, {"auc": 0.9, "recall": 0.7}, {"auc": 0.9, "recall": 0.8}), cfg)
-    assert verdict.status == "warn"
-    assert verdict.warnings[0].kind == "direction" and "recall" in verdict.warnings[0].message
+    assert verdict.status == "pass"
 
 
-def test_a_ci_is_not_borrowed_by_a_metric_whose_short_name_is_ambiguous():
+@pytest.mark.parametrize("counter", ["step", "epoch", "n_samples", "train_time", "timestamp"])
+def test_a_counter_is_changed_never_regressed_and_never_gated(counter: str):
+    cfg = _config(auc=Goal("auc", "higher", min=0.5))
+    comparison = _comparison(cfg, {"auc": 0.9, counter: 59.0}, {"auc": 0.9, counter: 29.0})
+    [moved] = [m for m in comparison.metrics if m.name == counter]
+    assert (moved.verdict, moved.direction, moved.direction_source) == ("changed", "none", "counter")
+    assert gate.evaluate(comparison, cfg).status == "pass"
+
+
+def test_a_name_with_no_known_direction_is_changed_and_not_judged():
+    cfg = _config(auc=Goal("auc", "higher", min=0.5))
+    comparison = _comparison(cfg, {"auc": 0.9, "power": 0.8}, {"auc": 0.9, "power": 0.2})
+    [moved] = [m for m in comparison.metrics if m.name == "power"]
+    assert (moved.verdict, moved.direction_source) == ("changed", "unknown")
+    assert gate.evaluate(comparison, cfg).status == "pass"
+
+
+def test_a_regression_without_an_interval_fails_significant_only_goals_for_every_metric_sharing_a_leaf():
     cfg = _config(
         **{
             "train.auc": Goal("train.auc", "higher", max_regression=0.001, significant_only=True),
@@ -183,5 +212,12 @@ def test_a_ci_is_not_borrowed_by_a_metric_whose_short_name_is_ambiguous():
         }
     )
     comparison = _comparison(cfg, {"train.auc": 0.99, "test.auc": 0.95}, {"train.auc": 0.98, "test.auc": 0.94})
-    verdict = gate.evaluate(comparison, cfg, _significance(auc=(-0.002, 0.001)))
-    assert all("significance unknown" in f.message for f in verdict.failures) and len(verdict.failures) == 2
+    verdict = gate.evaluate(comparison, cfg)
+    assert all("significance not tested" in f.message for f in verdict.failures) and len(verdict.failures) == 2
+
+
+def test_a_noise_level_regression_passes_and_a_significant_one_fails_under_the_same_goal():
+    cfg = _config(auc=Goal("auc", "higher", max_regression_rel=0.01, significant_only=True))
+    noise = gate.evaluate(_judged(_comparison(cfg, {"auc": 0.90}, {"auc": 0.88}), auc=(-0.05, 0.01)), cfg)
+    real = gate.evaluate(_judged(_comparison(cfg, {"auc": 0.90}, {"auc": 0.54}), auc=(-0.40, -0.32)), cfg)
+    assert noise.passed and not real.passed

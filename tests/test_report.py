@@ -72,14 +72,12 @@ def test_report_has_every_section_in_order(pr_report: reporting.ReportResult):
 def test_notes_come_just_before_the_reproduce_line(regressed_pr: Path, tmp_path: Path):
     root = tmp_path / "repo"
     shutil.copytree(regressed_pr, root, symlinks=True)
-    config = root / "mlci.yaml"
-    config.write_text(config.read_text().replace("  f1: {direction: higher}\n", ""))
     text = reporting.build(
-        root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False
+        root, base_ref="main", out_dir=tmp_path / "report", resamples=20, plots=False, notes=["a caller's note"]
     ).markdown.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings[-2:] == ["## Notes", "## Reproduce"]
-    assert "direction guessed from the name for f1" in text
+    assert "- a caller's note" in text
 
 
 def test_ci_numbers_equal_the_reference_bootstrap(
@@ -128,14 +126,14 @@ def test_regressions_come_first_bold_and_significant(pr_report: reporting.Report
     ]
     assert rows and table[: len(rows)] == rows
     auc_row = next(line for line in rows if line.startswith("| auc "))
-    assert "**▼ regressed (significant)**" in auc_row
+    assert "**▼ regressed**" in auc_row and "not tested" not in auc_row
 
 
 def test_gate_failure_is_in_the_report_and_json(pr_report: reporting.ReportResult):
     data = json.loads(pr_report.json.read_text())
     assert data["gate"]["passed"] is False and data["summary"]["status"] == "fail"
     auc = next(f for f in data["gate"]["findings"] if f["metric"] == "auc" and f["kind"] == "regression")
-    assert auc["message"].startswith("auc dropped ") and ", limit 0.01, CI [" in auc["message"]
+    assert auc["message"].startswith("auc dropped ") and ", limit 0.01, 95 % CI of Δ [" in auc["message"]
     assert f"- ❌ {md.text(auc['message'])}" in pr_report.markdown.read_text()
 
 
@@ -332,7 +330,7 @@ def test_diff_markdown_still_renders_the_compact_table(multi_repo: Path):
     from mlci.workflows.diff import diff
 
     text = diff_markdown.render(diff(multi_repo, base_ref="main"))
-    assert text.startswith("Comparing `") and "| metric | file | base | head |" in text
+    assert text.startswith("Comparing head `") and "| metric | file | base | head |" in text
 
 
 # --- size limits ------------------------------------------------------------------------------
@@ -388,7 +386,7 @@ def test_mlci_gate_fails_the_regressed_pr_with_one_line_per_goal(regressed_pr: P
     result = invoke(regressed_pr, "gate", "--base", "main")
     assert result.exit_code == 1
     failing = [line for line in result.stdout.splitlines() if line.startswith("✗ churn: ")]
-    assert any(line.startswith("✗ churn: auc dropped ") and ", limit 0.01, CI [" in line for line in failing)
+    assert any(line.startswith("✗ churn: auc dropped ") and ", limit 0.01, 95 % CI of Δ [" in line for line in failing)
     assert "gate failed" in result.stderr
 
 
@@ -398,10 +396,13 @@ def test_a_metric_the_predictions_do_not_reproduce_gets_no_ci_but_a_note(multi_r
     (multi_repo / "clf/metrics.json").write_text(json.dumps(metrics))
     result = reporting.build(multi_repo, base_ref="main", out_dir=tmp_path / "out", resamples=50)
     text = result.markdown.read_text()
-    assert "f1: recomputed from the predictions it is" in text and "its CI is not shown" in text
     f1_row = next(line for line in text.splitlines() if line.startswith("| f1 |"))
-    assert f1_row.split(" | ")[5] == "—"
-    assert "f1" not in result.context.models[0].evidence.significance.metrics
+    mark = f1_row.split(" | ")[5]
+    assert mark.startswith("— ") and len(mark) == 3  # "—" and a footnote mark, never a silent "—"
+    footnote = next(line for line in text.splitlines() if f"{mark[-1]} no interval: the predictions give f1 " in line)
+    assert "metrics.json says" in footnote and "(another threshold or definition?)" in footnote
+    [f1] = [m for m in result.context.models[0].metrics if m.name == "f1"]
+    assert f1.interval is None and not f1.tested
 
 
 def test_angle_brackets_in_messages_survive_markdown_but_not_inside_code():
@@ -427,7 +428,7 @@ def test_regressed_first_line_names_each_failing_goal_with_its_numbers(pr_report
     failures = pr_report.gate.failures
     assert first.startswith(f"❌ **mlci: gate failed: {len(failures)} goal(s) not met** — ")
     auc = next(f for f in failures if f.metric == "auc" and f.kind == "regression")
-    assert auc.message.startswith("auc dropped ") and ", CI [" in auc.message
+    assert auc.message.startswith("auc dropped ") and ", 95 % CI of Δ [" in auc.message
     assert md.text(auc.message) in first
 
 
@@ -443,7 +444,7 @@ def test_regressed_metric_table_comes_right_after_the_two_lines(pr_report: repor
     assert blocks[2] == "## Metrics"
     table = blocks[3].splitlines()
     assert table[0] == "| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |"
-    assert table[2].startswith("| ") and "**▼ regressed (significant)**" in table[2]
+    assert table[2].startswith("| ") and "**▼ regressed**" in table[2] and "not tested" not in table[2]
 
 
 def test_regressed_details_are_folded(pr_report: reporting.ReportResult):
@@ -480,8 +481,8 @@ def test_mlci_report_prints_the_verdict_each_failure_and_both_paths(regressed_pr
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("❌ gate failed: ")
-    assert any(line.startswith("  ✗ auc dropped ") and ", CI [" in line for line in lines)
-    assert any(line.startswith("  ▼ regressed  auc: ") and "95 % CI [" in line for line in lines)
+    assert any(line.startswith("  ✗ auc dropped ") and ", 95 % CI of Δ [" in line for line in lines)
+    assert any(re.match(r"  ▼ regressed +auc: ", line) and "95 % CI [" in line for line in lines)
     assert any(line.startswith("report:  ") and line.endswith("mlci-report/report.md") for line in lines)
     assert any(line.startswith("html:    ") and line.endswith("mlci-report/report.html") for line in lines)
 

@@ -54,17 +54,19 @@ def test_changed_test_set_is_said_in_the_first_screen(new_test_set, _trained_exa
     assert blocks[0].startswith(result.gate.mark + " **mlci: ")
     assert blocks[1].startswith("**What changed:** params: data.split_seed `7` → `8`")
     assert f"data/test.parquet changed, {base_rows:,} rows → {head_rows:,} rows" in blocks[1]
-    assert blocks[1].endswith("**Evaluation set changed: deltas are not paired.**")
-    assert blocks[2] == "## Metrics" and "95 % CI of each side" in blocks[3].splitlines()[0]
+    assert blocks[1].endswith("**Evaluation set changed: deltas are not paired (two-sample bootstrap).**")
+    assert blocks[2] == "## Metrics" and "95 % CI of Δ" in blocks[3].splitlines()[0]
 
 
-def test_changed_test_set_gets_no_paired_ci(new_test_set):
+def test_changed_test_set_gets_a_two_sample_ci_not_a_paired_one(new_test_set):
     _root, result = new_test_set
     data = json.loads(result.json.read_text())
     sig = data["models"]["churn"]["significance"]
     assert sig["paired"] is False
-    assert all(m["ci_low"] is None and m["base_ci"] and m["head_ci"] for m in sig["metrics"].values())
+    assert all(
+        m["ci_low"] < m["delta"] < m["ci_high"] and m["base_ci"] and m["head_ci"] for m in sig["metrics"].values()
+    )
     assert data["summary"]["evaluation_changed"] == ["data/test.parquet"]
     text = result.markdown.read_text()
-    assert "paired bootstrap" not in text and "(significant)" not in text
+    assert "two-sample bootstrap (evaluation data changed" in text and "paired bootstrap (same rows" not in text
     assert "- data: data/test.parquet changed" in text and "(evaluation set: deltas not paired)" in text

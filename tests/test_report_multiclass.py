@@ -101,6 +101,7 @@ def test_multiclass_report_shows_each_class_and_fails_the_macro_goal(multiclass_
     first = text.splitlines()[0]
     assert first.startswith("❌ **mlci: gate failed") and "macro_f1 dropped" in first
     assert (
-        result.gate.failures[0].message.startswith("macro_f1 dropped ") and ", CI [" in result.gate.failures[0].message
+        result.gate.failures[0].message.startswith("macro_f1 dropped ")
+        and ", 95 % CI of Δ [" in result.gate.failures[0].message
     )
     assert sorted(p.name for p in result.images) == ["species-confusion.png"]

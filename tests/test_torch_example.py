@@ -98,6 +98,21 @@ def test_report_draws_dvclive_curves_roc_and_confusion_base_vs_head(torch_pr: Pa
     assert "No plots" not in text
 
 
+def test_report_shows_the_interval_of_the_metric_the_predictions_measure(torch_pr: Path, tmp_path: Path):
+    """DVCLive's train.auc and test.auc share the leaf `auc`: the test set's predictions reproduce
+    test.auc, so it gets the interval; train.auc says why it has none (no silent "—")."""
+    report = reporting.build(torch_pr, base_ref="main", out_dir=tmp_path / "report", resamples=200, plots=False)
+    metrics = {m["name"]: m for m in json.loads(report.json.read_text())["comparison"]["metrics"]}
+    assert metrics["test.auc"]["interval"]["ci_low"] is not None and metrics["test.auc"]["tested"]
+    assert metrics["train.auc"]["interval"] is None
+    assert metrics["train.auc"]["note"] == "the predictions measure test.auc, not this metric"
+    assert metrics["step"]["verdict"] in ("changed", "unchanged") and metrics["step"]["direction"] == "none"
+    rows = {
+        line.split(" | ")[0][2:]: line for line in report.markdown.read_text().splitlines() if line.startswith("| ")
+    }
+    assert " | [" in rows["test.auc"]
+
+
 def test_gate_fails_the_regressed_auc(torch_pr: Path):
     result = invoke(torch_pr, "gate", "--base", "main")
     assert result.exit_code == 1, result.output

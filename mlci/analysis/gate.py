@@ -5,11 +5,16 @@ Per model, for every metric with a configured goal:
   * `max_regression` (metric units) / `max_regression_rel` (fraction of |base|): the largest
     allowed move in the worse direction versus base;
   * `significant_only`: a regression beyond the limit fails only when the bootstrap says it
-    is significant (the CI of Δ excludes 0). When significance could not be computed (no
-    base predictions), the gate fails conservatively and says why.
-Warnings (the verdict passes, marked ⚠️): regressions that no goal limits, over-limit
-regressions that are not significant (with `significant_only`), changes judged by a direction
-guessed from the metric's name, goals naming metrics that no metrics file has. Other capabilities add findings (e.g. `kind="data"`) via `with_findings`.
+    is significant (the CI of Δ, paired or two-sample, excludes 0). When the metric has no
+    interval (no predictions, base predictions unavailable, a metric the predictions do not
+    measure), the gate fails conservatively and says why.
+Metrics with no direction (counters, clocks, names no table knows) are never judged; `min` and
+`max` still apply to them. A model whose mlci.yaml sets no goals at all gets the default gate
+(`default_goal`) on every metric with a direction: a gate that cannot fail proves nothing.
+Warnings (the verdict passes, marked ⚠️): regressions that no goal limits (a "regressed"
+verdict: significant, or not tested), over-limit regressions that are not significant (with
+`significant_only`), goals naming metrics that no metrics file has. Other capabilities add
+findings (e.g. `kind="data"`) via `with_findings`.
 """
 
 from __future__ import annotations
@@ -87,6 +92,19 @@ class GateVerdict:
         }
 
 
+# The default gate: what `mlci init` writes for each metric with a direction, and what applies
+# to every such metric of a model whose mlci.yaml sets no goals at all (a gate that bites).
+DEFAULT_MAX_REGRESSION_REL = 0.01
+DEFAULT_GATE_NOTE = " [default gate: no goals in mlci.yaml]"
+
+
+def default_goal(metric: str, direction: str) -> Goal:
+    """Fail a regression larger than 1 % of base that is significant (or has no interval to say)."""
+    return Goal(
+        metric=metric, direction=direction, max_regression_rel=DEFAULT_MAX_REGRESSION_REL, significant_only=True
+    )
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
@@ -97,7 +115,7 @@ def _ci_text(interval) -> str:
     if interval is None:
         return ""
     if interval.ci_low is not None:
-        return f", CI [{_fmt(interval.ci_low)}, {_fmt(interval.ci_high)}]"
+        return f", 95 % CI of Δ [{_fmt(interval.ci_low)}, {_fmt(interval.ci_high)}]"
     return ""
 
 
@@ -113,7 +131,7 @@ def _regression_message(m: MetricDelta, limit_text: str, interval) -> str:
     return f"{m.name} {verb} {_fmt(abs(m.delta) if m.delta is not None else None)}{rel}, limit {limit_text}{_ci_text(interval)}"
 
 
-def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, significance_reason: str | None):
+def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal):
     findings = []
     if m.head is None:
         findings.append(
@@ -138,8 +156,9 @@ def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, sign
                 model.name, "max", m.name, f"{m.name} {_fmt(m.head)} is above the ceiling {_fmt(goal.max)}", False
             )
         )
-    if m.base is None or m.delta is None:
-        return findings
+    if m.base is None or m.delta is None or m.direction not in ("higher", "lower"):
+        return findings  # a counter or a metric with no direction is never judged
+    interval = m.interval if m.tested else None
     worse = _worse_by(m)
     limits = []
     if goal.max_regression is not None and worse > goal.max_regression:
@@ -147,7 +166,7 @@ def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, sign
     if goal.max_regression_rel is not None and m.base != 0 and worse / abs(m.base) > goal.max_regression_rel:
         limits.append(f"{goal.max_regression_rel * 100:g} %")
     if not limits:
-        if worse > 0 and goal.max_regression is None and goal.max_regression_rel is None:
+        if m.verdict == "regressed" and goal.max_regression is None and goal.max_regression_rel is None:
             findings.append(
                 GateFinding(
                     model.name, "warning", m.name, _regression_message(m, "none set", interval), True, "warning"
@@ -170,13 +189,13 @@ def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, sign
             )
             return findings
         if significant is None:
-            reason = significance_reason or "no paired bootstrap for this metric"
+            reason = m.note or "no interval for this metric"
             findings.append(
                 GateFinding(
                     model.name,
                     "regression",
                     m.name,
-                    f"{message} (significance unknown: {reason}; failing to be safe)",
+                    f"{message} (significance not tested: {reason}; failing to be safe)",
                     False,
                 )
             )
@@ -187,57 +206,40 @@ def _check_metric(model: ModelConfig, m: MetricDelta, goal: Goal, interval, sign
 
 
 def evaluate(comparison: Comparison, cfg: Config, significance: dict[str, Any] | None = None) -> GateVerdict:
-    """Apply every model's goals to `comparison`; `significance` maps model name -> stats.Significance."""
-    significance = significance or {}
+    """Apply every model's goals to `comparison`, whose metrics carry their intervals and verdicts
+    (mlci.analysis.significance.attach); `significance` is accepted for callers that still pass it."""
     findings: list[GateFinding] = []
     checked = 0
     for model in cfg.models:
-        sig = significance.get(model.name)
-        reason = None
-        if sig is None:
-            reason = "base predictions unavailable"
-        elif sig.skipped:
-            reason = sig.skipped
-        elif not sig.paired:
-            reason = "base and head were evaluated on different rows"
         deltas = [m for m in comparison.metrics if m.model == model.name]
-        names = [m.name for m in deltas]
         seen = set()
         for m in deltas:
-            configured = not model.direction_is_guessed(m.file, m.name)
             goal = model.goal_for(m.file, m.name)
-            if configured:
+            if m.direction_source == "config":
                 seen.add(m.name)
                 seen.add(f"{m.file}:{m.name}")
                 checked += 1
-                interval = sig.get(m.name, names) if sig is not None and sig.paired and not sig.skipped else None
-                findings.extend(_check_metric(model, m, goal, interval, reason))
+                findings.extend(_check_metric(model, m, goal))
+            elif not model.goals and m.direction in ("higher", "lower"):
+                checked += 1
+                findings.extend(
+                    replace(f, message=f.message + DEFAULT_GATE_NOTE)
+                    for f in _check_metric(model, m, default_goal(m.name, m.direction))
+                )
             elif m.verdict == "regressed":
-                interval = sig.get(m.name, names) if sig is not None and sig.paired and not sig.skipped else None
+                interval = m.interval if m.tested else None
+                how = "" if m.tested else ", not tested"
                 findings.append(
                     GateFinding(
                         model.name,
                         "warning",
                         m.name,
                         _regression_message(m, "none set", interval)
-                        + f" (direction '{goal.direction}' guessed from the name)",
+                        + f" (direction '{goal.direction}' from the name{how})",
                         True,
                         "warning",
                     )
                 )
-        guessed = sorted({m.name for m in deltas if m.verdict == "improved" and m.direction_guessed})
-        if guessed:
-            findings.append(
-                GateFinding(
-                    model.name,
-                    "direction",
-                    None,
-                    f"better/worse guessed from the name for {', '.join(guessed)}; "
-                    "set goals.<metric>.direction in mlci.yaml",
-                    True,
-                    "warning",
-                )
-            )
         for key in sorted(model.goals):
             if key not in seen:
                 findings.append(

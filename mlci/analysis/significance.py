@@ -7,11 +7,13 @@ significance to go on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlci.analysis import stats
+from mlci.analysis.compare import MetricDelta, with_interval, without_interval
 from mlci.errors import DataError
 from mlci.store import predictions as preds
 from mlci.store.config import ModelConfig
@@ -104,13 +106,13 @@ def assess(
     if aligned is not None and not preds.labels_agree(*aligned):
         notes.append(
             "base and head have the same row ids but different labels (the evaluation data changed): "
-            "no paired test; each side's own 95 % CI is shown instead"
+            "no paired test; Δ is tested by a two-sample bootstrap instead"
         )
         aligned = None
     if aligned is not None and evaluation_changed:
         notes.append(
             f"the evaluation data changed ({', '.join(evaluation_changed)}): the rows share ids and "
-            "labels but not features, so deltas are not paired; each side's own 95 % CI is shown instead"
+            "labels but not features, so deltas are not paired; Δ is tested by a two-sample bootstrap instead"
         )
         aligned = None
         same_rows = True
@@ -127,7 +129,7 @@ def assess(
         if not same_rows:
             notes.append(
                 f"base and head were evaluated on different rows ({len(base):,} vs {len(head):,} rows, "
-                f"{shared:,} shared): no paired test; each side's own 95 % CI is shown instead"
+                f"{shared:,} shared): no paired test; Δ is tested by a two-sample bootstrap instead"
             )
         intervals = stats.unpaired_bootstrap(
             model.task, base.label, base.score, head.label, head.score, metrics=metrics, resamples=resamples, seed=seed
@@ -154,28 +156,144 @@ def _shared(base: preds.Predictions, head: preds.Predictions) -> int:
         return 0
 
 
-def reconcile(evidence: Evidence, deltas: list) -> None:
-    """Drop CIs whose point estimate disagrees with the metrics file, and say so.
+# Metric names pipelines use for what the bootstrap recomputes (leaf, lowercased, "-" as "_").
+_ALIASES = {
+    "roc_auc": "auc",
+    "rocauc": "auc",
+    "auroc": "auc",
+    "roc_auc_score": "auc",
+    "acc": "accuracy",
+    "accuracy_score": "accuracy",
+    "f1_score": "f1",
+    "fscore": "f1",
+    "f1score": "f1",
+    "precision_score": "precision",
+    "recall_score": "recall",
+    "log_loss": "logloss",
+    "r2_score": "r2",
+    "r_squared": "r2",
+    "mean_absolute_error": "mae",
+    "root_mean_squared_error": "rmse",
+    "f1_macro": "macro_f1",
+    "f1_micro": "micro_f1",
+    "precision_macro": "macro_precision",
+    "recall_macro": "macro_recall",
+}
+_LEAF = re.compile(r"[./]")
 
-    The bootstrap recomputes each metric from the predictions (threshold 0.5, sklearn's
-    definitions); if the pipeline defines a metric differently, its CI would describe another
-    number than the table shows, so it is withheld rather than shown wrongly.
+
+def recomputed_key(name: str, keys: Any) -> str | None:
+    """The bootstrap metric a metrics-file name could be (`test.roc_auc` → `auc`), if any."""
+    leaf = _LEAF.split(name)[-1].lower().replace("-", "_")
+    if leaf in keys:
+        return leaf
+    alias = _ALIASES.get(leaf)
+    return alias if alias in keys else None
+
+
+def _in_group(m: MetricDelta, group: str) -> bool:
+    return m.file == group or m.name.startswith((f"{group}.", f"{group}/"))
+
+
+def _agrees(m: MetricDelta, interval: stats.MetricInterval) -> bool:
+    """The metrics file's values are the ones recomputed from the predictions (on each side both have)."""
+    compared = 0
+    for table, computed in ((m.head, interval.head), (m.base, interval.base)):
+        if table is None or computed is None:
+            continue
+        compared += 1
+        if abs(table - computed) > 1e-4 + 1e-3 * abs(table):
+            return False
+    return compared > 0
+
+
+def _mismatch(m: MetricDelta, interval: stats.MetricInterval) -> str:
+    side, table, computed = next(
+        (side, t, c)
+        for side, t, c in (("head", m.head, interval.head), ("base", m.base, interval.base))
+        if t is not None and c is not None and abs(t - c) > 1e-4 + 1e-3 * abs(t)
+    )
+    return (
+        f"the predictions give {interval.metric} {computed:.4g} on {side}, {m.file} says {table:.4g} "
+        "(another threshold or definition?)"
+    )
+
+
+def attach(evidence: Evidence, deltas: list[MetricDelta], measures: str | None = None) -> list[MetricDelta]:
+    """Each metric with the interval that measures it, judged by it; the others with why not.
+
+    A metric is bound to a bootstrap interval when its name is one the bootstrap recomputes
+    (auc, accuracy, f1 … or an alias such as roc_auc) and its value is the one recomputed from
+    the predictions — so `test.auc` gets the interval and `train.auc` (same leaf, another value)
+    does not. `measures` (mlci.yaml `predictions: {metrics: ...}`) restricts the candidates to
+    one metrics file or name prefix; when two candidates still agree with the predictions the
+    binding is ambiguous, and neither gets an interval (the footnote says how to decide).
     """
     sig = evidence.significance
-    if sig is None:
-        return
-    names = [m.name for m in deltas]
-    for m in deltas:
-        interval = sig.get(m.name, names)
-        if interval is None:
+    out = list(deltas)
+    if sig is None or not sig.metrics:
+        reason = _no_interval_reason(evidence)
+        return [m if m.direction_source == "counter" else without_interval(m, reason) for m in out]
+    notes: dict[int, str] = {}
+    candidates: dict[str, list[int]] = {}
+    for i, m in enumerate(out):
+        if m.direction_source == "counter":
             continue
-        for side, table_value, computed in (("head", m.head, interval.head), ("base", m.base, interval.base)):
-            if table_value is None or computed is None:
-                continue
-            if abs(table_value - computed) > 1e-4 + 1e-3 * abs(table_value):
-                sig.metrics.pop(interval.metric, None)
-                evidence.notes.append(
-                    f"{m.name}: recomputed from the predictions it is {computed:.6g} on {side}, but {m.file} says "
-                    f"{table_value:.6g} (another threshold or definition?): its CI is not shown"
+        key = recomputed_key(m.name, sig.metrics)
+        if key is None:
+            notes[i] = "not recomputable from the predictions (mlci recomputes " + _known(sig) + ")"
+        elif measures is not None and not _in_group(m, measures):
+            notes[i] = f"the predictions measure {measures}, not this metric"
+        else:
+            candidates.setdefault(key, []).append(i)
+    for key, rows in candidates.items():
+        interval = sig.metrics[key]
+        agreeing = [i for i in rows if _agrees(out[i], interval)]
+        if len(agreeing) == 1:
+            bound = agreeing[0]
+            out[bound] = _judged(out[bound], interval, sig)
+            for i in rows:
+                if i != bound:
+                    notes[i] = f"the predictions measure {out[bound].name}, not this metric"
+        elif not agreeing:
+            for i in rows:
+                notes[i] = _mismatch(out[i], interval) if _comparable(out[i], interval) else _no_values(sig)
+        else:
+            names = " and ".join(out[i].name for i in agreeing[:2])
+            for i in rows:
+                notes[i] = (
+                    f"{names} both equal the value recomputed from the predictions; say which the predictions "
+                    "measure in mlci.yaml: predictions: {path: ..., metrics: <file or prefix>}"
                 )
-                break
+    for i, note in notes.items():
+        out[i] = without_interval(out[i], note)
+    return out
+
+
+def _judged(m: MetricDelta, interval: stats.MetricInterval, sig: stats.Significance) -> MetricDelta:
+    if interval.ci_low is None:  # head only (no base predictions), or undefined in every resample
+        reason = sig.skipped or "the metric is undefined in every resample"
+        return with_interval(m, interval, paired=sig.paired, note=reason)
+    return with_interval(m, interval, paired=sig.paired)
+
+
+def _comparable(m: MetricDelta, interval: stats.MetricInterval) -> bool:
+    return any(t is not None and c is not None for t, c in ((m.head, interval.head), (m.base, interval.base)))
+
+
+def _no_values(sig: stats.Significance) -> str:
+    return sig.skipped or "no value to compare with the predictions"
+
+
+def _known(sig: stats.Significance) -> str:
+    keys = list(sig.metrics)
+    return ", ".join(keys[:6]) + (" …" if len(keys) > 6 else "")
+
+
+def _no_interval_reason(evidence: Evidence) -> str:
+    if evidence.head is None:
+        return next(
+            (n.split(":")[0] for n in evidence.notes if n.startswith("head predictions unusable")),
+            "no predictions for this model (`predictions:` in mlci.yaml)",
+        )
+    return "no interval could be computed (see the notes)"

@@ -2,7 +2,9 @@
 
 When base and head scored the same rows, each resample re-weights *the same rows* for both
 models (a paired bootstrap), so row-to-row difficulty cancels and the CI of Δ is tight. When
-the rows differ, each side gets its own CI and no Δ-CI is claimed.
+the rows differ (a redrawn or changed evaluation set), each side is resampled independently and
+the CI of Δ is that of the difference of the two draws (a two-sample bootstrap): wider, because
+it carries the noise of drawing two evaluation sets.
 
 Weights: each row gets weight 0 or 2 with probability ½ (the "double-or-nothing" bootstrap,
 Owen & Eckles 2012): like the multinomial bootstrap's counts, the weights have mean 1 and
@@ -54,17 +56,18 @@ _CHUNK_ELEMENTS = 32 * 1024 * 1024  # rows × resamples per chunk (float32: 128 
 
 @dataclass(frozen=True)
 class MetricInterval:
-    """One metric's bootstrap result. Paired: CI of Δ; unpaired: each side's own CI."""
+    """One metric's bootstrap result: the CI of Δ = head − base (paired, or two-sample when the
+    rows differ) and each side's own CI."""
 
     metric: str
     base: float | None
     head: float | None
     delta: float | None
-    ci_low: float | None = None  # CI of Δ (paired only)
+    ci_low: float | None = None  # CI of Δ
     ci_high: float | None = None
     base_ci: tuple[float, float] | None = None
     head_ci: tuple[float, float] | None = None
-    significant: bool | None = None  # paired: the CI of Δ excludes 0; unpaired: None
+    significant: bool | None = None  # the CI of Δ excludes 0 (None: no CI of Δ)
     undefined_resamples: int = 0  # resamples where the metric had no value (e.g. one class)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,16 +90,6 @@ class Significance:
     metrics: dict[str, MetricInterval] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
-
-    def get(self, metric: str, among: list[str] | None = None) -> MetricInterval | None:
-        """By name, or by the last dotted component (`test.auc` finds `auc`) unless another
-        metric in `among` has the same last component (`train.auc` and `test.auc`: ambiguous)."""
-        if metric in self.metrics:
-            return self.metrics[metric]
-        leaf = metric.rsplit(".", 1)[-1]
-        if among is not None and sum(1 for name in among if name.rsplit(".", 1)[-1] == leaf) > 1:
-            return None
-        return self.metrics.get(leaf)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -574,6 +567,25 @@ def paired_bootstrap(
     return out
 
 
+def _side(
+    task: str,
+    label,
+    score,
+    metrics: tuple[str, ...],
+    *,
+    resamples: int,
+    seed: int,
+    chunk: int | None,
+    exact_auc: bool | None,
+    classes: list | None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """One side's bootstrap draws and point estimates."""
+    exact = _exact(len(label), resamples, exact_auc)
+    evaluator = _Evaluator(task, label, score, metrics, exact_auc=exact, classes=classes, dtype=_dtype(exact))
+    (draws,) = _run([evaluator], len(label), resamples, seed, chunk, exact)
+    return draws, evaluator.point()
+
+
 def bootstrap(
     task: str,
     label,
@@ -591,10 +603,9 @@ def bootstrap(
     if task == "multiclass" and classes is None:
         classes = classes_of(label, score)
     metrics = metrics or default_metrics(task, classes)
-    exact = _exact(len(label), resamples, exact_auc)
-    evaluator = _Evaluator(task, label, score, metrics, exact_auc=exact, classes=classes, dtype=_dtype(exact))
-    (draws,) = _run([evaluator], len(label), resamples, seed, chunk, exact)
-    point = evaluator.point()
+    draws, point = _side(
+        task, label, score, metrics, resamples=resamples, seed=seed, chunk=chunk, exact_auc=exact_auc, classes=classes
+    )
     return {m: (_interval(draws[m], confidence)[0], _finite(point[m])) for m in metrics}
 
 
@@ -609,41 +620,56 @@ def unpaired_bootstrap(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = CONFIDENCE,
+    chunk: int | None = None,
+    exact_auc: bool | None = None,
 ) -> dict[str, MetricInterval]:
-    """Different evaluation rows: each side's own CI, no claim about Δ's significance."""
+    """Different evaluation rows: a two-sample bootstrap of head − base.
+
+    Each side is resampled independently (base with `seed`, head with `seed + 1`), and the i-th
+    draw of the difference is head's i-th draw minus base's: the bootstrap distribution of the
+    difference of two independent estimates. Its CI is wider than a paired one (row difficulty
+    does not cancel), so "significant" here means the change outgrew the noise of drawing two
+    evaluation sets, which is what a redrawn or changed test set calls for.
+    """
     classes = classes_of(base_label, base_score, head_label, head_score) if task == "multiclass" else None
     metrics = metrics or default_metrics(task, classes)
-    base = bootstrap(
+    base_draws, base_point = _side(
         task,
         base_label,
         base_score,
-        metrics=metrics,
+        metrics,
         resamples=resamples,
         seed=seed,
-        confidence=confidence,
+        chunk=chunk,
+        exact_auc=exact_auc,
         classes=classes,
     )
-    head = bootstrap(
+    head_draws, head_point = _side(
         task,
         head_label,
         head_score,
-        metrics=metrics,
+        metrics,
         resamples=resamples,
         seed=seed + 1,
-        confidence=confidence,
+        chunk=chunk,
+        exact_auc=exact_auc,
         classes=classes,
     )
     out = {}
     for m in metrics:
-        (b_ci, b), (h_ci, h) = base[m], head[m]
+        ci, undefined = _interval(head_draws[m] - base_draws[m], confidence)
+        b, h = _finite(base_point[m]), _finite(head_point[m])
         out[m] = MetricInterval(
             metric=m,
             base=b,
             head=h,
             delta=h - b if b is not None and h is not None else None,
-            base_ci=b_ci,
-            head_ci=h_ci,
-            significant=None,
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
+            base_ci=_interval(base_draws[m], confidence)[0],
+            head_ci=_interval(head_draws[m], confidence)[0],
+            significant=(ci[0] > 0 or ci[1] < 0) if ci else None,
+            undefined_resamples=undefined,
         )
     return out
 

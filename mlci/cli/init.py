@@ -32,9 +32,15 @@ from mlci.cli.options import here
 def init(example: str | None, workflows: bool, runner: str, force: bool) -> None:
     """Scaffold mlci.yaml (and with --example a whole pipeline) into this git repo."""
     from mlci.workflows.scaffold import init as do_init
+    from mlci.workflows.scaffold import undecided
 
     written = do_init(here(), example=example, force=force, workflows=workflows, runner=runner)
     for path in written:
         click.echo(f"wrote {path}")
+    if "mlci.yaml" in written and not example:
+        names = undecided(here())
+        if names:
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            click.echo(f"no direction known for {shown}: shown as changed until you give each a goal in mlci.yaml")
     if not written:
         click.echo("nothing to write: everything is already in place")

@@ -52,13 +52,10 @@ def warn(message: str) -> None:
 
 
 def print_comparison(comparison) -> None:
-    from mlci.report.format import VERDICT_MARKS, number, param, percent, signed
+    from mlci.report.format import number, param, percent, signed, verdict_label
+    from mlci.report.terminal import compared
 
-    base = comparison.base_commit[:12] if comparison.base_commit else "none"
-    click.echo(
-        f"head {comparison.head_commit[:12]}{' (+ uncommitted changes)' if comparison.head_dirty else ''}"
-        f" vs base {base} (merge-base with {comparison.base_ref}, from {comparison.base_source})"
-    )
+    click.echo(compared(comparison))
     rows = [
         [
             m.name,
@@ -67,7 +64,7 @@ def print_comparison(comparison) -> None:
             number(m.head),
             signed(m.delta),
             percent(m.delta_rel),
-            VERDICT_MARKS[m.verdict],
+            verdict_label(m),
         ]
         for m in comparison.metrics
     ]
@@ -82,3 +79,7 @@ def print_comparison(comparison) -> None:
 
     for note in comparison.notes:
         click.echo(f"note: {plain(note)}")
+    if any(m.judged and not m.tested for m in comparison.metrics):
+        from mlci.report.format import UNTESTED_NOTE
+
+        click.echo(f"note: {UNTESTED_NOTE}")

@@ -21,6 +21,7 @@ from mlci.analysis.significance import Evidence
 from mlci.report import changes, data_section
 from mlci.report import format as fmt
 from mlci.report import markdown as md
+from mlci.report.diff_markdown import what_was_compared
 from mlci.store import atomicio
 from mlci.store import config as config_mod
 
@@ -103,11 +104,7 @@ def verdict_line(ctx: ReportContext) -> str:
     if gate.warnings:
         parts.append(("⚠️ " if gate.failures else "") + _reasons(gate.warnings, multi))
     reason = f" — {' · '.join(parts)}" if parts else ""
-    dirty = " (+ uncommitted changes)" if c.head_dirty else ""
-    return (
-        f"{gate.mark} **mlci: {md.text(gate.summary())}**{reason} · head `{_short(c.head_commit)}`{dirty} vs "
-        f"base `{_short(c.base_commit)}` (merge-base with {md.code(c.base_ref)})"
-    )
+    return f"{gate.mark} **mlci: {md.text(gate.summary())}**{reason} · {what_was_compared(c)}"
 
 
 def evaluation_changed(ctx: ReportContext) -> list[str]:
@@ -140,7 +137,7 @@ def what_changed_line(ctx: ReportContext) -> str:
         parts.append("data: " + "; ".join(md.text(i.describe()) for i in data[:3]) + (" …" if len(data) > 3 else ""))
     line = "**What changed:** " + ("; ".join(parts) if parts else "no params, code or data input (same inputs as base)")
     if evaluation_changed(ctx):
-        line += ". **Evaluation set changed: deltas are not paired.**"
+        line += ". **Evaluation set changed: deltas are not paired (two-sample bootstrap).**"
     return line
 
 
@@ -148,35 +145,32 @@ def section_summary(ctx: ReportContext) -> str:
     return verdict_line(ctx) + "\n\n" + what_changed_line(ctx) + "\n"
 
 
-def _ci_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
-    sig = evidence.significance
-    interval = sig.get(m.name, names) if sig is not None else None
-    if interval is None:
-        return "—"
-    if interval.ci_low is not None:
+def _ci_cell(m: MetricDelta, footnotes: dict[str, int]) -> str:
+    """The 95 % CI of Δ, or a footnote mark saying why there is none (never a silent "—")."""
+    interval = m.interval
+    if interval is not None and interval.ci_low is not None:
         return f"[{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]"
-    parts = []
-    if interval.base_ci:
-        parts.append(f"base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}]")
-    if interval.head_ci:
-        parts.append(f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]")
-    return " · ".join(parts) or "—"
+    if m.direction_source == "counter" or m.verdict in ("new", "removed", "unchanged"):
+        return "—"  # nothing to test: a counter, or a value on one side only or the same on both
+    reason = m.note or "no interval"
+    number = footnotes.setdefault(reason, len(footnotes) + 1)
+    return f"— {_SUPERSCRIPT[number] if number < len(_SUPERSCRIPT) else f'({number})'}"
 
 
-def _verdict_cell(m: MetricDelta, evidence: Evidence, names: list[str]) -> str:
-    text = fmt.VERDICT_MARKS[m.verdict]
-    sig = evidence.significance
-    interval = sig.get(m.name, names) if sig is not None else None
-    if m.verdict in ("regressed", "improved") and interval is not None and interval.significant is not None:
-        text += " (significant)" if interval.significant else " (not significant)"
+_SUPERSCRIPT = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_NAME_MARK = "ᴺ"  # the direction comes from the metric's name, not from a goal
+
+
+def _verdict_cell(m: MetricDelta) -> str:
+    text = fmt.verdict_label(m)
     if m.verdict == "regressed":
         text = f"**{text}**"
-    if m.direction_guessed and m.verdict in ("regressed", "improved"):
-        text += " ¹"
+    if m.direction_source == "name" and m.judged:
+        text += f" {_NAME_MARK}"
     return text
 
 
-def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool, names: list[str]) -> list[str]:
+def _metric_rows(metrics: list[MetricDelta], show_file: bool, footnotes: dict[str, int]) -> list[str]:
     rows = []
     for m in metrics:
         name = md.text(m.name, keep_code=False) + (f" ({md.text(m.file, keep_code=False)})" if show_file else "")
@@ -187,56 +181,73 @@ def _metric_rows(metrics: list[MetricDelta], evidence: Evidence, show_file: bool
                 fmt.number(m.head),
                 fmt.signed(m.delta),
                 fmt.percent(m.delta_rel),
-                _ci_cell(m, evidence, names),
-                _verdict_cell(m, evidence, names),
+                _ci_cell(m, footnotes),
+                _verdict_cell(m),
             )
         )
     return rows
 
 
+def _footnote_lines(footnotes: dict[str, int]) -> list[str]:
+    if not footnotes:
+        return []
+    shown = [
+        f"{_SUPERSCRIPT[n] if n < len(_SUPERSCRIPT) else f'({n})'} no interval: {md.text(reason)}"
+        for reason, n in footnotes.items()
+    ]
+    return ["", "<sub>" + "<br>".join(shown) + "</sub>"]
+
+
 _TABLE_HEAD = ["| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |", "|---|---:|---:|---:|---:|---|---|"]
-_ORDER = {"regressed": 0, "removed": 1, "improved": 2, "new": 3, "unchanged": 4}
+_ORDER = {"regressed": 0, "removed": 1, "improved": 2, "changed": 3, "not_significant": 4, "new": 5, "unchanged": 6}
 
 
-def _ci_head(evidence: Evidence) -> list[str]:
+def _how_tested(evidence: Evidence) -> str | None:
     sig = evidence.significance
-    if sig is not None and not sig.skipped and not sig.paired:
-        return [_TABLE_HEAD[0].replace("95 % CI of Δ", "95 % CI of each side"), _TABLE_HEAD[1]]
-    return _TABLE_HEAD
+    if sig is None or sig.skipped:
+        return None
+    if sig.paired:
+        kind = "paired bootstrap (same rows, same evaluation data)"
+    elif evidence.evaluation_changed:
+        kind = "two-sample bootstrap (evaluation data changed: each side resampled on its own rows)"
+    else:
+        kind = "two-sample bootstrap (different rows: each side resampled on its own rows)"
+    return (
+        f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
+        "Δ = head − base; a verdict is significant when the CI of Δ excludes 0.</sub>"
+    )
 
 
 def _model_section(ctx: ReportContext, model: ModelReport) -> str:
     lines = []
     if len(ctx.models) > 1:
         lines += [f"### Model {md.code(model.name)} {model.gate.mark}", ""]
-    head = _ci_head(model.evidence)
+    head = _TABLE_HEAD
     show_file = len({m.file for m in model.metrics}) > 1
-    names = [m.name for m in model.metrics]
     moved = sorted((m for m in model.metrics if m.verdict != "unchanged"), key=lambda m: (_ORDER[m.verdict], m.name))
     same = [m for m in model.metrics if m.verdict == "unchanged"]
+    footnotes: dict[str, int] = {}
     if moved:
-        lines += head + _metric_rows(moved, model.evidence, show_file, names)
+        lines += head + _metric_rows(moved, show_file, footnotes)
     elif model.metrics:
         lines.append("No metric changed.")
     else:
         lines.append("No metrics found for this model.")
-    sig = model.evidence.significance
-    if sig is not None and not sig.skipped:
-        if sig.paired:
-            kind = "paired bootstrap (same rows, same evaluation data)"
-        elif model.evidence.evaluation_changed:
-            kind = "bootstrap of each side (evaluation data changed: not paired)"
-        else:
-            kind = "bootstrap of each side (different rows)"
+    lines += _footnote_lines(footnotes)
+    tested = _how_tested(model.evidence)
+    if tested:
+        lines += ["", tested]
+    if any(m.direction_source == "name" and m.judged for m in model.metrics):
         lines += [
             "",
-            f"<sub>CIs: {kind}, {sig.resamples:,} resamples of {sig.rows:,} rows, seed {sig.seed}; "
-            "Δ = head − base.</sub>",
+            f"<sub>{_NAME_MARK} better/worse from the metric's name; set `goals.<metric>.direction` in mlci.yaml "
+            "to make it explicit.</sub>",
         ]
-    if any(m.direction_guessed and m.verdict in ("regressed", "improved") for m in model.metrics):
+    if any(m.judged and not m.tested for m in model.metrics):
         lines += [
             "",
-            "<sub>¹ direction guessed from the metric's name; set `goals.<metric>.direction` in mlci.yaml.</sub>",
+            "<sub>not tested: no interval for this metric (see the footnotes), so the verdict is only the sign of Δ "
+            "and may be noise.</sub>",
         ]
     findings = [f"- ❌ {md.text(f.message)}" for f in model.gate.failures]
     findings += [f"- ⚠️ {md.text(f.message)}" for f in model.gate.warnings]
@@ -250,10 +261,12 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
         ]
     lines += _per_class(model)
     if same:
+        same_notes: dict[str, int] = {}
         lines += [
             "",
             *md.details(
-                f"{len(same)} unchanged metric(s)", head + _metric_rows(same, model.evidence, show_file, names)
+                f"{len(same)} unchanged metric(s)",
+                head + _metric_rows(same, show_file, same_notes) + _footnote_lines(same_notes),
             ),
         ]
     for note in model.evidence.notes:

@@ -50,7 +50,9 @@ def diff(path: Path | str = ".", *, base_ref: str | None = None, config_path: Pa
     if not settings.tables:
         raise ConfigError("no data.tables in mlci.yaml: declare the tables to profile (see the README's data section)")
     head_commit = gitrepo.head_commit(repo)
-    base_commit = gitrepo.merge_base(repo, head_commit, gitrepo.resolve(repo, base_ref or gitrepo.default_branch(repo)))
+    base_commit = gitrepo.merge_base(
+        repo, head_commit, gitrepo.resolve(repo, base_ref or gitrepo.default_base(repo)[0])
+    )
     base = baseline.baseline_for(repo, base_commit)
     base_profile = (base.extra or {}).get("data_profile") if base else None
     return compare_profiles(base_profile, profile_tables(root, list(settings.tables)), settings.thresholds)

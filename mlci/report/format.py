@@ -8,10 +8,33 @@ from typing import Any
 VERDICT_MARKS = {
     "improved": "▲ improved",
     "regressed": "▼ regressed",
+    "not_significant": "≈ no significant change",
+    "changed": "~ changed",
     "unchanged": "= unchanged",
     "new": "+ new",
     "removed": "− removed",
 }
+
+
+# `mlci diff` reads values only: its better/worse is the sign of Δ, never an interval.
+UNTESTED_NOTE = (
+    "improved/regressed without an interval is the sign of Δ, not tested: `mlci report` bootstraps "
+    "each metric's interval from the predictions and says whether a change is more than noise"
+)
+
+
+def verdict_label(m: Any) -> str:
+    """The words every renderer uses for a MetricDelta's verdict (report, terminal, diff, comment).
+
+    improved/regressed without an interval say "(not tested)"; "changed" says why it has no
+    better or worse (a counter or clock, or a name with no known direction).
+    """
+    text = VERDICT_MARKS[m.verdict]
+    if m.verdict in ("improved", "regressed") and not m.tested:
+        text += " (not tested)"
+    elif m.verdict == "changed":
+        text += " (counter)" if m.direction_source == "counter" else " (no direction)"
+    return text
 
 
 def number(value: float | None, digits: int = 4) -> str:

@@ -32,7 +32,7 @@ details { margin: 0.5em 0; } summary { cursor: pointer; color: var(--muted); }
 .mark { display: inline-block; min-width: 1.3em; padding: 0 .35em; border-radius: 4px; color: #fff;
         font-weight: 600; text-align: center; font-size: 0.85em; }
 .mark.fail { background: var(--fail); } .mark.warn { background: var(--warn); } .mark.pass { background: var(--pass); }
-.up { color: var(--pass); } .down { color: var(--fail); font-weight: 600; }
+.up { color: var(--pass); } .down { color: var(--fail); font-weight: 600; } .noise { color: var(--muted); }
 .verdict { border-left: 6px solid var(--muted); background: #f6f8fa; padding: .6em 1em; font-size: 1.05em; }
 .verdict.fail { border-color: var(--fail); } .verdict.warn { border-color: var(--warn); }
 .verdict.pass { border-color: var(--pass); }
@@ -81,7 +81,7 @@ _LABELS = [
 ]
 _LABELS += [
     (arrow, f'<span class="{status}">{arrow}</span>')
-    for arrow, status in (("▲ improved", "up"), ("▼ regressed", "down"))
+    for arrow, status in (("▲ improved", "up"), ("▼ regressed", "down"), ("≈ no significant change", "noise"))
 ]
 _LABEL_CHARS = frozenset(key[0] for key, _ in _LABELS)
 

@@ -21,17 +21,27 @@ def plain(value: object) -> str:
     return _CONTROL.sub("?", str(value))
 
 
-def _ci(interval: Any) -> str:
-    if interval is None:
-        return ""
-    if interval.ci_low is not None:
+def _ci(m: Any) -> str:
+    interval = m.interval
+    if interval is not None and interval.ci_low is not None:
         return f", 95 % CI [{fmt.signed(interval.ci_low)}, {fmt.signed(interval.ci_high)}]"
-    if interval.base_ci and interval.head_ci:
-        return (
-            f", 95 % CI base [{fmt.number(interval.base_ci[0])}, {fmt.number(interval.base_ci[1])}] "
-            f"head [{fmt.number(interval.head_ci[0])}, {fmt.number(interval.head_ci[1])}]"
-        )
+    if m.note and m.verdict not in ("new", "removed", "unchanged"):
+        return f"; no interval: {plain(m.note)}"
     return ""
+
+
+def compared(c: Any) -> str:
+    """What was compared with what, and how the base was chosen (GitHub's merge commit is not a head)."""
+    dirty = " (+ uncommitted changes)" if c.head_dirty else ""
+    if c.merge_of:
+        head = (
+            f"merge of head {c.merge_of[0][:12]} into {c.merge_of[1][:12]} (GitHub's merge commit {c.head_commit[:12]})"
+        )
+    else:
+        head = f"head {c.head_commit[:12]}"
+    base = c.base_commit[:12] if c.base_commit else "none"
+    how = f"; {plain(c.base_how)}" if c.base_how else ""
+    return f"{head}{dirty} vs base {base} (merge-base with {plain(c.base_ref)}{how}; values from {c.base_source})"
 
 
 def lines(result: Any) -> list[str]:
@@ -46,6 +56,7 @@ def lines(result: Any) -> list[str]:
         out.append(f"  ✗ {plain(finding.model) + ': ' if multi else ''}{plain(finding.message)}")
     for finding in gate.warnings:
         out.append(f"  ⚠ {plain(finding.model) + ': ' if multi else ''}{plain(finding.message)}")
+    out.append(f"compared: {compared(ctx.comparison)}")
     changed = []
     if ctx.comparison.params:
         changed.append(
@@ -59,18 +70,15 @@ def lines(result: Any) -> list[str]:
     changed += [f"{i.kind} {plain(i.describe())}" for i in ctx.inputs[:4]]
     out.append("what changed: " + ("; ".join(changed) if changed else "no params, code or data input"))
     if evaluation_changed(ctx):
-        out.append("  ⚠ evaluation set changed: deltas are not paired")
+        out.append("  ⚠ evaluation set changed: deltas are not paired (two-sample bootstrap)")
     for model in ctx.models:
-        sig = model.evidence.significance
-        names = [m.name for m in model.metrics]
         for m in model.metrics:
             if m.verdict == "unchanged":
                 continue
-            interval = sig.get(m.name, names) if sig is not None else None
             who = f"{plain(model.name)}/" if multi else ""
             out.append(
-                f"  {fmt.VERDICT_MARKS[m.verdict]:<12} {who}{plain(m.name)}: {fmt.number(m.base)} → "
-                f"{fmt.number(m.head)} (Δ {fmt.signed(m.delta)}{_ci(interval)})"
+                f"  {fmt.verdict_label(m):<24} {who}{plain(m.name)}: {fmt.number(m.base)} → "
+                f"{fmt.number(m.head)} (Δ {fmt.signed(m.delta)}{_ci(m)})"
             )
     out.append(f"report:  {result.markdown}")
     out.append(f"html:    {result.html}")

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ConfigError
-from mlci.model import data_rules
+from mlci.model import data_rules, metric_names
 from mlci.model.data_rules import DataConfig
 from mlci.store import dvcfile
 
 CONFIG_NAME = "mlci.yaml"
-DIRECTIONS = ("higher", "lower")
+DIRECTIONS = ("higher", "lower", "none")  # none: shown as "changed", never judged
 TASKS = ("binary", "regression", "multiclass")
 BACKENDS = ("gto", "mlflow")
 PROMOTE_ON = ("approval", "main", "both")
@@ -49,17 +49,11 @@ _NON_NEGATIVE = {
     "plot_top",
 }
 
-_LOWER_IS_BETTER = re.compile(
-    r"(loss|error|err$|rmse|mse|mae|mape|smape|wer|cer|perplexity|latency|duration|seconds|"
-    r"time|memory|size|fpr|fnr|brier|ece|drift|psi)",
-    re.IGNORECASE,
-)
-
 
 def guess_direction(metric: str) -> str:
-    """Well-known names: loss/error/rmse/mae… are better lower; everything else higher."""
-    leaf = metric.rsplit(".", 1)[-1]
-    return "lower" if _LOWER_IS_BETTER.search(leaf) else "higher"
+    """The direction a metric's name implies (mlci.model.metric_names): "higher", "lower", or
+    "none" for counters, clocks and names no table knows (shown as "changed", never judged)."""
+    return metric_names.direction(metric) or metric_names.NONE
 
 
 @dataclass(frozen=True)
@@ -67,7 +61,7 @@ class Goal:
     """One metric's direction and gates, as written under `goals:` in `mlci.yaml`."""
 
     metric: str
-    direction: str
+    direction: str  # DIRECTIONS
     min: float | None = None
     max: float | None = None
     max_regression: float | None = None  # absolute, in the metric's own units
@@ -84,13 +78,16 @@ class ModelConfig:
     metrics: tuple[str, ...]
     params: tuple[str, ...] = ("params.yaml",)
     predictions: str | None = None
+    # which metrics the predictions measure: a metrics file of this model or a name prefix
+    # (`test` for test.auc, test.f1 …); None: found by value (mlci.analysis.significance.attach)
+    predictions_metrics: str | None = None
     model: str | None = None
     task: str = "binary"
     goals: dict[str, Goal] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
 
     def goal_for(self, file: str, metric: str) -> Goal:
-        """The configured goal (by `file:metric` or bare `metric`), else a guessed direction."""
+        """The configured goal (by `file:metric` or bare `metric`), else the name's direction."""
         goal = self.goals.get(f"{file}:{metric}") or self.goals.get(metric)
         if goal is not None:
             return goal
@@ -98,6 +95,15 @@ class ModelConfig:
 
     def direction_is_guessed(self, file: str, metric: str) -> bool:
         return f"{file}:{metric}" not in self.goals and metric not in self.goals
+
+    def direction_source(self, file: str, metric: str) -> str:
+        """Where a metric's direction comes from: "config" (a goal), "name" (the tables of
+        mlci.model.metric_names), "counter" (a counter or clock) or "unknown" (no direction)."""
+        if not self.direction_is_guessed(file, metric):
+            return "config"
+        if metric_names.is_counter(metric):
+            return "counter"
+        return "name" if metric_names.direction(metric) else "unknown"
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ _MODEL_SCHEMA: dict[str, Any] = {
     "name": str,
     "metrics": list,
     "params": list,
-    "predictions": str,
+    "predictions": (str, dict),  # a path, or {path: ..., metrics: <file or name prefix>}
     "model": str,
     "task": str,
     "goals": dict,
@@ -275,6 +281,9 @@ def json_schema() -> dict[str, Any]:
     goal = of(_GOAL_SCHEMA)
     model = of(_MODEL_SCHEMA)
     model["properties"]["goals"] = {"type": "object", "additionalProperties": {"anyOf": [goal, {"type": "null"}]}}
+    model["properties"]["predictions"] = {
+        "anyOf": [{"type": "string"}, {**of(_PREDICTIONS_SCHEMA), "required": ["path"]}]
+    }
     top = of(_TOP_SCHEMA)
     top["properties"].update(model["properties"])
     top["properties"]["models"] = {"type": "array", "items": model}
@@ -384,7 +393,19 @@ def _goals(file: str, where: str, raw: dict) -> dict[str, Goal]:
             close = difflib.get_close_matches(str(direction), DIRECTIONS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"{_at(file, spec, 'direction')}: '{path}.direction' must be 'higher' or 'lower', got {_show(direction)}{hint}"
+                f"{_at(file, spec, 'direction')}: '{path}.direction' must be 'higher', 'lower' or 'none', "
+                f"got {_show(direction)}{hint}"
+            )
+        judged = [k for k in ("max_regression", "max_regression_rel", "significant_only") if spec.get(k)]
+        if direction == "none" and judged:
+            why = (
+                "it says 'none'"
+                if "direction" in spec
+                else "its name says nothing about which way is better (or names a counter)"
+            )
+            raise ConfigError(
+                f"{_at(file, spec, judged[0])}: goal '{path}' sets {judged[0]} but has no direction ({why}); "
+                "add direction: higher or direction: lower"
             )
         if spec.get("min") is not None and spec.get("max") is not None and spec["min"] > spec["max"]:
             raise ConfigError(
@@ -406,9 +427,10 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> M
         at = "dvc.yaml"
     prefix = f"{where}." if where else ""
     params = raw.get("params") or dvcfile.params_files(root)
-    for key in ("predictions", "model"):
-        if raw.get(key) is not None:
-            _check_path(file, _at(file, raw, key), f"{prefix}{key}", raw[key], root)
+    predictions, measures = _predictions(file, prefix, raw)
+    for key, value in (("predictions", predictions), ("model", raw.get("model"))):
+        if value is not None:
+            _check_path(file, _at(file, raw, key), f"{prefix}{key}", value, root)
     model = ModelConfig(
         name=raw.get("name", default_name),
         metrics=_string_list(
@@ -417,7 +439,8 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> M
         params=_string_list(
             file, f"{prefix}params", list(params), _at(file, raw, "params") if "params" in raw else "dvc.yaml", root
         ),
-        predictions=raw.get("predictions"),
+        predictions=predictions,
+        predictions_metrics=measures,
         model=raw.get("model"),
         task=raw.get("task", "binary"),
         goals=_goals(file, f"{prefix}goals", raw.get("goals", {})),
@@ -425,6 +448,28 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> M
     )
     _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
     return model
+
+
+_PREDICTIONS_SCHEMA: dict[str, Any] = {"path": str, "metrics": str}
+
+
+def _predictions(file: str, prefix: str, raw: dict) -> tuple[str | None, str | None]:
+    """`predictions: path` or `predictions: {path: ..., metrics: test}` → (path, what it measures)."""
+    value = raw.get("predictions")
+    if not isinstance(value, dict):
+        return value, None
+    _check_keys(f"{prefix}predictions", value, _PREDICTIONS_SCHEMA, file, raw, "predictions")
+    if "path" not in value:
+        raise ConfigError(
+            f"{_at(file, raw, 'predictions')}: '{prefix}predictions' needs a 'path:' (the row_id,label,score file)"
+        )
+    measures = value.get("metrics")
+    if measures is not None and not measures.strip():
+        raise ConfigError(
+            f"{_at(file, value, 'metrics')}: '{prefix}predictions.metrics' is empty; name a metrics file or a "
+            "metric name prefix such as test"
+        )
+    return value["path"], measures
 
 
 def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig, root: Path) -> None:

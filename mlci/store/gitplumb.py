@@ -133,6 +133,12 @@ class Plumb:
     def default_branch(self) -> str:
         return gitrepo.default_branch_by(self.run_ok)
 
+    def default_base(self) -> tuple[str, str]:
+        return gitrepo.default_base_by(self.run_ok)
+
+    def github_merge(self, commit: str) -> tuple[str, str] | None:
+        return gitrepo.github_merge_by(self.run_ok, commit)
+
     def merge_base(self, head: str, base: str) -> str:
         return gitrepo.merge_base_by(self.run_ok, head, base)
 

@@ -7,6 +7,7 @@ history, name an existing ref), because these are the first errors a new user me
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from pathlib import Path
@@ -152,6 +153,50 @@ def default_branch_by(run_ok: RunOk) -> str:
         if remotes[:1] == ["origin"] and f"refs/remotes/origin/{name}" in refs:
             return f"origin/{name}"
     raise GitError("cannot tell the default branch (no main or master); pass --base REF")
+
+
+def default_base(repo: git.Repo) -> tuple[str, str]:
+    """The ref a local comparison means by "main", and how it was chosen (see `default_base_by`)."""
+    return default_base_by(_run_ok(repo))
+
+
+def default_base_by(run_ok: RunOk) -> tuple[str, str]:
+    """(ref, how it was chosen): the local default branch when it exists, else origin's.
+
+    In a clone, origin/main is upstream's history; the user's own commits (the quick start's
+    step 3, a local main the PR branched from) are on the local branch of the same name, which
+    is what "compare with main" means here. CI passes the PR's base explicitly.
+    """
+    branch = default_branch_by(run_ok)
+    if branch.startswith("origin/"):
+        local = branch.removeprefix("origin/")
+        if run_ok("rev-parse", "--verify", "--quiet", f"refs/heads/{local}"):
+            return local, f"the local default branch {local}"
+        return branch, f"origin's default branch (no local {local})"
+    return branch, f"the local default branch {branch}"
+
+
+_GITHUB_MERGE = re.compile(r"Merge ([0-9a-f]{40}) into ([0-9a-f]{40})")
+
+
+def github_merge(repo: git.Repo, commit: str) -> tuple[str, str] | None:
+    """(PR head, PR base) when `commit` is GitHub's test merge of a PR (see `github_merge_by`)."""
+    return github_merge_by(_run_ok(repo), commit)
+
+
+def github_merge_by(run_ok: RunOk, commit: str) -> tuple[str, str] | None:
+    """(PR head, PR base) when `commit` is the merge commit GitHub builds for a PR
+    (`refs/pull/N/merge`, what a default `actions/checkout` of a PR gives): two parents, base
+    then head, and the message "Merge <head> into <base>". Such a commit is not the head a
+    reviewer approves, so reports and records must not call it the head."""
+    shown = run_ok("show", "-s", "--format=%P%n%s", commit)
+    if not shown:
+        return None
+    parents, _, subject = shown.partition("\n")
+    found = _GITHUB_MERGE.fullmatch(subject.strip())
+    if found is None or parents.split() != [found.group(2), found.group(1)]:
+        return None
+    return found.group(1), found.group(2)
 
 
 def merge_base(repo: git.Repo, head: str, base: str) -> str:

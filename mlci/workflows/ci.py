@@ -57,11 +57,14 @@ class CiResult:
 # --- report and gate (mlci.workflows.report) ----------------------------------------------------
 
 
-def _report(project: Project, out_dir: Path, *, base_ref: str | None, notes=()):
+_EVENT_BASE = "the PR's base branch (from the event)"
+
+
+def _report(project: Project, out_dir: Path, *, base_ref: str | None, base_how: str | None = None, notes=()):
     """Write report.md (+ json, html, plots) for HEAD versus `base_ref`."""
     from mlci.workflows import report as reporting
 
-    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, notes=notes)
+    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, base_how=base_how, notes=notes)
 
 
 def _merge_note(root: Path, base_ref: str | None) -> list[str]:
@@ -72,6 +75,8 @@ def _merge_note(root: Path, base_ref: str | None) -> list[str]:
     repo = gitrepo.open_repo(root)
     base = gitrepo.resolve(repo, base_ref)
     head = gitrepo.head_commit(repo)
+    if gitrepo.github_merge(repo, head):
+        return []  # GitHub's merge commit: the report says it evaluates the merge
     drift = gitrepo.merge_drift(repo, base, head)
     if drift is None:
         return []
@@ -97,7 +102,12 @@ def _verdict(built: Any, fail_on_regression: bool) -> str:
 
 def _title(verdict: str, built: Any) -> str:
     comparison = built.comparison
-    counts = ", ".join(f"{comparison.count(v)} {v}" for v in ("regressed", "improved") if comparison.count(v))
+    counts = ", ".join(
+        f"{comparison.count(v)} {v}"
+        + ("" if all(m.tested for m in comparison.metrics if m.verdict == v) else " (not all tested)")
+        for v in ("regressed", "improved")
+        if comparison.count(v)
+    )
     head = {"success": "mlci: gate passed", "failure": "mlci: gate failed", "neutral": "mlci: regressions (not gating)"}
     return head[verdict] + (f" ({counts})" if counts else "")
 
@@ -301,6 +311,7 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
         )
     if can_write:
         _preflight(ctx, can_write=True)
+    _warn_merge_checkout(ctx)
     write_outputs(event.output_path, {"admitted": "true"})
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
     return state
@@ -326,6 +337,20 @@ def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
     preflight.require(result, event.name)
     for line in result.degraded:
         ctx.note(line)
+
+
+def _warn_merge_checkout(ctx: _Ctx) -> None:
+    """A default `actions/checkout` of a PR gives GitHub's merge commit: its run is not the PR
+    head's, so an approval (which promotes the head's run) would find nothing to promote."""
+    registry = ctx.cfg.registry
+    head, _parents = _workspace_commit(ctx.root)
+    if not head or not (registry.configured and registry.promote_on in ("approval", "both")):
+        return
+    if gitrepo.github_merge(ctx.project.repo, head):
+        ctx.note(
+            "the workspace is GitHub's merge commit of this PR, not its head: an approval promotes the head's run, "
+            "which this job does not record; check out `ref: ${{ github.event.pull_request.head.sha }}`"
+        )
 
 
 def _admit_fork(ctx: _Ctx, fork_label: str) -> str:
@@ -383,7 +408,8 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     merge_note = _merge_note(root, base_ref)
     record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note)
+    how = "given with --base" if ctx.base_ref else _EVENT_BASE
+    built = _report(ctx.project, out_dir, base_ref=base_ref, base_how=how, notes=merge_note)
     baseline.attach_gate(ctx.project.repo, record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
@@ -720,7 +746,7 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
         record = run(ctx.project)
     if record.gate is None:  # judge it as the PR job did, so a failed gate is never promoted
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-        built = _report(ctx.project, out_dir, base_ref=event.base_ref or None)
+        built = _report(ctx.project, out_dir, base_ref=event.base_ref or None, base_how=_EVENT_BASE)
         baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
     return {**state, "ran": True}
 

@@ -87,17 +87,23 @@ def diff(
     base_ref: str | None = None,
     config_path: Path | None = None,
     cfg: config_mod.Config | None = None,
+    base_how: str | None = None,
 ) -> Comparison:
     """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython.
-    `cfg`: the project's config when the caller has it open (else read from `config_path`)."""
+    `cfg`: the project's config when the caller has it open (else read from `config_path`).
+    `base_how`: how the caller chose `base_ref` (default "given with --base"); without a `base_ref` the
+    local default branch is the base (`gitrepo.default_base_by`)."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path))
+        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), base_how)
 
 
-def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparison:
+def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config, base_how: str | None = None) -> Comparison:
     root = Path(repo.working_tree_dir)
     head_commit = repo.head_commit()
-    ref = base_ref or repo.default_branch()
+    if base_ref:
+        ref, how = base_ref, base_how or "given with --base"
+    else:
+        ref, how = repo.default_base()
     base_commit = repo.merge_base(head_commit, repo.resolve(ref))
     scope = dvcfile.params_scope(root)
     notes: list[str] = []
@@ -150,13 +156,15 @@ def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparis
         base_record=base_record,
         head_record=head_record,
         notes=notes,
+        base_how=how,
+        merge_of=repo.github_merge(head_commit),
     )
-    guessed_names = sorted({m.name for m in comparison.metrics if m.direction_guessed})
-    if guessed_names:
+    unknown = sorted({m.name for m in comparison.metrics if m.direction_source == "unknown" and m.verdict == "changed"})
+    if unknown:
+        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
         notes.append(
-            "direction guessed from the name for "
-            + ", ".join(guessed_names)
-            + " (set goals.<metric>.direction in mlci.yaml to be explicit)"
+            f"no direction known for {shown}: shown as changed, never judged "
+            "(set goals.<metric>.direction in mlci.yaml)"
         )
     return comparison
 

@@ -7,7 +7,7 @@ dependencies, the data checks, and the gate verdict over all of them. `mlci gate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ def evaluate(
     path: Project | Path | str = ".",
     *,
     base_ref: str | None = None,
+    base_how: str | None = None,
     config_path: Path | None = None,
     comparison: Comparison | None = None,
     resamples: int | None = None,
@@ -45,14 +46,14 @@ def evaluate(
     """Diff head against base, bootstrap each model, check the data, apply the gate."""
     from mlci.analysis import gate, stats
     from mlci.analysis.deps import dep_changes
-    from mlci.analysis.significance import assess, reconcile
+    from mlci.analysis.significance import assess, attach
     from mlci.report import changes, data_section
     from mlci.workflows import diff as diff_mod
 
     project = opened(path, config_path)
     repo, root, cfg = project.repo, project.root, project.config
     if comparison is None:
-        comparison = diff_mod.diff(root, base_ref=base_ref, cfg=cfg)
+        comparison = diff_mod.diff(root, base_ref=base_ref, cfg=cfg, base_how=base_how)
     deps = dep_changes(repo, root, comparison)
     changed = {d.path for d in deps}
     evidence = {}
@@ -67,8 +68,12 @@ def evaluate(
             evaluation_changed=moved,
         )
         evidence[m.name].evaluation_changed = moved
+    judged = list(comparison.metrics)  # each metric with its interval and the verdict it supports
     for m in cfg.models:
-        reconcile(evidence[m.name], [d for d in comparison.metrics if d.model == m.name])
+        rows = [i for i, d in enumerate(judged) if d.model == m.name]
+        for i, d in zip(rows, attach(evidence[m.name], [judged[i] for i in rows], m.predictions_metrics), strict=True):
+            judged[i] = d
+    comparison = replace(comparison, metrics=judged)
     significance = {name: e.significance for name, e in evidence.items() if e.significance is not None}
     data = data_section.from_records(comparison.base_record, comparison.head_record, cfg)
     verdict = gate.evaluate(comparison, cfg, significance).with_findings(data_section.gate_findings(data))

@@ -82,6 +82,7 @@ def _build(
     project: Project,
     *,
     base_ref: str | None = None,
+    base_how: str | None = None,
     out_dir: Path,
     comparison: Comparison | None = None,
     resamples: int | None = None,
@@ -93,7 +94,7 @@ def _build(
     from mlci.report import builder, changes, data_section, html
     from mlci.workflows.evaluate import evaluate
 
-    ev = evaluate(project, base_ref=base_ref, comparison=comparison, resamples=resamples)
+    ev = evaluate(project, base_ref=base_ref, base_how=base_how, comparison=comparison, resamples=resamples)
     repo, root, comparison = ev.repo, ev.root, ev.comparison
     out_dir.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(root, out_dir)

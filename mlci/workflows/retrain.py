@@ -54,7 +54,7 @@ class RetrainDecision:
             "open_pr": self.open_pr,
             "reasons": list(self.reasons),
             "reference": asdict(self.reference) | {"data_profile": None} if self.reference else None,
-            "metrics": [asdict(m) for m in self.metrics],
+            "metrics": [m.to_dict() for m in self.metrics],
             "data": self.data.to_dict() if self.data else None,
             "notes": list(self.notes),
         }
@@ -66,6 +66,8 @@ def _metric_reasons(cfg: config_mod.Config, deltas: list[MetricDelta], change: f
         if m.base is None or m.head is None:
             continue
         goal = cfg.model_for_metrics_file(m.file).goal_for(m.file, m.name)
+        if m.direction not in ("higher", "lower"):  # a counter or a name with no direction: never a reason
+            continue
         drop = m.base - m.head if m.direction == "higher" else m.head - m.base
         if goal.min is not None and m.head < goal.min <= m.base:
             reasons.append(f"{m.name} fell below its floor {goal.min:g} ({m.base:.4g} → {m.head:.4g})")

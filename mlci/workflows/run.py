@@ -75,6 +75,9 @@ def run(
         warnings=warnings,
         pr=pr,
     )
+    merge = gitrepo.github_merge(repo, commit)
+    if merge:  # what was evaluated: GitHub's merge commit, and the PR head inside it
+        record.extra["evaluated"] = {"kind": "merge", "commit": commit, "pr_head": merge[0], "pr_base": merge[1]}
     if other_metrics:  # strings, booleans, lists: kept to show, never compared
         record.extra["other_metrics"] = other_metrics
     if data_profile is not None:

@@ -7,21 +7,14 @@ exists and `--force` was not given) leaves the repo exactly as it was.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+from mlci.analysis.gate import DEFAULT_MAX_REGRESSION_REL
 from mlci.errors import ConfigError, MlciError, UsageError
+from mlci.model import metric_names
 from mlci.resources import templates_dir
 from mlci.store import atomicio, dvcfile, gitrepo, pipeline
-from mlci.store.config import CONFIG_NAME, guess_direction
-
-# Counters a training loop logs next to its metrics (DVCLive writes `step`): not a quality
-# measure, so `mlci init` makes no goal for them.
-_COUNTERS = re.compile(r"^(steps?|epochs?|iterations?|iter|time|timestamp|elapsed|global_step)$", re.IGNORECASE)
-
-
-def is_counter(metric: str) -> bool:
-    return bool(_COUNTERS.match(metric.rsplit(".", 1)[-1]))
+from mlci.store.config import CONFIG_NAME
 
 
 def _model_artifact(root: Path) -> tuple[str, str] | None:
@@ -31,34 +24,98 @@ def _model_artifact(root: Path) -> tuple[str, str] | None:
     return (ranked[0][0], str(ranked[0][1]["path"])) if ranked else None
 
 
-def _config_for_existing_pipeline(root: Path) -> str:
+def _predictions_file(root: Path) -> str | None:
+    """A CSV the pipeline writes with row_id, label and score columns: what the bootstrap reads."""
+    candidates = sorted(p for p in dvcfile.produced_paths(root) if not p.endswith("/"))
+    files = [root / p for p in candidates]
+    folders = [root / p for p in candidates if (root / p).is_dir()]
+    files += [f for d in folders for f in sorted(d.rglob("*.csv"))[:50]]
+    for path in files:
+        if path.suffix != ".csv" or not path.is_file():
+            continue
+        try:
+            with path.open("rb") as handle:
+                header = handle.readline(4096).decode("utf-8", "replace")
+        except OSError:
+            continue
+        if {c.strip().strip('"') for c in header.split(",")} >= {"row_id", "label", "score"}:
+            return path.relative_to(root).as_posix()
+    return None
+
+
+def _goal_lines(name: str, direction: str, first: bool) -> list[str]:
+    worse = "drop" if direction == "higher" else "rise"
+    if not first:
+        return [
+            f"  {json.dumps(name)}: {{direction: {direction}, max_regression_rel: {DEFAULT_MAX_REGRESSION_REL}, significant_only: true}}"
+        ]
+    return [
+        f"  {json.dumps(name)}:",
+        f"    direction: {direction}        # better {direction} (from the metric's name; change it if that is wrong)",
+        f"    max_regression_rel: {DEFAULT_MAX_REGRESSION_REL}  # fail on a {worse} of more than 1 % of the base value…",
+        "    significant_only: true   # …when the bootstrap says it is real (its 95 % CI excludes 0)",
+    ]
+
+
+def _metric_names(root: Path, metrics: list[str]) -> list[str]:
     from mlci.store.metrics import read_metrics
 
+    try:
+        return sorted({n for values in read_metrics(root, metrics, notes=[]).values() for n in values})
+    except MlciError:  # metrics not produced yet (or unreadable): no goals to guess
+        return []
+
+
+def undecided(path: Path | str = ".") -> list[str]:
+    """The metrics whose names say nothing about which way is better: the user decides."""
+    root = gitrepo.root(gitrepo.open_repo(path, allow_empty=True))
+    names = _metric_names(root, dvcfile.metrics_files(root))
+    return [n for n in names if not metric_names.is_counter(n) and metric_names.direction(n) is None]
+
+
+def _config_for_existing_pipeline(root: Path) -> str:
     metrics = dvcfile.metrics_files(root) or ["metrics.json"]
     artifact = _model_artifact(root)
+    predictions = _predictions_file(root)
     lines = [
         "# mlci configuration: what to compare, which way is better, and the quality gates.",
         "version: 1",
         f"name: {json.dumps(artifact[0] if artifact else root.name)}",
         "metrics:",
         *[f"  - {json.dumps(m)}" for m in metrics],
-        "# predictions: eval/predictions.csv   # row_id, label, score: enables significance tests",
+        f"predictions: {json.dumps(predictions)}   # row_id, label, score: the bootstrap's intervals come from it"
+        if predictions
+        else "# predictions: eval/predictions.csv   # row_id, label, score: enables significance tests",
         f"model: {json.dumps(artifact[1])}   # from dvc.yaml artifacts:" if artifact else "# model: models/model.txt",
     ]
-    try:
-        names = sorted({n for values in read_metrics(root, metrics, notes=[]).values() for n in values})
-    except MlciError:  # metrics not produced yet (or unreadable): no goals to guess
-        names = []
-    names = [n for n in names if not is_counter(n)]
-    if names:
-        lines.append("goals:")
-        lines += [f"  {json.dumps(n)}:\n    direction: {guess_direction(n)}" for n in names]
+    names = _metric_names(root, metrics)
+    counters = [n for n in names if metric_names.is_counter(n)]
+    unknown = [n for n in names if n not in counters and metric_names.direction(n) is None]
+    judged = [(n, str(metric_names.direction(n))) for n in names if n not in counters and n not in unknown]
+    if judged:
+        lines += [
+            "# The gate (`mlci gate`, the PR check): a goal fails when its metric gets worse by more than",
+            "# 1 % of the base value AND the change is significant: the 95 % CI of head − base, bootstrapped",
+            "# from the predictions, excludes 0. So noise passes and a real regression fails. A metric with",
+            "# no interval (no predictions, or one they do not measure) fails on the 1 % limit alone.",
+            "goals:",
+        ]
+        for i, (name, direction) in enumerate(judged):
+            lines += _goal_lines(name, direction, i == 0)
     else:
         lines += [
             "# No metrics to set goals for yet: run `mlci run`, then `mlci init --force` to fill them in,",
-            "# or write them here, e.g.  goals: {auc: {direction: higher, max_regression: 0.01}}",
+            "# or write them here, e.g.  goals: {auc: {direction: higher, max_regression_rel: 0.01, significant_only: true}}",
             "goals: {}",
         ]
+    if unknown:
+        lines += [
+            '# No direction known for these (shown as "changed", never judged); to gate one, add it under',
+            "# goals: with direction: higher or lower:",
+            *[f"#   {json.dumps(n)}" for n in unknown],
+        ]
+    if counters:
+        lines.append("# Counters and clocks, never judged: " + ", ".join(json.dumps(n) for n in counters))
     return "\n".join(lines) + "\n"
 
 
