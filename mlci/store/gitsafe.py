@@ -67,6 +67,8 @@ _HARDENING: tuple[tuple[str, str], ...] = (
     ("core.askPass", ""),
     ("protocol.ext.allow", "never"),
     ("core.alternateRefsCommand", "true"),  # the workspace's refs are seeded instead (no git run there)
+    ("tag.gpgSign", "false"),  # `gpg.program` is a command the workspace's config could name
+    ("commit.gpgSign", "false"),
 )
 # Written into the scratch repository's own config.
 _SCRATCH_CONFIG = f"""\
@@ -269,6 +271,12 @@ class _Hardened(Session):
         return self._refs(self.git, *patterns)
 
     def land(self, *patterns: str) -> None:
+        try:
+            self._land(*patterns)
+        except (GitCommandError, OSError) as exc:
+            raise GitError(f"cannot bring fetched refs into the clone: {getattr(exc, 'stderr', exc)}") from None
+
+    def _land(self, *patterns: str) -> None:
         theirs = self._scratch_refs(*patterns)
         ours = self._refs(self.workspace, *patterns)
         changed = {ref: sha for ref, sha in theirs.items() if ours.get(ref) != sha}
@@ -313,6 +321,17 @@ def _place(source: Path, target: Path) -> None:
         raise
 
 
+def local(root: Path | str, args: tuple[str, ...] | list[str], environ: Mapping[str, str], *, common_dir=None) -> str:
+    """Run `git ARGS` on the workspace's refs and objects (a tag, a ref update) for a command that
+    holds a credential: hardened like a Session's workspace plumbing (hooks, user/system config
+    and signing off, no credential in its environment); without one, plainly in the workspace."""
+    root = Path(root)
+    if not credentials_in(environ):
+        return _run(list(args), {**environ, "LC_ALL": "C", "LANGUAGE": "C"}, cwd=str(root))
+    git_dir = Path(common_dir).resolve() if common_dir else _common_dir(root)
+    return _run([f"--git-dir={git_dir}", *args], hardened_env())
+
+
 @contextmanager
 def session(
     root: Path | str, name: str, environ: Mapping[str, str], *, common_dir: Path | str | None = None
@@ -334,6 +353,10 @@ def session(
         raise GitError(f"no remote named '{name}'; add one (git remote add {name} URL) or pass --remote")
     scratch = Path(tempfile.mkdtemp(prefix="mlci-git-"))
     try:
-        yield _Hardened(root, common_dir, url, tuple(c for c in credentials if c.covers(url)), scratch)
+        try:
+            hardened = _Hardened(root, common_dir, url, tuple(c for c in credentials if c.covers(url)), scratch)
+        except GitCommandError as exc:
+            raise GitError(f"cannot prepare mlci's scratch git repository: {exc.stderr.strip()}") from None
+        yield hardened
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
