@@ -121,7 +121,7 @@ def do_push(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callabl
     repo = gitrepo.open_repo(ws.root)
     ours, theirs = _record(ws), _record(ws)
     baseline.save(repo, ours)
-    git(ws.origin.bare, "notes", "--ref=mlci", "add", "-m", theirs.to_json(), head)
+    git(ws.origin.bare, "notes", "--ref=mlci", "append", "-m", theirs.to_json(), head)
     attack()
     with repo.git.custom_environment(**ws.auth):
         baseline.push(repo, "origin")
@@ -132,13 +132,13 @@ def do_fetch(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callab
     """Origin holds a record this clone lacks; the clone holds one origin lacks: both survive."""
     head = git(ws.root, "rev-parse", "HEAD")
     theirs, ours = _record(ws), _record(ws)
-    git(ws.origin.bare, "notes", "--ref=mlci", "add", "-m", theirs.to_json(), head)
+    git(ws.origin.bare, "notes", "--ref=mlci", "append", "-m", theirs.to_json(), head)
     repo = gitrepo.open_repo(ws.root)
     baseline.save(repo, ours)
     attack()
     with repo.git.custom_environment(**ws.auth):
         baseline.fetch(repo, "origin")
-    return lambda: {r.id for r in baseline.records_for(repo, head)} == {theirs.id, ours.id}
+    return lambda: {theirs.id, ours.id} <= {r.id for r in baseline.records_for(repo, head)}
 
 
 def do_assets(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callable[[], bool]:
@@ -428,6 +428,26 @@ def test_share_pushes_onto_origins_records_and_leaves_the_workspace_refs_alone(w
     assert landed()
     assert earlier.id in _origin_note(ws)
     assert git(ws.root, "for-each-ref") == before
+
+
+def test_a_shallow_clone_shares_fetches_and_pushes(ws: Workspace, tmp_path: Path):
+    """actions/checkout clones with depth 1 by default: the scratch repository keeps its boundary."""
+    from tests.helpers import commit_all
+
+    for n in range(3):
+        (ws.root / f"f{n}.txt").write_text(f"{n}\n")
+        commit_all(ws.root, f"commit {n}")
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=ws.root, env=_env_with(ws.auth), check=True)
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth=1", ws.origin.url, str(shallow)], env=_env_with(ws.auth), check=True)
+    assert (shallow / ".git" / "shallow").is_file()
+    clone = Workspace(shallow, ws.origin, ws.auth, ws.log)
+    assert do_share(clone)()
+    assert do_fetch(clone)()
+    assert do_push(clone)()
+    assert do_tags(clone)()
+    assert git(shallow, "rev-list", "--count", "HEAD") == "1"  # still shallow, nothing broken
+    git(shallow, "fsck", "--connectivity-only")
 
 
 def test_a_rejected_push_merges_origins_new_records_and_retries(ws: Workspace):

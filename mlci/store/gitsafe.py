@@ -221,8 +221,7 @@ class Session:
 
     def git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
         argv = [f"--git-dir={self._git_dir}", *args] if self._git_dir else list(args)
-        cwd = None if self._git_dir else str(self.root)
-        return _run(argv, {**self._env, **(env or {})}, cwd=cwd, stdin=stdin)
+        return _run(argv, {**self._env, **(env or {})}, cwd=str(self.root), stdin=stdin)  # relative URLs as in git
 
     def workspace(self, *args: str, stdin: bytes | None = None) -> str:
         return self.git(*args, stdin=stdin)
