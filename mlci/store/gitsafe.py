@@ -239,18 +239,19 @@ class _Hardened(Session):
         self.hardened = True
         self._workspace_dir = common_dir
         self._scratch = scratch
-        self._git_dir = scratch / "repo.git"
+        self._repo: Path = scratch / "repo.git"
+        self._git_dir = self._repo
         self._env = hardened_env(credentials, home=scratch / "home" if credentials else None)
         self._local_env = hardened_env()  # workspace plumbing: never a credential
         (scratch / "home").mkdir()
-        _run(["init", "--quiet", "--bare", "--template=", str(self._git_dir)], self._local_env)
-        with open(self._git_dir / "config", "a", encoding="utf-8") as handle:
+        _run(["init", "--quiet", "--bare", "--template=", str(self._repo)], self._local_env)
+        with open(self._repo / "config", "a", encoding="utf-8") as handle:
             handle.write(_SCRATCH_CONFIG)
-        info = self._git_dir / "objects" / "info"
+        info = self._repo / "objects" / "info"
         info.mkdir(parents=True, exist_ok=True)
         (info / "alternates").write_text(str(self._workspace_objects) + "\n", encoding="utf-8")
         seeded = self._refs(self.workspace, "refs/")
-        (self._git_dir / "packed-refs").write_text(
+        (self._repo / "packed-refs").write_text(
             "".join(f"{sha} {ref}\n" for ref, sha in sorted(seeded.items())), encoding="utf-8"
         )
 
@@ -294,7 +295,7 @@ class _Hardened(Session):
     def _copy_objects(self) -> None:
         """The scratch repository's own objects (fetched packs, loose objects) into the workspace's
         store, each file written beside its target then renamed (a pack before its index)."""
-        source = self._git_dir / "objects"
+        source = self._repo / "objects"
         order = {".pack": 0, ".rev": 1, ".idx": 2}
         packs = sorted((source / "pack").glob("pack-*.*"), key=lambda p: (p.stem, order.get(p.suffix, 3)))
         for path in packs:
@@ -320,7 +321,13 @@ def _place(source: Path, target: Path) -> None:
         raise
 
 
-def local(root: Path | str, args: tuple[str, ...] | list[str], environ: Mapping[str, str], *, common_dir=None) -> str:
+def local(
+    root: Path | str,
+    args: tuple[str, ...] | list[str],
+    environ: Mapping[str, str],
+    *,
+    common_dir: str | os.PathLike[str] | None = None,
+) -> str:
     """Run `git ARGS` on the workspace's refs and objects (a tag, a ref update) for a command that
     holds a credential: hardened like a Session's workspace plumbing (hooks, user/system config
     and signing off, no credential in its environment); without one, plainly in the workspace."""
@@ -333,7 +340,7 @@ def local(root: Path | str, args: tuple[str, ...] | list[str], environ: Mapping[
 
 @contextmanager
 def session(
-    root: Path | str, name: str, environ: Mapping[str, str], *, common_dir: Path | str | None = None
+    root: Path | str, name: str, environ: Mapping[str, str], *, common_dir: str | os.PathLike[str] | None = None
 ) -> Iterator[Session]:
     """A Session for remote `name` of the repository at `root` (its shared git dir `common_dir`).
 
