@@ -467,3 +467,50 @@ def test_no_token_in_the_error_when_origin_refuses(ws: Workspace):
         baseline.push(repo, "origin")
     assert "origin" in caught.value.message
     assert all(secret not in caught.value.message for secret in ws.secrets())
+
+
+# --- the whole command, as the runner runs it ----------------------------------------------------
+
+
+def test_the_main_baseline_job_after_a_pr_job_planted_hooks_in_home(
+    trained_repo, fake_github, git_http_origin, tmp_path
+):
+    """Finding 2: on a self-hosted runner an earlier (PR) job wrote `~/.gitconfig`; the next job,
+    main's baseline with a `contents: write` token, records, pushes its record and promotes. No
+    hook the earlier job left sees the token, and the record and the registry tags reach origin."""
+    import sys
+
+    from tests.helpers import commit_all
+    from tests.plugins.fake_github import actions_env
+
+    config = trained_repo / "mlci.yaml"
+    config.write_text(config.read_text() + "registry:\n  promote_on: main\n")
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "storage", str(tmp_path / "dvc-storage")],
+        cwd=trained_repo,
+        check=True,
+        capture_output=True,
+    )
+    sha = commit_all(trained_repo, "Promote from main")
+    git(trained_repo, "remote", "add", "origin", git_http_origin.url)
+    auth = auth_env(git_http_origin.token, git_http_origin.server_url, {})
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=trained_repo, check=True, env=_env_with(auth))
+    home, log = tmp_path / "home", tmp_path / "attacker.log"
+    plant_hooks(home / "hooks", log)
+    (home / ".gitconfig").write_text(f"[core]\n\thooksPath = {home / 'hooks'}\n")
+    env = {
+        **os.environ,
+        **actions_env(fake_github, tmp_path / "runner", event="push", sha=sha, token=git_http_origin.token),
+        "GITHUB_SERVER_URL": git_http_origin.server_url,
+        "GIT_TERMINAL_PROMPT": "0",
+        "HOME": str(home),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "mlci", "ci", "--json"], cwd=trained_repo, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    seen = log.read_text(errors="replace") if log.exists() else ""
+    header = base64.b64encode(f"x-access-token:{git_http_origin.token}".encode()).decode()
+    assert git_http_origin.token not in seen and header not in seen and "authorization" not in seen.lower()
+    assert git(git_http_origin.bare, "notes", "--ref=mlci", "show", sha)
+    assert git(git_http_origin.bare, "tag", "--list", "churn@*") == "churn@v0.0.1"
