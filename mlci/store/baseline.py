@@ -257,9 +257,12 @@ def _fetch(repo: git.Repo, session: gitsafe.Session, remote: str) -> None:
         session.workspace("update-ref", NOTES_REF, _REMOTE_TRACKING)
         return
     with notes_lock(repo):
-        session.workspace(
-            "notes", f"--ref={NOTES_REF}", "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING
-        )
+        try:
+            session.workspace(
+                "notes", f"--ref={NOTES_REF}", "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING
+            )
+        except GitCommandError as exc:
+            raise GitError(f"cannot merge {remote}'s run records into {NOTES_REF}: {exc.stderr.strip()}") from exc
 
 
 def push(repo: git.Repo, remote: str = "origin") -> None:
