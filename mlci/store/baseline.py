@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.errors import CorruptRecordWarning, DataError, GitError, NewerSchema, RemoteError
+from mlci.errors import CorruptRecordWarning, DataError, GitCommandError, GitError, NewerSchema, RemoteError
 from mlci.model.record import RunRecord
+from mlci.store import gitsafe
 from mlci.store.gitplumb import Plumb
 
 if TYPE_CHECKING:
@@ -227,47 +228,61 @@ def all_records(repo: git.Repo | Plumb) -> list[RunRecord]:
     return sorted(records, key=lambda r: r.created_at)
 
 
-def fetch(repo: git.Repo, remote: str = "origin") -> None:
-    """Bring the remote's records in and merge them with ours, losing neither side's."""
-    import git
-
+def _remote_session(repo: git.Repo, remote: str):
+    """Where fetch/push/share run their git: hardened when the caller handed git a credential
+    (`repo.git.custom_environment(**gitauth.auth_env(...))`), see mlci.store.gitsafe."""
     if remote not in [r.name for r in repo.remotes]:
         raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
+    environ = {**os.environ, **repo.git.environment()}
+    return gitsafe.session(str(repo.working_tree_dir), remote, environ, common_dir=repo.common_dir)
+
+
+def fetch(repo: git.Repo, remote: str = "origin") -> None:
+    """Bring the remote's records in and merge them with ours, losing neither side's."""
+    with _remote_session(repo, remote) as session:
+        _fetch(repo, session, remote)
+
+
+def _fetch(repo: git.Repo, session: gitsafe.Session, remote: str) -> None:
     try:
-        repo.git.fetch(remote, f"+{NOTES_REF}:{_REMOTE_TRACKING}")
-    except git.GitCommandError as exc:
-        if "couldn't find remote ref" in str(exc).lower():
+        session.git("fetch", "--quiet", session.remote, f"+{NOTES_REF}:{_REMOTE_TRACKING}")
+    except GitCommandError as exc:
+        if "couldn't find remote ref" in exc.stderr.lower():
             return  # nobody pushed records yet
         raise RemoteError(f"cannot fetch {NOTES_REF} from {remote}: {exc.stderr.strip()}") from exc
+    session.land(_REMOTE_TRACKING)
     try:
-        repo.git.rev_parse("--verify", NOTES_REF)
-    except git.GitCommandError:
-        repo.git.update_ref(NOTES_REF, _REMOTE_TRACKING)
+        session.workspace("rev-parse", "--verify", "--quiet", NOTES_REF)
+    except GitCommandError:
+        session.workspace("update-ref", NOTES_REF, _REMOTE_TRACKING)
         return
     with notes_lock(repo):
-        _notes(repo, "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING)
+        try:
+            session.workspace(
+                "notes", f"--ref={NOTES_REF}", "merge", "--strategy=cat_sort_uniq", "--quiet", _REMOTE_TRACKING
+            )
+        except GitCommandError as exc:
+            raise GitError(f"cannot merge {remote}'s run records into {NOTES_REF}: {exc.stderr.strip()}") from exc
 
 
 def push(repo: git.Repo, remote: str = "origin") -> None:
     """Publish our records; a concurrent writer's push is merged in and the push retried."""
-    import git
-
-    if remote not in [r.name for r in repo.remotes]:
-        raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
-    try:
-        repo.git.rev_parse("--verify", NOTES_REF)
-    except git.GitCommandError:
-        return  # nothing recorded yet
-    last = ""
-    for _attempt in range(_PUSH_ATTEMPTS):
+    with _remote_session(repo, remote) as session:
         try:
-            repo.git.push(remote, f"{NOTES_REF}:{NOTES_REF}")
-            return
-        except git.GitCommandError as exc:
-            last = exc.stderr.strip()
-            if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
-                raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
-            fetch(repo, remote)
+            session.workspace("rev-parse", "--verify", "--quiet", NOTES_REF)
+        except GitCommandError:
+            return  # nothing recorded yet
+        last = ""
+        for _attempt in range(_PUSH_ATTEMPTS):
+            session.sync(NOTES_REF)
+            try:
+                session.git("push", "--quiet", session.remote, f"{NOTES_REF}:{NOTES_REF}")
+                return
+            except GitCommandError as exc:
+                last = exc.stderr.strip()
+                if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
+                    raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
+                _fetch(repo, session, remote)
     raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} merges: {last}; retry later")
 
 
@@ -276,45 +291,58 @@ def share(repo: git.Repo, record: RunRecord, remote: str = "origin") -> None:
 
     The PR publish step runs after the PR's code, which could have written notes for any commit
     (a forged baseline for main): so the remote's notes are fetched into a scratch ref, this one
-    record is added there, and only that is pushed; git hooks are off for the push.
+    record is added there, and only that is pushed. With a credential all of it happens in
+    mlci's scratch repository (mlci.store.gitsafe), and git hooks are off for the push either way.
     """
-    import git
-
-    if remote not in [r.name for r in repo.remotes]:
-        raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
     last = ""
-    try:
-        for _attempt in range(_PUSH_ATTEMPTS):
-            try:
-                repo.git.fetch(remote, f"+{NOTES_REF}:{_SHARE_REF}")
-            except git.GitCommandError as exc:
-                if "couldn't find remote ref" not in str(exc).lower():
-                    raise RemoteError(f"cannot fetch {NOTES_REF} from {remote}: {exc.stderr.strip()}") from exc
-                repo.git.update_ref("-d", _SHARE_REF)  # nobody pushed records yet: start empty
-            _write(repo, record.commit, [record.to_json()], ref=_SHARE_REF, keep_existing=True)
-            try:
-                repo.git.execute(
-                    [
-                        "git",
+    with _remote_session(repo, remote) as session:
+        try:
+            for _attempt in range(_PUSH_ATTEMPTS):
+                try:
+                    session.git("fetch", "--quiet", session.remote, f"+{NOTES_REF}:{_SHARE_REF}")
+                except GitCommandError as exc:
+                    if "couldn't find remote ref" not in exc.stderr.lower():
+                        raise RemoteError(f"cannot fetch {NOTES_REF} from {remote}: {exc.stderr.strip()}") from exc
+                    session.git("update-ref", "-d", _SHARE_REF)  # nobody pushed records yet: start empty
+                _add_note(session, record.commit, record.to_json(), _SHARE_REF)
+                try:
+                    session.git(
                         "-c",
                         f"core.hooksPath={os.devnull}",
                         "push",
                         "--quiet",
-                        remote,
+                        session.remote,
                         f"{_SHARE_REF}:{NOTES_REF}",
-                    ]
-                )
-                return
-            except git.GitCommandError as exc:
-                last = exc.stderr.strip()
-                if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
-                    raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
-        raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} tries: {last}; retry later")
-    finally:
+                    )
+                    return
+                except GitCommandError as exc:
+                    last = exc.stderr.strip()
+                    if "rejected" not in last and "fetch first" not in last and "non-fast-forward" not in last:
+                        raise RemoteError(f"cannot push {NOTES_REF} to {remote}: {last}") from exc
+            raise RemoteError(f"{NOTES_REF} on {remote} kept moving after {_PUSH_ATTEMPTS} tries: {last}; retry later")
+        finally:
+            try:
+                session.git("update-ref", "-d", _SHARE_REF)
+            except GitCommandError:
+                pass
+
+
+def _add_note(session: gitsafe.Session, commit: str, line: str, ref: str) -> None:
+    """Add `line` to `commit`'s note under `ref` in the session's repository, keeping its lines."""
+    try:
+        lines = session.git("notes", f"--ref={ref}", "show", commit).splitlines()
+    except GitCommandError:
+        lines = []
+    text = "\n".join(sorted({entry for entry in [*lines, line] if entry.strip()})) + "\n"
+    for _attempt in range(_PUSH_ATTEMPTS):
         try:
-            repo.git.update_ref("-d", _SHARE_REF)
-        except git.GitCommandError:
-            pass
+            session.git("notes", f"--ref={ref}", "add", "-f", "-F", "-", commit, stdin=text.encode())
+            return
+        except GitCommandError as exc:
+            if "lock" not in exc.stderr.lower():
+                raise GitError(f"cannot store the run record in {ref}: {exc.stderr.strip()}") from exc
+            time.sleep(0.05 * (_attempt + 1))
+    raise GitError(f"{ref} stayed locked by another git process; retry `mlci run`")
 
 
 def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50) -> RunRecord | None:

@@ -9,18 +9,19 @@ showing the plots they were written with.
 
 The commit is built with git plumbing in a temporary index (the working tree and the current
 branch are never touched) and pushed; a concurrent push to the branch is merged by rebuilding
-on the new tip and pushing again.
+on the new tip and pushing again. With the token, all of it runs in mlci's scratch repository
+(mlci.store.gitsafe): no hook, filter or fsmonitor the PR's code planted in the workspace runs.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
-from mlci.errors import RemoteError
+from mlci.errors import GitCommandError, GitError, RemoteError
+from mlci.store import gitsafe
 
 DEFAULT_BRANCH = "mlci-assets"
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
@@ -58,24 +59,17 @@ def without_local_images(markdown: str, report_dir: Path) -> str:
     return _MD_IMAGE.sub(lambda m: pointer(m.group(2), m.group(0)), markdown)
 
 
-def _git(root: Path, *args: str, env: dict | None = None, stdin: bytes | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=root, env=env, input=stdin, capture_output=True)
-    if done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, args[0], done.stdout, done.stderr)
-    return done.stdout.decode().strip()
-
-
-def _build_commit(root: Path, files: dict[str, Path], parent: str | None, message: str, env: dict) -> str:
+def _build_commit(session: gitsafe.Session, files: dict[str, Path], parent: str | None, message: str) -> str:
     with tempfile.TemporaryDirectory(prefix="mlci-assets-") as tmp:
-        index_env = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         if parent:
-            _git(root, "read-tree", parent, env=index_env)
+            session.git("read-tree", parent, env=index)
         for target, source in files.items():
-            blob = _git(root, "hash-object", "-w", "--", str(source), env=index_env)
-            _git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{target}", env=index_env)
-        tree = _git(root, "write-tree", env=index_env)
+            blob = session.git("hash-object", "-w", "--no-filters", "--", str(source), env=index)
+            session.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{target}", env=index)
+        tree = session.git("write-tree", env=index)
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
-        return _git(root, *args, env=index_env)
+        return session.git(*args, env=index)
 
 
 def publish(
@@ -107,36 +101,10 @@ def publish(
     }
     prefix = prefix.strip("/")
     files = {f"{prefix}/{Path(rel).as_posix()}": report_dir / rel for rel in images}
-    tracking = f"refs/mlci/{branch}"
-    last = ""
-    for _attempt in range(_ATTEMPTS):
-        try:
-            _git(root, "fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}", env=env)
-            parent = _git(root, "rev-parse", "--verify", tracking, env=env)
-        except subprocess.CalledProcessError as exc:
-            stderr = exc.stderr.decode(errors="replace")
-            if "couldn't find remote ref" not in stderr.lower() and "needed a single revision" not in stderr.lower():
-                last_line = (stderr.strip().splitlines() or ["git fetch failed"])[-1]
-                raise RemoteError(
-                    f"cannot fetch branch {branch} from {remote} ({last_line}); "
-                    "check the remote and the token's `contents: write` permission"
-                ) from None
-            parent = None
-        commit = _build_commit(root, files, parent, f"mlci: report images ({prefix})", env)
-        try:
-            _git(root, "push", "--quiet", remote, f"{commit}:refs/heads/{branch}", env=env)
-        except subprocess.CalledProcessError as exc:
-            last = exc.stderr.decode(errors="replace").strip()
-            if any(word in last for word in ("rejected", "fetch first", "non-fast-forward")):
-                continue  # someone else pushed images meanwhile: rebuild on their tip
-            raise RemoteError(
-                f"cannot push report images to branch {branch} on {remote} "
-                f"({last.splitlines()[-1] if last else 'git push failed'}); "
-                "grant `contents: write` or set ci.assets_branch"
-            ) from None
-        break
-    else:
-        raise RemoteError(f"branch {branch} on {remote} kept moving; report images not published ({last[:200]})")
+    try:
+        commit = _push_images(root, files, env, prefix=prefix, branch=branch, remote=remote)
+    except GitCommandError as exc:  # a local step (hash-object, commit-tree, the scratch repository)
+        raise GitError(f"cannot build the report images commit: {exc.stderr.strip() or exc}") from None
     base = f"{server_url.rstrip('/')}/{repo}/blob/{commit}"
 
     def rewrite(match: re.Match) -> str:
@@ -147,3 +115,42 @@ def publish(
 
     markdown = _MD_IMAGE.sub(rewrite, markdown)
     return _HTML_IMAGE.sub(rewrite, markdown), commit
+
+
+def _push_images(
+    root: Path, files: dict[str, Path], env: dict[str, str], *, prefix: str, branch: str, remote: str
+) -> str:
+    """Commit `files` on top of the remote branch's tip and push; rebuild on a newer tip if rejected."""
+    tracking = f"refs/mlci/{branch}"
+    last = ""
+    with gitsafe.session(root, remote, env) as session:  # hardened: extra_env carries the token
+        for _attempt in range(_ATTEMPTS):
+            try:
+                session.git("fetch", "--quiet", session.remote, f"+refs/heads/{branch}:{tracking}")
+                parent: str | None = session.git("rev-parse", "--verify", tracking)
+            except GitCommandError as exc:
+                stderr = exc.stderr.lower()
+                if "couldn't find remote ref" not in stderr and "needed a single revision" not in stderr:
+                    last_line = (exc.stderr.strip().splitlines() or ["git fetch failed"])[-1]
+                    raise RemoteError(
+                        f"cannot fetch branch {branch} from {remote} ({last_line}); "
+                        "check the remote and the token's `contents: write` permission"
+                    ) from None
+                parent = None
+            commit = _build_commit(session, files, parent, f"mlci: report images ({prefix})")
+            try:
+                session.git("push", "--quiet", session.remote, f"{commit}:refs/heads/{branch}")
+            except GitCommandError as exc:
+                last = exc.stderr.strip()
+                if any(word in last for word in ("rejected", "fetch first", "non-fast-forward")):
+                    continue  # someone else pushed images meanwhile: rebuild on their tip
+                raise RemoteError(
+                    f"cannot push report images to branch {branch} on {remote} "
+                    f"({last.splitlines()[-1] if last else 'git push failed'}); "
+                    "grant `contents: write` or set ci.assets_branch"
+                ) from None
+            break
+        else:
+            raise RemoteError(f"branch {branch} on {remote} kept moving; report images not published ({last[:200]})")
+        session.land(tracking)  # the workspace keeps the branch's history, as a plain fetch would
+    return commit

@@ -5,6 +5,13 @@ Workflows should check out with `persist-credentials: false` (otherwise the toke
 records, report images) the way actions/checkout does, with an `http.<server>/.extraheader`,
 but passed through git's `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n` environment: never on a command
 line (visible in `ps`) and never in a file.
+
+A git process given this environment in the workspace would hand it to every hook, fsmonitor
+and filter PR code planted there (or in `~/.gitconfig`), and send it through any proxy or URL
+rewrite configured there. So mlci's remote operations take it only as far as
+`mlci.store.gitsafe`, which finds the header in the environment and runs the fetch or push in a
+scratch repository of its own, with hooks and user/system config off, to the remote's literal
+URL, and only when that URL is on `server_url`.
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from mlci import faults
-from mlci.errors import GitError, RegistryError, RemoteError
+from mlci.errors import GitCommandError, GitError, RegistryError, RemoteError
 from mlci.integrations.registry import dvc_storage
 from mlci.integrations.registry.artifacts import declarations
 from mlci.integrations.registry.base import Candidate, ModelVersion, Pulled, pick
 from mlci.model import refs
-from mlci.store import atomicio, dvcfile, gitrepo
+from mlci.store import atomicio, dvcfile, gitrepo, gitsafe
 
 METADATA_PREFIX = "mlci-metadata: "
 _ATTEMPTS = 8
@@ -247,8 +247,6 @@ class GitTagsBackend:
 
     def _recover(self) -> None:
         """Finish (push) or undo (delete) the tags of an interrupted promotion in this clone."""
-        import git
-
         if not self._journal.exists():
             return
         try:
@@ -264,71 +262,78 @@ class GitTagsBackend:
         elif local:
             try:
                 on_origin = self._remote_tags(local)
-            except git.GitCommandError as exc:
+            except GitCommandError as exc:
                 raise RemoteError(f"cannot list tags on {self.git_remote}: {exc.stderr.strip()}") from exc
             pending = [t for t in local if t not in on_origin]
             if pending and (len(local) != len(wanted) or not self._push(pending)):
                 self._delete_local(pending)  # incomplete set, or the numbers were taken meanwhile
         self._journal.unlink()
 
+    def _remote(self):
+        """Where tag fetches and pushes run: mlci's scratch repository when they carry the token
+        (hooks and user config off, see mlci.store.gitsafe), else the clone with the user's setup."""
+        import os
+
+        environ = {**os.environ, **git_auth_env()}
+        return gitsafe.session(self.root, self.git_remote, environ, common_dir=self.repo.common_dir)
+
     def _remote_tags(self, tags: list[str]) -> set[str]:
-        with self.repo.git.custom_environment(**git_auth_env()):
-            out = str(self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags]))
+        with self._remote() as session:
+            out = session.git("ls-remote", "--tags", session.remote, *[f"refs/tags/{t}" for t in tags])
         return {line.split("refs/tags/", 1)[1].removesuffix("^{}") for line in out.splitlines() if "refs/tags/" in line}
 
     def fetch_tags(self) -> None:
         """Bring origin's registry tags in (origin is the truth for taken numbers)."""
-        import git
-
         if not self._has_origin():
             return
         try:
-            with self.repo.git.custom_environment(**git_auth_env()):
-                self.repo.git.fetch("--quiet", self.git_remote, "+refs/tags/*:refs/tags/*")
-        except git.GitCommandError as exc:
+            with self._remote() as session:
+                session.git("fetch", "--quiet", session.remote, "+refs/tags/*:refs/tags/*")
+                session.land("refs/tags/")
+        except GitCommandError as exc:
             raise RemoteError(f"cannot fetch tags from {self.git_remote}: {exc.stderr.strip()}") from exc
+
+    def _local_git(self, *args: str) -> str:
+        """Tag writes in this clone: with the token about (Actions, `credentials()`), no hook, user
+        config or signing program runs; see mlci.store.gitsafe.local."""
+        import os
+
+        environ = {**os.environ, **git_auth_env()}
+        return gitsafe.local(self.root, args, environ, common_dir=self.repo.common_dir)
 
     def _create_local(self, tag: str, commit: str, message: str) -> bool:
         """`git tag -a`; False when the name is taken (another promotion won the race)."""
-        import git
-
         try:
-            self.repo.git.tag("-a", "--cleanup=whitespace", tag, commit, "-m", message)  # keep "## " lines
+            self._local_git("tag", "-a", "--cleanup=whitespace", tag, commit, "-m", message)  # keep "## " lines
             return True
-        except git.GitCommandError as exc:
+        except GitCommandError as exc:
             if "already exists" in exc.stderr:
                 return False
             raise GitError(f"cannot create tag {tag}: {exc.stderr.strip()}") from exc
 
     def _delete_local(self, tags: list[str]) -> None:
-        import git
-
         for tag in tags:
             try:
-                self.repo.git.tag("-d", tag)
-            except git.GitCommandError:
+                self._local_git("tag", "-d", tag)
+            except GitCommandError:
                 pass
 
     def _remote_has(self, tags: list[str]) -> bool:
-        with self.repo.git.custom_environment(**git_auth_env()):
-            out = str(self.repo.git.ls_remote("--tags", self.git_remote, *[f"refs/tags/{t}" for t in tags]))
-        return bool(out.strip())
+        return bool(self._remote_tags(tags))
 
     def _push(self, tags: list[str]) -> bool:
         """Push atomically; False when origin already has one of the names (retry), raise otherwise."""
-        import git
-
+        refspecs = [f"refs/tags/{t}:refs/tags/{t}" for t in tags]
         try:
-            with self.repo.git.custom_environment(**git_auth_env()):
-                self.repo.git.push(
-                    "--atomic", "--quiet", self.git_remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags]
-                )
+            with self._remote() as session:
+                session.sync(*[f"refs/tags/{t}" for t in tags])
+                session.git("push", "--atomic", "--quiet", session.remote, *refspecs)
             return True
-        except git.GitCommandError as exc:
+        except GitCommandError as exc:
             self._delete_local(tags)
             try:
                 taken = self._remote_has(tags)
-            except git.GitCommandError:
+            except GitCommandError:
                 taken = False
             if taken:
                 return False
