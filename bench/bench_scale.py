@@ -30,7 +30,7 @@ def main() -> None:
         root = Path(tmp) / "repo"
         root.mkdir()
         metric_repo(root, args.metrics)
-        (root / "mlci.yaml").write_text("goals:\n  metric_0001:\n    max_regression: 0.5\n")
+        (root / "mlci.yaml").write_text("goals:\n  metric_0001:\n    direction: higher\n    max_regression: 0.5\n")
         print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         mlci = str(BIN / "mlci")
         commands = {

@@ -201,7 +201,26 @@ def do_promote_tags(ws: Workspace, attack: Callable[[], None] = lambda: None) ->
         return do_tags(ws, attack)
 
 
+def do_retrain(ws: Workspace, attack: Callable[[], None] = lambda: None) -> Callable[[], bool]:
+    """`mlci retrain --open-pr` force-pushes the retrain branch with the token."""
+    from mlci.workflows.retrain import _push
+
+    head = git(ws.root, "rev-parse", "HEAD")
+    attack()
+    with _environment(GITHUB_SERVER_URL=ws.origin.server_url):
+        _push(gitrepo.open_repo(ws.root), "origin", head, "mlci/retrain", ws.token)
+
+    def landed() -> bool:
+        done = subprocess.run(
+            ["git", "rev-parse", "refs/heads/mlci/retrain"], cwd=ws.origin.bare, capture_output=True, text=True
+        )
+        return done.stdout.strip() == head
+
+    return landed
+
+
 OPERATIONS = {
+    "retrain": do_retrain,
     "share": do_share,
     "push": do_push,
     "fetch": do_fetch,
@@ -242,7 +261,7 @@ def test_a_reference_transaction_hook_never_runs_during_a_credentialed_operation
     assert_landed(outcome)
 
 
-@pytest.mark.parametrize("operation", ["push", "assets", "tags", "promote-tags"])
+@pytest.mark.parametrize("operation", ["push", "assets", "tags", "promote-tags", "retrain"])
 def test_a_pre_push_hook_never_runs_during_a_credentialed_push(ws: Workspace, operation: str):
     outcome = attempt(ws, operation, lambda: plant_hooks(ws.root / ".git" / "hooks", ws.log, ("pre-push",)))
     assert_no_token(ws, ws.seen())

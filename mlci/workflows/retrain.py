@@ -19,9 +19,9 @@ from typing import Any
 
 from mlci.analysis.compare import MetricDelta, compare_metrics
 from mlci.analysis.drift import DataComparison, compare_profiles
-from mlci.errors import GitError, RegistryError, UsageError
+from mlci.errors import GitCommandError, GitError, RegistryError, UsageError
 from mlci.model.record import RunRecord
-from mlci.store import atomicio, baseline, gitrepo
+from mlci.store import atomicio, baseline, gitrepo, gitsafe
 from mlci.store import config as config_mod
 from mlci.store.config import RetrainSettings
 from mlci.store.project import opened
@@ -308,10 +308,10 @@ def _push(repo, remote: str, commit: str, branch: str, token: str | None) -> Non
     if remote not in [r.name for r in repo.remotes]:
         raise GitError(f"no remote named '{remote}'; add one (git remote add {remote} URL) or pass --remote")
     env = auth_env(token, os.environ.get("GITHUB_SERVER_URL", "https://github.com"))
-    try:
-        with repo.git.custom_environment(**env):
-            repo.git.push("--force", remote, f"{commit}:refs/heads/{branch}")
-    except git.GitCommandError as exc:
+    try:  # with the token: in mlci's scratch repository, hooks and user/system config off (gitsafe)
+        with gitsafe.session(repo.working_tree_dir, remote, {**os.environ, **env}, common_dir=repo.common_dir) as s:
+            s.git("push", "--force", s.remote, f"{commit}:refs/heads/{branch}")
+    except (git.GitCommandError, GitCommandError) as exc:
         stderr = (exc.stderr or "").strip().replace(token or "\0", "***")
         raise GitError(
             f"cannot push the retrain branch {branch} to {remote}: {stderr.splitlines()[-1] if stderr else exc}"
