@@ -1,14 +1,14 @@
 """action.yml run the way the Actions runner runs a composite action, against the fake GitHub.
 
-The harness reads action.yml, resolves inputs (defaults + `with:`), expands `${{ … }}` in
-`env:`/`working-directory:`/`if:` (inputs, github, env, steps, runner contexts), runs each
-`run:` step with `bash --noprofile --norc -eo pipefail` as the runner does, gives every step
-its own GITHUB_OUTPUT file, honours `::add-mask::`, and maps step outputs to the action's
-outputs. `uses:` steps cannot run here: setup-python is skipped by its `if:` with the default
-empty python-version, actions/cache (GitHub-hosted runners only) by the runner kind unless a
-test gives a stand-in. The install step skips itself because this exact mlci version is
-importable from the test venv (that is its documented behaviour); the slow install tests
-run it without mlci importable.
+The harness (tests/plugins/actions_runner.py) reads action.yml, resolves inputs (defaults +
+`with:`), expands `${{ … }}` with GitHub's expression semantics, runs each `run:` step with
+`bash --noprofile --norc -eo pipefail` as the runner does, applies what a step writes to
+$GITHUB_ENV and $GITHUB_PATH to every later step, gives every step its own GITHUB_OUTPUT file,
+honours `::add-mask::`, and maps step outputs to the action's outputs. `uses:` steps cannot
+run here: setup-python is skipped by its `if:` with the default empty python-version,
+actions/cache (GitHub-hosted runners only) by the runner kind unless a test gives a stand-in.
+The install step skips itself because this exact mlci version is importable from the test venv
+(that is its documented behaviour); the slow install tests run it without mlci importable.
 """
 
 from __future__ import annotations
@@ -18,126 +18,26 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.helpers import commit_all, git
+from tests.plugins.actions_runner import ACTION_DIR, ActionRun, expand, run_action
+from tests.plugins.actions_runner import condition as _condition
 from tests.plugins.fake_github import TOKEN, actions_env, read_outputs
 
-ACTION_DIR = Path(__file__).resolve().parent.parent
-_EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-@dataclass
-class ActionRun:
-    rc: int
-    log: str  # what the job log shows (masked)
-    raw: str  # everything the steps printed except ::add-mask:: commands (unmasked)
-    outputs: dict[str, str] = field(default_factory=dict)
-    masks: list[str] = field(default_factory=list)
+__all__ = ["ACTION_DIR", "ActionRun", "run_action", "sha"]
 
 
 def _lookup(expr: str, ctx: dict) -> str:
-    """GitHub's expression semantics for what action.yml uses: a context path, or `x == 'lit'`."""
-    expr = expr.strip()
-    if " && " in expr:  # only conditions in action.yml: true when every part is
-        return str(all(_lookup(part, ctx) == "True" for part in expr.split(" && ")))
-    if m := re.fullmatch(r"(.+?)\s*\|\|\s*'([^']*)'", expr):  # `a || 'default'`: '' is falsy
-        return _lookup(m.group(1), ctx) or m.group(2)
-    if m := re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr):
-        value = _lookup(m.group(1), ctx)
-        return str((value == m.group(3)) == (m.group(2) == "=="))
-    first, *rest = expr.split(".")
-    if first not in ctx:
-        raise AssertionError(f"harness: unsupported expression {expr!r} in action.yml")
-    value = ctx[first]
-    for part in rest:  # a missing property is null, which renders as ''
-        value = value.get(part) if isinstance(value, dict) else None
-    return "" if value is None else str(value)
+    """An `if:` as the runner decides it: 'True' or 'False'."""
+    return str(_condition(expr, ctx, {"success": lambda: True, "always": lambda: True}))
 
 
 def _expand(text: str, ctx: dict) -> str:
-    return _EXPR.sub(lambda m: _lookup(m.group(1), ctx), str(text))
-
-
-def run_action(
-    workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None, uses: dict | None = None
-) -> ActionRun:
-    """`uses` maps an action (`actions/cache`) to a stand-in called with the step's expanded `with:`."""
-    action = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
-    assert action["runs"]["using"] == "composite"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
-    base_env.update(env)
-    base_env.pop("GITHUB_TOKEN", None)  # a composite action sees secrets only through its inputs
-    base_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base_env['PATH']}"
-    base_env["GITHUB_ACTION_PATH"] = str(ACTION_DIR)
-    base_env["GITHUB_WORKSPACE"] = str(workspace)
-    ctx: dict = {
-        "github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR), "workspace": str(workspace)},
-        "runner": {
-            "temp": env["RUNNER_TEMP"],
-            "os": env.get("RUNNER_OS", "Linux"),
-            "arch": env.get("RUNNER_ARCH", "X64"),
-            "environment": env.get("RUNNER_ENVIRONMENT", ""),
-        },
-        "env": base_env,
-        "steps": {},
-    }
-    given = with_ or {}
-    unknown = set(given) - set(action["inputs"])
-    assert not unknown, f"action.yml has no input(s) {unknown}"
-    ctx["inputs"] = {
-        name: given[name] if name in given else _expand(spec.get("default", ""), ctx)
-        for name, spec in action["inputs"].items()
-    }
-    masks: list[str] = []
-    raw_lines: list[str] = []
-    rc = 0
-    runner_temp = Path(env["RUNNER_TEMP"])
-    for index, step in enumerate(action["runs"]["steps"]):
-        if "if" in step and _expand("${{ " + step["if"] + " }}", ctx) != "True":
-            continue
-        if "uses" in step:
-            name = step["uses"].split("@")[0]
-            assert name in (uses or {}), f"harness cannot run `uses:` step {step.get('name')}"
-            uses[name]({k: _expand(v, ctx) for k, v in (step.get("with") or {}).items()})
-            continue
-        assert step.get("shell") == "bash", "every run step needs shell: bash"
-        assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates an expression into run:"
-        step_env = {**base_env, **{k: _expand(v, ctx) for k, v in (step.get("env") or {}).items()}}
-        output_file = runner_temp / f"_step_{index}_output"
-        output_file.write_text("")
-        step_env["GITHUB_OUTPUT"] = str(output_file)
-        script = runner_temp / f"_step_{index}.sh"
-        script.write_text(step["run"])
-        cwd = workspace / _expand(step.get("working-directory", "."), ctx)
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=cwd,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for line in (done.stdout + done.stderr).splitlines():
-            if line.startswith("::add-mask::"):
-                masks.append(line[len("::add-mask::") :])
-            else:
-                raw_lines.append(line)
-        if "id" in step:
-            ctx["steps"][step["id"]] = {"outputs": read_outputs(output_file)}
-        if done.returncode != 0:
-            rc = done.returncode
-            break
-    raw = "\n".join(raw_lines)
-    log = raw
-    for secret in masks:
-        log = log.replace(secret, "***")
-    outputs = {name: _expand(spec["value"], ctx) for name, spec in action["outputs"].items()}
-    return ActionRun(rc, log, raw, outputs, masks)
+    return expand(text, ctx)
 
 
 # --- fixtures --------------------------------------------------------------------------------
