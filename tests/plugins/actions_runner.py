@@ -35,8 +35,6 @@ from typing import Any
 
 import yaml
 
-from tests.plugins.fake_github import read_outputs
-
 ACTION_DIR = Path(__file__).resolve().parents[2]
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _TOKEN = re.compile(
@@ -302,6 +300,8 @@ class Job:
         for line in path_file.read_text().splitlines():
             if line.strip():
                 self.github_path.insert(0, line.strip())
+        from tests.plugins.fake_github import read_outputs  # imported late: pytest loads it as a plugin first
+
         done.outputs = read_outputs(output_file)  # type: ignore[attr-defined]
         if done.returncode != 0:
             self.failed = True
