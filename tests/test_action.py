@@ -143,15 +143,16 @@ def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_su
     assert (pr_repo / "token_seen.txt").read_text() == "False"
 
 
-def test_fork_pr_reports_in_the_summary_and_does_not_fail(pr_repo, fake_github, tmp_path):
+def test_the_single_job_refuses_a_fork_pr_in_one_line_before_anything_runs(pr_repo, fake_github, tmp_path):
+    """phase: all puts the PR's code and the token in one job: forks go through the split instead."""
     fake_github.read_only()
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo), fork=True)
     run = run_action(pr_repo, env)
-    assert run.rc == 0, run.log
-    assert "read-only" in run.log
-    assert run.outputs["comment-url"] == "" and run.outputs["verdict"] == "success"
-    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
-    assert fake_github.issue_comments(12) == [] and fake_github.check_runs == []
+    assert run.rc == 3
+    [line] = [line for line in run.log.splitlines() if line.startswith("mlci: error:")]
+    assert "refusing to run fork PR #12 (forker/models) in one job with the token (phase: all)" in line
+    assert "split workflow" in line and "Traceback" not in run.log
+    assert fake_github.requests == [] and not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()
 
 
 def test_missing_token_fails_with_the_fix_and_no_traceback(pr_repo, fake_github, tmp_path):
@@ -198,7 +199,7 @@ def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, t
     env = actions_env(
         fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
     )
-    run = run_action(pr_repo, env)
+    run = run_action(pr_repo, env, ADMIT)
     assert run.rc == 3, run.log
     assert "refusing to run fork PR #12" in run.log and f"/mlci train {head}" in run.log
     assert not marker.exists()
@@ -206,17 +207,36 @@ def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, t
     assert run.outputs["admitted"] == "false"
 
 
-def test_an_approved_fork_runs_and_publishes_with_the_pipeline_step_holding_no_token(pr_repo, fake_github, tmp_path):
+ADMIT = {"phase": "admit", "runner-environment": "self-hosted"}
+
+
+def test_an_approved_fork_is_admitted_then_trained_by_steps_that_hold_no_token(pr_repo, fake_github, tmp_path):
+    """The split: the admit job outputs the approved head; the train job runs it with no token in any step."""
     head = sha(pr_repo)
     fake_github.add_pull(12, head_sha=head, head_owner="forker")
     fake_github.collaborators["maint"] = "write"
     fake_github.comment_as(12, "maint", f"/mlci train {head}")
     fake_github.read_only()
+    admit = run_action(pr_repo, actions_env(fake_github, tmp_path / "admit", sha=head, fork=True), ADMIT)
+    assert admit.rc == 0, admit.log
+    assert (admit.outputs["admitted"], admit.outputs["head-sha"]) == ("true", head) and "admitted at" in admit.log
+    requests = len(fake_github.requests)
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)  # the job token is there
+    train = run_action(pr_repo, env, {"phase": "train", "admitted-sha": admit.outputs["head-sha"]})
+    assert train.rc == 0, train.log
+    assert train.outputs["verdict"] == "success" and Path(train.outputs["bundle-path"], "manifest.json").is_file()
+    assert train.masks == [] and len(fake_github.requests) == requests  # no step got the token; no API call
+    assert_token_nowhere(train, pr_repo, tmp_path / "runner")
+
+
+def test_the_train_phase_runs_nothing_without_the_admit_jobs_sha(pr_repo, fake_github, tmp_path):
+    marker = tmp_path / "fork-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "Unapproved fork code")
     env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
-    run = run_action(pr_repo, env)
-    assert run.rc == 0, run.log
-    assert run.outputs["admitted"] == "true" and run.outputs["verdict"] == "success"
-    assert "admitted at" in run.log
+    run = run_action(pr_repo, env, {"phase": "train", "dvc-pull": "true"})  # admitted-sha left out
+    assert run.rc == 3 and "needs the admit job's head SHA" in run.log
+    assert not marker.exists() and fake_github.requests == []
 
 
 def test_the_pipeline_step_has_no_token_in_its_environment():
@@ -225,6 +245,15 @@ def test_the_pipeline_step_has_no_token_in_its_environment():
     steps = _yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]
     [run_step] = [s for s in steps if (s.get("env") or {}).get("MLCI_PHASE") == "run"]
     assert not any("TOKEN" in k.upper() or "token" in str(v) for k, v in run_step["env"].items())
+    train = {
+        "inputs": {"phase": "train", "python-version": "3.11"},
+        "runner": {"environment": "github-hosted"},
+        "steps": {"mlci-venv": {"outputs": {"installed": "false"}}},
+    }
+    train_steps = [s for s in steps if _lookup(s.get("if", "true"), train) == "True"]
+    assert {(s.get("env") or {}).get("MLCI_PHASE") for s in train_steps} >= {"verify", "pull", "train"}
+    for step in train_steps:  # phase train: not one step of the action gets the token
+        assert "token" not in yaml.safe_dump(step.get("env") or {}).lower(), step.get("name")
     install = next(s for s in steps if s.get("name") == "Install mlci")
     assert install["working-directory"] == "${{ runner.temp }}" and "python3 -c" not in install["run"]
 
@@ -238,7 +267,7 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     env = actions_env(
         fake_github, tmp_path / "runner", sha=approved, fork=True, self_hosted=True, labels=("safe-to-train",)
     )
-    assert run_action(pr_repo, env).rc == 0
+    assert run_action(pr_repo, env, ADMIT).rc == 0
     marker = tmp_path / "unreviewed-code-ran"
     (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
     pushed = commit_all(pr_repo, "Push after the approval")
@@ -246,7 +275,7 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     env = actions_env(
         fake_github, tmp_path / "runner2", sha=pushed, fork=True, self_hosted=True, labels=("safe-to-train",)
     )  # `synchronize`, the label still on the PR
-    run = run_action(pr_repo, env)
+    run = run_action(pr_repo, env, ADMIT)
     assert run.rc == 3 and run.outputs["admitted"] == "false"
     assert f"/mlci train {pushed}" in run.log
     assert not marker.exists()
@@ -288,8 +317,10 @@ def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_gith
     run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
     assert run.outputs == {
         "admitted": "false",
+        "head-sha": "",
         "verdict": "skipped",
         "report-path": "",
+        "bundle-path": "",
         "metrics-json": "",
         "comment-url": "",
     }
