@@ -526,9 +526,11 @@ def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(system_pytho
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     cache, install = steps["Restore mlci's venv (GitHub-hosted runners)"], steps["Install mlci"]
     assert cache["uses"].startswith("actions/cache@") and re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
-    ctx = {"steps": {"mlci-venv": {"outputs": found}}, "runner": {"os": "Linux", "arch": "X64"}}
+    ctx = {"steps": {"mlci-venv": {"outputs": found}}, "runner": {"os": "Linux", "arch": "X64"}, "inputs": {}}
     hosted = {**ctx, "runner": {**ctx["runner"], "environment": "github-hosted"}}
     assert _lookup(cache["if"], hosted) == "True"
+    # the job that holds the write token never restores a cache a PR's job could have written
+    assert _lookup(cache["if"], {**hosted, "inputs": {"phase": "publish"}}) == "False"
     assert _lookup(cache["if"], {**ctx, "runner": {**ctx["runner"], "environment": "self-hosted"}}) == "False"
     assert _expand(cache["with"]["path"], ctx) == _expand(install["env"]["MLCI_VENV"], ctx) == found["path"]
     assert _expand(cache["with"]["key"], ctx) == f"mlci-venv-Linux-X64-{found['key']}"
