@@ -277,7 +277,11 @@ class Job:
         for file in (env_file, path_file, output_file):
             file.write_text("")
         env = {**step_env}
-        env["PATH"] = os.pathsep.join([*self.github_path, env["PATH"]])
+        # GITHUB_PATH lines go first, except the test venv's bin (mlci preinstalled on this
+        # "runner", standing in for the action's install step, which puts its venv first too)
+        mlci_bin = str(Path(sys.executable).parent)
+        rest = [p for p in env["PATH"].split(os.pathsep) if p != mlci_bin]
+        env["PATH"] = os.pathsep.join([mlci_bin, *self.github_path, *rest])
         env.update({"GITHUB_ENV": str(env_file), "GITHUB_PATH": str(path_file), "GITHUB_OUTPUT": str(output_file)})
         bash = shutil.which("bash", path=env["PATH"]) or "bash"
         file = self.temp / f"_step_{self.counter}.sh"
