@@ -156,7 +156,8 @@ def evaluate(expr: str, ctx: dict, functions: dict[str, Callable[..., Any]] | No
 
 
 def expand(text: Any, ctx: dict, functions: dict[str, Callable[..., Any]] | None = None) -> str:
-    text = str(text)
+    if not isinstance(text, str):  # a YAML boolean or number in `with:` / `env:`, as the runner renders it
+        return render(text)
     whole = _EXPR.fullmatch(text.strip())
     if whole:
         return render(evaluate(whole.group(1), ctx, functions))
