@@ -13,6 +13,7 @@ The install step skips itself because this exact mlci version is importable from
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -237,6 +238,22 @@ def test_the_train_phase_runs_nothing_without_the_admit_jobs_sha(pr_repo, fake_g
     run = run_action(pr_repo, env, {"phase": "train", "dvc-pull": "true"})  # admitted-sha left out
     assert run.rc == 3 and "needs the admit job's head SHA" in run.log
     assert not marker.exists() and fake_github.requests == []
+
+
+@pytest.mark.parametrize("with_", [{}, {"phase": "train", "admitted-sha": ""}], ids=["all", "train"])
+def test_a_state_planted_before_the_action_admits_no_unapproved_fork(with_, pr_repo, fake_github, tmp_path):
+    """A poisoned cache restore can drop files in RUNNER_TEMP: an admission there counts for nothing."""
+    marker = tmp_path / "fork-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "Unapproved fork code")
+    fake_github.add_pull(12, head_sha=head, head_owner="forker")
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
+    state = Path(env["RUNNER_TEMP"]) / "mlci" / "state" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"event": "pull_request", "sha": head, "admission": head, "nonce": "0" * 32}))
+    run = run_action(pr_repo, env, with_)
+    assert run.rc == 3, run.log
+    assert not marker.exists() and not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()
 
 
 def test_the_pipeline_step_has_no_token_in_its_environment():
