@@ -232,6 +232,7 @@ def _workflow_run_env(fake_github, workdir: Path, *, head_sha: str, head_repo: s
     env = actions_env(fake_github, workdir, event="workflow_run", sha="d" * 40, ref="refs/heads/main")
     payload = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())
     payload["workflow_run"] = {
+        "name": "mlci",
         "id": 777,
         "event": "pull_request",
         "conclusion": "success",
@@ -278,3 +279,20 @@ def test_the_pull_request_publisher_refuses_a_fork(repo, bundle, fake_github, tm
     result = publish(repo, bundle, env)
     assert result.exit_code == 3 and "workflow_run" in result.stderr
     assert fake_github.requests == []
+
+
+def test_the_fork_publish_workflow_publishes_the_runs_bundle_from_a_default_branch_checkout(
+    repo, bundle, fake_github, tmp_path
+):
+    """templates/workflows/pr-fork-publish.yml's job, run as the runner runs it (workflow_run, write token)."""
+    from tests.plugins.actions_runner import run_job
+
+    workflow = Path(__file__).resolve().parent.parent / "templates" / "workflows" / "pr-fork-publish.yml"
+    fake_github.add_pull(12, head_sha=head(repo), head_owner="forker")
+    env = _workflow_run_env(fake_github, tmp_path / "runner", head_sha=head(repo), head_repo="forker/models")
+    job = run_job(workflow, "publish", repo, env, artifacts={"mlci-bundle": bundle})
+    assert job.rc == 0, job.mlci.log
+    assert "ref" not in job.uses_with["actions/checkout"]  # the default branch, never the fork's head
+    download = job.uses_with["actions/download-artifact"]
+    assert (download["run-id"], download["github-token"]) == ("777", TOKEN)
+    assert len(fake_github.issue_comments(12)) == 1 and fake_github.check_runs[0]["head_sha"] == head(repo)
