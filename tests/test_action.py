@@ -1,143 +1,44 @@
 """action.yml run the way the Actions runner runs a composite action, against the fake GitHub.
 
-The harness reads action.yml, resolves inputs (defaults + `with:`), expands `${{ … }}` in
-`env:`/`working-directory:`/`if:` (inputs, github, env, steps, runner contexts), runs each
-`run:` step with `bash --noprofile --norc -eo pipefail` as the runner does, gives every step
-its own GITHUB_OUTPUT file, honours `::add-mask::`, and maps step outputs to the action's
-outputs. `uses:` steps cannot run here: setup-python is skipped by its `if:` with the default
-empty python-version, actions/cache (GitHub-hosted runners only) by the runner kind unless a
-test gives a stand-in. The install step skips itself because this exact mlci version is
-importable from the test venv (that is its documented behaviour); the slow install tests
-run it without mlci importable.
+The harness (tests/plugins/actions_runner.py) reads action.yml, resolves inputs (defaults +
+`with:`), expands `${{ … }}` with GitHub's expression semantics, runs each `run:` step with
+`bash --noprofile --norc -eo pipefail` as the runner does, applies what a step writes to
+$GITHUB_ENV and $GITHUB_PATH to every later step, gives every step its own GITHUB_OUTPUT file,
+honours `::add-mask::`, and maps step outputs to the action's outputs. `uses:` steps cannot
+run here: setup-python is skipped by its `if:` with the default empty python-version,
+actions/cache (GitHub-hosted runners only) by the runner kind unless a test gives a stand-in.
+The install step skips itself because this exact mlci version is importable from the test venv
+(that is its documented behaviour); the slow install tests run it without mlci importable.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.helpers import commit_all, git
+from tests.plugins.actions_runner import ACTION_DIR, ActionRun, expand, run_action
+from tests.plugins.actions_runner import condition as _condition
 from tests.plugins.fake_github import TOKEN, actions_env, read_outputs
 
-ACTION_DIR = Path(__file__).resolve().parent.parent
-_EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-@dataclass
-class ActionRun:
-    rc: int
-    log: str  # what the job log shows (masked)
-    raw: str  # everything the steps printed except ::add-mask:: commands (unmasked)
-    outputs: dict[str, str] = field(default_factory=dict)
-    masks: list[str] = field(default_factory=list)
+__all__ = ["ACTION_DIR", "ActionRun", "run_action", "sha"]
 
 
 def _lookup(expr: str, ctx: dict) -> str:
-    """GitHub's expression semantics for what action.yml uses: a context path, or `x == 'lit'`."""
-    expr = expr.strip()
-    if " && " in expr:  # only conditions in action.yml: true when every part is
-        return str(all(_lookup(part, ctx) == "True" for part in expr.split(" && ")))
-    if m := re.fullmatch(r"(.+?)\s*\|\|\s*'([^']*)'", expr):  # `a || 'default'`: '' is falsy
-        return _lookup(m.group(1), ctx) or m.group(2)
-    if m := re.fullmatch(r"(.+?)\s*(==|!=)\s*'([^']*)'", expr):
-        value = _lookup(m.group(1), ctx)
-        return str((value == m.group(3)) == (m.group(2) == "=="))
-    first, *rest = expr.split(".")
-    if first not in ctx:
-        raise AssertionError(f"harness: unsupported expression {expr!r} in action.yml")
-    value = ctx[first]
-    for part in rest:  # a missing property is null, which renders as ''
-        value = value.get(part) if isinstance(value, dict) else None
-    return "" if value is None else str(value)
+    """An `if:` as the runner decides it: 'True' or 'False'."""
+    return str(_condition(expr, ctx, {"success": lambda: True, "always": lambda: True}))
 
 
 def _expand(text: str, ctx: dict) -> str:
-    return _EXPR.sub(lambda m: _lookup(m.group(1), ctx), str(text))
-
-
-def run_action(
-    workspace: Path, env: dict[str, str], with_: dict[str, str] | None = None, uses: dict | None = None
-) -> ActionRun:
-    """`uses` maps an action (`actions/cache`) to a stand-in called with the step's expanded `with:`."""
-    action = yaml.safe_load((ACTION_DIR / "action.yml").read_text())
-    assert action["runs"]["using"] == "composite"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
-    base_env.update(env)
-    base_env.pop("GITHUB_TOKEN", None)  # a composite action sees secrets only through its inputs
-    base_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base_env['PATH']}"
-    base_env["GITHUB_ACTION_PATH"] = str(ACTION_DIR)
-    base_env["GITHUB_WORKSPACE"] = str(workspace)
-    ctx: dict = {
-        "github": {"token": env.get("GITHUB_TOKEN", ""), "action_path": str(ACTION_DIR), "workspace": str(workspace)},
-        "runner": {
-            "temp": env["RUNNER_TEMP"],
-            "os": env.get("RUNNER_OS", "Linux"),
-            "arch": env.get("RUNNER_ARCH", "X64"),
-            "environment": env.get("RUNNER_ENVIRONMENT", ""),
-        },
-        "env": base_env,
-        "steps": {},
-    }
-    given = with_ or {}
-    unknown = set(given) - set(action["inputs"])
-    assert not unknown, f"action.yml has no input(s) {unknown}"
-    ctx["inputs"] = {
-        name: given[name] if name in given else _expand(spec.get("default", ""), ctx)
-        for name, spec in action["inputs"].items()
-    }
-    masks: list[str] = []
-    raw_lines: list[str] = []
-    rc = 0
-    runner_temp = Path(env["RUNNER_TEMP"])
-    for index, step in enumerate(action["runs"]["steps"]):
-        if "if" in step and _expand("${{ " + step["if"] + " }}", ctx) != "True":
-            continue
-        if "uses" in step:
-            name = step["uses"].split("@")[0]
-            assert name in (uses or {}), f"harness cannot run `uses:` step {step.get('name')}"
-            uses[name]({k: _expand(v, ctx) for k, v in (step.get("with") or {}).items()})
-            continue
-        assert step.get("shell") == "bash", "every run step needs shell: bash"
-        assert "${{" not in step["run"], f"step {step.get('name')!r} interpolates an expression into run:"
-        step_env = {**base_env, **{k: _expand(v, ctx) for k, v in (step.get("env") or {}).items()}}
-        output_file = runner_temp / f"_step_{index}_output"
-        output_file.write_text("")
-        step_env["GITHUB_OUTPUT"] = str(output_file)
-        script = runner_temp / f"_step_{index}.sh"
-        script.write_text(step["run"])
-        cwd = workspace / _expand(step.get("working-directory", "."), ctx)
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=cwd,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for line in (done.stdout + done.stderr).splitlines():
-            if line.startswith("::add-mask::"):
-                masks.append(line[len("::add-mask::") :])
-            else:
-                raw_lines.append(line)
-        if "id" in step:
-            ctx["steps"][step["id"]] = {"outputs": read_outputs(output_file)}
-        if done.returncode != 0:
-            rc = done.returncode
-            break
-    raw = "\n".join(raw_lines)
-    log = raw
-    for secret in masks:
-        log = log.replace(secret, "***")
-    outputs = {name: _expand(spec["value"], ctx) for name, spec in action["outputs"].items()}
-    return ActionRun(rc, log, raw, outputs, masks)
+    return expand(text, ctx)
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -243,15 +144,16 @@ def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_su
     assert (pr_repo / "token_seen.txt").read_text() == "False"
 
 
-def test_fork_pr_reports_in_the_summary_and_does_not_fail(pr_repo, fake_github, tmp_path):
+def test_the_single_job_refuses_a_fork_pr_in_one_line_before_anything_runs(pr_repo, fake_github, tmp_path):
+    """phase: all puts the PR's code and the token in one job: forks go through the split instead."""
     fake_github.read_only()
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo), fork=True)
     run = run_action(pr_repo, env)
-    assert run.rc == 0, run.log
-    assert "read-only" in run.log
-    assert run.outputs["comment-url"] == "" and run.outputs["verdict"] == "success"
-    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
-    assert fake_github.issue_comments(12) == [] and fake_github.check_runs == []
+    assert run.rc == 3
+    [line] = [line for line in run.log.splitlines() if line.startswith("mlci: error:")]
+    assert "refusing to run fork PR #12 (forker/models) in one job with the token (phase: all)" in line
+    assert "split workflow" in line and "Traceback" not in run.log
+    assert fake_github.requests == [] and not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()
 
 
 def test_missing_token_fails_with_the_fix_and_no_traceback(pr_repo, fake_github, tmp_path):
@@ -298,7 +200,7 @@ def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, t
     env = actions_env(
         fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
     )
-    run = run_action(pr_repo, env)
+    run = run_action(pr_repo, env, ADMIT)
     assert run.rc == 3, run.log
     assert "refusing to run fork PR #12" in run.log and f"/mlci train {head}" in run.log
     assert not marker.exists()
@@ -306,17 +208,52 @@ def test_a_forks_mlci_package_never_runs_before_the_gate(pr_repo, fake_github, t
     assert run.outputs["admitted"] == "false"
 
 
-def test_an_approved_fork_runs_and_publishes_with_the_pipeline_step_holding_no_token(pr_repo, fake_github, tmp_path):
+ADMIT = {"phase": "admit", "runner-environment": "self-hosted"}
+
+
+def test_an_approved_fork_is_admitted_then_trained_by_steps_that_hold_no_token(pr_repo, fake_github, tmp_path):
+    """The split: the admit job outputs the approved head; the train job runs it with no token in any step."""
     head = sha(pr_repo)
     fake_github.add_pull(12, head_sha=head, head_owner="forker")
     fake_github.collaborators["maint"] = "write"
     fake_github.comment_as(12, "maint", f"/mlci train {head}")
     fake_github.read_only()
+    admit = run_action(pr_repo, actions_env(fake_github, tmp_path / "admit", sha=head, fork=True), ADMIT)
+    assert admit.rc == 0, admit.log
+    assert (admit.outputs["admitted"], admit.outputs["head-sha"]) == ("true", head) and "admitted at" in admit.log
+    requests = len(fake_github.requests)
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)  # the job token is there
+    train = run_action(pr_repo, env, {"phase": "train", "admitted-sha": admit.outputs["head-sha"]})
+    assert train.rc == 0, train.log
+    assert train.outputs["verdict"] == "success" and Path(train.outputs["bundle-path"], "manifest.json").is_file()
+    assert train.masks == [] and len(fake_github.requests) == requests  # no step got the token; no API call
+    assert_token_nowhere(train, pr_repo, tmp_path / "runner")
+
+
+def test_the_train_phase_runs_nothing_without_the_admit_jobs_sha(pr_repo, fake_github, tmp_path):
+    marker = tmp_path / "fork-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "Unapproved fork code")
     env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
-    run = run_action(pr_repo, env)
-    assert run.rc == 0, run.log
-    assert run.outputs["admitted"] == "true" and run.outputs["verdict"] == "success"
-    assert "admitted at" in run.log
+    run = run_action(pr_repo, env, {"phase": "train", "dvc-pull": "true"})  # admitted-sha left out
+    assert run.rc == 3 and "needs the admit job's head SHA" in run.log
+    assert not marker.exists() and fake_github.requests == []
+
+
+@pytest.mark.parametrize("with_", [{}, {"phase": "train", "admitted-sha": ""}], ids=["all", "train"])
+def test_a_state_planted_before_the_action_admits_no_unapproved_fork(with_, pr_repo, fake_github, tmp_path):
+    """A poisoned cache restore can drop files in RUNNER_TEMP: an admission there counts for nothing."""
+    marker = tmp_path / "fork-code-ran"
+    (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
+    head = commit_all(pr_repo, "Unapproved fork code")
+    fake_github.add_pull(12, head_sha=head, head_owner="forker")
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
+    state = Path(env["RUNNER_TEMP"]) / "mlci" / "state" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"event": "pull_request", "sha": head, "admission": head, "nonce": "0" * 32}))
+    run = run_action(pr_repo, env, with_)
+    assert run.rc == 3, run.log
+    assert not marker.exists() and not (Path(env["RUNNER_TEMP"]) / "mlci" / "report").exists()
 
 
 def test_the_pipeline_step_has_no_token_in_its_environment():
@@ -325,6 +262,15 @@ def test_the_pipeline_step_has_no_token_in_its_environment():
     steps = _yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]
     [run_step] = [s for s in steps if (s.get("env") or {}).get("MLCI_PHASE") == "run"]
     assert not any("TOKEN" in k.upper() or "token" in str(v) for k, v in run_step["env"].items())
+    train = {
+        "inputs": {"phase": "train", "python-version": "3.11"},
+        "runner": {"environment": "github-hosted"},
+        "steps": {"mlci-venv": {"outputs": {"installed": "false"}}},
+    }
+    train_steps = [s for s in steps if _lookup(s.get("if", "true"), train) == "True"]
+    assert {(s.get("env") or {}).get("MLCI_PHASE") for s in train_steps} >= {"verify", "pull", "train"}
+    for step in train_steps:  # phase train: not one step of the action gets the token
+        assert "token" not in yaml.safe_dump(step.get("env") or {}).lower(), step.get("name")
     install = next(s for s in steps if s.get("name") == "Install mlci")
     assert install["working-directory"] == "${{ runner.temp }}" and "python3 -c" not in install["run"]
 
@@ -338,7 +284,7 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     env = actions_env(
         fake_github, tmp_path / "runner", sha=approved, fork=True, self_hosted=True, labels=("safe-to-train",)
     )
-    assert run_action(pr_repo, env).rc == 0
+    assert run_action(pr_repo, env, ADMIT).rc == 0
     marker = tmp_path / "unreviewed-code-ran"
     (pr_repo / "src" / "train.py").write_text(f"open({str(marker)!r}, 'w').write('owned')\n")
     pushed = commit_all(pr_repo, "Push after the approval")
@@ -346,7 +292,7 @@ def test_a_labelled_fork_pr_approved_then_pushed_to_is_refused_by_the_action(pr_
     env = actions_env(
         fake_github, tmp_path / "runner2", sha=pushed, fork=True, self_hosted=True, labels=("safe-to-train",)
     )  # `synchronize`, the label still on the PR
-    run = run_action(pr_repo, env)
+    run = run_action(pr_repo, env, ADMIT)
     assert run.rc == 3 and run.outputs["admitted"] == "false"
     assert f"/mlci train {pushed}" in run.log
     assert not marker.exists()
@@ -412,8 +358,10 @@ def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_gith
     run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
     assert run.outputs == {
         "admitted": "false",
+        "head-sha": "",
         "verdict": "skipped",
         "report-path": "",
+        "bundle-path": "",
         "metrics-json": "",
         "comment-url": "",
     }
@@ -619,9 +567,11 @@ def test_github_hosted_runners_cache_the_venv_by_lock_python_and_os(system_pytho
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     cache, install = steps["Restore mlci's venv (GitHub-hosted runners)"], steps["Install mlci"]
     assert cache["uses"].startswith("actions/cache@") and re.fullmatch(r"actions/cache@[0-9a-f]{40}", cache["uses"])
-    ctx = {"steps": {"mlci-venv": {"outputs": found}}, "runner": {"os": "Linux", "arch": "X64"}}
+    ctx = {"steps": {"mlci-venv": {"outputs": found}}, "runner": {"os": "Linux", "arch": "X64"}, "inputs": {}}
     hosted = {**ctx, "runner": {**ctx["runner"], "environment": "github-hosted"}}
     assert _lookup(cache["if"], hosted) == "True"
+    # the job that holds the write token never restores a cache a PR's job could have written
+    assert _lookup(cache["if"], {**hosted, "inputs": {"phase": "publish"}}) == "False"
     assert _lookup(cache["if"], {**ctx, "runner": {**ctx["runner"], "environment": "self-hosted"}}) == "False"
     assert _expand(cache["with"]["path"], ctx) == _expand(install["env"]["MLCI_VENV"], ctx) == found["path"]
     assert _expand(cache["with"]["key"], ctx) == f"mlci-venv-Linux-X64-{found['key']}"

@@ -50,8 +50,12 @@ def _mlci(root: Path, env: dict, *args: str) -> dict:
 
 
 def _ci_job(root: Path, env: dict) -> dict:
-    """The action's three steps: admit and publish hold the token, the pipeline step does not."""
+    """The action's three steps: admit and publish hold the token, the pipeline step does not; the
+    later steps get the admit step's nonce output, as action.yml passes it."""
+    from tests.plugins.fake_github import read_outputs
+
     _mlci(root, env, "ci", "--phase", "admit")
+    env = {**env, "MLCI_ADMIT_NONCE": read_outputs(env["GITHUB_OUTPUT"])["admit-nonce"]}
     no_token = {k: v for k, v in env.items() if k not in ("GITHUB_TOKEN", "GH_TOKEN")}
     _mlci(root, no_token, "ci", "--phase", "run")
     return _mlci(root, env, "ci", "--phase", "publish")

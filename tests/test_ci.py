@@ -88,37 +88,46 @@ def test_without_checks_permission_a_commit_status_is_posted(clean_pr, fake_gith
     assert "commit status instead of a check run" in result.stderr
 
 
-def test_fork_pr_reports_to_the_summary_and_never_writes_to_github(clean_pr, fake_github, tmp_path):
+def test_a_fork_prs_training_writes_a_bundle_and_never_calls_github(clean_pr, fake_github, tmp_path):
+    """Forks train in a job without a token (phase train); their report goes out as a bundle."""
+    env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, token=None)
+    result = run_ci(clean_pr, env, "--phase", "train", "--admitted-sha", head(clean_pr))
+    assert result.exit_code == 0, result.output
+    outputs = read_outputs(env["GITHUB_OUTPUT"])
+    assert Path(outputs["report-path"]).is_file() and (Path(outputs["bundle-path"]) / "manifest.json").is_file()
+    assert fake_github.requests == []
+
+
+def test_a_fork_pr_in_one_job_is_refused_before_anything_runs(clean_pr, fake_github, tmp_path):
     fake_github.read_only()
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True)
     result = run_ci(clean_pr, env)
-    assert result.exit_code == 0, result.output
-    assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
-    outputs = read_outputs(env["GITHUB_OUTPUT"])
-    assert Path(outputs["report-path"]).is_file() and outputs["comment-url"] == ""
-    assert "in the report artifact" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()  # plots: no broken links
-    assert [r for r in fake_github.requests if r.method != "GET"] == []
+    assert result.exit_code == 3 and "in one job with the token" in result.stderr
+    assert not (Path(env["RUNNER_TEMP"]) / "mlci").exists() and fake_github.requests == []
 
 
 def test_fork_pr_on_a_self_hosted_runner_is_refused_without_the_label(clean_pr, fake_github, tmp_path):
     fake_github.add_pull(12, head_sha=head(clean_pr), head_owner="forker")
     env = actions_env(fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True)
-    result = run_ci(clean_pr, env)
+    result = run_ci(clean_pr, env, "--phase", "admit")
     assert result.exit_code == 3
     assert "self-hosted" in result.stderr and "safe-to-train" in result.stderr
     assert not (Path(env["RUNNER_TEMP"]) / "mlci").exists()  # nothing ran
 
 
-def test_fork_pr_on_a_self_hosted_runner_runs_once_a_maintainer_approved_its_head(clean_pr, fake_github, tmp_path):
+def test_fork_pr_on_a_self_hosted_runner_is_admitted_once_a_maintainer_approved_its_head(
+    clean_pr, fake_github, tmp_path
+):
     fake_github.add_pull(12, head_sha=head(clean_pr), head_owner="forker")
     fake_github.collaborators["maint"] = "write"
     fake_github.comment_as(12, "maint", f"Read it, fine.\n/mlci train {head(clean_pr)}")
     env = actions_env(
         fake_github, tmp_path / "runner", sha=head(clean_pr), fork=True, self_hosted=True, labels=("safe-to-train",)
     )
-    result = run_ci(clean_pr, env)
+    result = run_ci(clean_pr, env, "--phase", "admit")
     assert result.exit_code == 0, result.output
     assert "admitted" in result.stderr and "maint" in result.stderr
+    assert read_outputs(env["GITHUB_OUTPUT"])["head-sha"] == head(clean_pr)
 
 
 def test_missing_token_fails_fast_with_the_fix(clean_pr, fake_github, tmp_path):

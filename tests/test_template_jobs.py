@@ -15,23 +15,20 @@ import base64
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlci.workflows import run, scaffold
 from tests.helpers import commit_all, git
+from tests.plugins.actions_runner import run_job as run_template_job
 from tests.plugins.fake_github import TOKEN, actions_env
-from tests.test_action import run_action
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "import json, projonly\njson.dump({'value': projonly.VALUE}, open('m.json', 'w'))\n"
-STOOD_IN = ("actions/checkout@", "actions/setup-python@", "actions/upload-artifact@")
 
 
 def _wheel(dest: Path, value: int) -> Path:
@@ -125,47 +122,10 @@ def _runner_env(fake_github, workdir: Path, **kwargs) -> dict[str, str]:
     return env
 
 
-def _if_true(condition: str, workspace: Path) -> bool:
-    """The only step conditions the template's run: steps use."""
-    if m := re.fullmatch(r"hashFiles\('([^']+)'\) != ''", condition.strip()):
-        return (workspace / m.group(1)).exists()
-    raise AssertionError(f"harness: unsupported step condition {condition!r}")
-
-
-def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str]) -> dict:
-    """Every step of `job`; returns the mlci step's ActionRun and each run: step's result."""
-    steps = yaml.safe_load(workflow.read_text())["jobs"][job]["steps"]
-    temp = Path(env["RUNNER_TEMP"])
-    github_path = temp / "_github_path"
-    github_path.write_text("")
-    results: dict = {"run": []}
-    for index, step in enumerate(steps):
-        uses = step.get("uses", "")
-        if uses.startswith(STOOD_IN):
-            continue
-        path = [line for line in github_path.read_text().splitlines() if line][::-1]  # later lines first
-        step_env = {**env, "PATH": os.pathsep.join([*path, env["PATH"]]), "GITHUB_PATH": str(github_path)}
-        if "/mlci@" in uses:
-            with_ = {k: str(v).replace("${{ secrets.GITHUB_TOKEN }}", TOKEN) for k, v in step.get("with", {}).items()}
-            results["mlci"] = run_action(workspace, step_env, with_)
-            continue
-        assert "uses" not in step, f"harness: no stand-in for {uses}"
-        if "if" in step and not _if_true(step["if"], workspace):
-            continue
-        assert "${{" not in step["run"], "a run: step interpolates an expression"
-        script = temp / f"_job_step_{index}.sh"
-        script.write_text(step["run"])
-        done = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workspace,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"step {step.get('name')!r} failed: {done.stdout}{done.stderr}"
-        results["run"].append(step.get("name"))
-    return results
+def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str], needs: dict | None = None) -> dict:
+    """Every step of `job` (tests/plugins/actions_runner.py); the mlci step's ActionRun and the run: steps that ran."""
+    done = run_template_job(workflow, job, workspace, {**env, "GITHUB_TOKEN": TOKEN}, needs=needs)
+    return {"run": [name for name in done.ran if name != "mlci" and "/" not in name], "mlci": done.mlci}
 
 
 @pytest.mark.parametrize("template", ["workflows-cpu/pr.yml", "workflows/pr.yml"])
@@ -175,7 +135,10 @@ def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(
     env = _runner_env(
         fake_github, tmp_path / "runner", sha=git(project_pr, "rev-parse", "HEAD"), self_hosted="workflows/" in template
     )
-    job = run_job(ROOT / "templates" / template, "train", project_pr, env)
+    head = git(project_pr, "rev-parse", "HEAD")
+    admitted = {"admit": {"result": "success", "outputs": {"admitted": "true", "head-sha": head}}}
+    env.pop("GITHUB_TOKEN", None)
+    job = run_job(ROOT / "templates" / template, "train", project_pr, env, needs=admitted)
 
     assert job["run"] == ["Install the project's requirements"]
     run = job["mlci"]

@@ -28,6 +28,7 @@ _COMMANDS = {
     "init": "mlci.cli.init:init",
     "pr": "mlci.cli.pr:pr",
     "promote": "mlci.cli.promote:promote",
+    "publish": "mlci.cli.publish:publish",
     "pull": "mlci.cli.pull:pull",
     "record": "mlci.cli.record:record",
     "registry": "mlci.cli.registry:registry",

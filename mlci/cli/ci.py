@@ -32,8 +32,33 @@ from mlci.cli.output import emit_json, warn
     "--phase",
     default="all",
     show_default=True,
-    type=click.Choice(["all", "admit", "run", "publish"]),
-    help="admit (token: fork gate, fetch records), run (no token: the pipeline), publish (token).",
+    type=click.Choice(["all", "admit", "verify", "train", "run", "publish"]),
+    help="admit (token: fork gate); verify, train (no token: the PR training job of the split); "
+    "run (no token), publish (token): the single-job steps, same-repository PRs only.",
+)
+@click.option(
+    "--admitted-sha",
+    default=None,
+    metavar="SHA",
+    help="verify/train: the head SHA the admit job admitted (its head-sha output); the workspace must be it.",
+)
+@click.option(
+    "--bundle-dir",
+    type=ProjectPath(file_okay=False, path_type=Path),
+    default=None,
+    help="train: write the report bundle here (default: $RUNNER_TEMP/mlci/bundle).",
+)
+@click.option(
+    "--admit-nonce",
+    envvar="MLCI_ADMIT_NONCE",
+    default=None,
+    metavar="NONCE",
+    help="run/publish: the admit step's admit-nonce output (default: $MLCI_ADMIT_NONCE).",
+)
+@click.option(
+    "--single-job",
+    is_flag=True,
+    help="admit: this job goes on to run and publish (refused for fork PRs; checks write permissions).",
 )
 @click.option(
     "--state-dir",
@@ -57,6 +82,10 @@ def ci(
     phase: str,
     state_dir: Path | None,
     runner_environment: str | None,
+    admitted_sha: str | None,
+    bundle_dir: Path | None,
+    admit_nonce: str | None,
+    single_job: bool,
     as_json: bool,
 ) -> None:
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
@@ -81,6 +110,10 @@ def ci(
         phase=phase,
         token=token,
         state_dir=state_dir,
+        admit_nonce=admit_nonce,
+        admitted_sha=admitted_sha,
+        bundle_dir=bundle_dir,
+        single_job=single_job,
         on_note=None if as_json else warn,
     )
     if as_json:

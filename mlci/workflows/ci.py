@@ -13,15 +13,28 @@
   unless a maintainer with write access approved its current head SHA (`mlci.integrations.github.admission`):
   its code would run on your machine.
 
-Phases (`--phase`): `admit` (token; nothing from the PR runs), `run` (the pipeline: needs no
-token, so the action runs it in a step without one), `publish` (token). State passes through
-`$RUNNER_TEMP/mlci/state/state.json`.
+Phases (`--phase`), two shapes:
+
+- Split (the templates): a GitHub-hosted `admit` job (token, runs nothing from the PR) decides
+  and outputs the admitted head SHA; the self-hosted job runs `verify` (the workspace is that
+  commit) and `train` (no token at all: the pipeline, the report, and a bundle directory for
+  an artifact, `mlci.store.bundle`); a fresh GitHub-hosted job or a `workflow_run` workflow
+  publishes the bundle (`mlci publish`, `mlci.workflows.publish`) without running PR code.
+- Single job (`all`, or `admit` + `run` + `publish` as three steps of one job, state in
+  `$RUNNER_TEMP/mlci/state/state.json`): same-repository PRs only. The step is no boundary:
+  PR code in `run` can reach the token of `publish` through `$GITHUB_ENV`, `$GITHUB_PATH`, a
+  leftover process or a git hook. Fork PRs are refused in this shape. The state carries a
+  nonce the admit step gives its later steps (a step output), so a state file planted before
+  the job (a poisoned cache restore) admits nothing.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -132,7 +145,9 @@ def _bool(value: Any, default: bool) -> bool:
     raise UsageError(f"fail-on-regression must be true or false, got {value!r}")
 
 
-PHASES = ("all", "admit", "run", "publish")
+PHASES = ("all", "admit", "run", "publish", "verify", "train")
+SINGLE_JOB_PHASES = ("all", "run", "publish")  # PR code and the token in one job
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass
@@ -151,6 +166,8 @@ class _Ctx:
     note: Callable[[str], None]
     notes: list[str]
     state_dir: Path
+    admit_nonce: str | None = None  # the admit step's output: proves the state is this job's
+    single_job: bool = False  # this job goes on to publish: the admit step checks write permissions
 
     @property
     def root(self) -> Path:
@@ -166,6 +183,8 @@ def _state_path(ctx: _Ctx) -> Path:
 
 
 def _load_state(ctx: _Ctx, phase: str) -> dict[str, Any]:
+    """The earlier phases' state, accepted only with the nonce this job's admit step output: a
+    state file that was there before the job (restored from a cache a PR could write) has none."""
     path = _state_path(ctx)
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -174,8 +193,14 @@ def _load_state(ctx: _Ctx, phase: str) -> dict[str, Any]:
             f"`mlci ci --phase {phase}` needs the state of the earlier phases in {ctx.state_dir}; "
             "run `--phase admit`, then `--phase run`, then `--phase publish` in one job"
         ) from None
-    if state.get("event") != ctx.event.name or state.get("sha") != ctx.event.sha:
+    if not isinstance(state, dict) or state.get("event") != ctx.event.name or state.get("sha") != ctx.event.sha:
         raise UsageError(f"the state in {ctx.state_dir} belongs to another run; run `mlci ci --phase admit` first")
+    nonce = state.get("nonce")
+    if not ctx.admit_nonce or not isinstance(nonce, str) or not hmac.compare_digest(nonce, ctx.admit_nonce):
+        raise UsageError(
+            f"the state in {ctx.state_dir} was not written by this job's admit step (its nonce is not the "
+            "admit step's `admit-nonce` output); refusing it: pass MLCI_ADMIT_NONCE from the admit step"
+        )
     return state
 
 
@@ -198,13 +223,18 @@ def ci(
     phase: str = "all",
     token: str | None = None,
     state_dir: Path | None = None,
+    admit_nonce: str | None = None,
+    admitted_sha: str | None = None,
+    bundle_dir: Path | None = None,
+    single_job: bool = False,
 ) -> CiResult:
     """Do what the current GitHub Actions event calls for (see module docstring).
 
-    `phase` splits the work so the PR's code never runs next to the token: `admit` (token:
-    the fork/approval gate, fetch the run records), `run` (no token: the pipeline and the
-    report), `publish` (token: comment, check, summary, baseline push, promotion). `all` does
-    the three in this process. The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN.
+    `phase`: `admit` (token: the fork/approval gate, fetch the run records), `verify` and
+    `train` (the split's training job: no token; `admitted_sha` is the admit job's output),
+    or the single job's `run` (no token) and `publish` (token), or `all` of those in this
+    process. `single_job` marks an `admit` step whose job goes on to run the PR (refused for
+    forks). The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN.
     """
     if phase not in PHASES:
         raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
@@ -245,6 +275,8 @@ def ci(
         note,
         notes,
         Path(state_dir),
+        admit_nonce,
+        single_job or phase in SINGLE_JOB_PHASES,
     )
     if event.name == "pull_request_target":
         raise ConfigError(
@@ -260,6 +292,10 @@ def ci(
         note(f"event {event.name!r} needs nothing from mlci (it acts on pull_request, push and pull_request_review)")
         return CiResult(event.name, "skipped", "neutral", notes=notes)
     admit_fn, run_fn, publish_fn = handlers[event.name]
+    if phase in ("verify", "train"):
+        return _train_job(ctx, phase, admitted_sha, bundle_dir)
+    if phase == "all" or (phase == "admit" and single_job):
+        _refuse_fork_in_one_job(ctx, "all")
     if phase == "all":
         state = admit_fn(ctx)
         if isinstance(state, CiResult):
@@ -270,9 +306,12 @@ def ci(
         state = admit_fn(ctx)
         if isinstance(state, CiResult):
             return state
+        state["nonce"] = secrets.token_hex(16)
         _save_state(ctx, state)
+        write_outputs(event.output_path, {"admit-nonce": state["nonce"]})
         return CiResult(event.name, "admitted", "neutral", notes=notes)
     state = _load_state(ctx, phase)
+    _refuse_fork_in_one_job(ctx, phase)
     if state.get("skipped"):
         return CiResult(event.name, "skipped", "neutral", notes=notes)
     if phase == "run":
@@ -281,6 +320,93 @@ def ci(
     if not state.get("ran"):
         raise UsageError("`mlci ci --phase publish` needs `--phase run` to have finished first")
     return publish_fn(ctx, state)
+
+
+def _refuse_fork_in_one_job(ctx: _Ctx, phase: str) -> None:
+    """A fork's code never shares a job with a token: a later step inherits what it leaves."""
+    event = ctx.event
+    if event.name == "pull_request" and event.is_fork:
+        raise ConfigError(
+            f"refusing to run fork PR #{event.pr} ({event.head_repo}) in one job with the token (phase: {phase}): "
+            "its code could take the token from a later step; use the split workflow "
+            "(`mlci init --workflows`: phase train without a token, then the fork publish workflow)"
+        )
+
+
+# --- the split's training job: no token at all ------------------------------------------------
+
+
+def _train_job(ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path | None) -> CiResult:
+    """`verify`: the workspace is the commit the admit job admitted. `train`: that, then the
+    pipeline, the report and the bundle for the publishing job; no GitHub API call, no token."""
+    from mlci.store import bundle as bundle_mod
+
+    event = ctx.event
+    if event.name != "pull_request":
+        raise UsageError(f"`--phase {phase}` is the PR training job's; a {event.name} run uses the default phase")
+    if ctx.token:
+        raise ConfigError(
+            f"`--phase {phase}` runs the PR's code and must hold no GitHub token; remove github-token / "
+            "GITHUB_TOKEN from this job (the publish job posts the report)"
+        )
+    admitted = (admitted_sha or "").strip().lower()
+    if not _SHA.fullmatch(admitted):
+        raise ConfigError(
+            f"`--phase {phase}` needs the admit job's head SHA (admitted-sha: "
+            "${{ needs.admit.outputs.head-sha }}), got "
+            f"{admitted_sha!r}; run it only after the admit job admitted the PR"
+        )
+    if event.pr_head_sha != admitted:
+        raise ConfigError(
+            f"the admit job admitted {admitted[:12]}, but this run is for the PR head "
+            f"{str(event.pr_head_sha)[:12]}; refusing to run it"
+        )
+    _check_workspace(ctx.root, admitted)
+    if phase == "verify":
+        return CiResult(event.name, "verified", "neutral", notes=ctx.notes)
+    _fetch_records(ctx.root, ctx.env, None, event, ctx.note)  # anonymous: public repos only
+    state = _pr_run(ctx, {"event": event.name, "sha": event.sha, "admission": admitted})
+    out_dir = Path(state["out_dir"])
+    _redact_files(out_dir)
+    from mlci.model.record import RunRecord
+
+    record = RunRecord.from_json((out_dir / RECORD_FILE).read_text(encoding="utf-8"))
+    base_sha = str(((event.payload.get("pull_request") or {}).get("base") or {}).get("sha") or "")
+    claims = bundle_mod.Claims(
+        pr=int(event.pr or 0),
+        head_sha=admitted,
+        base_sha=base_sha if _SHA.fullmatch(base_sha) else "",
+        event=event.name,
+    )
+    target = Path(bundle_dir) if bundle_dir else (event.runner_temp or out_dir.parent) / "mlci" / "bundle"
+    bundle_mod.write(target, out_dir, claims, record)
+    write_outputs(
+        event.output_path,
+        {
+            "verdict": state["verdict"],
+            "report-path": state["report_path"],
+            "bundle-path": str(target),
+            "metrics-json": json.dumps(state["metrics"], sort_keys=True, separators=(",", ":")),
+        },
+    )
+    ctx.note(f"the report bundle is in {target}: upload it as an artifact for the publish job")
+    return CiResult(
+        event.name,
+        "trained",
+        state["verdict"],
+        report_path=Path(state["report_path"]),
+        metrics=state["metrics"],
+        notes=ctx.notes,
+    )
+
+
+def _check_workspace(root: Path, admitted: str) -> None:
+    head, parents = _workspace_commit(root)
+    if head != admitted and not (len(parents) == 2 and parents[1] == admitted):
+        raise ConfigError(
+            f"the workspace is at {str(head)[:12]}, not the admitted commit {admitted[:12]}; refusing to run it "
+            "(check out ref: ${{ needs.admit.outputs.head-sha }})"
+        )
 
 
 def _workspace_commit(root: Path) -> tuple[str | None, tuple[str, ...]]:
@@ -309,10 +435,13 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
             "no GitHub token for the PR comment and check; pass "
             "`github-token: ${{ secrets.GITHUB_TOKEN }}` to the action (or set GITHUB_TOKEN)"
         )
-    if can_write:
+    if can_write and ctx.single_job:  # an admit job of the split holds read permissions only
         _preflight(ctx, can_write=True)
     _warn_merge_checkout(ctx)
-    write_outputs(event.output_path, {"admitted": "true"})
+    # head-sha: the commit the training job must check out and may run (its only proof of admission)
+    write_outputs(
+        event.output_path, {"admitted": "true", "head-sha": state.get("admission") or event.pr_head_sha or ""}
+    )
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
     return state
 
@@ -396,12 +525,7 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     event, root = ctx.event, ctx.root
     if state.get("admission"):  # the workspace may not have moved since the admission
-        head, parents = _workspace_commit(root)
-        if state["admission"] != head and not (len(parents) == 2 and parents[1] == state["admission"]):
-            raise ConfigError(
-                f"the workspace is at {str(head)[:12]}, not the admitted commit "
-                f"{state['admission'][:12]}; refusing to run it"
-            )
+        _check_workspace(root, state["admission"])
     base_ref = ctx.base_ref or event.base_ref or None
     if base_ref:  # a wrong --base fails now, not after an hour of training
         gitrepo.resolve(gitrepo.open_repo(root), base_ref)
