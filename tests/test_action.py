@@ -307,19 +307,17 @@ def test_a_fork_pr_approved_then_changes_requested_is_refused_by_the_action(pr_r
     fake_github.add_review(12, "maint", "APPROVED", head)
     fake_github.add_review(12, "maint", "CHANGES_REQUESTED", head)
     fake_github.read_only()
-    env = actions_env(
-        fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
-    )
-    run = run_action(pr_repo, env)
+    env = actions_env(fake_github, tmp_path / "admit", sha=head, fork=True, labels=("safe-to-train",))
+    run = run_action(pr_repo, env, ADMIT)  # the admit job of the split decides for the self-hosted train job
     assert run.rc == 3 and run.outputs["admitted"] == "false"
     assert f"maint requested changes at {head[:12]} after approving" in run.log
     assert not marker.exists()
     fake_github.add_review(12, "maint", "APPROVED", head)  # the control: approved again, the same code runs
-    env = actions_env(
-        fake_github, tmp_path / "runner2", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
-    )
-    assert run_action(pr_repo, env).outputs["admitted"] == "true"
-    assert marker.exists()
+    admit = run_action(pr_repo, actions_env(fake_github, tmp_path / "admit2", sha=head, fork=True), ADMIT)
+    assert (admit.outputs["admitted"], admit.outputs["head-sha"]) == ("true", head)
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
+    train = run_action(pr_repo, env, {"phase": "train", "admitted-sha": admit.outputs["head-sha"]})
+    assert marker.exists(), train.log  # the approved code ran (this stand-in stage then writes no model)
 
 
 def test_the_admit_phase_judges_for_a_self_hosted_runner_and_runs_nothing(pr_repo, fake_github, tmp_path):
