@@ -371,6 +371,10 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     event, root = ctx.event, ctx.root
     if state.get("admission"):  # the workspace may not have moved since the admission
+        from mlci.runner import environment as runner_env
+
+        # here, not in the admit phase: that may run on a GitHub-hosted job judging for this runner
+        runner_env.require_ephemeral(ctx.env, f"fork PR #{event.pr}'s code ({event.head_repo})")
         head, parents = _workspace_commit(root)
         if state["admission"] != head and not (len(parents) == 2 and parents[1] == state["admission"]):
             raise ConfigError(

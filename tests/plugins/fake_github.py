@@ -858,6 +858,8 @@ def actions_env(
         "RUNNER_TEMP": str(workdir / "temp"),
         "RUNNER_ENVIRONMENT": "self-hosted" if self_hosted else "github-hosted",
     }
+    if self_hosted:  # a runner from docs/runners.md's recipes; tests of a persistent one delete it
+        env["MLCI_RUNNER_EPHEMERAL"] = "true"
     if token:
         env["GITHUB_TOKEN"] = token
     return env
