@@ -7,8 +7,9 @@ its own GITHUB_OUTPUT file, honours `::add-mask::`, and maps step outputs to the
 outputs. `uses:` steps cannot run here: setup-python is skipped by its `if:` with the default
 empty python-version, actions/cache (GitHub-hosted runners only) by the runner kind unless a
 test gives a stand-in. The install step skips itself because this exact mlci version is
-importable from the test venv (that is its documented behaviour); the slow install tests
-run it without mlci importable.
+importable from the test venv and MLCI_PREINSTALLED=true says so, as a runner image with a
+root-owned mlci does (its documented behaviour); the slow install tests run it without mlci
+importable.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def run_action(
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
     base_env.update(env)
     base_env.pop("GITHUB_TOKEN", None)  # a composite action sees secrets only through its inputs
+    base_env.setdefault("MLCI_PREINSTALLED", "true")  # the test venv's mlci, like a runner image's
     base_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base_env['PATH']}"
     base_env["GITHUB_ACTION_PATH"] = str(ACTION_DIR)
     base_env["GITHUB_WORKSPACE"] = str(workspace)
@@ -558,7 +560,9 @@ def test_nothing_installs_mlci_by_its_bare_name_from_the_registry():
         assert bare_mlci_installs(path.read_text()) == [], path.relative_to(ACTION_DIR)
 
 
-def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "") -> dict[str, str]:
+def _find_venv(
+    action_path: Path, temp: Path, python_dir: str, extras: str = "", runner_kind: str = "", preinstalled: str = ""
+) -> dict[str, str]:
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     output = temp / "_find_output"
     output.write_text("")
@@ -574,6 +578,8 @@ def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "")
             "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
             "MLCI_ACTION_PATH": str(action_path),
             "MLCI_EXTRAS": extras,
+            "MLCI_RUNNER_KIND": runner_kind,
+            "MLCI_PREINSTALLED": preinstalled,
         },
     )
     return read_outputs(output)
