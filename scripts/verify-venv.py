@@ -241,6 +241,8 @@ def purge_bytecode(venv: Path) -> None:
 
 def verify(venv: Path, lock: Path, source: Path) -> None:
     venv = venv.absolute()
+    if venv.is_symlink() or not venv.is_dir():
+        raise Mismatch(str(venv), "not a directory")
     check_pyvenv_cfg(venv)
     purge_bytecode(venv)
     site = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
