@@ -304,6 +304,7 @@ def test_a_job_container_gets_nothing_from_the_host_but_the_jit_config(pool, fak
     # the JIT config is in docker's environment (which passes it on by name), never on a command line
     jit = job["env"]["ACTIONS_RUNNER_INPUT_JITCONFIG"]
     assert not any(jit in a for c in calls for a in c["argv"])
+    assert [c for c in calls if jit in json.dumps(c["env"])] == [job]
     # the credential is nowhere docker (or anything it starts) can see it; a container gets only the
     # --env variables above, never docker's own environment
     for call in calls:
@@ -465,5 +466,9 @@ def test_gpu_runner_image_keeps_the_runner_out_of_the_jobs_reach():
     ):
         assert step in lines, step
     assert [line for line in lines if line.startswith("USER ")][-1] == "USER runner"
+    code = "\n".join(line for line in lines if not line.startswith("#"))
     # the image alone does not make a runner ephemeral: the recipes declare it
-    assert "MLCI_RUNNER_EPHEMERAL=" not in "\n".join(line for line in lines if not line.startswith("#"))
+    assert "MLCI_RUNNER_EPHEMERAL=" not in code
+    # its mlci is root's (installed before `USER runner`), so the action may use it instead of a venv
+    assert "MLCI_PREINSTALLED=true" in code
+    assert code.index("python3 -m venv /opt/mlci") < code.index("USER runner")

@@ -98,16 +98,14 @@ case "$perms" in
   *) die "$CREDENTIAL_FILE is mode $perms; only root may read it (chmod 600 $CREDENTIAL_FILE)" ;;
 esac
 IFS= read -r credential <"$CREDENTIAL_FILE" || true
+credential="${credential%$'\r'}"
 [ -n "$credential" ] || die "$CREDENTIAL_FILE is empty; put the token on its first line"
 
 stopping=0
 current=""
 on_signal() {
   stopping=1
-  if [ -n "$current" ]; then
-    log "stopping: ending container $current (the runner cancels its job)"
-    docker stop --time 30 "$current" >/dev/null 2>&1 || true
-  fi
+  log "stopping${current:+: ending container $current (the runner cancels its job)}"
 }
 trap on_signal TERM INT
 
@@ -117,16 +115,31 @@ pause() {
   wait $! || true
 }
 
-# Runs "$@" in the background and waits for it, so a signal reaches on_signal while it runs;
-# sets `status` to its exit status.
+# Runs "$@" (a docker run) in the background and polls it, so that a stop reaches the container
+# even when the signal came while it was being created; sets `status` to its exit status.
 run_and_wait() {
   "$@" &
-  local child=$!
-  status=0
-  while :; do
-    wait "$child" && status=0 || status=$?
-    kill -0 "$child" 2>/dev/null || break
+  local child=$! stop_sent=0
+  while kill -0 "$child" 2>/dev/null; do
+    if [ "$stopping" = 1 ] && [ "$stop_sent" = 0 ] && [ -n "$current" ] &&
+      docker stop --time 30 "$current" >/dev/null 2>&1; then
+      stop_sent=1
+    fi
+    pause 1
   done
+  wait "$child" && status=0 || status=$?
+}
+
+# The job's container. The JIT config reaches the runner as ACTIONS_RUNNER_INPUT_JITCONFIG (what
+# `run.sh --jitconfig` reads, and what ARC uses): in this docker's environment only, named but not
+# valued on its command line. Nothing else of the host: no volume, no host environment.
+job_container() {
+  ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" docker run --rm --name "$current" \
+    --label "mlci-runner-pool=$POOL" --gpus "$gpus" --user runner \
+    --security-opt no-new-privileges --cap-drop ALL \
+    --env ACTIONS_RUNNER_INPUT_JITCONFIG --env MLCI_RUNNER_EPHEMERAL=true \
+    --env NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    "$MLCI_RUNNER_IMAGE" /home/runner/run.sh
 }
 
 # Prints the encoded JIT config for a runner named $1, or logs why not and fails.
@@ -182,17 +195,10 @@ while [ "$stopping" = 0 ]; do
     pause "$RETRY"
     continue
   fi
-  [ "$stopping" = 0 ] || break
   log "runner $name registered just in time; starting its container"
   current="mlci-job-$name"
-  # The JIT config reaches the runner as ACTIONS_RUNNER_INPUT_JITCONFIG (what `run.sh --jitconfig`
-  # reads, and what ARC uses), named but not valued on docker's command line.
-  ACTIONS_RUNNER_INPUT_JITCONFIG="$jit" run_and_wait docker run --rm --name "$current" \
-    --label "mlci-runner-pool=$POOL" --gpus "$gpus" --user runner \
-    --security-opt no-new-privileges --cap-drop ALL \
-    --env ACTIONS_RUNNER_INPUT_JITCONFIG --env MLCI_RUNNER_EPHEMERAL=true \
-    --env NVIDIA_DRIVER_CAPABILITIES=compute,utility \
-    "$MLCI_RUNNER_IMAGE" /home/runner/run.sh
+  [ "$stopping" = 0 ] || break
+  run_and_wait job_container
   jit=""
   log "container $current exited with status $status"
   docker rm --force "$current" >/dev/null 2>&1 || true
