@@ -8,7 +8,8 @@ honours `::add-mask::`, and maps step outputs to the action's outputs. `uses:` s
 run here: setup-python is skipped by its `if:` with the default empty python-version,
 actions/cache (GitHub-hosted runners only) by the runner kind unless a test gives a stand-in.
 The install step skips itself because this exact mlci version is importable from the test venv
-(that is its documented behaviour); the slow install tests run it without mlci importable.
+and MLCI_PREINSTALLED=true says so, as a runner image with a root-owned mlci does (its
+documented behaviour); the slow install tests run it without mlci importable.
 """
 
 from __future__ import annotations
@@ -528,7 +529,9 @@ def test_nothing_installs_mlci_by_its_bare_name_from_the_registry():
         assert bare_mlci_installs(path.read_text()) == [], path.relative_to(ACTION_DIR)
 
 
-def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "") -> dict[str, str]:
+def _find_venv(
+    action_path: Path, temp: Path, python_dir: str, extras: str = "", runner_kind: str = "", preinstalled: str = ""
+) -> dict[str, str]:
     steps = {s.get("name"): s for s in yaml.safe_load((ACTION_DIR / "action.yml").read_text())["runs"]["steps"]}
     output = temp / "_find_output"
     output.write_text("")
@@ -544,6 +547,8 @@ def _find_venv(action_path: Path, temp: Path, python_dir: str, extras: str = "")
             "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
             "MLCI_ACTION_PATH": str(action_path),
             "MLCI_EXTRAS": extras,
+            "MLCI_RUNNER_KIND": runner_kind,
+            "MLCI_PREINSTALLED": preinstalled,
         },
     )
     return read_outputs(output)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlci.errors import ConfigError
 from mlci.runner import machine
+
+EPHEMERAL = "MLCI_RUNNER_EPHEMERAL"  # set to "true" by the runner recipes in docs/runners.md
 
 KEY_PACKAGES = ("mlci", "dvc", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
 
@@ -53,3 +57,24 @@ def _runner_facts(root: Path) -> dict[str, Any]:
     facts = doctor.quick_facts()
     facts["training"] = doctor.training_info(root)
     return facts
+
+
+def declared_ephemeral(env: Mapping[str, str]) -> bool:
+    """Whether the runner says it runs this one job in a fresh pod or container (docs/runners.md).
+
+    The runner's own environment carries it (the ARC values and mlci-runner-pool.sh set it), so it
+    exists before the job's first step; a job's `$GITHUB_ENV` reaches only its later steps, and
+    no step of a job runs before the admission that reads this.
+    """
+    return env.get(EPHEMERAL, "").strip().lower() == "true"
+
+
+def require_ephemeral(env: Mapping[str, str], what: str) -> None:
+    """Refuse to run `what` (untrusted code) here unless the runner is declared ephemeral: on a
+    persistent runner it could leave behind what the next job (and its token) runs."""
+    if not declared_ephemeral(env):
+        raise ConfigError(
+            f"refusing to run {what} on a self-hosted runner not declared ephemeral: what it leaves behind "
+            f"would reach the next job; run it on an ephemeral runner (ARC, or mlci-runner-pool.sh: see "
+            f"docs/runners.md), which sets {EPHEMERAL}=true in the runner's environment"
+        )

@@ -525,6 +525,11 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     event, root = ctx.event, ctx.root
     if state.get("admission"):  # the workspace may not have moved since the admission
+        if event.is_fork and event.self_hosted:
+            from mlci.runner import environment as runner_env
+
+            # here, not in the admit phase: that may run on a GitHub-hosted job judging for this runner
+            runner_env.require_ephemeral(ctx.env, f"fork PR #{event.pr}'s code ({event.head_repo})")
         _check_workspace(root, state["admission"])
     base_ref = ctx.base_ref or event.base_ref or None
     if base_ref:  # a wrong --base fails now, not after an hour of training

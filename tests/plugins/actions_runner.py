@@ -233,6 +233,7 @@ class Job:
         base = {k: v for k, v in base.items() if "TOKEN" not in k.upper()}
         base.update(self.env)
         base.pop("GITHUB_TOKEN", None)  # a step sees secrets only through its own env: / inputs
+        base.setdefault("MLCI_PREINSTALLED", "true")  # the test venv's mlci, like a runner image's root-owned one
         base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base['PATH']}"
         base["GITHUB_WORKSPACE"] = str(self.workspace)
         return base

@@ -455,6 +455,41 @@ class _Handler(BaseHTTPRequestHandler):
         rest = m.group(3) or ""
         method = self.command
 
+        if rest == "/actions/runners/generate-jitconfig" and method == "POST":
+            # A just-in-time runner: needs Administration write (tests grant it: permissions["administration"]);
+            # names are unique among runners; the config (what the runner writes as .runner, .credentials,
+            # .credentials_rsaparams) is new for every runner and names it.
+            if denied := self._forbidden("administration", "write"):
+                return denied
+            name, labels, group = body.get("name"), body.get("labels"), body.get("runner_group_id")
+            if not isinstance(name, str) or not name or not isinstance(group, int) or not isinstance(labels, list):
+                return (*_error(422, "Invalid request: name, runner_group_id and labels are required"), {})
+            if not 1 <= len(labels) <= 100 or not all(isinstance(x, str) and x for x in labels):
+                return (*_error(422, "Invalid request: labels must be 1 to 100 non-empty strings"), {})
+            taken = {
+                json.loads(r.body or "{}").get("name")
+                for r in st.requests
+                if r.path == path and r.status == 201 and r.method == "POST"
+            }
+            if name in taken:
+                return (*_error(409, f"Already exists - A runner with the name {name} already exists."), {})
+            runner_id = st._new_id()
+            runner = {"id": runner_id, "name": name, "os": "unknown", "status": "offline", "busy": False}
+            runner["labels"] = [{"id": i, "name": x, "type": "custom"} for i, x in enumerate(labels, 1)]
+            files = {
+                ".runner": {"agentId": runner_id, "agentName": name, "poolId": group, "ephemeral": True},
+                ".credentials": {"scheme": "OAuth", "data": {"clientId": f"client-{runner_id}"}},
+                ".credentials_rsaparams": {
+                    "d": base64.b64encode(f"key-{runner_id}-{time.time_ns()}".encode()).decode()
+                },
+            }
+            encoded = {k: base64.b64encode(json.dumps(v).encode()).decode() for k, v in files.items()}
+            return (
+                201,
+                {"runner": runner, "encoded_jit_config": base64.b64encode(json.dumps(encoded).encode()).decode()},
+                {},
+            )
+
         if mm := re.fullmatch(r"/issues/(\d+)/comments", rest):
             issue = int(mm.group(1))
             if method == "GET":
@@ -823,6 +858,8 @@ def actions_env(
         "RUNNER_TEMP": str(workdir / "temp"),
         "RUNNER_ENVIRONMENT": "self-hosted" if self_hosted else "github-hosted",
     }
+    if self_hosted:  # a runner from docs/runners.md's recipes; tests of a persistent one delete it
+        env["MLCI_RUNNER_EPHEMERAL"] = "true"
     if token:
         env["GITHUB_TOKEN"] = token
     return env
