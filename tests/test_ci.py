@@ -136,8 +136,11 @@ def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github,
     result = run_ci(trained_repo, env)
     assert result.exit_code == 0, result.output
     note = git(origin, "notes", "--ref=mlci", "show", sha)
-    assert json.loads(note.splitlines()[-1])["commit"] == sha
-    assert fake_github.requests == []
+    record = json.loads(note.splitlines()[-1])
+    assert record["commit"] == sha
+    # its one API call: the mlci check that binds the pushed record to this run (issue 25)
+    assert [(r.method, r.path) for r in fake_github.requests] == [("POST", "/repos/octo/models/check-runs")]
+    assert f'"id": "{record["id"]}"' in fake_github.check_runs[0]["output"]["text"]
 
 
 def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(

@@ -506,15 +506,29 @@ def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
             title=state["title"],
             summary=markdown,
             details_url=event.run_url,
+            record=_bound_record(ctx, state, event.check_sha),  # provenance: the check names the record
         )
         result.check_kind = check.kind
         if check.fallback_reason:
-            note(f"posted a commit status instead of a check run ({check.fallback_reason})")
+            note(
+                f"posted a commit status instead of a check run ({check.fallback_reason}); a status cannot "
+                "vouch for the run record, so an approval will not promote it (grant `checks: write`)"
+            )
     finally:
         client.close()
     write_outputs(event.output_path, {"comment-url": result.comment_url or ""})
     _share_record(ctx, state)
     return result
+
+
+def _bound_record(ctx: _Ctx, state: dict[str, Any], sha: str):
+    """The run record this job published for `sha` (by the id the run phase saved), for its check."""
+    from mlci.store import baseline
+
+    record = next((r for r in baseline.records_for(ctx.project.repo, sha) if r.id == state.get("record")), None)
+    if record is None:
+        ctx.note(f"no run record {state.get('record')} at {sha[:12]}: the mlci check vouches for no record")
+    return record
 
 
 def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
@@ -653,7 +667,7 @@ def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
         ctx.root, limit=limit, config_path=ctx.project.config_path, note=ctx.note
     )  # cancelled runs
     record = run(ctx.project)  # stored locally in refs/notes/mlci
-    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
+    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict(), "record": record.id}
 
 
 def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
@@ -666,6 +680,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
             baseline.push(repo, "origin")
     else:
         ctx.note("no 'origin' remote: the baseline record was stored locally only")
+    _bind_baseline(ctx, state)
     metrics = state["metrics"]
     write_outputs(
         ctx.event.output_path,
@@ -681,6 +696,45 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     if registry.configured and registry.promote_on in ("main", "both"):
         result.action, result.promotion = "promote", _promote(ctx, approval=None)
     return result
+
+
+def _bind_baseline(ctx: _Ctx, state: dict[str, Any]) -> None:
+    """The `mlci` check on main's commit, naming the baseline record it pushed (provenance: PRs
+    and promotions trust a main record only with this check). A failure is a note."""
+    from mlci.integrations.github import checks
+    from mlci.integrations.github import client as client_mod
+
+    sha = ctx.event.sha
+    record = _bound_record(ctx, state, sha)
+    if record is None:
+        return
+    if not ctx.token:
+        ctx.note("no GitHub token: the baseline record is not bound to this run (PRs will call it unverified)")
+        return
+    summary = "Baseline run record for pull requests to compare with.\n\n" + "\n".join(
+        f"- `{file}`: " + ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()))
+        for file, values in sorted(record.metrics.items())
+    )
+    try:
+        with client_mod.GitHubClient(ctx.token, api_url=ctx.event.api_url, retry=ctx.retry) as client:
+            check = checks.publish(
+                client,
+                ctx.event.repo,
+                sha,
+                conclusion="success",
+                title="mlci: baseline recorded",
+                summary=summary,
+                details_url=ctx.event.run_url,
+                record=record,
+            )
+    except MlciError as exc:
+        ctx.note(f"could not create the mlci check binding the baseline record ({exc.message})")
+        return
+    if check.fallback_reason:
+        ctx.note(
+            f"the baseline record is not bound to this run ({check.fallback_reason}): PRs will call it "
+            "unverified; grant `checks: write` to the baseline job"
+        )
 
 
 def _approval(ctx: _Ctx):

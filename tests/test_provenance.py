@@ -1,0 +1,162 @@
+"""Run records with provenance (issue 25, finding 4): a record is trusted as a baseline or for
+promotion only when the CI run that produced it named it, by id and digest, in the `mlci` check
+it created on the record's commit (GitHub Actions' app), checked through the loopback GitHub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mlci.integrations.github import checks, provenance
+from mlci.integrations.github.client import GitHubClient, RetryPolicy
+from mlci.model.record import Artifact, RunRecord
+
+MAIN = "1" * 40
+PR_HEAD = "2" * 40
+
+
+def _record(commit: str = MAIN, model: str = "a" * 64, **changes) -> RunRecord:
+    record = RunRecord(
+        commit=commit,
+        branch="main",
+        dirty=False,
+        params={"params.yaml": {"train.n_estimators": 50}},
+        metrics={"metrics.json": {"auc": 0.9}},
+        artifacts={"model": Artifact("models/model.txt", model, 120)},
+        created_at="2024-05-01T10:00:00+00:00",
+    )
+    return dataclasses.replace(record, **changes)
+
+
+@pytest.fixture
+def client(fake_github):
+    with GitHubClient(fake_github.token, api_url=fake_github.url, retry=RetryPolicy(attempts=1)) as c:
+        yield c
+
+
+def _bind(client, fake_github, record: RunRecord, *, event: str = "push", branch: str | None = "main") -> str:
+    """What a CI run does when it publishes `record`: its workflow run, then the mlci check naming it."""
+    if event is not None:
+        fake_github.add_workflow_run(event, record.commit, branch)
+    done = checks.publish(
+        client, fake_github.repo, record.commit, conclusion="success", title="t", summary="s", record=record
+    )
+    return str(done.url)
+
+
+# --- the digest -------------------------------------------------------------------------------
+
+
+def test_a_record_keeps_its_digest_through_the_note_line():
+    record = _record()
+    assert RunRecord.from_json(record.to_json()).digest() == record.digest()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"artifacts": {"model": Artifact("models/model.txt", "e" * 64, 120)}},
+        {"gate": {"passed": True}},
+        {"metrics": {"metrics.json": {"auc": 0.99}}},
+        {"created_at": "2030-01-01T00:00:00+00:00"},
+    ],
+    ids=["model", "gate", "metrics", "created_at"],
+)
+def test_any_change_to_a_record_changes_its_digest(change):
+    assert _record(**change).digest() != _record().digest()
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+
+def test_a_record_named_by_its_runs_check_is_verified(client, fake_github):
+    record = _record(commit=PR_HEAD)
+    url = _bind(client, fake_github, record, event="pull_request", branch="feature")
+    verdict = provenance.verify(client, fake_github.repo, record)
+    assert (verdict.verified, verdict.check_url) == (True, url)
+
+
+def test_a_record_no_check_names_is_not_verified(client, fake_github):
+    _bind(client, fake_github, _record(commit=PR_HEAD), event="pull_request", branch="feature")
+    forged = _record(commit=PR_HEAD, model="e" * 64, id="f0f0f0f0f0f0f0f0")  # a note pushed later
+    verdict = provenance.verify(client, fake_github.repo, forged)
+    assert not verdict.verified
+    assert verdict.reason == "no `mlci` check run by GitHub Actions on that commit names it"
+
+
+def test_a_record_changed_after_its_run_is_not_verified(client, fake_github):
+    record = _record(commit=PR_HEAD)
+    _bind(client, fake_github, record, event="pull_request", branch="feature")
+    swapped = dataclasses.replace(record, artifacts={"model": Artifact("models/model.txt", "e" * 64, 120)})
+    verdict = provenance.verify(client, fake_github.repo, swapped)  # same id, the attacker's model
+    assert not verdict.verified and "the record was changed after the run" in verdict.reason
+
+
+def test_a_check_made_by_another_app_is_not_evidence(client, fake_github):
+    record = _record(commit=PR_HEAD)
+    fake_github.as_app("record-forger")  # any GitHub App can create a check run, with any text
+    _bind(client, fake_github, record, event=None)
+    verdict = provenance.verify(client, fake_github.repo, record)
+    assert not verdict.verified and "'record-forger', not GitHub Actions" in verdict.reason
+
+
+def test_a_binding_in_the_summary_is_not_evidence(client, fake_github):
+    """The summary carries PR-controlled report text: only output.text (mlci's alone) binds."""
+    record = _record(commit=PR_HEAD)
+    checks.publish(
+        client, fake_github.repo, PR_HEAD, conclusion="success", title="t", summary=checks.binding_text(record)
+    )
+    assert not provenance.verify(client, fake_github.repo, record).verified
+
+
+def test_the_check_is_found_among_many(client, fake_github):
+    record = _record(commit=PR_HEAD)
+    url = _bind(client, fake_github, record, event="pull_request", branch="feature")
+    for _ in range(120):  # re-runs: more than one page of check runs on the commit
+        checks.publish(client, fake_github.repo, PR_HEAD, conclusion="success", title="t", summary="s")
+    assert provenance.verify(client, fake_github.repo, record).check_url == url
+
+
+def test_a_token_that_may_not_read_checks_leaves_the_record_unverified_with_the_fix(client, fake_github):
+    record = _record(commit=PR_HEAD)
+    _bind(client, fake_github, record, event="pull_request", branch="feature")
+    fake_github.deny("checks")
+    verdict = provenance.verify(client, fake_github.repo, record)
+    assert not verdict.verified and "grant `checks: read`" in verdict.reason
+
+
+# --- a baseline: bound by a push to the default branch ------------------------------------------
+
+
+def test_a_baseline_bound_by_a_push_to_main_is_verified(client, fake_github):
+    record = _record()
+    url = _bind(client, fake_github, record, event="push", branch="main")
+    verdict = provenance.verify(client, fake_github.repo, record, require_default_branch=True)
+    assert (verdict.verified, verdict.check_url) == (True, url)
+
+
+def test_a_baseline_bound_by_a_pull_request_run_is_not_verified(client, fake_github):
+    """A PR whose head is main's commit ran (PR workflow, PR context): not main's baseline run."""
+    record = _record()
+    _bind(client, fake_github, record, event="pull_request", branch="main")
+    verdict = provenance.verify(client, fake_github.repo, record, require_default_branch=True)
+    assert not verdict.verified
+    assert "pull_request on main workflow run, not a push to main" in verdict.reason
+    assert provenance.verify(client, fake_github.repo, record).verified  # as a PR record it is bound
+
+
+def test_a_baseline_bound_by_a_push_to_another_branch_is_not_verified(client, fake_github):
+    record = _record()
+    _bind(client, fake_github, record, event="push", branch="release")
+    verdict = provenance.verify(client, fake_github.repo, record, require_default_branch=True)
+    assert not verdict.verified and "push on release" in verdict.reason
+
+
+def test_a_token_that_may_not_read_workflow_runs_leaves_a_baseline_unverified_with_the_fix(client, fake_github):
+    record = _record()
+    _bind(client, fake_github, record)
+    fake_github.deny("actions")
+    verdict = provenance.verify(client, fake_github.repo, record, require_default_branch=True)
+    assert not verdict.verified and "grant `actions: read`" in verdict.reason
