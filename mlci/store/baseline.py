@@ -29,6 +29,7 @@ QUARANTINE_REF = "refs/notes/mlci-quarantine"  # lines `mlci record repair` set 
 _REMOTE_TRACKING = "refs/notes/mlci-remote"
 _PUSH_ATTEMPTS = 5
 _SHARE_REF = "refs/notes/mlci-share"  # scratch: the remote's records plus one
+_WRITTEN_HERE = "mlci-written-records"  # in the git dir: "id sha256" of each record this clone wrote
 
 
 def _notes(repo: git.Repo, *args: str, **kwargs) -> str:
@@ -135,6 +136,7 @@ def save(repo: git.Repo, record: RunRecord) -> None:
     """Add `record` to its commit's note; existing lines (even unreadable ones) are kept."""
     with notes_lock(repo):
         _write(repo, record.commit, _raw_lines(repo, record.commit) + [record.to_json()])
+        _remember(repo, record)
 
 
 def attach_gate(repo: git.Repo, record: RunRecord, gate: dict, evidence: dict | None = None) -> RunRecord:
@@ -151,7 +153,25 @@ def attach_gate(repo: git.Repo, record: RunRecord, gate: dict, evidence: dict | 
         if record.to_json() not in lines:
             lines.append(record.to_json())
         _write(repo, record.commit, lines)
+        _remember(repo, record)
     return record
+
+
+def _remember(repo: git.Repo, record: RunRecord) -> None:
+    """Note that this clone wrote `record` as it now is: a fetched note never lands here (issue 25)."""
+    with open(Path(repo.common_dir) / _WRITTEN_HERE, "a", encoding="utf-8") as handle:
+        handle.write(f"{record.id} {record.digest()}\n")
+
+
+def written_here(repo: git.Repo, record: RunRecord) -> bool:
+    """Whether `mlci run` (or a gate) in this clone wrote exactly `record`, rather than a fetch
+    bringing it in: without GitHub to ask, the only records a local `mlci promote` can vouch for.
+    (Inside CI, where PR code shares the clone, this says nothing: CI verifies through GitHub.)"""
+    try:
+        lines = (Path(repo.common_dir) / _WRITTEN_HERE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    return f"{record.id} {record.digest()}" in lines
 
 
 def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, str]]:

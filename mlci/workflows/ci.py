@@ -694,7 +694,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.registry
     if registry.configured and registry.promote_on in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx, approval=None, state=state)
     return result
 
 
@@ -769,6 +769,7 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     event, repo = ctx.event, ctx.project.repo
     record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
+    trained = record is None
     if record is None:
         ctx.note("no run record at the approved commit yet: running the pipeline first")
         record = run(ctx.project)
@@ -776,24 +777,35 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
         built = _report(ctx.project, out_dir, base_ref=event.base_ref or None)
         baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
-    return {**state, "ran": True}
+    # provenance: a record this job made needs no check; any other must be one a CI run published
+    return {**state, "ran": True, **({"vouched": {record.id: record.digest()}} if trained else {})}
 
 
 def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx, approval=approval)
+    promotion = _promote(ctx, approval=approval, state=state)
     write_outputs(
         ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "", "metrics-json": ""}
     )
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(ctx: _Ctx, *, approval):
-    """Promote with the token this command was given: registry tags are pushed with it."""
+def _promote(ctx: _Ctx, *, approval, state: dict[str, Any]):
+    """Promote with the token this command was given: registry tags are pushed with it, and the
+    record is verified with it (issue 25); on a push, the record this job made (by id)."""
     from mlci.integrations.registry.gto_tags import credentials
-    from mlci.workflows.promote import promote
+    from mlci.workflows.promote import github_verifier, promote
 
+    verify = github_verifier(
+        {},
+        token=ctx.token,
+        api_url=ctx.event.api_url,
+        repo=ctx.event.repo,
+        retry=ctx.retry,
+        vouched=state.get("vouched"),
+    )
+    record_id = state.get("record") if ctx.event.name == "push" else None
     with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
-        return promote(ctx.project, approval=approval)
+        return promote(ctx.project, approval=approval, verify=verify, record_id=record_id)
