@@ -6,12 +6,25 @@ it created on the record's commit (GitHub Actions' app), checked through the loo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
 
 import pytest
 
 from mlci.integrations.github import checks, provenance
 from mlci.integrations.github.client import GitHubClient, RetryPolicy
 from mlci.model.record import Artifact, RunRecord
+from tests.helpers import git
+from tests.test_approval_e2e import (
+    _approve,
+    _ci_job,
+    _clone,
+    _job_env,
+    _open_pr,
+    team,  # noqa: F401 - the fixture, reused
+)
 
 MAIN = "1" * 40
 PR_HEAD = "2" * 40
@@ -160,3 +173,71 @@ def test_a_token_that_may_not_read_workflow_runs_leaves_a_baseline_unverified_wi
     fake_github.deny("actions")
     verdict = provenance.verify(client, fake_github.repo, record, require_default_branch=True)
     assert not verdict.verified and "grant `actions: read`" in verdict.reason
+
+
+# --- the attack from the issue: a note pushed for the approved head --------------------------------
+
+
+def _forge_note(origin, auth: dict, tmp_path, commit: str) -> dict:
+    """Someone who can push refs/notes/mlci (but runs no workflow) adds a newer record for `commit`
+    naming their own model, whose bytes they put in the team's DVC remote."""
+    attacker = tmp_path / "attacker"
+    subprocess.run(["git", "clone", "-q", origin.url, str(attacker)], check=True, env=auth, capture_output=True)
+    subprocess.run(
+        ["git", "fetch", "-q", "origin", "refs/notes/mlci:refs/notes/mlci"], cwd=attacker, check=True, env=auth
+    )
+    line = git(attacker, "notes", "--ref=mlci", "show", commit).splitlines()[-1]
+    record = json.loads(line)
+    evil = b"the attacker's model\n"
+    md5, sha = hashlib.md5(evil).hexdigest(), hashlib.sha256(evil).hexdigest()
+    stored = tmp_path / "dvc-storage" / "files" / "md5" / md5[:2] / md5[2:]
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(evil)
+    path = record["artifacts"]["model"]["path"]
+    record.update(id="a77acce7a77acce7", created_at="2099-01-01T00:00:00+00:00")
+    record["artifacts"]["model"] = {"path": path, "sha256": sha, "size": len(evil)}
+    record["outs"][path] = md5
+    note = tmp_path / "forged-note"
+    note.write_text(line + "\n" + json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+    git(attacker, "notes", "--ref=mlci", "add", "-f", "-F", str(note), commit)
+    subprocess.run(["git", "push", "-q", "origin", "refs/notes/mlci"], cwd=attacker, check=True, env=auth)
+    return record
+
+
+def test_an_approval_does_not_promote_a_record_pushed_after_the_pr_run(team, fake_github, tmp_path):
+    """Against the code before issue 25 this registered the attacker's model as approved by maint."""
+    seed, origin, auth = team
+    pr_head = _open_pr(seed, auth)
+    _ci_job(
+        _clone(origin, auth, tmp_path / "pr-job", pr_head), _job_env(fake_github, origin, tmp_path / "r1", sha=pr_head)
+    )
+    forged = _forge_note(origin, auth, tmp_path, pr_head)
+    _approve(fake_github, pr_head)
+
+    review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
+    env = _job_env(fake_github, origin, tmp_path / "r2", event="pull_request_review", sha=pr_head)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlci", "promote"], cwd=review_job, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 8, done.stdout + done.stderr
+    assert f"run record {forged['id']} at {pr_head[:12]} is not the one a CI run published" in done.stderr
+    assert "no `mlci` check run by GitHub Actions on that commit names it" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert git(origin.bare, "tag", "--list") == ""  # nothing registered
+
+
+def test_mlci_ci_on_the_approval_does_not_promote_a_record_pushed_after_the_pr_run(team, fake_github, tmp_path):
+    seed, origin, auth = team
+    pr_head = _open_pr(seed, auth)
+    _ci_job(
+        _clone(origin, auth, tmp_path / "pr-job", pr_head), _job_env(fake_github, origin, tmp_path / "r1", sha=pr_head)
+    )
+    forged = _forge_note(origin, auth, tmp_path, pr_head)
+    _approve(fake_github, pr_head)
+
+    review_job = _clone(origin, auth, tmp_path / "review-job", pr_head)
+    env = _job_env(fake_github, origin, tmp_path / "r2", event="pull_request_review", sha=pr_head)
+    done = subprocess.run([sys.executable, "-m", "mlci", "ci"], cwd=review_job, env=env, capture_output=True, text=True)
+    assert done.returncode == 8, done.stdout + done.stderr
+    assert f"run record {forged['id']} at {pr_head[:12]}" in done.stderr
+    assert git(origin.bare, "tag", "--list") == ""
