@@ -178,30 +178,40 @@ def test_a_token_that_may_not_read_workflow_runs_leaves_a_baseline_unverified_wi
 # --- the attack from the issue: a note pushed for the approved head --------------------------------
 
 
-def _forge_note(origin, auth: dict, tmp_path, commit: str) -> dict:
-    """Someone who can push refs/notes/mlci (but runs no workflow) adds a newer record for `commit`
-    naming their own model, whose bytes they put in the team's DVC remote."""
+def _push_forged(origin, auth: dict, tmp_path, commit: str, change) -> dict:
+    """Someone who can push refs/notes/mlci (but runs no workflow) adds a newer record for
+    `commit`: a copy of the one there with `change(record)` applied."""
     attacker = tmp_path / "attacker"
-    subprocess.run(["git", "clone", "-q", origin.url, str(attacker)], check=True, env=auth, capture_output=True)
+    if not attacker.exists():
+        subprocess.run(["git", "clone", "-q", origin.url, str(attacker)], check=True, env=auth, capture_output=True)
     subprocess.run(
-        ["git", "fetch", "-q", "origin", "refs/notes/mlci:refs/notes/mlci"], cwd=attacker, check=True, env=auth
+        ["git", "fetch", "-q", "origin", "+refs/notes/mlci:refs/notes/mlci"], cwd=attacker, check=True, env=auth
     )
     line = git(attacker, "notes", "--ref=mlci", "show", commit).splitlines()[-1]
     record = json.loads(line)
-    evil = b"the attacker's model\n"
-    md5, sha = hashlib.md5(evil).hexdigest(), hashlib.sha256(evil).hexdigest()
-    stored = tmp_path / "dvc-storage" / "files" / "md5" / md5[:2] / md5[2:]
-    stored.parent.mkdir(parents=True, exist_ok=True)
-    stored.write_bytes(evil)
-    path = record["artifacts"]["model"]["path"]
     record.update(id="a77acce7a77acce7", created_at="2099-01-01T00:00:00+00:00")
-    record["artifacts"]["model"] = {"path": path, "sha256": sha, "size": len(evil)}
-    record["outs"][path] = md5
+    change(record)
     note = tmp_path / "forged-note"
     note.write_text(line + "\n" + json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
     git(attacker, "notes", "--ref=mlci", "add", "-f", "-F", str(note), commit)
     subprocess.run(["git", "push", "-q", "origin", "refs/notes/mlci"], cwd=attacker, check=True, env=auth)
     return record
+
+
+def _forge_note(origin, auth: dict, tmp_path, commit: str) -> dict:
+    """A newer record for `commit` naming the attacker's model, whose bytes they put in the DVC remote."""
+    evil = b"the attacker's model\n"
+    md5, sha = hashlib.md5(evil).hexdigest(), hashlib.sha256(evil).hexdigest()
+    stored = tmp_path / "dvc-storage" / "files" / "md5" / md5[:2] / md5[2:]
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(evil)
+
+    def swap_model(record: dict) -> None:
+        path = record["artifacts"]["model"]["path"]
+        record["artifacts"]["model"] = {"path": path, "sha256": sha, "size": len(evil)}
+        record["outs"][path] = md5
+
+    return _push_forged(origin, auth, tmp_path, commit, swap_model)
 
 
 def test_an_approval_does_not_promote_a_record_pushed_after_the_pr_run(team, fake_github, tmp_path):
@@ -241,3 +251,71 @@ def test_mlci_ci_on_the_approval_does_not_promote_a_record_pushed_after_the_pr_r
     assert done.returncode == 8, done.stdout + done.stderr
     assert f"run record {forged['id']} at {pr_head[:12]}" in done.stderr
     assert git(origin.bare, "tag", "--list") == ""
+
+
+# --- baselines: a forged newer note for main -------------------------------------------------------
+
+
+def _bind_main(fake_github, seed) -> dict:
+    """What main's baseline job did: pushed its record and created the mlci check naming it."""
+    main = git(seed, "rev-parse", "main")
+    record = RunRecord.from_json(git(seed, "notes", "--ref=mlci", "show", main).splitlines()[-1])
+    fake_github.add_workflow_run("push", main, "main")
+    with GitHubClient(fake_github.token, api_url=fake_github.url) as client:
+        checks.publish(client, fake_github.repo, main, conclusion="success", title="t", summary="s", record=record)
+    return record.to_dict()
+
+
+def _halve_metrics(record: dict) -> None:
+    record["metrics"] = {f: {k: v / 2 for k, v in values.items()} for f, values in record["metrics"].items()}
+
+
+def _pr_report(team, fake_github, tmp_path) -> dict:
+    seed, origin, auth = team
+    pr_head = _open_pr(seed, auth)
+    _ci_job(
+        _clone(origin, auth, tmp_path / "pr-job", pr_head), _job_env(fake_github, origin, tmp_path / "pr", sha=pr_head)
+    )
+    return json.loads((tmp_path / "pr" / "temp" / "mlci" / "report" / "report.json").read_text())
+
+
+def _base_values(report: dict) -> dict:
+    values = {(m["file"], m["name"]): m["base"] for m in report["comparison"]["metrics"]}
+    assert values and None not in values.values(), "the report compared with no base record"
+    return values
+
+
+def _recorded(record: dict) -> dict:
+    return {(f, k): v for f, values in record["metrics"].items() for k, v in values.items()}
+
+
+def test_the_pr_report_compares_with_mains_verified_record_without_a_warning(team, fake_github, tmp_path):
+    legit = _bind_main(fake_github, team[0])
+    report = _pr_report(team, fake_github, tmp_path)
+    assert report["comparison"]["base"]["provenance"] == "verified"
+    assert _base_values(report).items() <= _recorded(legit).items()
+    assert not [n for n in report["notes"] if "run record" in n]
+
+
+def test_a_forged_newer_baseline_note_does_not_become_the_baseline(team, fake_github, tmp_path):
+    """Against the code before issue 25 the PR was compared with the forged (newest) record."""
+    seed, origin, auth = team
+    legit = _bind_main(fake_github, seed)
+    forged = _push_forged(origin, auth, tmp_path, git(seed, "rev-parse", "main"), _halve_metrics)
+    report = _pr_report(team, fake_github, tmp_path)
+    assert _base_values(report).items() <= _recorded(legit).items()
+    assert report["comparison"]["base"]["provenance"] == "verified"
+    [passed_over] = [n for n in report["notes"] if forged["id"] in n]
+    assert "no push-to-main CI run published it" in passed_over and legit["id"] in passed_over
+
+
+def test_with_no_verified_baseline_the_report_warns(team, fake_github, tmp_path):
+    seed, origin, auth = team  # main's record was pushed by hand: no check binds it
+    forged = _push_forged(origin, auth, tmp_path, git(seed, "rev-parse", "main"), _halve_metrics)
+    report = _pr_report(team, fake_github, tmp_path)
+    assert _base_values(report).items() <= _recorded(forged).items()  # used, but …
+    assert report["comparison"]["base"]["provenance"] == "unverified"
+    [warning] = [n for n in report["notes"] if forged["id"] in n]
+    assert warning.startswith("⚠️ the baseline, run record") and "is unverified" in warning
+    comment = fake_github.issue_comments(12)[-1]["body"]
+    assert f"the baseline, run record {forged['id']}" in comment  # … said on the PR

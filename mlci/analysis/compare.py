@@ -50,6 +50,7 @@ class Comparison:
     base_record: RunRecord | None = None
     head_record: RunRecord | None = None
     notes: list[str] = field(default_factory=list)
+    base_provenance: str | None = None  # base_source "record": "verified" (its CI run published it) | "unverified"
 
     def count(self, verdict: str) -> int:
         return sum(1 for m in self.metrics if m.verdict == verdict)
@@ -58,7 +59,12 @@ class Comparison:
         """The documented `mlci diff --json` schema (README: "diff JSON")."""
         return {
             "schema": JSON_SCHEMA_VERSION,
-            "base": {"ref": self.base_ref, "commit": self.base_commit, "source": self.base_source},
+            "base": {
+                "ref": self.base_ref,
+                "commit": self.base_commit,
+                "source": self.base_source,
+                "provenance": self.base_provenance,
+            },
             "head": {"commit": self.head_commit, "dirty": self.head_dirty, "source": "workspace"},
             "metrics": [asdict(m) for m in self.metrics],
             "params": [asdict(p) for p in self.params],

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,14 +232,23 @@ def _write(repo: git.Repo, commit: str, lines: list[str], *, ref: str = NOTES_RE
         os.unlink(tmp)
 
 
-def latest(repo: git.Repo | Plumb, commit: str, *, clean_only: bool = False) -> RunRecord | None:
-    records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty)]
+def _trusted(record: RunRecord, trusted: Mapping[str, str] | None) -> bool:
+    """No `trusted` map: every record; else only records whose id maps to their own digest."""
+    return trusted is None or trusted.get(record.id) == record.digest()
+
+
+def latest(
+    repo: git.Repo | Plumb, commit: str, *, clean_only: bool = False, trusted: Mapping[str, str] | None = None
+) -> RunRecord | None:
+    """The newest record at `commit`; `trusted` (id -> sha256): only those records, exactly as verified."""
+    records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty) and _trusted(r, trusted)]
     return records[-1] if records else None
 
 
-def baseline_for(repo: git.Repo | Plumb, commit: str) -> RunRecord | None:
-    """The record a PR compares against: the newest run of a clean tree at `commit`."""
-    return latest(repo, commit, clean_only=True)
+def baseline_for(repo: git.Repo | Plumb, commit: str, *, trusted: Mapping[str, str] | None = None) -> RunRecord | None:
+    """The record a PR compares against: the newest run of a clean tree at `commit` (of the
+    `trusted` ones, when given: a newer note anyone could have pushed must not win, issue 25)."""
+    return latest(repo, commit, clean_only=True, trusted=trusted)
 
 
 def all_records(repo: git.Repo | Plumb) -> list[RunRecord]:
@@ -337,7 +347,9 @@ def share(repo: git.Repo, record: RunRecord, remote: str = "origin") -> None:
             pass
 
 
-def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50) -> RunRecord | None:
+def same_inputs(
+    repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50, trusted: Mapping[str, str] | None = None
+) -> RunRecord | None:
     """The baseline of a commit nobody ran: the newest clean record, on `commit` or its nearest
     ancestor (up to `depth` back), whose pipeline inputs `matches` says are `commit`'s own.
 
@@ -356,7 +368,7 @@ def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50
     by_commit = records_by_commit(repo, ancestors)
     for sha in (a for a in ancestors if a in by_commit):
         for record in reversed(by_commit[sha]):
-            if not record.dirty and record.deps and matches(record):
+            if not record.dirty and record.deps and _trusted(record, trusted) and matches(record):
                 return record
     return None
 

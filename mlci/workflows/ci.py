@@ -57,11 +57,11 @@ class CiResult:
 # --- report and gate (mlci.workflows.report) ----------------------------------------------------
 
 
-def _report(project: Project, out_dir: Path, *, base_ref: str | None, notes=()):
+def _report(project: Project, out_dir: Path, *, base_ref: str | None, notes=(), **options):
     """Write report.md (+ json, html, plots) for HEAD versus `base_ref`."""
     from mlci.workflows import report as reporting
 
-    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, notes=notes)
+    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, notes=notes, **options)
 
 
 def _merge_note(root: Path, base_ref: str | None) -> list[str]:
@@ -303,7 +303,22 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
         _preflight(ctx, can_write=True)
     write_outputs(event.output_path, {"admitted": "true"})
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
+    state["baseline_trust"] = _baseline_trust(ctx)
     return state
+
+
+def _baseline_trust(ctx: _Ctx) -> dict[str, Any] | None:
+    """Provenance (issue 25): which base records main's CI run published, asked before PR code runs."""
+    from mlci.workflows import trust
+
+    return trust.check_baselines(
+        ctx.project,
+        ctx.base_ref or ctx.event.base_ref or None,
+        token=ctx.token,
+        api_url=ctx.event.api_url,
+        repo=ctx.event.repo,
+        retry=ctx.retry,
+    )
 
 
 def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
@@ -383,7 +398,10 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     merge_note = _merge_note(root, base_ref)
     record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note)
+    from mlci.workflows import trust  # the base record: a verified one first (issue 25)
+
+    comparison = trust.compare(ctx.project, base_ref, state.get("baseline_trust"))
+    built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note, comparison=comparison)
     baseline.attach_gate(ctx.project.repo, record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")

@@ -18,6 +18,7 @@ from mlci.store import baseline, dvcfile
 from mlci.store import config as config_mod
 from mlci.store.gitplumb import Plumb
 from mlci.store.metrics import describe_other, parse_params, read_metrics, read_params, scoped, split_metrics
+from mlci.workflows import trust as trust_mod
 
 
 def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
@@ -87,14 +88,16 @@ def diff(
     base_ref: str | None = None,
     config_path: Path | None = None,
     cfg: config_mod.Config | None = None,
+    trust: dict | None = None,
 ) -> Comparison:
     """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython.
-    `cfg`: the project's config when the caller has it open (else read from `config_path`)."""
+    `cfg`: the project's config when the caller has it open (else read from `config_path`).
+    `trust`: the base records verified through GitHub (`trust.check_baselines`); None: unchecked."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path))
+        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), trust)
 
 
-def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparison:
+def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config, trust: dict | None = None) -> Comparison:
     root = Path(repo.working_tree_dir)
     head_commit = repo.head_commit()
     ref = base_ref or repo.default_branch()
@@ -103,11 +106,18 @@ def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparis
     notes: list[str] = []
     base_others: dict[str, dict[str, Any]] | None = None
 
-    base_record = baseline.baseline_for(repo, base_commit)
+    # verified records first (issue 25): `trust_mod.pick` says when it used, or passed over, an unverified one
+    base_record = trust_mod.pick(lambda t: baseline.baseline_for(repo, base_commit, trusted=t), trust, notes)
     if base_record is None:
         inputs = _inputs_at(repo, base_commit, cfg, scope)
         if inputs is not None:
-            base_record = baseline.same_inputs(repo, base_commit, lambda r: record_inputs(r, cfg, scope) == inputs)
+            base_record = trust_mod.pick(
+                lambda t: baseline.same_inputs(
+                    repo, base_commit, lambda r: record_inputs(r, cfg, scope) == inputs, trusted=t
+                ),
+                trust,
+                notes,
+            )
         if base_record is not None:
             notes.append(f"baseline recorded at {base_record.commit[:12]}, same inputs as base {base_commit[:12]}")
     if base_record is not None:
@@ -150,6 +160,7 @@ def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config) -> Comparis
         base_record=base_record,
         head_record=head_record,
         notes=notes,
+        base_provenance=trust_mod.provenance_of(base_record, trust) if source == "record" else None,
     )
     guessed_names = sorted({m.name for m in comparison.metrics if m.direction_guessed})
     if guessed_names:

@@ -575,7 +575,11 @@ class _Handler(BaseHTTPRequestHandler):
                 for r in reversed(st.workflow_runs)
                 if all(
                     str(r[key]) == query[param][0]
-                    for param, key in (("check_suite_id", "check_suite_id"), ("head_sha", "head_sha"), ("event", "event"))
+                    for param, key in (
+                        ("check_suite_id", "check_suite_id"),
+                        ("head_sha", "head_sha"),
+                        ("event", "event"),
+                    )
                     if param in query
                 )
             ]

@@ -112,7 +112,9 @@ def verify(
             continue
         slug = (run.get("app") or {}).get("slug")
         if slug != ACTIONS_APP:
-            refused.append(f"the only `mlci` check naming it was made by the app {str(slug)[:40]!r}, not GitHub Actions")
+            refused.append(
+                f"the only `mlci` check naming it was made by the app {str(slug)[:40]!r}, not GitHub Actions"
+            )
         elif not any(b["sha256"] == digest and b["commit"] == record.commit for b in named):
             refused.append(
                 f"its CI run published other content (sha256 {named[0]['sha256'][:12]}…, this record has "
@@ -143,7 +145,9 @@ def verify(
         if any(isinstance(w, dict) and _push_to(w, branch, record.commit, repo) for w in workflow_runs):
             return verdict(True, f"published by a push-to-{branch} run (check {url})", url)
         seen = ", ".join(
-            sorted({f"{w.get('event')} on {str(w.get('head_branch'))[:60]}" for w in workflow_runs if isinstance(w, dict)})
+            sorted(
+                {f"{w.get('event')} on {str(w.get('head_branch'))[:60]}" for w in workflow_runs if isinstance(w, dict)}
+            )
         )
         refused.append(f"its check comes from a {seen or 'no'} workflow run, not a push to {branch}")
     return verdict(False, refused[-1], bound[0].get("html_url"))
