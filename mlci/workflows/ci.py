@@ -398,9 +398,9 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     merge_note = _merge_note(root, base_ref)
     record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
-    from mlci.workflows import trust  # the base record: a verified one first (issue 25)
+    from mlci.workflows import diff  # the base record: a verified one first (issue 25)
 
-    comparison = trust.compare(ctx.project, base_ref, state.get("baseline_trust"))
+    comparison = diff.diff(ctx.root, base_ref=base_ref, cfg=ctx.cfg, trust=state.get("baseline_trust"))
     built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note, comparison=comparison)
     baseline.attach_gate(ctx.project.repo, record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.

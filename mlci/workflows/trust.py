@@ -104,10 +104,3 @@ def provenance_of(record: RunRecord | None, trust: dict | None) -> str | None:
         return None
     verified = (trust or {}).get("verified") or {}
     return "verified" if verified.get(record.id) == record.digest() else "unverified"
-
-
-def compare(project: Project, base_ref: str | None, trust: dict | None):
-    """`mlci diff` for the PR report, choosing the base record by `trust`."""
-    from mlci.workflows import diff
-
-    return diff.diff(project.root, base_ref=base_ref, cfg=project.config, trust=trust)
