@@ -9,7 +9,10 @@ rate-limit headers. Faults are injectable (`fail_next`; `echo_authorization`: an
 quotes the Authorization header, as some proxies do), comments can come from people
 (`comment_as`, e.g. a maintainer's `/mlci train <sha>`), permissions can be withdrawn (`deny`),
 and every request is logged (`requests`) so tests can assert what was sent, and where the
-token went.
+token went. For provenance (issue 25): workflow runs with their check suites (`add_workflow_run`,
+`GET /actions/runs?check_suite_id=`; `actions_env` registers the job's run), check runs filed
+under the first suite of their commit as GitHub does, made by GitHub Actions unless `as_app`
+says another app, listed by `check_name`, `filter` and page, and `GET /repos/{o}/{r}`.
 
 The API is served both at `/` and under `/api/v3` (the GitHub Enterprise Server prefix).
 """
