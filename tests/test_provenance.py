@@ -16,7 +16,7 @@ import pytest
 from mlci.integrations.github import checks, provenance
 from mlci.integrations.github.client import GitHubClient, RetryPolicy
 from mlci.model.record import Artifact, RunRecord
-from tests.helpers import git
+from tests.helpers import git, invoke
 from tests.test_approval_e2e import (
     _approve,
     _ci_job,
@@ -25,6 +25,7 @@ from tests.test_approval_e2e import (
     _open_pr,
     team,  # noqa: F401 - the fixture, reused
 )
+from tests.test_promote import registry_repo  # noqa: F401 - the fixture, reused
 
 MAIN = "1" * 40
 PR_HEAD = "2" * 40
@@ -319,3 +320,34 @@ def test_with_no_verified_baseline_the_report_warns(team, fake_github, tmp_path)
     assert warning.startswith("⚠️ the baseline, run record") and "is unverified" in warning
     comment = fake_github.issue_comments(12)[-1]["body"]
     assert f"the baseline, run record {forged['id']}" in comment  # … said on the PR
+
+
+# --- local `mlci promote`: no GitHub to ask ---------------------------------------------------------
+
+
+def _fetched_only(root) -> None:
+    """As if main's record had come from `origin` (a fetch), not from this clone's `mlci run`."""
+    (root / ".git" / "mlci-written-records").unlink()
+
+
+def test_locally_a_record_this_clone_did_not_write_is_refused_without_a_token(registry_repo):
+    _fetched_only(registry_repo)
+    result = invoke(registry_repo, "promote", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
+    assert result.exit_code == 8
+    assert "it was not written by this clone" in result.stderr and "--unverified" in result.stderr
+    assert git(registry_repo, "tag", "--list") == ""
+
+
+def test_unverified_promotes_it_and_the_version_says_so(registry_repo):
+    _fetched_only(registry_repo)
+    result = invoke(registry_repo, "promote", "--unverified", "--json", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    meta = json.loads(result.stdout)["version"]["metadata"]
+    assert meta["provenance"]["verified"] is False and meta["provenance"]["waived"] == "--unverified"
+    assert any("promoted with --unverified" in w for w in meta["warnings"])
+
+
+def test_locally_a_record_this_clone_wrote_is_promoted_as_such(registry_repo):
+    result = invoke(registry_repo, "promote", "--json", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"]["metadata"]["provenance"]["written_here"] is True
