@@ -145,8 +145,11 @@ def test_push_to_main_records_and_pushes_the_baseline(trained_repo, fake_github,
     result = run_ci(trained_repo, env)
     assert result.exit_code == 0, result.output
     note = git(origin, "notes", "--ref=mlci", "show", sha)
-    assert json.loads(note.splitlines()[-1])["commit"] == sha
-    assert fake_github.requests == []
+    record = json.loads(note.splitlines()[-1])
+    assert record["commit"] == sha
+    # its one API call: the mlci check that binds the pushed record to this run (issue 25)
+    assert [(r.method, r.path) for r in fake_github.requests] == [("POST", "/repos/octo/models/check-runs")]
+    assert f'"id": "{record["id"]}"' in fake_github.check_runs[0]["output"]["text"]
 
 
 def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(
@@ -156,6 +159,7 @@ def test_promotion_on_a_main_push_pushes_its_tags_with_the_token_ci_was_given(
     after training must still authenticate, against an origin that refuses anonymous pushes."""
     from mlci.integrations.github.gitauth import auth_env
 
+    git_http_origin.token = fake_github.token  # one token for the API (the baseline's check) and git, as on GitHub
     config = trained_repo / "mlci.yaml"
     config.write_text(config.read_text() + "registry:\n  promote_on: main\n")
     subprocess.run(
@@ -237,7 +241,11 @@ def test_init_workflows_refuses_to_overwrite_an_edited_workflow(trained_repo):
 
 
 def test_approved_review_promotes_the_approved_head(trained_repo, fake_github, tmp_path):
-    head_sha = head(trained_repo)
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("a PR\n")
+    head_sha = commit_all(trained_repo, "A PR")
+    # its PR job: the run record, bound to that run by the mlci check (only such a record is promoted)
+    assert run_ci(trained_repo, actions_env(fake_github, tmp_path / "pr-runner", sha=head_sha)).exit_code == 0
     fake_github.add_pull(12, head_sha=head_sha)
     fake_github.collaborators["maint"] = "write"
     fake_github.add_review(12, "maint", "APPROVED", head_sha)

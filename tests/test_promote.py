@@ -130,8 +130,20 @@ def _github_env(fake_github) -> dict[str, str]:
     return {"GITHUB_TOKEN": fake_github.token, "GITHUB_API_URL": fake_github.url, "GITHUB_REPOSITORY": fake_github.repo}
 
 
+def published_by_pr_run(fake_github, root: Path, head: str) -> None:
+    """What the PR's CI run did with its record: the mlci check on the head names it (issue 25)."""
+    from mlci.integrations.github import checks
+    from mlci.integrations.github.client import GitHubClient
+
+    record = baseline.latest(gitrepo.open_repo(root), head, clean_only=True)
+    fake_github.add_workflow_run("pull_request", head, "feature")
+    with GitHubClient(fake_github.token, api_url=fake_github.url) as client:
+        checks.publish(client, fake_github.repo, head, conclusion="success", title="t", summary="s", record=record)
+
+
 def test_pr_approved_at_its_head_is_promoted(registry_repo: Path, fake_github):
     head = pr_branch(registry_repo)
+    published_by_pr_run(fake_github, registry_repo, head)
     fake_github.add_pull(7, head_sha=head)
     fake_github.collaborators["alice"] = "write"
     review = fake_github.add_review(7, "alice", "APPROVED", head)
@@ -215,6 +227,7 @@ def test_pr_with_no_review_is_refused(registry_repo: Path, fake_github):
 
 def test_in_actions_the_review_events_pr_is_checked(registry_repo: Path, fake_github, tmp_path: Path):
     head = pr_branch(registry_repo)
+    published_by_pr_run(fake_github, registry_repo, head)
     fake_github.add_pull(13, head_sha=head)
     fake_github.collaborators["alice"] = "maintain"
     fake_github.add_review(13, "alice", "APPROVED", head)

@@ -75,6 +75,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     base_how: str = ""  # how the base ref was chosen ("given with --base", "the local default branch main", …)
     merge_of: tuple[str, str] | None = None  # HEAD is GitHub's test merge of (PR head, PR base), not a head
+    base_provenance: str | None = None  # base_source "record": "verified" (its CI run published it) | "unverified"
 
     def count(self, verdict: str) -> int:
         return sum(1 for m in self.metrics if m.verdict == verdict)
@@ -88,6 +89,7 @@ class Comparison:
                 "commit": self.base_commit,
                 "source": self.base_source,
                 "how": self.base_how,
+                "provenance": self.base_provenance,
             },
             "head": {
                 "commit": self.head_commit,

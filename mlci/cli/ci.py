@@ -56,6 +56,13 @@ from mlci.cli.output import emit_json, warn
     help="run/publish: the admit step's admit-nonce output (default: $MLCI_ADMIT_NONCE).",
 )
 @click.option(
+    "--baseline-trust",
+    envvar="MLCI_BASELINE_TRUST",
+    default=None,
+    metavar="JSON",
+    help="train: the admit job's baseline-trust output (the base records main's CI run published).",
+)
+@click.option(
     "--single-job",
     is_flag=True,
     help="admit: this job goes on to run and publish (refused for fork PRs; checks write permissions).",
@@ -86,6 +93,7 @@ def ci(
     bundle_dir: Path | None,
     admit_nonce: str | None,
     single_job: bool,
+    baseline_trust: str | None,
     as_json: bool,
 ) -> None:
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
@@ -114,6 +122,7 @@ def ci(
         admitted_sha=admitted_sha,
         bundle_dir=bundle_dir,
         single_job=single_job,
+        baseline_trust=baseline_trust,
         on_note=None if as_json else warn,
     )
     if as_json:

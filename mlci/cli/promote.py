@@ -52,11 +52,19 @@ def _progress(step: str) -> None:
 )
 @click.option("--force", is_flag=True, help="Promote without approval (local use; recorded in the version's metadata).")
 @click.option("--allow-regression", is_flag=True, help="Promote although the run failed its gate (recorded).")
+@click.option(
+    "--unverified",
+    is_flag=True,
+    help="Promote a run record without checking on GitHub that its CI run published it (recorded).",
+)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def promote(model, version, bump, stage, commit, pr, force, allow_regression, config_path, as_json) -> None:
-    """Register the model of HEAD's run as a new version (GTO git tags or MLflow), optionally staged."""
-    from mlci.workflows.promote import github_approval
+def promote(model, version, bump, stage, commit, pr, force, allow_regression, unverified, config_path, as_json) -> None:
+    """Register the model of HEAD's run as a new version (GTO git tags or MLflow), optionally staged.
+
+    The run record must be the one its CI run published: checked on GitHub with GITHUB_TOKEN and
+    GITHUB_REPOSITORY; without them pass --unverified (or --force), which the version records."""
+    from mlci.workflows.promote import github_approval, github_verifier
     from mlci.workflows.promote import promote as do_promote
 
     pr = pr if pr is not None else _ci_pr()
@@ -73,6 +81,8 @@ def promote(model, version, bump, stage, commit, pr, force, allow_regression, co
         commit=commit,
         config_path=config_path,
         on_step=None if as_json else _progress,
+        verify=github_verifier(),
+        unverified=unverified,
     )
     for message in result.warnings:
         warn(message)

@@ -9,6 +9,7 @@ serialisation is compact, key-sorted and versioned by `SCHEMA_VERSION`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import uuid
@@ -71,6 +72,15 @@ class RunRecord:
         if indent is None:
             return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON (`to_json()`: compact, key-sorted), i.e. of the note line.
+
+        The CI run that publishes a record names this digest in its `mlci` check, so any later
+        change (another model digest, a flipped gate, other metrics) makes the record a stranger
+        to its run. Digest the record as shared: after `attach_gate`, not before.
+        """
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
 
     @classmethod
     def from_dict(cls, data: Any) -> RunRecord:

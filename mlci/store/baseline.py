@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ QUARANTINE_REF = "refs/notes/mlci-quarantine"  # lines `mlci record repair` set 
 _REMOTE_TRACKING = "refs/notes/mlci-remote"
 _PUSH_ATTEMPTS = 5
 _SHARE_REF = "refs/notes/mlci-share"  # scratch: the remote's records plus one
+_WRITTEN_HERE = "mlci-written-records"  # in the git dir: "id sha256" of each record this clone wrote
 
 
 def _notes(repo: git.Repo, *args: str, **kwargs) -> str:
@@ -136,6 +138,7 @@ def save(repo: git.Repo, record: RunRecord) -> None:
     """Add `record` to its commit's note; existing lines (even unreadable ones) are kept."""
     with notes_lock(repo):
         _write(repo, record.commit, _raw_lines(repo, record.commit) + [record.to_json()])
+        _remember(repo, record)
 
 
 def attach_gate(repo: git.Repo, record: RunRecord, gate: dict, evidence: dict | None = None) -> RunRecord:
@@ -152,7 +155,25 @@ def attach_gate(repo: git.Repo, record: RunRecord, gate: dict, evidence: dict | 
         if record.to_json() not in lines:
             lines.append(record.to_json())
         _write(repo, record.commit, lines)
+        _remember(repo, record)
     return record
+
+
+def _remember(repo: git.Repo, record: RunRecord) -> None:
+    """Note that this clone wrote `record` as it now is: a fetched note never lands here (issue 25)."""
+    with open(Path(repo.common_dir) / _WRITTEN_HERE, "a", encoding="utf-8") as handle:
+        handle.write(f"{record.id} {record.digest()}\n")
+
+
+def written_here(repo: git.Repo, record: RunRecord) -> bool:
+    """Whether `mlci run` (or a gate) in this clone wrote exactly `record`, rather than a fetch
+    bringing it in: without GitHub to ask, the only records a local `mlci promote` can vouch for.
+    (Inside CI, where PR code shares the clone, this says nothing: CI verifies through GitHub.)"""
+    try:
+        lines = (Path(repo.common_dir) / _WRITTEN_HERE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    return f"{record.id} {record.digest()}" in lines
 
 
 def repair(repo: git.Repo, commit: str | None = None) -> list[tuple[str, str, str]]:
@@ -212,14 +233,23 @@ def _write(repo: git.Repo, commit: str, lines: list[str], *, ref: str = NOTES_RE
         os.unlink(tmp)
 
 
-def latest(repo: git.Repo | Plumb, commit: str, *, clean_only: bool = False) -> RunRecord | None:
-    records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty)]
+def _trusted(record: RunRecord, trusted: Mapping[str, str] | None) -> bool:
+    """No `trusted` map: every record; else only records whose id maps to their own digest."""
+    return trusted is None or trusted.get(record.id) == record.digest()
+
+
+def latest(
+    repo: git.Repo | Plumb, commit: str, *, clean_only: bool = False, trusted: Mapping[str, str] | None = None
+) -> RunRecord | None:
+    """The newest record at `commit`; `trusted` (id -> sha256): only those records, exactly as verified."""
+    records = [r for r in records_for(repo, commit) if not (clean_only and r.dirty) and _trusted(r, trusted)]
     return records[-1] if records else None
 
 
-def baseline_for(repo: git.Repo | Plumb, commit: str) -> RunRecord | None:
-    """The record a PR compares against: the newest run of a clean tree at `commit`."""
-    return latest(repo, commit, clean_only=True)
+def baseline_for(repo: git.Repo | Plumb, commit: str, *, trusted: Mapping[str, str] | None = None) -> RunRecord | None:
+    """The record a PR compares against: the newest run of a clean tree at `commit` (of the
+    `trusted` ones, when given: a newer note anyone could have pushed must not win, issue 25)."""
+    return latest(repo, commit, clean_only=True, trusted=trusted)
 
 
 def all_records(repo: git.Repo | Plumb) -> list[RunRecord]:
@@ -345,7 +375,9 @@ def _add_note(session: gitsafe.Session, commit: str, line: str, ref: str) -> Non
     raise GitError(f"{ref} stayed locked by another git process; retry `mlci run`")
 
 
-def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50) -> RunRecord | None:
+def same_inputs(
+    repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50, trusted: Mapping[str, str] | None = None
+) -> RunRecord | None:
     """The baseline of a commit nobody ran: the newest clean record, on `commit` or its nearest
     ancestor (up to `depth` back), whose pipeline inputs `matches` says are `commit`'s own.
 
@@ -364,7 +396,7 @@ def same_inputs(repo: git.Repo | Plumb, commit: str, matches, *, depth: int = 50
     by_commit = records_by_commit(repo, ancestors)
     for sha in (a for a in ancestors if a in by_commit):
         for record in reversed(by_commit[sha]):
-            if not record.dirty and record.deps and matches(record):
+            if not record.dirty and record.deps and _trusted(record, trusted) and matches(record):
                 return record
     return None
 

@@ -73,11 +73,11 @@ class CiResult:
 _EVENT_BASE = "the PR's base branch (from the event)"
 
 
-def _report(project: Project, out_dir: Path, *, base_ref: str | None, base_how: str | None = None, notes=()):
-    """Write report.md (+ json, html, plots) for HEAD versus `base_ref`."""
+def _report(project: Project, out_dir: Path, *, base_ref: str | None, notes=(), **options):
+    """Write report.md (+ json, html, plots) for HEAD versus `base_ref` (options: base_how, comparison, …)."""
     from mlci.workflows import report as reporting
 
-    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, base_how=base_how, notes=notes)
+    return reporting.build(project, out_dir=out_dir, base_ref=base_ref, notes=notes, **options)
 
 
 def _merge_note(root: Path, base_ref: str | None) -> list[str]:
@@ -227,6 +227,7 @@ def ci(
     admitted_sha: str | None = None,
     bundle_dir: Path | None = None,
     single_job: bool = False,
+    baseline_trust: str | None = None,
 ) -> CiResult:
     """Do what the current GitHub Actions event calls for (see module docstring).
 
@@ -293,7 +294,7 @@ def ci(
         return CiResult(event.name, "skipped", "neutral", notes=notes)
     admit_fn, run_fn, publish_fn = handlers[event.name]
     if phase in ("verify", "train"):
-        return _train_job(ctx, phase, admitted_sha, bundle_dir)
+        return _train_job(ctx, phase, admitted_sha, bundle_dir, baseline_trust)
     if phase == "all" or (phase == "admit" and single_job):
         _refuse_fork_in_one_job(ctx, "all")
     if phase == "all":
@@ -336,7 +337,9 @@ def _refuse_fork_in_one_job(ctx: _Ctx, phase: str) -> None:
 # --- the split's training job: no token at all ------------------------------------------------
 
 
-def _train_job(ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path | None) -> CiResult:
+def _train_job(
+    ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path | None, baseline_trust: str | None = None
+) -> CiResult:
     """`verify`: the workspace is the commit the admit job admitted. `train`: that, then the
     pipeline, the report and the bundle for the publishing job; no GitHub API call, no token."""
     from mlci.store import bundle as bundle_mod
@@ -361,11 +364,16 @@ def _train_job(ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path
             f"the admit job admitted {admitted[:12]}, but this run is for the PR head "
             f"{str(event.pr_head_sha)[:12]}; refusing to run it"
         )
+    if event.is_fork and event.self_hosted:  # before any of the fork's code: this runner must not outlive the job
+        from mlci.runner import environment as runner_env
+
+        runner_env.require_ephemeral(ctx.env, f"fork PR #{event.pr}'s code ({event.head_repo})")
     _check_workspace(ctx.root, admitted)
     if phase == "verify":
         return CiResult(event.name, "verified", "neutral", notes=ctx.notes)
     _fetch_records(ctx.root, ctx.env, None, event, ctx.note)  # anonymous: public repos only
-    state = _pr_run(ctx, {"event": event.name, "sha": event.sha, "admission": admitted})
+    trust = _parse_trust(baseline_trust)  # which base records main's CI run published (the admit job asked)
+    state = _pr_run(ctx, {"event": event.name, "sha": event.sha, "admission": admitted, "baseline_trust": trust})
     out_dir = Path(state["out_dir"])
     _redact_files(out_dir)
     from mlci.model.record import RunRecord
@@ -398,6 +406,44 @@ def _train_job(ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path
         metrics=state["metrics"],
         notes=ctx.notes,
     )
+
+
+_TRUST_LIMIT = 64 * 1024  # characters of the admit job's baseline-trust output
+
+
+def _trust_output(trust: dict[str, Any] | None) -> str:
+    """The admit job's baseline-trust output: the verified base records, id -> sha256 (compact JSON)."""
+    if trust is None:
+        return ""
+    return json.dumps({"base": trust.get("base"), "verified": trust.get("verified") or {}}, separators=(",", ":"))
+
+
+def _parse_trust(text: str | None) -> dict[str, Any] | None:
+    """The admit job's baseline-trust output, strictly: {"base": sha, "verified": {16-hex id: 64-hex sha256}}."""
+    if not text:
+        return None
+    bad = ConfigError(
+        "--baseline-trust must be the admit job's baseline-trust output "
+        "(${{ needs.admit.outputs.baseline-trust }}); got something else"
+    )
+    if len(text) > _TRUST_LIMIT:
+        raise bad
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise bad from None
+    verified = data.get("verified") if isinstance(data, dict) else None
+    if (
+        not isinstance(verified, dict)
+        or not isinstance(data.get("base"), str)
+        or not _SHA.fullmatch(data["base"])
+        or not all(
+            isinstance(k, str) and re.fullmatch(r"[0-9a-f]{1,64}", k) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+            for k, v in verified.items()
+        )
+    ):
+        raise bad
+    return {"base": data["base"], "verified": dict(verified), "unverified": {}}
 
 
 def _check_workspace(root: Path, admitted: str) -> None:
@@ -443,7 +489,23 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
         event.output_path, {"admitted": "true", "head-sha": state.get("admission") or event.pr_head_sha or ""}
     )
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
+    state["baseline_trust"] = _baseline_trust(ctx)
+    write_outputs(event.output_path, {"baseline-trust": _trust_output(state["baseline_trust"])})
     return state
+
+
+def _baseline_trust(ctx: _Ctx) -> dict[str, Any] | None:
+    """Provenance (issue 25): which base records main's CI run published, asked before PR code runs."""
+    from mlci.workflows import trust
+
+    return trust.check_baselines(
+        ctx.project,
+        ctx.base_ref or ctx.event.base_ref or None,
+        token=ctx.token,
+        api_url=ctx.event.api_url,
+        repo=ctx.event.repo,
+        retry=ctx.retry,
+    )
 
 
 def _preflight(ctx: _Ctx, *, can_write: bool) -> None:
@@ -538,7 +600,10 @@ def _pr_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
     record = run(ctx.project, pr=event.pr)
     out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
     how = "given with --base" if ctx.base_ref else _EVENT_BASE
-    built = _report(ctx.project, out_dir, base_ref=base_ref, base_how=how, notes=merge_note)
+    from mlci.workflows import diff  # the base record: a verified one first (issue 25)
+
+    comparison = diff.diff(ctx.root, base_ref=base_ref, cfg=ctx.cfg, base_how=how, trust=state.get("baseline_trust"))
+    built = _report(ctx.project, out_dir, base_ref=base_ref, notes=merge_note, comparison=comparison)
     baseline.attach_gate(ctx.project.repo, record, built.gate.to_dict(), _evidence(built))  # `mlci promote`
     # The record travels with the report artifact too: the only copy a fork PR's run can leave.
     atomicio.write_text(out_dir / RECORD_FILE, record.to_json() + "\n")
@@ -661,15 +726,29 @@ def _pr_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
             title=state["title"],
             summary=markdown,
             details_url=event.run_url,
+            record=_bound_record(ctx, state, event.check_sha),  # provenance: the check names the record
         )
         result.check_kind = check.kind
         if check.fallback_reason:
-            note(f"posted a commit status instead of a check run ({check.fallback_reason})")
+            note(
+                f"posted a commit status instead of a check run ({check.fallback_reason}); a status cannot "
+                "vouch for the run record, so an approval will not promote it (grant `checks: write`)"
+            )
     finally:
         client.close()
     write_outputs(event.output_path, {"comment-url": result.comment_url or ""})
     _share_record(ctx, state)
     return result
+
+
+def _bound_record(ctx: _Ctx, state: dict[str, Any], sha: str):
+    """The run record this job published for `sha` (by the id the run phase saved), for its check."""
+    from mlci.store import baseline
+
+    record = next((r for r in baseline.records_for(ctx.project.repo, sha) if r.id == state.get("record")), None)
+    if record is None:
+        ctx.note(f"no run record {state.get('record')} at {sha[:12]}: the mlci check vouches for no record")
+    return record
 
 
 def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
@@ -808,7 +887,7 @@ def _push_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
         ctx.root, limit=limit, config_path=ctx.project.config_path, note=ctx.note
     )  # cancelled runs
     record = run(ctx.project)  # stored locally in refs/notes/mlci
-    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict()}
+    return {**state, "ran": True, "metrics": record.metrics, "backfill": gap.as_dict(), "record": record.id}
 
 
 def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
@@ -821,6 +900,7 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
             baseline.push(repo, "origin")
     else:
         ctx.note("no 'origin' remote: the baseline record was stored locally only")
+    _bind_baseline(ctx, state)
     metrics = state["metrics"]
     write_outputs(
         ctx.event.output_path,
@@ -834,8 +914,47 @@ def _push_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     result = CiResult(ctx.event.name, "baseline", "success", metrics=metrics, notes=ctx.notes)
     registry = ctx.cfg.registry
     if registry.configured and registry.promote_on in ("main", "both"):
-        result.action, result.promotion = "promote", _promote(ctx, approval=None)
+        result.action, result.promotion = "promote", _promote(ctx, approval=None, state=state)
     return result
+
+
+def _bind_baseline(ctx: _Ctx, state: dict[str, Any]) -> None:
+    """The `mlci` check on main's commit, naming the baseline record it pushed (provenance: PRs
+    and promotions trust a main record only with this check). A failure is a note."""
+    from mlci.integrations.github import checks
+    from mlci.integrations.github import client as client_mod
+
+    sha = ctx.event.sha
+    record = _bound_record(ctx, state, sha)
+    if record is None:
+        return
+    if not ctx.token:
+        ctx.note("no GitHub token: the baseline record is not bound to this run (PRs will call it unverified)")
+        return
+    summary = "Baseline run record for pull requests to compare with.\n\n" + "\n".join(
+        f"- `{file}`: " + ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()))
+        for file, values in sorted(record.metrics.items())
+    )
+    try:
+        with client_mod.GitHubClient(ctx.token, api_url=ctx.event.api_url, retry=ctx.retry) as client:
+            check = checks.publish(
+                client,
+                ctx.event.repo,
+                sha,
+                conclusion="success",
+                title="mlci: baseline recorded",
+                summary=summary,
+                details_url=ctx.event.run_url,
+                record=record,
+            )
+    except MlciError as exc:
+        ctx.note(f"could not create the mlci check binding the baseline record ({exc.message})")
+        return
+    if check.fallback_reason:
+        ctx.note(
+            f"the baseline record is not bound to this run ({check.fallback_reason}): PRs will call it "
+            "unverified; grant `checks: write` to the baseline job"
+        )
 
 
 def _approval(ctx: _Ctx):
@@ -870,6 +989,7 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
 
     event, repo = ctx.event, ctx.project.repo
     record = baseline.latest(repo, gitrepo.head_commit(repo), clean_only=True)
+    trained = record is None
     if record is None:
         ctx.note("no run record at the approved commit yet: running the pipeline first")
         record = run(ctx.project)
@@ -877,24 +997,35 @@ def _review_run(ctx: _Ctx, state: dict[str, Any]) -> dict[str, Any]:
         out_dir = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "report"
         built = _report(ctx.project, out_dir, base_ref=event.base_ref or None, base_how=_EVENT_BASE)
         baseline.attach_gate(repo, record, built.gate.to_dict(), _evidence(built))
-    return {**state, "ran": True}
+    # provenance: a record this job made needs no check; any other must be one a CI run published
+    return {**state, "ran": True, **({"vouched": {record.id: record.digest()}} if trained else {})}
 
 
 def _review_publish(ctx: _Ctx, state: dict[str, Any]) -> CiResult:
     approval = _approval(ctx)  # again: a push since the admission makes the approval stale
     if not approval.approved:
         raise RegistryError(f"promotion refused: {approval.reason}")
-    promotion = _promote(ctx, approval=approval)
+    promotion = _promote(ctx, approval=approval, state=state)
     write_outputs(
         ctx.event.output_path, {"verdict": "success", "report-path": "", "comment-url": "", "metrics-json": ""}
     )
     return CiResult(ctx.event.name, "promote", "success", notes=ctx.notes, promotion=promotion)
 
 
-def _promote(ctx: _Ctx, *, approval):
-    """Promote with the token this command was given: registry tags are pushed with it."""
+def _promote(ctx: _Ctx, *, approval, state: dict[str, Any]):
+    """Promote with the token this command was given: registry tags are pushed with it, and the
+    record is verified with it (issue 25); on a push, the record this job made (by id)."""
     from mlci.integrations.registry.gto_tags import credentials
-    from mlci.workflows.promote import promote
+    from mlci.workflows.promote import github_verifier, promote
 
+    verify = github_verifier(
+        {},
+        token=ctx.token,
+        api_url=ctx.event.api_url,
+        repo=ctx.event.repo,
+        retry=ctx.retry,
+        vouched=state.get("vouched"),
+    )
+    record_id = state.get("record") if ctx.event.name == "push" else None
     with credentials(ctx.token, ctx.event.server_url):  # the token `mlci ci` was given, not os.environ's
-        return promote(ctx.project, approval=approval)
+        return promote(ctx.project, approval=approval, verify=verify, record_id=record_id)

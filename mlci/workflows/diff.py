@@ -18,6 +18,7 @@ from mlci.store import baseline, dvcfile
 from mlci.store import config as config_mod
 from mlci.store.gitplumb import Plumb
 from mlci.store.metrics import describe_other, parse_params, read_metrics, read_params, scoped, split_metrics
+from mlci.workflows import trust as trust_mod
 
 
 def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
@@ -88,16 +89,20 @@ def diff(
     config_path: Path | None = None,
     cfg: config_mod.Config | None = None,
     base_how: str | None = None,
+    trust: dict | None = None,
 ) -> Comparison:
     """Read on git plumbing (one `cat-file --batch` for every blob and note), not GitPython.
     `cfg`: the project's config when the caller has it open (else read from `config_path`).
     `base_how`: how the caller chose `base_ref` (default "given with --base"); without a `base_ref` the
-    local default branch is the base (`gitrepo.default_base_by`)."""
+    local default branch is the base (`gitrepo.default_base_by`).
+    `trust`: the base records verified through GitHub (`trust.check_baselines`); None: unchecked."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), base_how)
+        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), base_how, trust)
 
 
-def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config, base_how: str | None = None) -> Comparison:
+def _diff(
+    repo: Plumb, base_ref: str | None, cfg: config_mod.Config, base_how: str | None = None, trust: dict | None = None
+) -> Comparison:
     root = Path(repo.working_tree_dir)
     head_commit = repo.head_commit()
     if base_ref:
@@ -109,11 +114,18 @@ def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config, base_how: s
     notes: list[str] = []
     base_others: dict[str, dict[str, Any]] | None = None
 
-    base_record = baseline.baseline_for(repo, base_commit)
+    # verified records first (issue 25): `trust_mod.pick` says when it used, or passed over, an unverified one
+    base_record = trust_mod.pick(lambda t: baseline.baseline_for(repo, base_commit, trusted=t), trust, notes)
     if base_record is None:
         inputs = _inputs_at(repo, base_commit, cfg, scope)
         if inputs is not None:
-            base_record = baseline.same_inputs(repo, base_commit, lambda r: record_inputs(r, cfg, scope) == inputs)
+            base_record = trust_mod.pick(
+                lambda t: baseline.same_inputs(
+                    repo, base_commit, lambda r: record_inputs(r, cfg, scope) == inputs, trusted=t
+                ),
+                trust,
+                notes,
+            )
         if base_record is not None:
             notes.append(f"baseline recorded at {base_record.commit[:12]}, same inputs as base {base_commit[:12]}")
     if base_record is not None:
@@ -158,6 +170,7 @@ def _diff(repo: Plumb, base_ref: str | None, cfg: config_mod.Config, base_how: s
         notes=notes,
         base_how=how,
         merge_of=repo.github_merge(head_commit),
+        base_provenance=trust_mod.provenance_of(base_record, trust) if source == "record" else None,
     )
     unknown = sorted({m.name for m in comparison.metrics if m.direction_source == "unknown" and m.verdict == "changed"})
     if unknown:

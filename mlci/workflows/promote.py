@@ -5,6 +5,14 @@ someone with write access (checked through the GitHub API in CI). Locally `force
 promotes anyway, and says so in the version's metadata. A run whose gate failed is refused
 unless `allow_regression=True` (also recorded). The backend does the storing; this module
 only decides and gathers the evidence (digest, record, metrics, params, data hashes, approval).
+
+Which record: a git note anyone with push access can write (issue 25). So the record must be
+the one its CI run published, verified through GitHub (`verify`, see
+`mlci.integrations.github.provenance`): for an approval, the PR run's `mlci` check names it;
+on the default branch, the check of a push-to-default-branch run does. Without a way to ask
+GitHub (no token), only a record this clone's own `mlci run` wrote is promoted
+(`baseline.written_here`); any other (fetched) record is refused unless the check is waived,
+`unverified=True` (`--unverified`) or `force=True`, and the waiver is stored with the version.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +36,21 @@ from mlci.report.card import model_card
 from mlci.store import atomicio, baseline, gitrepo
 from mlci.store import config as config_mod
 from mlci.store.project import Project, opened
+
+
+class VerdictLike(Protocol):
+    """`mlci.integrations.github.provenance.Verdict`'s shape."""
+
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def check_url(self) -> str | None: ...
+
+
+# (record, as a default-branch baseline?) -> whether its CI run published exactly this record
+Verify = Callable[[RunRecord, bool], VerdictLike]
 
 
 class ApprovalLike(Protocol):
@@ -56,6 +80,72 @@ def github_approval(pr: int, *, repo: str | None = None, environ: dict[str, str]
     env = os.environ if environ is None else environ
     with gh_client.from_env(env) as client:
         return reviews.approval(client, repo or env.get("GITHUB_REPOSITORY", ""), pr)
+
+
+@dataclass(frozen=True)
+class _Vouched:
+    verified: bool
+    reason: str
+    check_url: str | None = None
+
+
+def github_verifier(
+    environ: dict[str, str] | None = None,
+    *,
+    token: str | None = None,
+    api_url: str | None = None,
+    repo: str | None = None,
+    retry: Any = None,
+    vouched: dict[str, str] | None = None,
+) -> Verify | None:
+    """Verify records through GitHub (token: `token`, else GITHUB_TOKEN / GH_TOKEN; repository:
+    `repo`, else GITHUB_REPOSITORY); None when either is missing. `vouched`: id -> digest of
+    records this very job produced (the review job that had to retrain), trusted as they are."""
+    import os
+
+    env = os.environ if environ is None else environ
+    token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    repo = repo or env.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        return None
+
+    def verify(record: RunRecord, default_branch: bool) -> VerdictLike:
+        if vouched and vouched.get(record.id) == record.digest():
+            return _Vouched(True, "produced by this job")
+        from mlci.integrations.github import client as gh_client
+        from mlci.integrations.github import provenance
+
+        with gh_client.GitHubClient(token, api_url=api_url or env.get("GITHUB_API_URL"), retry=retry) as client:
+            return provenance.verify(client, str(repo), record, require_default_branch=default_branch)
+
+    return verify
+
+
+def check_provenance(
+    record: RunRecord, approved_by: dict, *, verify: Verify | None, unverified: bool, written_here: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """The version's `provenance` metadata and warnings; refuses a record its CI run did not publish."""
+    waiver = "--unverified" if unverified else "--force" if approved_by.get("kind") == "forced" else None
+    if waiver:
+        return {"verified": False, "waived": waiver, "sha256": record.digest()}, [
+            f"promoted with {waiver}: run record {record.id} was not checked against the CI run that produced it"
+        ]
+    if verify is None and written_here and approved_by.get("kind") != "review":
+        return {"verified": False, "written_here": True, "sha256": record.digest()}, []
+    if verify is None:
+        raise RegistryError(
+            f"cannot verify run record {record.id} at {record.commit[:12]}: it was not written by this clone, and "
+            "there is no GitHub token and repository to find the mlci check of the CI run that published it; set "
+            "GITHUB_TOKEN and GITHUB_REPOSITORY, or pass --unverified to promote it anyway (recorded with the version)"
+        )
+    verdict = verify(record, approved_by.get("kind") == "default-branch")
+    if not verdict.verified:
+        raise RegistryError(
+            f"promotion refused: run record {record.id} at {record.commit[:12]} is not the one a CI run published "
+            f"({verdict.reason}); anyone who can push refs/notes/mlci can write a record, so nothing was "
+            "registered; re-run the CI job of that commit to publish a verified one"
+        )
+    return {"verified": True, "check": verdict.check_url, "sha256": record.digest()}, []
 
 
 def _on_default_branch(repo, commit: str) -> str | None:
@@ -194,7 +284,9 @@ def _model_bytes(root: Path, path: str, sha256: str, md5: str | None, remote: st
     )
 
 
-def _metadata(record: RunRecord, approved_by: dict, *, allow_regression: bool, warnings: list[str]) -> dict[str, Any]:
+def _metadata(
+    record: RunRecord, approved_by: dict, *, allow_regression: bool, warnings: list[str], provenance: dict | None = None
+) -> dict[str, Any]:
     return {
         "commit": record.commit,
         "record": record.id,
@@ -206,6 +298,7 @@ def _metadata(record: RunRecord, approved_by: dict, *, allow_regression: bool, w
         "evidence": record.extra.get("evidence"),  # metrics' CIs, attached by the PR's `mlci ci` run
         "allow_regression": allow_regression,
         "approval": approved_by,
+        "provenance": provenance,  # was the record the one its CI run published (issue 25)
         "warnings": warnings,
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mlci": __version__,
@@ -226,8 +319,12 @@ def promote(
     config_path: Path | None = None,
     backend: Backend | None = None,
     on_step: Callable[[str], None] | None = None,
+    verify: Verify | None = None,
+    unverified: bool = False,
+    record_id: str | None = None,
 ) -> Promotion:
-    """Promote the model of the latest run record at `commit` (HEAD); see the module docstring."""
+    """Promote the model of the latest run record at `commit` (HEAD), or of run `record_id`
+    there; see the module docstring (`verify`, `unverified`: which records are trusted)."""
     if version is not None and bump is not None:
         raise RegistryError("pass either --version or --bump, not both")
     if version is not None:
@@ -248,6 +345,10 @@ def promote(
     record = baseline.latest(repo, commit, clean_only=True)
     if record is None and "origin" in [r.name for r in repo.remotes]:
         record = _fetch_record(repo, commit)  # CI recorded it and pushed refs/notes/mlci
+    if record_id is not None:  # the run this job made, not whichever note is newest
+        record = next((r for r in baseline.records_for(repo, commit) if r.id == record_id and not r.dirty), None)
+        if record is None:
+            raise RegistryError(f"no clean run record {record_id} at {commit[:12]}; run `mlci run` there first")
     if record is None:
         if baseline.latest(repo, commit) is not None:
             raise RegistryError(
@@ -256,6 +357,10 @@ def promote(
             )
         raise RegistryError(f"no run record for {commit[:12]}; run `mlci run` there first, then promote")
     approved_by, warnings = authorize(repo, commit, promote_on=promote_on, approval=approval, force=force)
+    provenance, unchecked = check_provenance(
+        record, approved_by, verify=verify, unverified=unverified, written_here=baseline.written_here(repo, record)
+    )
+    warnings += unchecked
     gate_failed = record.gate is not None and record.gate.get("passed") is False
     if gate_failed and not allow_regression:
         raise RegistryError(
@@ -285,7 +390,9 @@ def promote(
 
     md5 = record.outs.get(artifact.path)
     with _model_bytes(root, artifact.path, artifact.sha256, md5, settings.remote) as file:
-        metadata = _metadata(record, approved_by, allow_regression=gate_failed, warnings=warnings)
+        metadata = _metadata(
+            record, approved_by, allow_regression=gate_failed, warnings=warnings, provenance=provenance
+        )
         card_facts = {**metadata, "sha256": artifact.sha256, "size": artifact.size}
         candidate = Candidate(
             name=name,

@@ -9,7 +9,10 @@ rate-limit headers. Faults are injectable (`fail_next`; `echo_authorization`: an
 quotes the Authorization header, as some proxies do), comments can come from people
 (`comment_as`, e.g. a maintainer's `/mlci train <sha>`), permissions can be withdrawn (`deny`),
 and every request is logged (`requests`) so tests can assert what was sent, and where the
-token went.
+token went. For provenance (issue 25): workflow runs with their check suites (`add_workflow_run`,
+`GET /actions/runs?check_suite_id=`; `actions_env` registers the job's run), check runs filed
+under the first suite of their commit as GitHub does, made by GitHub Actions unless `as_app`
+says another app, listed by `check_name`, `filter` and page, and `GET /repos/{o}/{r}`.
 
 The API is served both at `/` and under `/api/v3` (the GitHub Enterprise Server prefix).
 """
@@ -48,7 +51,9 @@ DEFAULT_PERMISSIONS = {
     "checks": "write",
     "statuses": "write",
     "metadata": "read",
+    "actions": "read",
 }
+ACTIONS_APP = {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"}  # GITHUB_TOKEN's check runs
 
 
 def _now() -> str:
@@ -110,6 +115,10 @@ class FakeGitHub:
     requests: list[Logged] = field(default_factory=list)
     rate_remaining: int = 5000
     echo_auth: list[int] = field(default_factory=list)  # next answers: this status, echoing Authorization
+    # Provenance (issue 25): workflow runs, each with its check suite; the app whose token creates check runs.
+    workflow_runs: list[dict] = field(default_factory=list)
+    check_app: dict = field(default_factory=lambda: dict(ACTIONS_APP))
+    default_branch: str = "main"
     _next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,6 +142,8 @@ class FakeGitHub:
             self.faults.clear()
             self.requests.clear()
             self.echo_auth.clear()
+            self.workflow_runs.clear()
+            self.check_app = dict(ACTIONS_APP)
             self.rate_remaining = 5000
             self.token = TOKEN
 
@@ -230,6 +241,31 @@ class FakeGitHub:
         review["node_id"] = _node_id("PRR", review["id"])
         self.reviews.setdefault(pr, []).append(review)
         return review
+
+    def add_workflow_run(
+        self, event: str, head_sha: str, head_branch: str | None, *, head_repo: str | None = None
+    ) -> dict:
+        """A GitHub Actions workflow run and its check suite (one suite per run, as on GitHub)."""
+        rid, suite = self._new_id(), self._new_id()
+        run = {
+            "id": rid,
+            "name": "mlci",
+            "event": event,
+            "head_branch": head_branch,
+            "head_sha": head_sha,
+            "path": ".github/workflows/mlci.yml",
+            "status": "in_progress",
+            "check_suite_id": suite,
+            "html_url": f"https://github.com/{self.repo}/actions/runs/{rid}",
+            "head_repository": {"full_name": head_repo or self.repo},
+            "repository": {"full_name": self.repo},
+        }
+        self.workflow_runs.append(run)
+        return run
+
+    def as_app(self, slug: str) -> None:
+        """Check runs created from now on belong to another GitHub App (its installation token)."""
+        self.check_app = {"id": 900 + len(slug), "slug": slug, "name": slug}
 
     def log_text(self) -> str:
         """Everything the server received except the Authorization header (for leak checks)."""
@@ -428,7 +464,10 @@ class _Handler(BaseHTTPRequestHandler):
             {"X-Accepted-GitHub-Permissions": f"{permission}={level}"},
         )
 
-    def _page(self, items: list, query: dict, base_path: str, prefix: str) -> tuple[int, Any, dict]:
+    def _page(
+        self, items: list, query: dict, base_path: str, prefix: str, *, wrap: str | None = None
+    ) -> tuple[int, Any, dict]:
+        """One page of `items`, with GitHub's Link header; `wrap`: `{"total_count", wrap: [...]}` bodies."""
         per_page = min(100, max(1, int(query.get("per_page", ["30"])[0])))
         page = max(1, int(query.get("page", ["1"])[0]))
         last = max(1, -(-len(items) // per_page))
@@ -445,7 +484,9 @@ class _Handler(BaseHTTPRequestHandler):
             links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
         if page > 1:
             links += [f'<{url(1)}>; rel="first"', f'<{url(page - 1)}>; rel="prev"']
-        return 200, [_public(i) for i in chunk], ({"Link": ", ".join(links)} if links else {})
+        page_items = [_public(i) for i in chunk]
+        body = {"total_count": len(items), wrap: page_items} if wrap else page_items
+        return 200, body, ({"Link": ", ".join(links)} if links else {})
 
     def _dispatch(self, path: str, prefix: str, query: dict, body: dict) -> tuple[int, Any, dict]:
         st = self.state
@@ -549,12 +590,38 @@ class _Handler(BaseHTTPRequestHandler):
                 return denied
             return self._create_check_run(body)
         if mm := re.fullmatch(r"/commits/([^/]+)/check-runs", rest):
+            if denied := self._forbidden("checks", "read"):
+                return denied
             runs = [
                 r
-                for r in st.check_runs
+                for r in reversed(st.check_runs)  # newest first
                 if r["head_sha"] == mm.group(1) and (not query.get("check_name") or r["name"] == query["check_name"][0])
             ]
-            return 200, {"total_count": len(runs), "check_runs": runs}, {}
+            if query.get("filter", ["latest"])[0] == "latest":  # GitHub's default: the newest per name and suite
+                newest: dict[tuple, dict] = {}
+                for r in runs:
+                    newest.setdefault((r["name"], r["check_suite"]["id"]), r)
+                runs = list(newest.values())
+            return self._page(runs, query, path, prefix, wrap="check_runs")
+        if rest == "" and method == "GET":
+            return 200, {"full_name": st.repo, "name": st.name, "default_branch": st.default_branch}, {}
+        if rest == "/actions/runs" and method == "GET":
+            if denied := self._forbidden("actions", "read"):
+                return denied
+            found = [
+                r
+                for r in reversed(st.workflow_runs)
+                if all(
+                    str(r[key]) == query[param][0]
+                    for param, key in (
+                        ("check_suite_id", "check_suite_id"),
+                        ("head_sha", "head_sha"),
+                        ("event", "event"),
+                    )
+                    if param in query
+                )
+            ]
+            return self._page(found, query, path, prefix, wrap="workflow_runs")
         if mm := re.fullmatch(r"/statuses/([0-9a-f]{40})", rest):
             if method != "POST":
                 return (*_error(404, "Not Found"), {})
@@ -702,10 +769,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "text": output.get("text"),
                 "annotations_count": 0,
             },
-            "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+            "app": dict(st.check_app),
+            "check_suite": {"id": self._suite_for(body["head_sha"])},
         }
         st.check_runs.append(run)
         return 201, run, {}
+
+    def _suite_for(self, sha: str) -> int:
+        """GitHub files a check run made through the API under the first check suite of its app on
+        that commit (for GitHub Actions: the first workflow run of the commit); else a new suite."""
+        st = self.state
+        if st.check_app["slug"] == ACTIONS_APP["slug"]:
+            for run in st.workflow_runs:
+                if run["head_sha"] == sha:
+                    return run["check_suite_id"]
+        for run in st.check_runs:
+            if run["head_sha"] == sha and run["app"]["slug"] == st.check_app["slug"]:
+                return run["check_suite"]["id"]
+        return st._new_id()
 
     def _list_pulls(self, query: dict, path: str, prefix: str) -> tuple[int, Any, dict]:
         st = self.state
@@ -837,6 +918,9 @@ def actions_env(
             payload["review"] = {"state": review_state or "approved", "commit_id": sha, "user": {"login": "maint"}}
     event_path = workdir / "event.json"
     event_path.write_text(json.dumps(payload))
+    # The workflow run this job belongs to (its check suite files the job's check runs).
+    branch = "feature" if event in ("pull_request", "pull_request_review") else (ref or "refs/heads/main")
+    fake.add_workflow_run(event, sha, branch.removeprefix("refs/heads/"), head_repo=head_repo)
     for name in ("output", "summary"):
         (workdir / name).write_text("")
     (workdir / "temp").mkdir(exist_ok=True)
