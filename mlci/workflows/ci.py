@@ -438,7 +438,10 @@ def _parse_trust(text: str | None) -> dict[str, Any] | None:
         or not isinstance(data.get("base"), str)
         or not _SHA.fullmatch(data["base"])
         or not all(
-            isinstance(k, str) and re.fullmatch(r"[0-9a-f]{1,64}", k) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+            isinstance(k, str)
+            and re.fullmatch(r"[0-9a-f]{1,64}", k)
+            and isinstance(v, str)
+            and re.fullmatch(r"[0-9a-f]{64}", v)
             for k, v in verified.items()
         )
     ):
