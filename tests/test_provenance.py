@@ -351,3 +351,73 @@ def test_locally_a_record_this_clone_wrote_is_promoted_as_such(registry_repo):
     result = invoke(registry_repo, "promote", "--json", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["version"]["metadata"]["provenance"]["written_here"] is True
+
+
+# --- the split: the admit job verifies, the tokenless train job compares with what it verified ------
+
+
+def _split_jobs(team, fake_github, tmp_path, *, trust_override: str | None = None) -> dict:
+    """pr.yml's admit job (token, runs no PR code) and train job (no token), on clones of origin;
+    the train job's clone already holds origin's notes (a public repository's anonymous fetch)."""
+    from tests.plugins.fake_github import read_outputs
+
+    seed, origin, auth = team
+    pr_head = _open_pr(seed, auth)
+    fake_github.add_pull(12, head_sha=pr_head)
+    admit_root = _clone(origin, auth, tmp_path / "admit-job", pr_head)
+    admit_env = _job_env(fake_github, origin, tmp_path / "admit", sha=pr_head)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlci", "ci", "--phase", "admit", "--runner-environment", "self-hosted"],
+        cwd=admit_root,
+        env=admit_env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    trust = read_outputs(admit_env["GITHUB_OUTPUT"])["baseline-trust"]
+    train_root = _clone(origin, auth, tmp_path / "train-job", pr_head)
+    subprocess.run(
+        ["git", "fetch", "-q", "origin", "+refs/notes/mlci:refs/notes/mlci"], cwd=train_root, check=True, env=auth
+    )
+    train_env = {
+        k: v for k, v in _job_env(fake_github, origin, tmp_path / "train", sha=pr_head).items() if "TOKEN" not in k
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlci",
+            "ci",
+            "--phase",
+            "train",
+            "--admitted-sha",
+            pr_head,
+            "--baseline-trust",
+            trust if trust_override is None else trust_override,
+        ],
+        cwd=train_root,
+        env=train_env,
+        capture_output=True,
+        text=True,
+    )
+    return {"rc": done.returncode, "stderr": done.stderr, "trust": trust, "out": tmp_path / "train" / "temp"}
+
+
+def test_the_split_train_job_compares_with_the_record_the_admit_job_verified(team, fake_github, tmp_path):
+    seed, origin, auth = team
+    legit = _bind_main(fake_github, seed)
+    forged = _push_forged(origin, auth, tmp_path, git(seed, "rev-parse", "main"), _halve_metrics)
+    job = _split_jobs(team, fake_github, tmp_path)
+    assert job["rc"] == 0, job["stderr"]
+    assert json.loads(job["trust"])["verified"] == {legit["id"]: RunRecord.from_dict(legit).digest()}
+    report = json.loads((job["out"] / "mlci" / "report" / "report.json").read_text())
+    assert _base_values(report).items() <= _recorded(legit).items()  # not the newer forged note
+    assert report["comparison"]["base"]["provenance"] == "verified"
+    assert any(forged["id"] in n for n in report["notes"])
+
+
+@pytest.mark.parametrize("bad", ["[]", '{"base": "x", "verified": {}}', '{"verified": {"id": "short"}}', "{" * 10])
+def test_a_baseline_trust_that_is_not_the_admit_jobs_output_is_refused(team, fake_github, tmp_path, bad):
+    job = _split_jobs(team, fake_github, tmp_path, trust_override=bad)
+    assert job["rc"] == 3 and "--baseline-trust must be the admit job's baseline-trust output" in job["stderr"]
+    assert "Traceback" not in job["stderr"]
