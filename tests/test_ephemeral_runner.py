@@ -44,14 +44,19 @@ def _approved_fork(root: Path, fake_github) -> str:
     return head
 
 
-def test_an_approved_fork_pr_is_refused_on_a_runner_not_declared_ephemeral(marked_pr, fake_github, tmp_path):
+def _train(root: Path, fake_github, tmp_path: Path, head: str, *, ephemeral: bool, phase: str = "train"):
+    """pr.yml's train job on the self-hosted runner: no token, the admit job's head SHA."""
+    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, token=None)
+    if not ephemeral:
+        del env[runner_env.EPHEMERAL]  # a persistent self-hosted runner
+    return invoke(root, "ci", "--phase", phase, "--admitted-sha", head, env=env), env
+
+
+@pytest.mark.parametrize("phase", ["verify", "train"])
+def test_an_approved_fork_pr_is_refused_on_a_runner_not_declared_ephemeral(marked_pr, fake_github, tmp_path, phase):
     root, marker = marked_pr
     head = _approved_fork(root, fake_github)
-    env = actions_env(
-        fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
-    )
-    del env[runner_env.EPHEMERAL]  # a persistent self-hosted runner
-    result = invoke(root, "ci", env=env)
+    result, env = _train(root, fake_github, tmp_path, head, ephemeral=False, phase=phase)
     assert result.exit_code == 3
     assert result.stderr.strip().splitlines()[-1] == f"mlci: error: {REFUSAL}"
     assert "Traceback" not in result.output
@@ -62,11 +67,7 @@ def test_an_approved_fork_pr_is_refused_on_a_runner_not_declared_ephemeral(marke
 def test_the_same_fork_pr_runs_on_a_runner_declared_ephemeral(marked_pr, fake_github, tmp_path):
     root, marker = marked_pr
     head = _approved_fork(root, fake_github)
-    env = actions_env(
-        fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True, labels=("safe-to-train",)
-    )
-    assert env[runner_env.EPHEMERAL] == "true"
-    result = invoke(root, "ci", env=env)
+    result, _env = _train(root, fake_github, tmp_path, head, ephemeral=True)
     assert result.exit_code == 0, result.output
     assert marker.exists()
 
@@ -75,9 +76,8 @@ def test_an_unapproved_fork_pr_is_still_refused_by_the_approval_gate(marked_pr, 
     root, marker = marked_pr
     head = git(root, "rev-parse", "HEAD")
     fake_github.add_pull(12, head_sha=head, head_owner="forker")
-    env = actions_env(fake_github, tmp_path / "runner", sha=head, fork=True, self_hosted=True)
-    del env[runner_env.EPHEMERAL]
-    result = invoke(root, "ci", env=env)
+    env = actions_env(fake_github, tmp_path / "admit", sha=head, fork=True)
+    result = invoke(root, "ci", "--phase", "admit", "--runner-environment", "self-hosted", env=env)
     assert result.exit_code == 3 and "/mlci train" in result.stderr
     assert not marker.exists()
 
