@@ -255,7 +255,7 @@ def _dvc_yaml_cases() -> list[Case]:
 
 def _params_cases() -> list[Case]:
     bad = {
-        "not-utf8": (b"train:\n  lr: \xff\n", "not a UTF-8 text file"),
+        "not-utf8": (b"train:\n  lr: \xff\n", "not UTF-8 text"),
         "syntax": ("train: {lr: 0.1\n", "neither JSON nor YAML"),
         "top-list": ("- 1\n- 2\n", "must be a mapping"),
         "scalar": ("3\n", "must be a mapping"),
@@ -266,7 +266,7 @@ def _params_cases() -> list[Case]:
         Case(f"params-{name}", ("diff",), 5, expect, files={"params.yaml": text})
         for name, (text, expect) in bad.items()
     ]
-    cases.append(Case("params-directory", ("diff",), 5, "not a UTF-8 text file", setup=make_dir("params.yaml")))
+    cases.append(Case("params-directory", ("diff",), 5, "is a directory", setup=make_dir("params.yaml")))
     return cases
 
 
@@ -294,7 +294,7 @@ def _metrics_cases() -> list[Case]:
         "nested-empty": ('{"a": {}}', "holds no metrics"),
         "yaml-string-value": ("auc: high\n", "not a number"),
         "yaml-nan": ("auc: .nan\n", "finite number"),
-        "not-utf8": (b'{"auc": 0.9, "\xff": 1}', "not a text file"),
+        "not-utf8": (b'{"auc": 0.9, "\xff": 1}', "not UTF-8 text"),
     }
     cases = [
         Case(f"metrics-{name}", ("diff",), 5, expect, files={"metrics.json": text})
@@ -302,7 +302,7 @@ def _metrics_cases() -> list[Case]:
     ]
     cases += [
         Case("metrics-missing", ("diff",), 5, "does not exist", files={"metrics.json": None}),
-        Case("metrics-directory", ("diff",), 5, "not a text file", setup=make_dir("metrics.json")),
+        Case("metrics-directory", ("diff",), 5, "is a directory", setup=make_dir("metrics.json")),
         Case("metrics-gate", ("gate",), 5, "not a number", files={"metrics.json": '{"auc": "x"}'}),
         Case("metrics-report", ("report", "-o", "rep"), 5, "finite number", files={"metrics.json": '{"auc": NaN}'}),
         Case(

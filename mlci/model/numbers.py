@@ -1,0 +1,67 @@
+"""The one bound on numbers mlci reads from files a PR (or anyone with push access) controls.
+
+Python's ints have no size: a 400-digit integer is valid JSON and YAML, but `float()` and
+`math.isfinite()` raise OverflowError on it and `str()` refuses one over 4,300 digits. So every
+number read from a file is checked here first, by comparing ints as ints (never converting):
+a magnitude above `MAX_MAGNITUDE` is a data error, not a traceback. Documented in
+docs/commands.md ("Limits").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MAX_MAGNITUDE = 1e300  # any number mlci compares or stores; leaves room for deltas and ratios
+_MAX_INT = 10**300
+RANGE = "between -1e300 and 1e300"  # for messages
+MAX_DIGITS = 400  # an integer written with more digits is refused before it is converted
+
+
+def int_in_range(value: int) -> bool:
+    """|value| <= 1e300, compared as ints: no OverflowError, whatever the size."""
+    return -_MAX_INT <= value <= _MAX_INT
+
+
+def in_range(value: Any) -> bool:
+    """A number mlci can compare: an int or float (not a bool), finite, |value| <= 1e300."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return int_in_range(value)
+    return math.isfinite(value) and abs(value) <= MAX_MAGNITUDE
+
+
+def digits(value: int) -> int:
+    """How many decimal digits `value` has, without str() (refused past 4,300 digits)."""
+    return max(1, math.floor(abs(value).bit_length() * math.log10(2)) + 1) if value else 1
+
+
+def oversized(data: Any, *, floats: bool = False) -> Any | None:
+    """The first int in `data` (nested lists and mappings, keys too) beyond the bound, or None;
+    with `floats`, a float that is not finite or beyond the bound counts as well.
+    Walked without recursion: a record nested deeply must not raise RecursionError here."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not int_in_range(item):
+                return item
+        elif isinstance(item, float):
+            if floats and not in_range(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+def describe(value: Any) -> str:
+    """A short phrase for an out-of-range number, never its full text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"an integer of {digits(value)} digits"
+    return str(value)
