@@ -65,3 +65,41 @@ def describe(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"an integer of {digits(value)} digits"
     return str(value)
+
+
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # strict JSON has no such numbers
+
+
+def json_safe(data: Any) -> Any:
+    """A copy of `data` that strict JSON (`allow_nan=False`) can encode: each NaN/±inf float
+    becomes the string "NaN", "Infinity" or "-Infinity" (documented in docs/commands.md), each
+    key a string. Walked without recursion."""
+    root = [data]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        value = container[key]
+        if isinstance(value, float) and not math.isfinite(value):
+            container[key] = NON_FINITE[str(value)]
+        elif isinstance(value, dict):
+            copy = {k if isinstance(k, str) else json_key(k): v for k, v in value.items()}
+            container[key] = copy
+            stack.extend((copy, k) for k in copy)
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+            container[key] = items
+            stack.extend((items, i) for i in range(len(items)))
+    return root[0]
+
+
+def json_key(key: Any) -> str:
+    if isinstance(key, float) and not math.isfinite(key):
+        return NON_FINITE[str(key)]
+    return json_text(key)
+
+
+def json_text(value: Any) -> str:
+    """How json.dumps writes a scalar key (true/false/null, numbers), as a string."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)

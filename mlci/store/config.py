@@ -512,21 +512,16 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
 def load(root: Path, config_path: Path | None = None) -> Config:
     """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults."""
     path = config_path or root / CONFIG_NAME
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if config_path is not None:
             raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
         return _defaults(root)
     file = path.name if path.parent == root else str(path)
-    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
-        raise ConfigError(f"{file} is not a regular file; pass the mlci.yaml file itself")
-    try:
-        raw = _load_yaml(path.read_bytes().decode("utf-8"), file)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: not UTF-8 text; save it as UTF-8") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{file} is a directory, not a file; pass the mlci.yaml file itself") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}; check the file's permissions") from None
+    if path.is_symlink() and not path.exists():  # defaults would silently drop every goal
+        raise ConfigError(f"{file} is a symbolic link that leads nowhere (dangling or a loop); fix or remove the link")
+    if config_path is None and repopath.escapes(root, CONFIG_NAME):
+        raise ConfigError(f"{file} is a link leading outside the repository; make it a file in the repo")
+    raw = _load_yaml(safeyaml.read_text(path, file, ConfigError, hint="pass the mlci.yaml file itself"), file)
     if raw is None:
         raw = {}
     _check_keys("", raw, _TOP_SCHEMA, file)

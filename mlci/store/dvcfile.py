@@ -48,6 +48,11 @@ def _load(path: Path, text: str | None = None) -> dict[str, Any]:
     return data
 
 
+def load_plain(path: Path) -> dict[str, Any]:
+    """A dvc.yaml, dvc.lock or .dvc file as written (no templating), bounded; ConfigError when unreadable."""
+    return _load(path)
+
+
 def is_templated(data: dict[str, Any]) -> bool:
     """Whether DVC must resolve this dvc.yaml before its paths mean anything."""
     if "vars" in data:
@@ -101,7 +106,7 @@ def spec(root: Path) -> dict[str, Any]:
     path = root / "dvc.yaml"
     data = _load(path)
     if not is_templated(data):
-        return data
+        return _check_lists(data)
     sources = [
         path,
         root / DEFAULT_PARAMS,
@@ -110,8 +115,25 @@ def spec(root: Path) -> dict[str, Any]:
     key = tuple((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in sources)
     if key not in _resolved_cache:
         _resolved_cache.clear()
-        _resolved_cache[key] = _resolve_with_dvc(root, data)
+        _resolved_cache[key] = _check_lists(_resolve_with_dvc(root, data))
     return _resolved_cache[key]
+
+
+_LISTS = ("metrics", "plots", "params")  # top level; a stage also lists deps and outs
+
+
+def _check_lists(data: dict[str, Any]) -> dict[str, Any]:
+    """`plots: 5` or `deps: data.csv` is not a pipeline DVC runs: one line, not a TypeError later."""
+    places: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [("", data, _LISTS)]
+    places += [(f"stage {show(n)}: ", s, (*_LISTS, "deps", "outs")) for n, s in (data.get("stages") or {}).items()]
+    for where, section, keys in places:
+        for key in keys:
+            if section.get(key) is not None and not isinstance(section[key], list):
+                raise ConfigError(
+                    f"dvc.yaml: {where}'{key}' must be a list, got {type(section[key]).__name__} "
+                    f"{show(section[key])}; see DVC's dvc.yaml reference"
+                )
+    return data
 
 
 def norm(path: str, wdir: str = ".") -> str:
