@@ -34,7 +34,9 @@ def in_range(value: Any) -> bool:
 
 def digits(value: int) -> int:
     """How many decimal digits `value` has, without str() (refused past 4,300 digits)."""
-    return max(1, math.floor(abs(value).bit_length() * math.log10(2)) + 1) if value else 1
+    size = abs(value)
+    estimate = math.floor(size.bit_length() * math.log10(2)) + 1  # exact, or one too many
+    return estimate - 1 if estimate > 1 and size < 10 ** (estimate - 1) else estimate
 
 
 def oversized(data: Any, *, floats: bool = False) -> Any | None:
