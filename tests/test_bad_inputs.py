@@ -520,9 +520,14 @@ def _remote_cases() -> list[Case]:
 
 # --- generated: every YAML-reading entry point × every hostile shape of file ----------------
 
-NINE = ",".join(["lol"] * 9)
-# 700 bytes that expand to 9**9 (387 million) strings once anything walks them: "billion laughs"
-BOMB = "a0: &a0 [" + NINE + "]\n" + "".join(f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+# ~700 bytes, one flow list, that expand to 9**9 (387 million) strings once anything walks them
+BOMB = (
+    "[&a0 ["
+    + ",".join(["lol"] * 9)
+    + "], "
+    + ", ".join(f"&a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10))
+    + "]"
+)
 HUGE_INT = "9" * 5000  # over Python's 4,300-digit limit for int(str)
 
 
@@ -533,40 +538,69 @@ class EntryPoint:
     file: str
     args: tuple[str, ...]
     exit: int
+    place: str  # a valid file with VALUE where a hostile value goes (where mlci shows or walks it)
     shape: str  # a wrong shape for this file (a list, a scalar, strings where mappings go)
     shape_expect: str
     files: dict[str, str | bytes | None] = field(default_factory=dict)
     committed_at_base: bool = False  # the file is read from the base commit, not the working tree
 
 
+_LOCK = (
+    "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n    - path: train.py\n      md5: VALUE\n"
+)
 YAML_ENTRY_POINTS = {
-    "config": EntryPoint("mlci.yaml", ("diff",), 3, "- metrics.json\n", "must be a mapping"),
-    "config-gate": EntryPoint(
-        "mlci.yaml", ("gate",), 3, "goals: [auc]\nmetrics: [metrics.json]\n", "must be a mapping"
+    "config": EntryPoint(
+        "mlci.yaml",
+        ("diff",),
+        3,
+        "metrics: [metrics.json]\ngoals:\n  auc: {direction: VALUE}\n",
+        "- metrics.json\n",
+        "must be a mapping",
     ),
-    "params": EntryPoint("params.yaml", ("diff",), 5, "- 1\n- 2\n", "must be a mapping"),
+    "config-gate": EntryPoint(
+        "mlci.yaml",
+        ("gate",),
+        3,
+        "metrics: [metrics.json]\nregistry: {stage: VALUE}\n",
+        "goals: [auc]\nmetrics: [metrics.json]\n",
+        "must be a mapping",
+    ),
+    "params": EntryPoint("params.yaml", ("diff",), 5, "train:\n  lr: VALUE\n", "- 1\n- 2\n", "must be a mapping"),
     "metrics-yaml": EntryPoint(
-        "metrics.yaml", ("diff",), 5, "- 0.9\n", "not a mapping", files={"mlci.yaml": "metrics: [metrics.yaml]\n"}
+        "metrics.yaml",
+        ("diff",),
+        5,
+        "auc: 0.9\nlogloss: 0.3\nnote: VALUE\n",
+        "- 0.9\n",
+        "not a mapping",
+        files={"mlci.yaml": "metrics: [metrics.yaml]\n"},
     ),
     "dvc-yaml": EntryPoint(
-        "dvc.yaml", ("diff",), 3, "stages:\n  train: [python train.py]\n", "must be a mapping", {"mlci.yaml": None}
+        "dvc.yaml",
+        ("diff",),
+        3,
+        DVC_YAML + "    desc: VALUE\n",
+        "stages:\n  train: [python train.py]\n",
+        "must be a mapping",
+        {"mlci.yaml": None},
     ),
     "dvc-lock": EntryPoint(
-        "dvc.lock", ("report", "-o", OUT), 3, "stages:\n  train:\n    deps: [a.csv]\n", "must be a list of"
+        "dvc.lock", ("report", "-o", OUT), 3, _LOCK, "stages:\n  train:\n    deps: [a.csv]\n", "must be a list of"
     ),
     "base-dvc-lock": EntryPoint(
         "dvc.lock",
         ("report", "--base", "lock-base", "-o", OUT),
         3,
+        _LOCK,
         "- stages\n",
         "expected a mapping",
         committed_at_base=True,
     ),
 }
-HOSTILE = {  # name -> (content or None for a FIFO, what the one line says)
+HOSTILE = {  # name -> (the value put in place, or None for a FIFO; what the one line says)
     "anchor-bomb": (BOMB, "aliases expand it beyond"),
-    "huge-int": (f"x: {HUGE_INT}\n", "out of range"),
-    "non-utf8": (b"x: caf\xe9\n", "not UTF-8"),
+    "huge-int": (HUGE_INT, "out of range"),
+    "non-utf8": (b"caf\xe9", "not UTF-8"),
     "fifo": (None, "not a regular file"),
 }
 
@@ -587,10 +621,18 @@ def _commit_at_base(rel: str, content: str | bytes) -> Callable[[Path], None]:
     return setup
 
 
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 def _generated_yaml_cases() -> list[Case]:
     cases = []
     for entry_name, entry in YAML_ENTRY_POINTS.items():
-        hostile = {**HOSTILE, "wrong-shape": (entry.shape, entry.shape_expect)}
+        hostile = {
+            kind: (None if value is None else entry.place.encode().replace(b"VALUE", _bytes(value)), expect)
+            for kind, (value, expect) in HOSTILE.items()
+        }
+        hostile["wrong-shape"] = (entry.shape.encode(), entry.shape_expect)
         for kind, (content, expect) in hostile.items():
             case_id = f"gen-{entry_name}-{kind}"
             if entry.committed_at_base:
@@ -710,6 +752,12 @@ def _contract_cases() -> list[Case]:
     ]
 
 
+def _fifo_table_cases() -> list[Case]:
+    return [
+        Case("data-profile-fifo", ("data", "profile", "t.csv"), 5, "not a regular file", setup=fifo("t.csv")),
+    ]
+
+
 def _huge_record(rev: str) -> Callable[[Path], None]:
     """A valid run record for `rev` but for one metric: an integer of 400 digits (valid JSON)."""
 
@@ -757,6 +805,7 @@ CASES = (
     + _path_cases()
     + _generated_yaml_cases()
     + _contract_cases()
+    + _fifo_table_cases()
     + _huge_record_cases()
 )
 
@@ -1118,3 +1167,11 @@ def test_merge_keys_with_an_override_and_shared_anchors_are_accepted(tmp_path: P
     assert (goals["logloss"].direction, goals["logloss"].min, goals["logloss"].tolerance) == ("lower", 0.0, 0.01)
     assert (goals["auc"].direction, goals["auc"].min) == ("higher", 0.5)
     assert read_params(root, ["params.yaml"])["params.yaml"]["train.lr"] == 0.2
+
+
+@pytest.mark.timeout(60)
+def test_data_check_refuses_a_fifo_table_without_blocking(template: Path, tmp_path: Path):
+    config = "metrics: [metrics.json]\ndata:\n  expectations:\n    t.csv: {min_rows: 1}\n"
+    root = prepare(template, tmp_path, Case("fifo", (), 0, "", files={"mlci.yaml": config}, setup=fifo("t.csv")))
+    result = CliRunner().invoke(cli, ["-C", str(root), "data", "check"])
+    assert result.exit_code == 5 and "t.csv is not a regular file" in result.stdout, result.output
