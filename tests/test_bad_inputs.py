@@ -1067,17 +1067,24 @@ def test_a_table_a_stage_links_out_after_the_config_loaded_is_not_read(tmp_path:
     assert [v.rule for v in violations] == ["read"] and SECRET not in str(violations)
 
 
-def test_metrics_and_params_a_stage_links_out_are_not_read(tmp_path: Path):
+def test_metrics_params_and_predictions_a_stage_links_out_are_not_read(tmp_path: Path):
     from mlci.errors import DataError
+    from mlci.store import predictions
+    from mlci.store.config import ModelConfig
     from mlci.store.metrics import read_metrics, read_params
 
     outside = tmp_path / "outside.yaml"
     outside.write_text(f"note: {SECRET}\nauc: 0.9\n")
     root = tmp_path / "repo"
     root.mkdir()
-    (root / "metrics.yaml").symlink_to(outside)
-    (root / "params.yaml").symlink_to(outside)
-    for read in (lambda: read_metrics(root, ["metrics.yaml"]), lambda: read_params(root, ["params.yaml"])):
+    for name in ("metrics.yaml", "params.yaml", "preds.csv"):
+        (root / name).symlink_to(outside)
+    model = ModelConfig(name="m", metrics=("metrics.yaml",), predictions="preds.csv")
+    for read in (
+        lambda: read_metrics(root, ["metrics.yaml"]),
+        lambda: read_params(root, ["params.yaml"]),
+        lambda: predictions.read_head(root, model),
+    ):
         with pytest.raises(DataError, match="outside the repository") as raised:
             read()
         assert SECRET not in raised.value.message

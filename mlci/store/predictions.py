@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ConfigError, DataError
-from mlci.store import dvcfile, gitrepo
+from mlci.store import dvcfile, gitrepo, repopath
 from mlci.store.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def read_head(root: Path, model: ModelConfig) -> Predictions:
             f"model '{model.name}' has no 'predictions:' in mlci.yaml; "
             "add one (row_id,label,score) to enable significance tests"
         )
-    path = root / model.predictions
+    path = repopath.inside(root, model.predictions, model.predictions, DataError)  # a stage may link out
     if not path.exists():
         raise DataError(f"{model.predictions}: predictions file missing in the working tree; run `mlci run`")
     if not path.is_file():
