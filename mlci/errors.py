@@ -12,7 +12,8 @@ Exit codes (documented in the README):
 2     bad command line (click's own usage errors); `reproduce`: cannot reproduce
 3     configuration: `mlci.yaml` / `dvc.yaml` invalid or missing
 4     git: not a repository, no commits, unknown ref, missing history
-5     input data: metrics, params or predictions files unreadable or invalid
+5     input data: metrics, params or predictions files unreadable or invalid; `mlci gate`:
+      nothing to check
 6     pipeline: DVC missing or a stage failed
 7     remote service: GitHub / MLflow / network refused or failed
 8     registry: promotion refused or artifact integrity failure; an object missing from

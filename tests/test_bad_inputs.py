@@ -10,6 +10,7 @@ click's CliRunner; only the disk-full cases need a subprocess (an RLIMIT_FSIZE l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import resource
@@ -255,7 +256,7 @@ def _dvc_yaml_cases() -> list[Case]:
 
 def _params_cases() -> list[Case]:
     bad = {
-        "not-utf8": (b"train:\n  lr: \xff\n", "not a UTF-8 text file"),
+        "not-utf8": (b"train:\n  lr: \xff\n", "not UTF-8 text"),
         "syntax": ("train: {lr: 0.1\n", "neither JSON nor YAML"),
         "top-list": ("- 1\n- 2\n", "must be a mapping"),
         "scalar": ("3\n", "must be a mapping"),
@@ -266,7 +267,7 @@ def _params_cases() -> list[Case]:
         Case(f"params-{name}", ("diff",), 5, expect, files={"params.yaml": text})
         for name, (text, expect) in bad.items()
     ]
-    cases.append(Case("params-directory", ("diff",), 5, "not a UTF-8 text file", setup=make_dir("params.yaml")))
+    cases.append(Case("params-directory", ("diff",), 5, "is a directory", setup=make_dir("params.yaml")))
     return cases
 
 
@@ -294,7 +295,7 @@ def _metrics_cases() -> list[Case]:
         "nested-empty": ('{"a": {}}', "holds no metrics"),
         "yaml-string-value": ("auc: high\n", "not a number"),
         "yaml-nan": ("auc: .nan\n", "finite number"),
-        "not-utf8": (b'{"auc": 0.9, "\xff": 1}', "not a text file"),
+        "not-utf8": (b'{"auc": 0.9, "\xff": 1}', "not UTF-8 text"),
     }
     cases = [
         Case(f"metrics-{name}", ("diff",), 5, expect, files={"metrics.json": text})
@@ -302,7 +303,7 @@ def _metrics_cases() -> list[Case]:
     ]
     cases += [
         Case("metrics-missing", ("diff",), 5, "does not exist", files={"metrics.json": None}),
-        Case("metrics-directory", ("diff",), 5, "not a text file", setup=make_dir("metrics.json")),
+        Case("metrics-directory", ("diff",), 5, "is a directory", setup=make_dir("metrics.json")),
         Case("metrics-gate", ("gate",), 5, "not a number", files={"metrics.json": '{"auc": "x"}'}),
         Case("metrics-report", ("report", "-o", "rep"), 5, "finite number", files={"metrics.json": '{"auc": NaN}'}),
         Case(
@@ -517,6 +518,280 @@ def _remote_cases() -> list[Case]:
     ]
 
 
+# --- generated: every YAML-reading entry point × every hostile shape of file ----------------
+
+# ~700 bytes, one flow list, that expand to 9**9 (387 million) strings once anything walks them
+BOMB = (
+    "[&a0 ["
+    + ",".join(["lol"] * 9)
+    + "], "
+    + ", ".join(f"&a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10))
+    + "]"
+)
+HUGE_INT = "9" * 5000  # over Python's 4,300-digit limit for int(str)
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """One YAML file mlci reads, the command that reads it and how a bad one must fail."""
+
+    file: str
+    args: tuple[str, ...]
+    exit: int
+    place: str  # a valid file with VALUE where a hostile value goes (where mlci shows or walks it)
+    shape: str  # a wrong shape for this file (a list, a scalar, strings where mappings go)
+    shape_expect: str
+    files: dict[str, str | bytes | None] = field(default_factory=dict)
+    committed_at_base: bool = False  # the file is read from the base commit, not the working tree
+
+
+_LOCK = (
+    "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n    - path: train.py\n      md5: VALUE\n"
+)
+YAML_ENTRY_POINTS = {
+    "config": EntryPoint(
+        "mlci.yaml",
+        ("diff",),
+        3,
+        "metrics: [metrics.json]\ngoals:\n  auc: {direction: VALUE}\n",
+        "- metrics.json\n",
+        "must be a mapping",
+    ),
+    "config-gate": EntryPoint(
+        "mlci.yaml",
+        ("gate",),
+        3,
+        "metrics: [metrics.json]\nregistry: {stage: VALUE}\n",
+        "goals: [auc]\nmetrics: [metrics.json]\n",
+        "must be a mapping",
+    ),
+    "params": EntryPoint("params.yaml", ("diff",), 5, "train:\n  lr: VALUE\n", "- 1\n- 2\n", "must be a mapping"),
+    "metrics-yaml": EntryPoint(
+        "metrics.yaml",
+        ("diff",),
+        5,
+        "auc: 0.9\nlogloss: 0.3\nnote: VALUE\n",
+        "- 0.9\n",
+        "not a mapping",
+        files={"mlci.yaml": "metrics: [metrics.yaml]\n"},
+    ),
+    "dvc-yaml": EntryPoint(
+        "dvc.yaml",
+        ("diff",),
+        3,
+        DVC_YAML + "    desc: VALUE\n",
+        "stages:\n  train: [python train.py]\n",
+        "must be a mapping",
+        {"mlci.yaml": None},
+    ),
+    "dvc-lock": EntryPoint(
+        "dvc.lock", ("report", "-o", OUT), 3, _LOCK, "stages:\n  train:\n    deps: [a.csv]\n", "must be a list of"
+    ),
+    "base-dvc-lock": EntryPoint(
+        "dvc.lock",
+        ("report", "--base", "lock-base", "-o", OUT),
+        3,
+        _LOCK,
+        "- stages\n",
+        "expected a mapping",
+        committed_at_base=True,
+    ),
+}
+HOSTILE = {  # name -> (the value put in place, or None for a FIFO; what the one line says)
+    "anchor-bomb": (BOMB, "aliases expand it beyond"),
+    "huge-int": (HUGE_INT, "out of range"),
+    "non-utf8": (b"caf\xe9", "not UTF-8"),
+    "fifo": (None, "not a regular file"),
+}
+
+
+def _commit_at_base(rel: str, content: str | bytes) -> Callable[[Path], None]:
+    """A base branch whose commit holds `content` at `rel` (and no run record); HEAD merges it, then
+    drops `rel`, so only the base's committed copy is read."""
+
+    def setup(root: Path) -> None:
+        git(root, "checkout", "-q", "-b", "lock-base", "main")
+        (root / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
+        commit_all(root, f"bad {rel} at base")
+        git(root, "checkout", "-q", "feature")
+        git(root, "merge", "-q", "--no-edit", "lock-base")
+        git(root, "rm", "-q", rel)
+        commit_all(root, f"no {rel} at head")
+
+    return setup
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _generated_yaml_cases() -> list[Case]:
+    cases = []
+    for entry_name, entry in YAML_ENTRY_POINTS.items():
+        hostile = {
+            kind: (None if value is None else entry.place.encode().replace(b"VALUE", _bytes(value)), expect)
+            for kind, (value, expect) in HOSTILE.items()
+        }
+        hostile["wrong-shape"] = (entry.shape.encode(), entry.shape_expect)
+        for kind, (content, expect) in hostile.items():
+            case_id = f"gen-{entry_name}-{kind}"
+            if entry.committed_at_base:
+                if content is None:
+                    continue  # git cannot commit a FIFO
+                cases.append(Case(case_id, entry.args, entry.exit, expect, setup=_commit_at_base(entry.file, content)))
+            elif content is None:
+                cases.append(Case(case_id, entry.args, entry.exit, expect, files=entry.files, setup=fifo(entry.file)))
+            else:
+                cases.append(Case(case_id, entry.args, entry.exit, expect, files={**entry.files, entry.file: content}))
+    return cases
+
+
+def _contract_cases() -> list[Case]:
+    """The small contracts of issue 29: each refused in one line, as DVC or the docs say."""
+    config = "metrics: [metrics.json]\n"
+    secret = "/tmp/mlci-secret-outside.csv"
+    return [
+        Case(
+            "dvcyaml-duplicate-stage",
+            ("diff",),
+            3,
+            "duplicate key 'train'",
+            files={
+                "mlci.yaml": None,
+                "dvc.yaml": "stages:\n  train: {cmd: a, metrics: [metrics.json]}\n  train: {cmd: b}\n",
+            },
+        ),
+        Case(
+            "params-duplicate-key",
+            ("diff",),
+            5,
+            "duplicate key 'lr'",
+            files={"params.yaml": "train:\n  lr: 1\n  lr: 2\n"},
+        ),
+        Case(
+            "dvcyaml-plots-number", ("diff",), 3, "'plots' must be a list", files={"dvc.yaml": DVC_YAML + "plots: 5\n"}
+        ),
+        Case(
+            "config-model-root", ("diff",), 3, "names the repository root", files={"mlci.yaml": config + "model: .\n"}
+        ),
+        Case("config-model-git", ("diff",), 3, "git's own directory", files={"mlci.yaml": config + "model: .git\n"}),
+        Case(
+            "config-params-in-git",
+            ("diff",),
+            3,
+            "git's own directory",
+            files={"mlci.yaml": config + "params: [.git/config]\n"},
+        ),
+        Case("config-symlink-dangling", ("gate",), 3, "leads nowhere", setup=symlink("mlci.yaml", "nowhere.yaml")),
+        Case("config-symlink-loop", ("gate",), 3, "leads nowhere", setup=symlink("mlci.yaml", "mlci.yaml")),
+        Case(
+            "config-link-outside-default",
+            ("gate",),
+            3,
+            "outside the repository",
+            setup=symlink("mlci.yaml", "/etc/hostname"),
+        ),
+        Case("config-merge-key-bad", ("diff",), 3, "merge key", files={"mlci.yaml": config + "ci:\n  <<: 5\n"}),
+        Case("config-recursive-alias", ("diff",), 3, "its own anchor", files={"mlci.yaml": config + "x: &x [*x]\n"}),
+        Case(
+            "config-data-tables-absolute",
+            ("diff",),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": config + f"data: {{tables: [{secret}]}}\n"},
+        ),
+        Case(
+            "config-data-tables-parent",
+            ("data", "check"),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": config + "data: {tables: [../outside.csv]}\n"},
+        ),
+        Case(
+            "config-data-expectations-outside",
+            ("data", "check"),
+            3,
+            "outside the repository",
+            files={"mlci.yaml": config + f"data:\n  expectations:\n    {secret}: {{min_rows: 1}}\n"},
+        ),
+        Case(
+            "config-expectation-nan",
+            ("data", "check"),
+            3,
+            "finite number",
+            files={"mlci.yaml": config + "data:\n  expectations:\n    t.csv:\n      columns: {a: {min: .nan}}\n"},
+        ),
+        Case(
+            "config-expectation-inf",
+            ("data", "check"),
+            3,
+            "finite number",
+            files={"mlci.yaml": config + "data:\n  expectations:\n    t.csv:\n      columns: {a: {max: .inf}}\n"},
+        ),
+        Case(
+            "metrics-no-numbers-gate",
+            ("gate",),
+            5,
+            "nothing to check",
+            files={"mlci.yaml": "metrics: [status.json]\n", "status.json": '{"status": "ok"}'},
+        ),
+        Case(
+            "metrics-json-int-400-digits-gate",
+            ("gate",),
+            5,
+            "too large to compare",
+            files={"metrics.json": '{"auc": ' + "9" * 400 + "}"},
+        ),
+        Case(
+            "params-json-huge-int",
+            ("diff",),
+            5,
+            "out of range",
+            files={"mlci.yaml": config + "params: [p.json]\n", "p.json": '{"lr": ' + "9" * 350 + "}"},
+        ),
+    ]
+
+
+def _fifo_table_cases() -> list[Case]:
+    return [
+        Case("data-profile-fifo", ("data", "profile", "t.csv"), 5, "not a regular file", setup=fifo("t.csv")),
+    ]
+
+
+def _huge_record(rev: str) -> Callable[[Path], None]:
+    """A valid run record for `rev` but for one metric: an integer of 400 digits (valid JSON)."""
+
+    def setup(root: Path) -> None:
+        commit = git(root, "rev-parse", rev)
+        line = (
+            '{"schema":1,"commit":"' + commit + '","dirty":false,"params":{},'
+            '"metrics":{"metrics.json":{"auc":' + "9" * 400 + '}},"id":"huge"}'
+        )
+        git(root, "notes", "--ref=refs/notes/mlci", "append", "-m", line, rev)  # beside a good record, if any
+
+    return setup
+
+
+def _huge_record_cases() -> list[Case]:
+    return [
+        Case("record-huge-int-diff", ("diff",), 0, "skipped an unreadable run record", setup=_huge_record("main")),
+        Case(
+            "record-huge-int-show",
+            ("record", "show"),
+            0,
+            "skipped an unreadable run record",
+            setup=_huge_record("HEAD"),
+        ),
+        Case(
+            "record-huge-int-report",
+            ("report", "-o", OUT),
+            0,
+            "skipped an unreadable run record",
+            setup=_huge_record("main"),
+        ),
+    ]
+
+
 CASES = (
     _remote_cases()
     + _config_cases()
@@ -528,6 +803,10 @@ CASES = (
     + _ref_cases()
     + _flag_cases()
     + _path_cases()
+    + _generated_yaml_cases()
+    + _contract_cases()
+    + _fifo_table_cases()
+    + _huge_record_cases()
 )
 
 
@@ -612,6 +891,7 @@ def test_the_table_has_at_least_150_cases_with_unique_ids():
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+@pytest.mark.timeout(120)  # a hang (a FIFO opened, a bomb expanded) fails the case instead of the run
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_fails_cleanly(case: Case, template: Path, tmp_path: Path):
     root = prepare(template, tmp_path, case)
@@ -702,3 +982,203 @@ def test_the_readme_exit_code_table_is_what_the_suite_asserts():
     asserted = {case.exit for case in CASES} | {9}  # 9: the disk-full tests below the table
     assert documented == raised == set(range(10))
     assert asserted == documented - {1}  # 1 is a verdict (gate failed), not a bad input: tests/test_gate.py
+
+
+# --- records: one huge integer must not break a reader --------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_record_repair_sets_aside_a_record_holding_a_huge_integer(template: Path, tmp_path: Path):
+    root = prepare(template, tmp_path, Case("huge", (), 0, "", setup=_huge_record("main")))
+    repaired = CliRunner().invoke(cli, ["-C", str(root), "record", "repair"])
+    assert repaired.exit_code == 0 and "Traceback" not in repaired.output, repaired.output
+    assert '"id":"huge"' in git(root, "notes", "--ref=refs/notes/mlci-quarantine", "show", "main")
+    assert '"id":"huge"' not in git(root, "notes", "--ref=refs/notes/mlci", "show", "main")
+    after = CliRunner().invoke(cli, ["-C", str(root), "diff"])
+    assert after.exit_code == 0 and after.stderr == "", after.stderr  # the good record of main still reads
+
+
+@pytest.mark.timeout(120)
+def test_promote_skips_a_record_holding_a_huge_integer(template: Path, tmp_path: Path):
+    root = prepare(template, tmp_path, Case("huge", (), 0, "", setup=_huge_record("HEAD")))
+    result = CliRunner().invoke(cli, ["-C", str(root), "promote", "--force"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 8 and "skipped an unreadable run record" in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("mlci: error: no run record")
+
+
+# --- paths: nothing outside the repository is read ------------------------------------------
+
+SECRET = "SECRET-TOKEN-123"
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "secret.csv"  # next to the repository (tmp_path/repo), not in it
+    secret.write_text(f"token\n{SECRET}\n")
+    return secret
+
+
+def _everything_mlci_wrote(root: Path, result, out: Path) -> str:
+    notes = git(root, "for-each-ref", "--format=%(refname)", "refs/notes/")
+    texts = [result.output, result.stderr]
+    for ref in notes.splitlines():
+        for line in git(root, "notes", f"--ref={ref}", "list").splitlines():
+            texts.append(git(root, "notes", f"--ref={ref}", "show", line.split()[1]))
+    texts += [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    return "\n".join(texts)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["absolute", "parent", "symlink"])
+@pytest.mark.parametrize("args", [("data", "check"), ("diff",), ("gate",), ("report", "-o", OUT)], ids=" ".join)
+def test_a_data_table_outside_the_repository_is_refused_and_never_read(
+    template: Path, tmp_path: Path, where: str, args: tuple[str, ...]
+):
+    secret = _secret(tmp_path)
+    table = {"absolute": str(secret), "parent": "../secret.csv", "symlink": "data/t.csv"}[where]
+    config = CONFIG + f"data:\n  tables: [{table}]\n  expectations:\n    {table}: {{min_rows: 1}}\n"
+
+    def setup(root: Path) -> None:
+        if where == "symlink":
+            (root / "data").mkdir()
+            (root / "data/t.csv").symlink_to(secret)
+
+    root = prepare(template, tmp_path, Case("secret", (), 0, "", files={"mlci.yaml": config}, setup=setup))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["-C", str(root), *[str(out) if a == OUT else a for a in args]])
+    assert result.exit_code == 3 and "outside the repository" in result.stderr, result.stderr
+    assert SECRET not in _everything_mlci_wrote(root, result, out)
+
+
+def test_a_table_a_stage_links_out_after_the_config_loaded_is_not_read(tmp_path: Path):
+    """The pipeline runs PR code after mlci.yaml is checked: the readers check again."""
+    from mlci.analysis import expectations
+    from mlci.analysis.profile import profile_tables
+    from mlci.model.data_rules import TableRule
+
+    secret = _secret(tmp_path)
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    (root / "data/t.csv").symlink_to(secret)
+    profiles = profile_tables(root, ["data/t.csv"])
+    assert "outside the repository" in profiles["data/t.csv"]["error"]
+    assert SECRET not in str(profiles)
+    violations = expectations.check_file(root, TableRule(table="data/t.csv", min_rows=5))
+    assert [v.rule for v in violations] == ["read"] and SECRET not in str(violations)
+
+
+def test_metrics_params_and_predictions_a_stage_links_out_are_not_read(tmp_path: Path):
+    from mlci.errors import DataError
+    from mlci.store import predictions
+    from mlci.store.config import ModelConfig
+    from mlci.store.metrics import read_metrics, read_params
+
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(f"note: {SECRET}\nauc: 0.9\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("metrics.yaml", "params.yaml", "preds.csv"):
+        (root / name).symlink_to(outside)
+    model = ModelConfig(name="m", metrics=("metrics.yaml",), predictions="preds.csv")
+    for read in (
+        lambda: read_metrics(root, ["metrics.yaml"]),
+        lambda: read_params(root, ["params.yaml"]),
+        lambda: predictions.read_head(root, model),
+    ):
+        with pytest.raises(DataError, match="outside the repository") as raised:
+            read()
+        assert SECRET not in raised.value.message
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_as_a_data_table_is_refused_without_blocking(tmp_path: Path):
+    from mlci.analysis import expectations
+    from mlci.analysis.profile import profile_tables
+    from mlci.model.data_rules import TableRule
+
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    os.mkfifo(root / "data/t.csv")
+    assert "not a regular file" in profile_tables(root, ["data/t.csv"])["data/t.csv"]["error"]
+    assert "not a regular file" in expectations.check_file(root, TableRule(table="data/t.csv"))[0].message
+
+
+# --- output: strict JSON, any encoding, a closed stdout --------------------------------------
+
+
+def test_diff_json_is_strict_json_with_non_finite_params(template: Path, tmp_path: Path):
+    case = Case("nan", (), 0, "", files={"params.yaml": "train:\n  lr: .nan\n  n: .inf\n"})
+    root = prepare(template, tmp_path, case)
+    result = CliRunner().invoke(cli, ["-C", str(root), "diff", "--json"])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"bare {constant} in --json output")
+
+    data = json.loads(result.stdout, parse_constant=refuse)
+    params = {p["name"]: (p["base"], p["head"]) for p in data["params"]}
+    assert params["train.lr"] == (0.1, "NaN")
+
+
+def _mlci(root: Path, *args: str, env: dict[str, str] | None = None, close_stdout: bool = False):
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args],
+        cwd=root,
+        capture_output=not close_stdout,
+        stderr=subprocess.PIPE if close_stdout else None,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        preexec_fn=(lambda: os.close(1)) if close_stdout else None,
+    )
+
+
+def test_non_ascii_metric_names_print_under_an_ascii_encoding(template: Path, tmp_path: Path):
+    files = {"metrics.json": '{"aucé": 0.9, "logloss": 0.3}', "mlci.yaml": "metrics: [metrics.json]\n"}
+    root = prepare(template, tmp_path, Case("ascii", (), 0, "", files=files))
+    done = _mlci(root, "diff", env={"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "auc\\xe9" in done.stdout
+
+
+def test_a_closed_stdout_is_one_line_and_exit_9(template: Path, tmp_path: Path):
+    root = prepare(template, tmp_path, Case("closed", (), 0, ""))
+    done = _mlci(root, "diff", "--json", close_stdout=True)
+    lines = done.stderr.splitlines()
+    assert (done.returncode, len(lines)) == (9, 1), done.stderr
+    assert lines[0].startswith("mlci: error: cannot access <stdout>")
+
+
+# --- YAML: what DVC accepts still reads -----------------------------------------------------
+
+
+def test_merge_keys_with_an_override_and_shared_anchors_are_accepted(tmp_path: Path):
+    from mlci.store import config as config_mod
+    from mlci.store.metrics import read_params
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "metrics.json").write_text(METRICS)
+    (root / "mlci.yaml").write_text(
+        "metrics: [metrics.json]\n"
+        "goals:\n"
+        "  auc: &goal {direction: higher, min: 0.5, tolerance: 0.01}\n"
+        "  logloss:\n"
+        "    <<: *goal\n"
+        "    direction: lower\n"
+        "    min: 0.0\n"
+    )
+    (root / "params.yaml").write_text("base: &base {lr: 0.1, depth: 3}\ntrain:\n  <<: *base\n  lr: 0.2\n")
+    goals = config_mod.load(root).models[0].goals
+    assert (goals["logloss"].direction, goals["logloss"].min, goals["logloss"].tolerance) == ("lower", 0.0, 0.01)
+    assert (goals["auc"].direction, goals["auc"].min) == ("higher", 0.5)
+    assert read_params(root, ["params.yaml"])["params.yaml"]["train.lr"] == 0.2
+
+
+@pytest.mark.timeout(60)
+def test_data_check_refuses_a_fifo_table_without_blocking(template: Path, tmp_path: Path):
+    config = "metrics: [metrics.json]\ndata:\n  expectations:\n    t.csv: {min_rows: 1}\n"
+    root = prepare(template, tmp_path, Case("fifo", (), 0, "", files={"mlci.yaml": config}, setup=fifo("t.csv")))
+    result = CliRunner().invoke(cli, ["-C", str(root), "data", "check"])
+    assert result.exit_code == 5 and "t.csv is not a regular file" in result.stdout, result.output

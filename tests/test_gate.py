@@ -118,9 +118,23 @@ def test_a_goal_whose_metric_disappeared_fails():
 
 
 def test_a_goal_for_an_unknown_metric_is_a_warning_naming_it():
-    cfg = _config(aucc=Goal("aucc", "higher", min=0.5))
+    cfg = _config(aucc=Goal("aucc", "higher", min=0.5), auc=Goal("auc", "higher"))
     verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.95}), cfg)
     assert verdict.passed and "goal 'aucc'" in verdict.warnings[0].message
+
+
+def test_a_gate_that_checks_nothing_fails_and_says_so():
+    """Its only goal names no metric: nothing is checked, and that is not a pass."""
+    cfg = _config(aucc=Goal("aucc", "higher", min=0.5))
+    verdict = gate.evaluate(_comparison(cfg, {"auc": 0.95}, {"auc": 0.95}), cfg)
+    assert not verdict.passed and verdict.checked == 0
+    assert "nothing to check" in verdict.failures[0].message
+
+
+def test_metrics_without_numbers_leave_the_gate_nothing_to_check():
+    cfg = _config()
+    verdict = gate.evaluate(_comparison(cfg, {}, {}), cfg)
+    assert not verdict.passed and "hold no numbers" in verdict.failures[0].message
 
 
 def test_findings_added_by_other_checks_decide_the_verdict_too():

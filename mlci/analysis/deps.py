@@ -26,7 +26,8 @@ def dep_changes(repo: Any, root: Path, comparison: Comparison) -> list[DepChange
         base = comparison.base_record.deps
     else:
         text = gitrepo.show(repo, comparison.base_commit, "dvc.lock")
-        base = dvcfile.lock_hashes(root, text)[0] if text else {}
+        source = f"dvc.lock at base {comparison.base_commit[:12]}"
+        base = dvcfile.lock_hashes(root, text, source=source)[0] if text else {}
     if comparison.head_record is not None and comparison.head_record.deps:
         head = comparison.head_record.deps
     else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlci.errors import DataError
 from mlci.model.data_rules import ColumnRule, TableRule
+from mlci.store import repopath
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def check_file(root: Path, rule: TableRule) -> list[Violation]:
     from mlci.analysis.profile import read_table
 
     try:
+        repopath.check_tree(root, rule.table, rule.table, DataError)  # a link out, or a FIFO that would block
         table = read_table(root / rule.table, rule.table)
     except DataError as exc:
         return [Violation(rule.table, None, "read", exc.message)]

@@ -253,9 +253,25 @@ def evaluate(comparison: Comparison, cfg: Config, significance: dict[str, Any] |
                         "warning",
                     )
                 )
+    if checked == 0:  # a gate that checks nothing must not read as "passed"
+        findings.append(GateFinding(cfg.models[0].name, "nothing", None, nothing_to_check(comparison), False))
     passed = all(f.passed for f in findings)
     return GateVerdict(
         passed=passed, findings=tuple(findings), models=tuple(m.name for m in cfg.models), checked=checked
+    )
+
+
+def nothing_to_check(comparison: Comparison) -> str:
+    """Why a gate checked no goal, and the fix (`mlci gate` exits 5 with this line)."""
+    numbers = len(comparison.metrics)
+    found = (
+        f"the metrics files hold {numbers} number(s), none with a goal or a direction"
+        if numbers
+        else ("the metrics files hold no numbers")
+    )
+    return (
+        f"the gate has nothing to check: {found}; write numeric metrics, or goals for them in mlci.yaml "
+        "(goals: {name: {direction: higher}})"
     )
 
 

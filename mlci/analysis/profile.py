@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import DataError
+from mlci.store import repopath
 
 PROFILE_VERSION = 1
 N_EDGES = 21  # ventiles: p0, p5, …, p100
@@ -46,6 +47,8 @@ def read_table(path: Path | str, display: str | None = None):
     shown = display or str(path)
     if not path.exists():
         raise DataError(f"{shown}: no such file; run the stage that writes it or fix the path in mlci.yaml")
+    if not (path.is_file() or path.is_dir()):  # os.stat: a FIFO or device is never opened (it would block)
+        raise DataError(f"{shown} is not a regular file (a pipe, socket or device); make it a plain file")
     fmt = table_format(path)
     try:
         if fmt == "parquet":
@@ -272,6 +275,7 @@ def profile_tables(root: Path, tables: list[str]) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for rel in tables:
         try:
+            repopath.check_tree(root, rel, rel, DataError)  # a stage may have left a link out, or a FIFO
             result[rel] = profile_file(root / rel, display=rel)
         except DataError as exc:
             result[rel] = {"version": PROFILE_VERSION, "path": rel, "error": exc.message}

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from mlci.store import dvcfile
+from mlci.errors import ConfigError
+from mlci.store import dvcfile, safeyaml
 
 if TYPE_CHECKING:
     import git
@@ -67,13 +68,11 @@ def _entries(value: Any, wdir: str) -> list[str]:
 
 
 def _dvc_file_outs(root: Path, dvc_files: list[str]) -> set[str]:
-    import yaml
-
     outs = set()
     for rel in dvc_files:
         try:
-            data = yaml.safe_load((root / rel).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            data = dvcfile.load_plain(root / rel)
+        except (OSError, ConfigError):
             continue
         wdir = str(PurePosixPath(rel).parent)
         if isinstance(data, dict):
@@ -173,8 +172,8 @@ def _unpinned_environment(text: str) -> list[str] | None:
     import yaml
 
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        data = safeyaml.load(text, "environment.yml", ConfigError) or {}
+    except (yaml.YAMLError, ConfigError):
         return ["(unparsable YAML)"]
     entries = data.get("dependencies") if isinstance(data, dict) else None
     if not entries:

@@ -7,6 +7,7 @@ every `MlciError` is turned into one line on stderr and its exit code here, in o
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -138,5 +139,31 @@ def main() -> None:
     tokenenv.reexec_without_secrets()  # commands that run stages never keep a token in their environ
     from mlci.redact import RedactingStream
 
-    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # every printed line
+    for stream in (sys.stdout, sys.stderr):  # PYTHONIOENCODING=ascii: 'aucé' prints as auc\xe9, not a traceback
+        if stream is not None and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    sys.stdout, sys.stderr = (
+        RedactingStream(sys.stdout or _Closed("<stdout>")),  # started with stdout closed (`>&-`): exit 9, one line
+        RedactingStream(sys.stderr or _Closed("<stderr>")),
+    )  # every printed line redacted
     cli(prog_name="mlci")
+
+
+class _Closed(io.TextIOBase):
+    """A standard stream the process was started without: writing to it is an OSError (exit 9)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def write(self, text):
+        import errno
+
+        if not text:
+            return 0  # click probes streams with an empty write
+        raise OSError(errno.EBADF, "closed when mlci started (redirect it to /dev/null instead)", self.name)
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True

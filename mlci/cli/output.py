@@ -10,7 +10,10 @@ import click
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    """Strict JSON (RFC 8259): a NaN/±inf becomes "NaN"/"Infinity"/"-Infinity" (docs/commands.md)."""
+    from mlci.model.numbers import json_safe
+
+    click.echo(json.dumps(json_safe(data), indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
 def table(

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlci.errors import ConfigError
+from mlci.model import numbers
+from mlci.model.shown import show
 
 DTYPE_FAMILIES = ("integer", "float", "numeric", "string", "category", "boolean", "datetime")
 _TABLE_KEYS = {"min_rows": int, "max_rows": int, "extra_columns": bool, "columns": dict}
@@ -71,7 +73,7 @@ def _check(file: str, where: str, raw: Any, schema: dict[str, Any]) -> None:
             kind = {int: "a whole number", bool: "true/false", str: "a string", list: "a list", dict: "a mapping"}.get(
                 accepted[0], "a number"
             )
-            raise ConfigError(f"{file}: '{where}.{key}' must be {kind}, got {value!r}; fix it in {file}")
+            raise ConfigError(f"{file}: '{where}.{key}' must be {kind}, got {show(value)}; fix it in {file}")
 
 
 def parse(raw: dict[str, Any] | None, file: str = "mlci.yaml") -> list[TableRule]:
@@ -89,6 +91,12 @@ def parse(raw: dict[str, Any] | None, file: str = "mlci.yaml") -> list[TableRule
                 raise ConfigError(
                     f"{file}: '{cw}.dtype' is empty; use one of {', '.join(DTYPE_FAMILIES)} or e.g. int64"
                 )
+            for key in ("min", "max", "max_null_fraction"):
+                if col.get(key) is not None and not numbers.in_range(col[key]):
+                    raise ConfigError(
+                        f"{file}: '{cw}.{key}' is {show(col[key])}, which no value can be compared with; "
+                        f"write a finite number {numbers.RANGE}"
+                    )
             fraction = col.get("max_null_fraction")
             if fraction is not None and not 0 <= fraction <= 1:
                 raise ConfigError(f"{file}: '{cw}.max_null_fraction' must be between 0 and 1, got {fraction}")
@@ -159,7 +167,7 @@ def build(sections: list[dict[str, Any]], file: str = "mlci.yaml") -> DataConfig
     for data in sections:
         for table in data.get("tables") or []:
             if not isinstance(table, str):
-                raise ConfigError(f"{file}: every entry of 'data.tables' must be a path string, got {table!r}")
+                raise ConfigError(f"{file}: every entry of 'data.tables' must be a path string, got {show(table)}")
             if table not in tables:
                 tables.append(table)
         for rule in parse(data.get("expectations"), file):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlci.errors import DataError, NewerSchema
+from mlci.model import numbers
+from mlci.model.shown import show
 
 SCHEMA_VERSION = 1
 
@@ -89,7 +90,7 @@ class RunRecord:
             raise DataError(f"run record is a JSON {type(data).__name__}, not an object; run `mlci record repair`")
         schema = data.get("schema")
         if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
-            raise DataError(f"run record {_rid(data)} has no valid 'schema' ({schema!r}); run `mlci record repair`")
+            raise DataError(f"run record {_rid(data)} has no valid 'schema' ({show(schema)}); run `mlci record repair`")
         if schema > SCHEMA_VERSION:
             raise NewerSchema(
                 f"run record {_rid(data)} has schema {schema}, newer than this mlci reads ({SCHEMA_VERSION}); "
@@ -171,12 +172,15 @@ def _validate(data: dict[str, Any]) -> None:
     for key, kind in expected.items():
         if key in data and (not isinstance(data[key], kind) or (kind is not bool and isinstance(data[key], bool))):
             raise bad(f"'{key}' has the wrong type")
+    huge = numbers.oversized(data)  # a 400-digit int is valid JSON; float() of it raises OverflowError
+    if huge is not None:
+        raise bad(f"holds {numbers.describe(huge)}, out of range")
     for file, values in data["metrics"].items():
         if not isinstance(values, dict):
             raise bad(f"metrics of {str(file)[:80]!r} are not a mapping")
         for key, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise bad(f"metric {str(key)[:80]!r} is not a finite number")
+            if not numbers.in_range(value):
+                raise bad(f"metric {str(key)[:80]!r} is not a finite number {numbers.RANGE}")
     for file, values in data["params"].items():
         if not isinstance(values, dict):
             raise bad(f"params of {str(file)[:80]!r} are not a mapping")

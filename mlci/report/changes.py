@@ -74,13 +74,15 @@ class InputChange:
 
 
 def _stages(root: Path) -> dict[str, Any]:
-    import yaml
+    """dvc.yaml's stages as written (not resolved), read bounded; {} when it cannot be read."""
+    from mlci.errors import ConfigError
+    from mlci.store import dvcfile
 
     try:
-        spec = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        spec = dvcfile.load_plain(root / "dvc.yaml")
+    except ConfigError:
         return {}
-    stages = spec.get("stages") if isinstance(spec, dict) else None
+    stages = spec.get("stages")
     return stages if isinstance(stages, dict) else {}
 
 

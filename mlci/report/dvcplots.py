@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlci.store import atomicio, dvcfile
+from mlci.errors import DataError
+from mlci.store import atomicio, dvcfile, repopath, safeyaml
 
 DATA_SUFFIXES = (".tsv", ".csv", ".json", ".yaml", ".yml")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
@@ -117,7 +118,10 @@ def rows(data: bytes, path: str) -> list[dict[str, Any]]:
     else:
         import yaml
 
-        value = yaml.safe_load(data.decode("utf-8"))
+        try:
+            value = safeyaml.load(data.decode("utf-8"), path, DataError)  # bounded: an alias bomb is refused
+        except yaml.YAMLError:
+            raise DataError(f"{path}: cannot parse YAML; fix the file") from None
     if isinstance(value, dict):
         value = next((v for v in value.values() if isinstance(v, list)), [])
     return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
@@ -276,7 +280,7 @@ def _draw_one(
     files = list(spec.files)
     if len(files) == 1 and files[0].endswith(IMAGE_SUFFIXES):
         file = files[0]
-        if not (root / file).is_file():
+        if not repopath.inside(root, file, f"plot file {file}", DataError).is_file():
             notes.append(f"plot file {file} missing in the working tree: plot skipped (run `mlci run`)")
             return
         suffix = PurePosixPath(file).suffix
@@ -290,7 +294,7 @@ def _draw_one(
     head_records: list[dict[str, Any]] = []
     base_records: list[dict[str, Any]] | None = None
     for file, ys in spec.files.items():
-        if not (root / file).is_file():
+        if not repopath.inside(root, file, f"plot file {file}", DataError).is_file():
             notes.append(f"plot file {file} missing in the working tree: plot skipped (run `mlci run`)")
             return
         head = rows((root / file).read_bytes(), file)

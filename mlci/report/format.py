@@ -63,5 +63,12 @@ def percent(fraction: float | None) -> str:
     return ("+" if fraction > 0 else "−") + f"{abs(fraction) * 100:.2f} %"
 
 
-def param(value: Any) -> str:
-    return "—" if value is None else str(value)
+def param(value: Any, limit: int = 80) -> str:
+    """A param's value for a table, cut to `limit` while it is built (a shared-list bomb never expands)."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    from mlci.model.shown import show
+
+    return show(value, limit, ellipsis="…")

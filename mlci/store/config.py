@@ -23,7 +23,7 @@ from typing import Any
 from mlci.errors import ConfigError
 from mlci.model import data_rules, metric_names
 from mlci.model.data_rules import DataConfig
-from mlci.store import dvcfile
+from mlci.store import dvcfile, repopath, safeyaml
 
 CONFIG_NAME = "mlci.yaml"
 DIRECTIONS = ("higher", "lower", "none")  # none: shown as "changed", never judged
@@ -331,8 +331,7 @@ def _check_keys(where: str, data: dict, schema: dict, file: str, parent: Any = N
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return safeyaml.show(value)  # cut while it is built: a shared-structure bomb is never expanded
 
 
 def _check_value(at: str, path: str, key: str, value: Any) -> None:
@@ -361,17 +360,21 @@ def _check_value(at: str, path: str, key: str, value: Any) -> None:
 
 
 def _check_path(file: str, at: str, where: str, value: str, root: Path) -> str:
-    """An input path must name a file inside the repository: no absolute paths, no `..` escape."""
+    """An input path must name a file (or a directory) inside the repository: no absolute path,
+    no `..` or symlink leading out, and neither the root itself nor anything in `.git`."""
     if not value.strip():
         raise ConfigError(f"{at}: '{where}' has an empty path; write the file's path relative to the repo root")
-    bad = "\0" in value or Path(value).is_absolute()
-    if not bad:
-        resolved = (root / value).resolve()
-        bad = resolved != root.resolve() and root.resolve() not in resolved.parents
-    if bad:
+    if repopath.escapes(root, value):
         raise ConfigError(
             f"{at}: '{where}' path {_show(value)} is outside the repository; use a path relative to {root.name or 'the repo root'}/"
         )
+    try:
+        parts = (root / value).resolve().relative_to(root.resolve()).parts
+    except (RuntimeError, OSError, ValueError):  # a symlink loop: the reader says it cannot read it
+        parts = Path(value).parts
+    if not parts or parts[0] == ".git":
+        what = "the repository root" if not parts else "git's own directory"
+        raise ConfigError(f"{at}: '{where}' path {_show(value)} names {what}; name a file or directory inside the repo")
     return value
 
 
@@ -488,7 +491,7 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
         for name, value in vals.items():
             if name in model.goals or f"{f}:{name}" in model.goals:
                 raise DataError(
-                    f"{f}: goal metric '{name}' is {type(value).__name__} {value!r}, not a number; "
+                    f"{f}: goal metric '{name}' is {type(value).__name__} {_show(value)}, not a number; "
                     "write a number for it or drop its goal"
                 )
     known = sorted(
@@ -509,21 +512,16 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
 def load(root: Path, config_path: Path | None = None) -> Config:
     """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults."""
     path = config_path or root / CONFIG_NAME
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if config_path is not None:
             raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
         return _defaults(root)
     file = path.name if path.parent == root else str(path)
-    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
-        raise ConfigError(f"{file} is not a regular file; pass the mlci.yaml file itself")
-    try:
-        raw = _load_yaml(path.read_bytes().decode("utf-8"), file)
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: not UTF-8 text; save it as UTF-8") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{file} is a directory, not a file; pass the mlci.yaml file itself") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}; check the file's permissions") from None
+    if path.is_symlink() and not path.exists():  # defaults would silently drop every goal
+        raise ConfigError(f"{file} is a symbolic link that leads nowhere (dangling or a loop); fix or remove the link")
+    if config_path is None and repopath.escapes(root, CONFIG_NAME):
+        raise ConfigError(f"{file} is a link leading outside the repository; make it a file in the repo")
+    raw = _load_yaml(safeyaml.read_text(path, file, ConfigError, hint="pass the mlci.yaml file itself"), file)
     if raw is None:
         raw = {}
     _check_keys("", raw, _TOP_SCHEMA, file)
@@ -564,59 +562,27 @@ def load(root: Path, config_path: Path | None = None) -> Config:
         )
         models = [_model(file, "", top, root, root.name or "model")]
     data = data_rules.build([m.data or {} for m in models], file)
+    for where, tables in (("data.tables", data.tables), ("data.expectations", [r.table for r in data.rules])):
+        for table in tables:
+            _check_path(file, file, where, table, root)
     return Config(root=root, models=tuple(models), path=path, data=data, **sections)
 
 
-class _Lined(dict):
-    """A mapping from `mlci.yaml` that knows where it and each of its keys were written."""
-
-    line: int | None = None
-    lines: dict[Any, int]
-
-    def subset(self, keys) -> _Lined:
-        part = _Lined({k: v for k, v in self.items() if k in keys})
-        part.line, part.lines = self.line, {k: n for k, n in self.lines.items() if k in keys}
-        return part
+_Lined = safeyaml.Lined  # a mapping from mlci.yaml that knows where it and each of its keys were written
 
 
 def _load_yaml(text: str, file: str) -> Any:
-    """YAML with every mapping remembering its keys' lines, and duplicate keys refused."""
+    """YAML with every mapping remembering its keys' lines, bounded (aliases, numbers) and with
+    duplicate keys refused, merge keys accepted (mlci.store.safeyaml)."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: Loader, node: yaml.MappingNode) -> _Lined:
-        loader.flatten_mapping(node)
-        result = _Lined()
-        result.line, result.lines = node.start_mark.line + 1, {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                raise ConfigError(
-                    f"{file}:{key_node.start_mark.line + 1}: a key must be a plain name; fix the syntax"
-                ) from None
-            if key in result:
-                raise ConfigError(
-                    f"{file}:{key_node.start_mark.line + 1}: duplicate key {_show(key)} (first on line "
-                    f"{result.lines[key]}); keep one"
-                )
-            result[key] = loader.construct_object(value_node, deep=True)
-            result.lines[key] = key_node.start_mark.line + 1
-        return result
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+        return safeyaml.load(text, file, ConfigError, lines=True)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{file}{where}: cannot parse YAML ({problem}); fix the syntax") from None
-    except RecursionError:
-        raise ConfigError(f"{file}: nested too deeply to be a config; fix the file") from None
 
 
 def _defaults(root: Path) -> Config:

@@ -12,28 +12,27 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlci.errors import ConfigError
+from mlci.model.shown import show
+from mlci.store import safeyaml
 
 DEFAULT_PARAMS = "params.yaml"
 _resolved_cache: dict[tuple, dict[str, Any]] = {}
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path, text: str | None = None) -> dict[str, Any]:
+    """dvc.yaml or dvc.lock (or `text`, a committed version of one), bounded (mlci.store.safeyaml):
+    duplicate stages are refused as DVC refuses them, merge keys accepted."""
     import yaml
 
-    if not path.exists():
-        return {}
-    if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
-        raise ConfigError(f"{path.name} is not a regular file; DVC expects a YAML file there")
+    if text is None:
+        if not path.exists():
+            return {}
+        text = safeyaml.read_text(path, path.name, ConfigError, hint="DVC expects a YAML file there")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safeyaml.load(text, path.name, ConfigError) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: cannot parse YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from exc
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path.name}: not UTF-8 text; save it as UTF-8") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path.name} is a directory; DVC expects a YAML file there") from None
-    except RecursionError:
-        raise ConfigError(f"{path.name}: nested too deeply; fix the file") from None
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path.name}: cannot parse YAML ({problem}); fix the syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping at top level; fix the file")
     for key in ("stages", "artifacts"):
@@ -49,6 +48,11 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
+def load_plain(path: Path) -> dict[str, Any]:
+    """A dvc.yaml, dvc.lock or .dvc file as written (no templating), bounded; ConfigError when unreadable."""
+    return _load(path)
+
+
 def is_templated(data: dict[str, Any]) -> bool:
     """Whether DVC must resolve this dvc.yaml before its paths mean anything."""
     if "vars" in data:
@@ -56,7 +60,25 @@ def is_templated(data: dict[str, Any]) -> bool:
     for stage in (data.get("stages") or {}).values():
         if isinstance(stage, dict) and ("foreach" in stage or "matrix" in stage):
             return True
-    return "${" in repr({k: v for k, v in data.items() if k != "vars"})
+    return _mentions(data, "${", skip="vars")
+
+
+def _mentions(data: Any, needle: str, skip: str) -> bool:
+    """Whether any string (key or value) in `data`, outside its top-level `skip` key, holds
+    `needle`. Each shared (aliased) value is visited once: `repr()` would expand an alias bomb."""
+    seen: set[int] = set()
+    stack = [v for k, v in data.items() if k != skip] + [k for k in data if isinstance(k, str)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if needle in item:
+                return True
+        elif isinstance(item, (dict, list)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
+            if isinstance(item, dict):
+                stack.extend(k for k in item if isinstance(k, str))
+    return False
 
 
 def _resolve_with_dvc(root: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +106,7 @@ def spec(root: Path) -> dict[str, Any]:
     path = root / "dvc.yaml"
     data = _load(path)
     if not is_templated(data):
-        return data
+        return _check_lists(data)
     sources = [
         path,
         root / DEFAULT_PARAMS,
@@ -93,8 +115,25 @@ def spec(root: Path) -> dict[str, Any]:
     key = tuple((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in sources)
     if key not in _resolved_cache:
         _resolved_cache.clear()
-        _resolved_cache[key] = _resolve_with_dvc(root, data)
+        _resolved_cache[key] = _check_lists(_resolve_with_dvc(root, data))
     return _resolved_cache[key]
+
+
+_LISTS = ("metrics", "plots", "params")  # top level; a stage also lists deps and outs
+
+
+def _check_lists(data: dict[str, Any]) -> dict[str, Any]:
+    """`plots: 5` or `deps: data.csv` is not a pipeline DVC runs: one line, not a TypeError later."""
+    places: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [("", data, _LISTS)]
+    places += [(f"stage {show(n)}: ", s, (*_LISTS, "deps", "outs")) for n, s in (data.get("stages") or {}).items()]
+    for where, section, keys in places:
+        for key in keys:
+            if section.get(key) is not None and not isinstance(section[key], list):
+                raise ConfigError(
+                    f"dvc.yaml: {where}'{key}' must be a list, got {type(section[key]).__name__} "
+                    f"{show(section[key])}; see DVC's dvc.yaml reference"
+                )
+    return data
 
 
 def norm(path: str, wdir: str = ".") -> str:
@@ -241,22 +280,35 @@ def stage_inputs(root: Path) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def lock_hashes(root: Path, text: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """(deps, outs) path -> content hash from dvc.lock; `text` reads a committed version."""
-    import yaml
+def lock_text(root: Path) -> str | None:
+    """The working tree's dvc.lock (bounded, a regular UTF-8 file), None when there is none."""
+    path = root / "dvc.lock"
+    if not path.exists():
+        return None
+    return safeyaml.read_text(path, "dvc.lock", ConfigError, hint="DVC writes a YAML file there")
 
-    if text is not None:
-        lock = yaml.safe_load(text) or {}
-    else:
-        lock = _load(root / "dvc.lock")
+
+def lock_hashes(
+    root: Path, text: str | None = None, *, source: str = "dvc.lock"
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(deps, outs) path -> content hash from dvc.lock; `text` reads a committed version
+    (`source` names it in messages). A malformed lock is one ConfigError line, never a traceback."""
+    lock = _load(Path(source), text) if text is not None else _load(root / "dvc.lock")
     deps: dict[str, str] = {}
     outs: dict[str, str] = {}
-    for stage in (lock.get("stages") or {}).values():
+    for name, stage in (lock.get("stages") or {}).items():
         for target, key in ((deps, "deps"), (outs, "outs")):
-            for item in stage.get(key) or []:
+            items = stage.get(key) or []
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ConfigError(
+                    f"{source}: '{key}' of stage {show(name)} must be a list of {{path, md5}} entries; "
+                    "regenerate it with `dvc repro` (or `dvc commit`)"
+                )
+            for item in items:
                 digest = item.get("md5") or item.get("etag") or item.get("checksum") or ""
-                if item.get("path"):
-                    target[item["path"]] = str(digest)
+                path = item.get("path")
+                if path:
+                    target[str(path)] = str(digest)
     return deps, outs
 
 
@@ -285,13 +337,11 @@ def _cache_object(cache: Path, md5: str) -> Path | None:
 
 def _lock_outs(lock_text: str | None) -> Iterator[tuple[str, str]]:
     """(path, md5) of every stage output a dvc.lock records; nothing for an unreadable lock."""
-    import yaml
-
     if not lock_text:
         return
     try:
-        lock = yaml.safe_load(lock_text) or {}
-    except yaml.YAMLError:
+        lock = _load(Path("dvc.lock"), lock_text)
+    except ConfigError:
         return
     stages = lock.get("stages") if isinstance(lock, dict) else None
     for stage in stages.values() if isinstance(stages, dict) else []:

@@ -14,30 +14,41 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import DataError
+from mlci.model import numbers
+from mlci.model.shown import show
+from mlci.store import repopath, safeyaml
 
 
 def _parse(text: str, source: str) -> Any:
     if not text.strip():
         raise DataError(f"{source} is empty; make the stage that writes it produce at least one metric")
+    if len(text) > safeyaml.MAX_BYTES:
+        raise DataError(f"{source} is over mlci's limit of {safeyaml.MAX_BYTES:,} bytes; make it smaller")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=lambda digits: _json_int(digits, source))
     except json.JSONDecodeError:
         pass
-    except (RecursionError, ValueError):  # nested thousands deep, or an integer of thousands of digits
-        raise DataError(
-            f"{source} is nested too deeply or holds a number too long to read; write a flat mapping of numbers"
-        ) from None
+    except RecursionError:
+        raise DataError(f"{source} is nested too deeply; write a flat mapping of numbers") from None
     import yaml
 
     try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise DataError(f"{source} is nested too deeply; write a flat mapping of numbers") from None
+        data = safeyaml.load(text, source, DataError)
     except yaml.YAMLError:
         raise DataError(f"{source} is neither JSON nor YAML; write metrics as a JSON or YAML mapping") from None
     if isinstance(data, str):
         raise DataError(f"{source} is neither JSON nor YAML mapping; write metrics as a JSON or YAML mapping")
     return data
+
+
+def _json_int(digits: str, source: str) -> int:
+    """JSON integers are bounded before conversion: int() of 5,000 digits raises ValueError."""
+    if len(digits.lstrip("-")) > numbers.MAX_DIGITS:
+        raise DataError(
+            f"{source} holds an integer of {len(digits.lstrip('-')):,} digits, too long to read; "
+            f"write numbers {numbers.RANGE}"
+        )
+    return int(digits)
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
@@ -71,12 +82,17 @@ def split_metrics(text: str, source: str) -> tuple[dict[str, float], dict[str, A
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             others[name] = value
             continue
-        if isinstance(value, int) and abs(value) > 2**1023:
+        if isinstance(value, int) and not numbers.int_in_range(value):
             raise DataError(
-                f"{source}: metric '{name}' is an integer of {len(str(abs(value)))} digits, too large to compare; write a float"
+                f"{source}: metric '{name}' is {numbers.describe(value)}, too large to compare; "
+                f"write a number {numbers.RANGE}"
             )
         if not math.isfinite(value):
             raise DataError(f"{source}: metric '{name}' is {value}; fix the evaluation so it produces a finite number")
+        if not numbers.in_range(value):
+            raise DataError(
+                f"{source}: metric '{name}' is {value:g}, too large to compare; write a number {numbers.RANGE}"
+            )
         values[name] = value
     return values, others
 
@@ -103,8 +119,7 @@ def describe_other(source: str, name: str, value: Any, base: Any = None, *, two_
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "…"
+    return show(value, as_json=True, ellipsis="…")  # cut while built: an alias bomb is never expanded
 
 
 def parse_params(text: str, source: str) -> dict[str, Any]:
@@ -114,22 +129,36 @@ def parse_params(text: str, source: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DataError(f"{source} must be a mapping of parameter names to values; fix the file")
     try:
-        return flatten(data)
+        flat = flatten(data)
     except DataError as exc:
         raise DataError(f"{source}: {exc.message}") from None
+    for name, value in flat.items():
+        huge = numbers.oversized(value)
+        if huge is not None:
+            raise DataError(
+                f"{source}: param '{name}' holds {numbers.describe(huge)}, out of range; write a number "
+                f"{numbers.RANGE} (or quote it as a string)"
+            )
+    return flat
 
 
-def workspace_text(root: Path, file: str) -> str | None:
-    """A file of the working tree; when absent, the version its dvc.lock recorded, from DVC's
-    local cache (a fresh clone before `dvc pull`). None when neither has it."""
+def workspace_text(root: Path, file: str, shown: str | None = None) -> str | None:
+    """A file of the working tree (inside the repository, a regular UTF-8 file within mlci's size
+    limit); when absent, the version its dvc.lock recorded, from DVC's local cache (a fresh
+    clone before `dvc pull`). None when neither has it."""
     from mlci.store import dvcfile
 
-    path = root / file
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    lock = root / "dvc.lock"
-    data = dvcfile.read_cached(root, lock.read_text(encoding="utf-8") if lock.exists() else None, file)
-    return data.decode("utf-8") if data is not None else None
+    shown = shown or file
+    path = repopath.inside(root, file, shown, DataError)
+    if path.exists():
+        return safeyaml.read_text(path, shown, DataError)
+    data = dvcfile.read_cached(root, dvcfile.lock_text(root), file)
+    if data is not None and len(data) > safeyaml.MAX_BYTES:
+        raise DataError(f"{shown} is over mlci's limit of {safeyaml.MAX_BYTES:,} bytes; make it smaller")
+    try:
+        return data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        raise DataError(f"{shown} is not UTF-8 text; save it as UTF-8") from None
 
 
 def read_metrics(
@@ -150,20 +179,9 @@ def read_metrics(
 
     result = {}
     for file in files:
-        path = root / file
-        if path.is_dir():
-            raise DataError(f"metrics file {file} is not a text file; point mlci.yaml at a JSON or YAML file")
-        if path.exists() and not path.is_file():  # a FIFO or device would block or never end
-            raise DataError(f"metrics file {file} is not a regular file; point mlci.yaml at a JSON or YAML file")
-        try:
-            text = workspace_text(root, file)
-        except UnicodeDecodeError:
-            raise DataError(f"metrics file {file} is not a text file; point mlci.yaml at a JSON or YAML file") from None
+        text = workspace_text(root, file, f"metrics file {file}")
         if text is None:
-            lock = root / "dvc.lock"
-            if notes is not None and dvcfile.is_dvc_output(
-                lock.read_text(encoding="utf-8") if lock.exists() else None, file
-            ):
+            if notes is not None and dvcfile.is_dvc_output(dvcfile.lock_text(root), file):
                 notes.append(
                     f"metrics file {file} is in neither the workspace nor the local DVC cache: "
                     "skipped (run `dvc pull` or `mlci run`)"
@@ -194,14 +212,8 @@ def read_params(
 ) -> dict[str, dict[str, Any]]:
     result = {}
     for file in files:
-        path = root / file
+        path = repopath.inside(root, file, f"params file {file}", DataError)
         if not path.exists():
             continue
-        if not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
-            raise DataError(f"params file {file} is not a regular file; save it as UTF-8 YAML or JSON")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, IsADirectoryError):
-            raise DataError(f"params file {file} is not a UTF-8 text file; save it as UTF-8 YAML or JSON") from None
-        result[file] = parse_params(text, file)
+        result[file] = parse_params(safeyaml.read_text(path, f"params file {file}", DataError), file)
     return scoped(result, scope)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import DataError
-from mlci.store import dvcfile, gitrepo
+from mlci.errors import ConfigError, DataError
+from mlci.store import dvcfile, gitrepo, repopath
 from mlci.store.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def read_head(root: Path, model: ModelConfig) -> Predictions:
             f"model '{model.name}' has no 'predictions:' in mlci.yaml; "
             "add one (row_id,label,score) to enable significance tests"
         )
-    path = root / model.predictions
+    path = repopath.inside(root, model.predictions, model.predictions, DataError)  # a stage may link out
     if not path.exists():
         raise DataError(f"{model.predictions}: predictions file missing in the working tree; run `mlci run`")
     if not path.is_file():
@@ -211,7 +211,10 @@ def read_base(repo: Any, root: Path, commit: str, model: ModelConfig) -> Predict
     suffix = Path(rel).suffix
     lock = gitrepo.show(repo, commit, "dvc.lock")
     if lock is not None:
-        _deps, outs = dvcfile.lock_hashes(root, lock)
+        try:
+            _deps, outs = dvcfile.lock_hashes(root, lock, source=f"dvc.lock at base {commit[:12]}")
+        except ConfigError as exc:  # shown as a note, as every predictions problem is
+            raise DataError(exc.message) from None
         md5 = outs.get(rel)
         if md5:
             cached = _cache_file(root, md5)

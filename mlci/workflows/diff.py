@@ -45,7 +45,7 @@ def base_metric_texts(
             if not dvcfile.is_dvc_output(lock, file):
                 continue
             data = dvcfile.read_cached(root, lock, file)
-            text = data.decode("utf-8") if data is not None else _text_with_dvc(root, commit, file)
+            text = data.decode("utf-8", "replace") if data is not None else _text_with_dvc(root, commit, file)
             if text is None:
                 notes.append(
                     f"metrics file {file} at base {commit[:12]} is a DVC output in neither the local "
@@ -189,7 +189,7 @@ def _inputs_at(
     lock = repo.show(commit, "dvc.lock")
     if not lock:
         return None
-    deps, _outs = dvcfile.lock_hashes(Path("."), lock)
+    deps, _outs = dvcfile.lock_hashes(Path("."), lock, source=f"dvc.lock at {commit[:12]}")
     return deps, _base_params(repo, commit, cfg.params_files, scope)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from mlci.analysis.compare import Comparison
 from mlci.analysis.gate import GateVerdict
+from mlci.model.numbers import json_safe
 from mlci.report.builder import DEFAULT_DIR, PLOTS_DIR, ReportContext
 from mlci.store import atomicio
 from mlci.store.project import Project, opened
@@ -142,7 +143,8 @@ def _build(
     )
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     markdown = builder.render_markdown(ctx)
-    atomicio.write_text(json_path, json.dumps(builder.to_dict(ctx), indent=2, sort_keys=True, default=str) + "\n")
+    strict = json_safe(builder.to_dict(ctx))  # strict JSON: a .nan param is "NaN", never a bare NaN
+    atomicio.write_text(json_path, json.dumps(strict, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
     title = f"mlci report {ctx.head[:12] if ctx.head else 'none'}"
     atomicio.write_text(html_path, html.render(markdown, out_dir, title=title, status=ev.verdict.status))
     atomicio.write_text(md_path, markdown)

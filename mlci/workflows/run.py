@@ -10,7 +10,7 @@ from mlci.analysis import reproducibility
 from mlci.errors import DataError
 from mlci.model.record import Artifact, RunRecord
 from mlci.runner import environment
-from mlci.store import atomicio, baseline, dvcfile, gitrepo, pipeline
+from mlci.store import atomicio, baseline, dvcfile, gitrepo, pipeline, repopath
 from mlci.store import config as config_mod
 from mlci.store.metrics import read_metrics, read_params
 from mlci.store.project import Project, opened
@@ -24,6 +24,7 @@ def collect_artifacts(root: Path, cfg: config_mod.Config) -> dict[str, Artifact]
         for role, rel in (("model", model.model), ("predictions", model.predictions)):
             if rel is None:
                 continue
+            repopath.check_tree(root, rel, f"{role} file {rel}", DataError)  # a link out, or a FIFO
             path = root / rel
             if not path.exists():
                 raise DataError(f"{role} file {rel} (mlci.yaml '{role}') was not produced; fix the path or the stage")

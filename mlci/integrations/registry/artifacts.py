@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlci.errors import ConfigError
+from mlci.store import safeyaml
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,11 @@ def declarations(read: Callable[[str], str | None]) -> dict[str, Declaration]:
         if not text:
             continue
         try:
-            data = yaml.safe_load(text) or {}
+            data = safeyaml.load(text, file, ConfigError) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: cannot parse YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from exc
+            raise ConfigError(
+                f"{file}: cannot parse YAML ({getattr(exc, 'problem', None) or 'invalid YAML'}); fix the syntax"
+            ) from None
         if not isinstance(data, dict):
             continue
         entries = data.get(section) if section else data

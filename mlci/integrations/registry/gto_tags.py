@@ -486,7 +486,9 @@ class GitTagsBackend:
                 f"{v.name}@{v.version} has no mlci metadata and commit {v.commit[:12]} declares no artifact '{v.name}' "
                 "in dvc.yaml or artifacts.yaml; cannot tell which file it is"
             )
-        _deps, outs = dvcfile.lock_hashes(self.root, gitrepo.show(self.repo, v.commit, "dvc.lock") or "")
+        _deps, outs = dvcfile.lock_hashes(
+            self.root, gitrepo.show(self.repo, v.commit, "dvc.lock") or "", source=f"dvc.lock at {v.commit[:12]}"
+        )
         md5 = outs.get(declared.path)
         if not md5:
             raise RegistryError(
