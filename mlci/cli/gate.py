@@ -28,12 +28,10 @@ def gate(base_ref: str | None, config_path: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json(verdict.to_dict())
     else:
-        from mlci.report.terminal import plain
+        from mlci.report.terminal import finding_lines
 
-        for finding in verdict.failures:
-            click.echo(f"✗ {plain(finding.model)}: {plain(finding.message)}")
-        for finding in verdict.warnings:
-            click.echo(f"⚠ {plain(finding.model)}: {plain(finding.message)}")
+        for line in finding_lines(verdict, multi=True):
+            click.echo(line)
         click.echo(f"{verdict.mark} {verdict.summary()} ({verdict.checked} goal(s) checked)")
     if not verdict.passed:
         raise VerdictFailed(verdict.summary())

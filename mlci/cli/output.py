@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -11,27 +10,18 @@ import click
 
 def emit_json(data: Any) -> None:
     """Strict JSON (RFC 8259): a NaN/±inf becomes "NaN"/"Infinity"/"-Infinity" (docs/commands.md)."""
-    from mlci.model.numbers import json_safe
+    from mlci.model.numbers import dumps
 
-    click.echo(json.dumps(json_safe(data), indent=2, sort_keys=True, default=str, allow_nan=False))
+    click.echo(dumps(data, indent=2))
 
 
 def table(
     title: str | None, columns: list[str], rows: list[list[str]], *, right: AbstractSet[int] = frozenset()
 ) -> None:
-    """A table on stdout; rich draws it, falling back to plain text when not a terminal."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    """A table on stdout, written as it is laid out (mlci.report.terminal.table_lines)."""
+    from mlci.report.terminal import table_lines
 
-    from mlci.report.terminal import plain
-
-    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for i, name in enumerate(columns):
-        grid.add_column(name, justify="right" if i in right else "left", overflow="fold")
-    for row in rows:
-        grid.add_row(*(Text(plain(cell)) for cell in row))  # names from PR code: no rich markup, no escapes
-    Console(soft_wrap=False, width=max(100, Console().width)).print(grid)
+    click.echo("\n".join(table_lines(title, columns, rows, right)))
 
 
 def stage_progress(event) -> None:

@@ -16,6 +16,7 @@ goal in mlci.yaml gives them a direction.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -97,6 +98,7 @@ def words(name: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # a comparison asks of each name several times; thousands of names
 def is_counter(name: str) -> bool:
     """A step/epoch counter, a count (`n_*`, `num_*`) or a clock (`timestamp`, `*_time`); a
     quality word wins (`p95_latency_seconds` is a latency, `n_errors` an error count)."""
@@ -126,6 +128,7 @@ def _direction_of(found: list[str]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
 def direction(name: str) -> str | None:
     """ "higher", "lower", "none" for counters and clocks, or None when the name says nothing."""
     if is_counter(name):

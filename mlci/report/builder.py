@@ -188,6 +188,23 @@ def _metric_rows(metrics: list[MetricDelta], show_file: bool, footnotes: dict[st
     return rows
 
 
+# Rows per metrics table: a reviewer reads the first ones (regressions first, goals first); a
+# 5,000-row table is unread in a comment and took seconds to lay out. The rest are counted.
+MAX_TABLE_ROWS = 200
+
+
+def _more(rest: list[MetricDelta]) -> list[str]:
+    """The rows left out of a table, counted by verdict (report.json lists every one)."""
+    if not rest:
+        return []
+    counts: dict[str, int] = {}
+    for m in rest:
+        label = fmt.verdict_label(m)
+        counts[label] = counts.get(label, 0) + 1
+    shown = ", ".join(f"{n:,} {md.text(label)}" for label, n in counts.items())
+    return ["", f"<sub>… and {len(rest):,} more not listed here ({shown}): report.json lists every metric.</sub>"]
+
+
 def _footnote_lines(footnotes: dict[str, int]) -> list[str]:
     if not footnotes:
         return []
@@ -224,11 +241,14 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
         lines += [f"### Model {md.code(model.name)} {model.gate.mark}", ""]
     head = _TABLE_HEAD
     show_file = len({m.file for m in model.metrics}) > 1
-    moved = sorted((m for m in model.metrics if m.verdict != "unchanged"), key=lambda m: (_ORDER[m.verdict], m.name))
+    moved = sorted(
+        (m for m in model.metrics if m.verdict != "unchanged"),
+        key=lambda m: (_ORDER[m.verdict], m.direction_source != "config", m.name),
+    )
     same = [m for m in model.metrics if m.verdict == "unchanged"]
     footnotes: dict[str, int] = {}
     if moved:
-        lines += head + _metric_rows(moved, show_file, footnotes)
+        lines += head + _metric_rows(moved[:MAX_TABLE_ROWS], show_file, footnotes) + _more(moved[MAX_TABLE_ROWS:])
     elif model.metrics:
         lines.append("No metric changed.")
     else:
@@ -249,13 +269,15 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
             "<sub>not tested: no interval for this metric (see the footnotes), so the verdict is only the sign of Δ "
             "and may be noise.</sub>",
         ]
-    findings = [f"- ❌ {md.text(f.message)}" for f in model.gate.failures]
-    findings += [f"- ⚠️ {md.text(f.message)}" for f in model.gate.warnings]
+    listed = [("❌", f) for f in model.gate.failures] + [("⚠️", f) for f in model.gate.warnings]
+    findings = [f"- {mark} {md.text(f.message)}" for mark, f in listed[:MAX_TABLE_ROWS]]
+    if len(listed) > MAX_TABLE_ROWS:
+        findings.append(f"- … and {len(listed) - MAX_TABLE_ROWS:,} more: report.json's gate lists every finding")
     if findings:
         lines += [
             "",
             *md.details(
-                f"{len(findings)} gate finding(s)" + (f" of {md.html_code(model.name)}" if len(ctx.models) > 1 else ""),
+                f"{len(listed)} gate finding(s)" + (f" of {md.html_code(model.name)}" if len(ctx.models) > 1 else ""),
                 findings,
             ),
         ]
@@ -266,7 +288,10 @@ def _model_section(ctx: ReportContext, model: ModelReport) -> str:
             "",
             *md.details(
                 f"{len(same)} unchanged metric(s)",
-                head + _metric_rows(same, show_file, same_notes) + _footnote_lines(same_notes),
+                head
+                + _metric_rows(same[:MAX_TABLE_ROWS], show_file, same_notes)
+                + _more(same[MAX_TABLE_ROWS:])
+                + _footnote_lines(same_notes),
             ),
         ]
     for note in model.evidence.notes:

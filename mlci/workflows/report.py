@@ -8,14 +8,13 @@ becomes a note; the report directory is always written whole or not at all (atom
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlci.analysis.compare import Comparison
 from mlci.analysis.gate import GateVerdict
-from mlci.model.numbers import json_safe
+from mlci.model import numbers
 from mlci.report.builder import DEFAULT_DIR, PLOTS_DIR, ReportContext
 from mlci.store import atomicio
 from mlci.store.project import Project, opened
@@ -143,8 +142,8 @@ def _build(
     )
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     markdown = builder.render_markdown(ctx)
-    strict = json_safe(builder.to_dict(ctx))  # strict JSON: a .nan param is "NaN", never a bare NaN
-    atomicio.write_text(json_path, json.dumps(strict, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    # strict JSON (a .nan param is "NaN", never a bare NaN), compact: the C encoder, 10x the indenting one
+    atomicio.write_text(json_path, numbers.dumps(builder.to_dict(ctx)) + "\n")
     title = f"mlci report {ctx.head[:12] if ctx.head else 'none'}"
     atomicio.write_text(html_path, html.render(markdown, out_dir, title=title, status=ev.verdict.status))
     atomicio.write_text(md_path, markdown)
