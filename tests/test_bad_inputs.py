@@ -1150,6 +1150,31 @@ def test_a_closed_stdout_is_one_line_and_exit_9(template: Path, tmp_path: Path):
     assert lines[0].startswith("mlci: error: cannot access <stdout>")
 
 
+def test_a_reader_that_leaves_early_stops_mlci_quietly(tmp_path: Path):
+    """`mlci diff | head -1`: the pipe breaks mid-table; no error line, exit 141 as for SIGPIPE."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import commit_all, git
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "mlci.yaml").write_text("metrics: [m.json]\n")
+    (root / "m.json").write_text(json.dumps({f"auc_{i:05d}": 0.5 for i in range(5000)}))
+    commit_all(root, "base")
+    (root / "m.json").write_text(json.dumps({f"auc_{i:05d}": 0.6 for i in range(5000)}))  # ~500 KB of table
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "diff"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()  # the reader leaves
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
+    assert err == b""
+
+
 # --- YAML: what DVC accepts still reads -----------------------------------------------------
 
 

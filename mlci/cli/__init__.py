@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -94,6 +95,9 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
             except MlciError as exc:
                 raise MlciClickError(exc) from None
+            except BrokenPipeError:  # `mlci diff | head`: the reader left; stop quietly, as `git log | head` does
+                _quiet_stdout()
+                ctx.exit(141)
             except OSError as exc:  # disk full, permissions, /proc…: one line, exit 9, never a traceback
                 from mlci.errors import StorageError
 
@@ -102,6 +106,15 @@ class LazyGroup(click.Group):
                 raise
             except click.UsageError as exc:
                 raise OneLineUsageError(exc) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush after a broken pipe is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
