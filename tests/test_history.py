@@ -1,0 +1,170 @@
+"""`mlci history`: main's recorded runs, read from the real notes of a real repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mlci.model.record import RunRecord, StageRun
+from mlci.store import baseline, gitrepo
+from tests.helpers import commit_all, git, invoke
+
+
+def _record(commit: str, auc: float, loss: float, *, lr: float = 0.1, dirty: bool = False, when: str = "") -> RunRecord:
+    return RunRecord(
+        commit=commit,
+        branch="main",
+        dirty=dirty,
+        params={"params.yaml": {"train.lr": lr, "train.leaves": 15}},
+        metrics={"metrics.json": {"auc": auc, "logloss": loss}},
+        deps={"src/train.py": "aa", "data/raw.csv": "bb"},
+        stages=[StageRun("train", "ran", 1.0)],
+        created_at=when or f"2026-01-01T00:00:{len(commit) % 60:02d}+00:00",
+    )
+
+
+@pytest.fixture
+def noted(git_repo: Path) -> tuple[Path, list[str], dict[str, RunRecord]]:
+    """main with 6 first-parent commits: 4 recorded (one also with a dirty run, one run twice),
+    one unrecorded, plus a side branch merged in whose own commit is recorded but not first-parent."""
+    root = git_repo
+    repo = gitrepo.open_repo(root)
+    commits, newest = [], {}
+    values = [(0.80, 0.50, 0.1), (0.82, 0.47, 0.1), None, (0.85, 0.44, 0.05), (0.84, 0.45, 0.05)]
+    for i, value in enumerate(values):
+        (root / f"f{i}.txt").write_text(str(i))
+        sha = commit_all(root, f"change {i}")
+        commits.append(sha)
+        if value is None:
+            continue
+        auc, loss, lr = value
+        record = _record(sha, auc, loss, lr=lr, when=f"2026-01-0{i + 1}T10:00:00+00:00")
+        baseline.save(repo, record)
+        newest[sha] = record
+    # a dirty run after the clean one on the second commit: not what main measured
+    baseline.save(repo, _record(commits[1], 0.99, 0.1, dirty=True, when="2026-01-02T11:00:00+00:00"))
+    # a rerun of the fourth commit: the newest clean record is the one shown
+    rerun = _record(commits[3], 0.86, 0.43, lr=0.05, when="2026-01-04T12:00:00+00:00")
+    baseline.save(repo, rerun)
+    newest[commits[3]] = rerun
+    # a side branch merged with --no-ff: its commit is recorded, but it is not one of main's first parents
+    git(root, "checkout", "-q", "-b", "side")
+    (root / "side.txt").write_text("side")
+    side = commit_all(root, "side work")
+    baseline.save(repo, _record(side, 0.5, 0.9, when="2026-01-06T09:00:00+00:00"))
+    git(root, "checkout", "-q", "main")
+    git(root, "merge", "-q", "--no-ff", "-m", "Merge side", "side")
+    merge = git(root, "rev-parse", "HEAD")
+    merged = _record(merge, 0.87, 0.42, lr=0.05, when="2026-01-07T10:00:00+00:00")
+    baseline.save(repo, merged)
+    commits.append(merge)
+    newest[merge] = merged
+    return root, commits, newest
+
+
+def _expected(newest: dict[str, RunRecord], commits: list[str]) -> list[dict]:
+    return [
+        {"commit": c, "created_at": newest[c].created_at, "metrics": newest[c].metrics["metrics.json"]}
+        for c in commits
+        if c in newest
+    ]
+
+
+def test_json_lists_main_first_parent_runs_oldest_first_with_the_notes_values(noted):
+    root, commits, newest = noted
+    data = json.loads(invoke(root, "history", "--json").stdout)
+    got = [{"commit": r["commit"], "created_at": r["created_at"], "metrics": r["metrics"]} for r in data["runs"]]
+    assert got == _expected(newest, commits)
+    assert data["branch"] == "main" and data["commit"] == commits[-1]
+    assert [r["record"] for r in data["runs"]] == [newest[c].id for c in commits if c in newest]
+
+
+def test_json_params_are_the_params_each_run_changed(noted):
+    root, commits, _newest = noted
+    runs = json.loads(invoke(root, "history", "--json").stdout)["runs"]
+    assert [r["params"] for r in runs] == [{}, {}, {"train.lr": 0.05}, {}, {}]
+    assert runs[0]["subject"] == "change 0" and runs[-1]["subject"] == "Merge side"
+
+
+def test_last_keeps_the_newest_runs(noted):
+    root, commits, newest = noted
+    data = json.loads(invoke(root, "history", "--json", "--last", "2").stdout)
+    assert [r["commit"] for r in data["runs"]] == [commits[4], commits[5]]
+    assert data["runs"][0]["metrics"] == newest[commits[4]].metrics["metrics.json"]
+
+
+def test_metric_keeps_one_metric(noted):
+    root, commits, newest = noted
+    data = json.loads(invoke(root, "history", "--json", "--metric", "logloss").stdout)
+    assert [r["metrics"] for r in data["runs"]] == [
+        {"logloss": newest[c].metrics["metrics.json"]["logloss"]} for c in commits if c in newest
+    ]
+    assert data["metric"] == "logloss"
+
+
+def test_an_unknown_metric_is_a_usage_error_naming_the_known_ones(noted):
+    root, _commits, _newest = noted
+    result = invoke(root, "history", "--metric", "acu")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "mlci: error: --metric acu: no recorded run has this metric; did you mean 'auc'? known: auc, logloss"
+    ]
+
+
+def test_branch_walks_another_branch(noted):
+    root, _commits, _newest = noted
+    side = git(root, "rev-parse", "side")
+    runs = json.loads(invoke(root, "history", "--json", "--branch", "side").stdout)["runs"]
+    assert runs[-1]["commit"] == side and runs[-1]["metrics"] == {"auc": 0.5, "logloss": 0.9}
+    assert len(runs) == 5  # the side branch forked after main's fifth commit: four of main's, then its own
+
+
+def test_an_unknown_branch_is_a_git_error(noted):
+    root, _commits, _newest = noted
+    result = invoke(root, "history", "--branch", "nope")
+    assert result.exit_code == 4
+    assert "unknown base ref 'nope'" in result.stderr
+
+
+def test_human_table_shows_the_same_values(noted):
+    root, commits, newest = noted
+    result = invoke(root, "history")
+    assert result.exit_code == 0, result.output
+    lines = [re.sub("[│┃]", " ", line) for line in result.stdout.splitlines()]
+    assert lines[0].strip() == "5 recorded run(s) of main, oldest first"
+    header = lines[1].split()
+    assert header[:4] == ["commit", "recorded", "auc", "logloss"]
+    rows = [line.split() for line in lines if re.match(r"\s*[0-9a-f]{12}\s", line)]
+    assert [row[0] for row in rows] == [c[:12] for c in commits if c in newest]
+    for row, commit in zip(rows, [c for c in commits if c in newest], strict=True):
+        metrics = newest[commit].metrics["metrics.json"]
+        assert row[1] == newest[commit].created_at
+        assert float(row[2]) == pytest.approx(metrics["auc"], abs=5e-5)
+        assert float(row[3]) == pytest.approx(metrics["logloss"], abs=5e-5)
+    assert rows[2][4] == "train.lr=0.05"
+
+
+def test_no_records_says_how_to_get_one(git_repo: Path):
+    result = invoke(git_repo, "history")
+    assert result.exit_code == 0
+    assert "no recorded runs on main" in result.stdout and "mlci run" in result.stdout
+
+
+def test_metrics_of_several_files_keep_their_file_when_names_clash(git_repo: Path):
+    repo = gitrepo.open_repo(git_repo)
+    sha = gitrepo.head_commit(repo)
+    record = RunRecord(
+        commit=sha,
+        branch="main",
+        dirty=False,
+        params={},
+        metrics={"train.json": {"auc": 0.9, "rows": 10}, "test.json": {"auc": 0.8}},
+    )
+    baseline.save(repo, record)
+    runs = json.loads(invoke(git_repo, "history", "--json").stdout)["runs"]
+    assert runs[0]["metrics"] == {"train.json:auc": 0.9, "test.json:auc": 0.8, "rows": 10}
+    only = json.loads(invoke(git_repo, "history", "--json", "--metric", "test.json:auc").stdout)["runs"]
+    assert only[0]["metrics"] == {"test.json:auc": 0.8}
