@@ -104,9 +104,9 @@ def _demo(directory: Path | None, *, on_step: Callable[[str], None] | None, on_e
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "Train baseline model")
     step(f"main: {len(MAIN_HISTORY)} more commits, each trained and recorded (the history a PR is placed in)")
-    for changes in MAIN_HISTORY:
-        _change_params(directory, changes)
-        _git(repo, "commit", "-q", "-am", "Tune " + ", ".join(f"{k} {a}→{b}" for k, (a, b) in changes.items()))
+    for tuned in MAIN_HISTORY:
+        _change_params(directory, tuned)
+        _git(repo, "commit", "-q", "-am", "Tune " + ", ".join(f"{k} {a}→{b}" for k, (a, b) in tuned.items()))
         run.run(directory)
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", "Update the trained model")
