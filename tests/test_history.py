@@ -168,3 +168,125 @@ def test_metrics_of_several_files_keep_their_file_when_names_clash(git_repo: Pat
     assert runs[0]["metrics"] == {"train.json:auc": 0.9, "test.json:auc": 0.8, "rows": 10}
     only = json.loads(invoke(git_repo, "history", "--json", "--metric", "test.json:auc").stdout)["runs"]
     assert only[0]["metrics"] == {"test.json:auc": 0.8}
+
+
+# --- the PR report: base and head among main's last runs ---------------------------------------------
+
+
+def _main_runs(root: Path) -> list[RunRecord]:
+    """main's first-parent commits' newest clean records, oldest first, straight from the notes."""
+    repo = gitrepo.open_repo(root)
+    found = []
+    for sha in reversed(git(root, "rev-list", "--first-parent", "main").split()):
+        clean = [r for r in baseline.records_for(repo, sha) if not r.dirty]
+        if clean:
+            found.append(clean[-1])
+    return found
+
+
+def _copy(record: RunRecord, commit: str, auc: float, when: str, *, ran: bool = False) -> RunRecord:
+    import dataclasses
+    import uuid
+
+    metrics = {f: dict(v) for f, v in record.metrics.items()}
+    metrics["metrics.json"]["auc"] = auc
+    return dataclasses.replace(
+        record,
+        commit=commit,
+        metrics=metrics,
+        id=uuid.uuid4().hex[:16],
+        created_at=when,
+        stages=[StageRun("train", "ran", 1.0)] if ran else record.stages,
+    )
+
+
+@pytest.fixture
+def long_main(trained_repo: Path) -> Path:
+    """The trained example whose main has 22 more recorded commits (auc below the real model's), then a docs PR."""
+    repo = gitrepo.open_repo(trained_repo)
+    real = baseline.latest(repo, gitrepo.head_commit(repo))
+    for i in range(22):
+        git(trained_repo, "commit", "-q", "--allow-empty", "-m", f"main work {i}")
+        sha = git(trained_repo, "rev-parse", "HEAD")
+        auc = real.metrics["metrics.json"]["auc"] - 0.02 + 0.0005 * i
+        baseline.save(repo, _copy(real, sha, round(auc, 6), f"2099-01-01T00:{i:02d}:00+00:00"))
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("docs only\n")
+    commit_all(trained_repo, "Docs")
+    return trained_repo
+
+
+def test_report_json_history_is_each_goal_metrics_last_20_main_runs_from_the_notes(long_main: Path):
+    result = invoke(long_main, "report")
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads((long_main / "mlci-report" / "report.json").read_text())
+    runs = _main_runs(long_main)[-20:]
+    for metric in ("auc", "accuracy", "logloss", "f1", "precision", "recall"):  # the example's goals
+        assert data["history"][metric] == [
+            {"commit": r.commit, "value": r.metrics["metrics.json"][metric]} for r in runs
+        ]
+    context = {m["metric"]: m for m in data["history_context"]["metrics"]}
+    assert context["auc"]["noise"] is None  # the example has predictions: the report has intervals instead
+
+
+def test_report_md_says_where_head_and_base_fall_among_mains_last_20_runs(long_main: Path):
+    from mlci.report import format as fmt
+    from mlci.report import markdown as md
+
+    invoke(long_main, "report")
+    text = (long_main / "mlci-report" / "report.md").read_text()
+    data = json.loads((long_main / "mlci-report" / "report.json").read_text())
+    values = [e["value"] for e in data["history"]["auc"]]
+    auc = next(m for m in data["comparison"]["metrics"] if m["name"] == "auc")
+    assert auc["head"] > max(values)  # the docs PR keeps the real model, better than the 22 made-up runs
+    expected = (
+        f"head {fmt.number(auc['head'])} is above all of main's last 20 runs "
+        f"({fmt.number(min(values))}–{fmt.number(max(values))}); "
+        f"base {fmt.number(auc['base'])} ties the highest of main's last 20 runs"
+    )
+    section = text.split("## History of main", 1)[1].split("\n## ", 1)[0]
+    assert f"- **auc**: {md.text(expected)}" in section
+    assert "![main's last runs (dots), base (dashed) and head (star)](plots/history-churn.png)" in section
+    assert (long_main / "mlci-report" / "plots" / "history-churn.png").is_file()
+
+
+def test_without_predictions_the_rerun_spread_is_reported_as_a_noise_estimate_not_a_test(trained_repo: Path):
+    """Reruns of main with unchanged inputs (stages really ran): their spread, labelled, never called significant."""
+    import statistics
+
+    from mlci.report import format as fmt
+    from mlci.report import markdown as md
+
+    config = trained_repo / "mlci.yaml"
+    config.write_text(
+        "".join(line for line in config.read_text().splitlines(True) if not line.startswith("predictions:"))
+    )
+    tip = commit_all(trained_repo, "No predictions")
+    repo = gitrepo.open_repo(trained_repo)
+    real = baseline.latest(repo, git(trained_repo, "rev-parse", "HEAD~1"))
+    reruns = [0.90, 0.91, 0.93]
+    for i, auc in enumerate(reruns):
+        baseline.save(repo, _copy(real, tip, auc, f"2099-01-01T00:0{i}:00+00:00", ran=True))
+    git(trained_repo, "checkout", "-q", "-b", "feature")
+    (trained_repo / "NOTES.md").write_text("docs only\n")
+    commit_all(trained_repo, "Docs")
+    assert invoke(trained_repo, "report").exit_code in (0, 1)
+    # the group: the first training of main (it ran, same inputs) and the three reruns; the second run skipped every stage
+    first = [r for r in baseline.records_for(repo, git(trained_repo, "rev-list", "--max-parents=0", "HEAD"))][-1]
+    group = [first.metrics["metrics.json"]["auc"], *reruns]
+    data = json.loads((trained_repo / "mlci-report" / "report.json").read_text())
+    noise = next(m for m in data["history_context"]["metrics"] if m["metric"] == "auc")["noise"]
+    assert noise["sd"] == pytest.approx(statistics.stdev(group))
+    assert noise["spread"] == pytest.approx(max(group) - min(group))
+    assert noise["reruns"] == 4 and noise["groups"] == 1
+    assert noise["kind"] == "rerun spread (an estimate of noise, not a significance test)"
+    head = next(m for m in data["comparison"]["metrics"] if m["name"] == "auc")
+    line = (
+        f"auc: noise estimate (the spread of main's reruns with unchanged inputs; not a significance test): "
+        f"sd {fmt.number(statistics.stdev(group))}, largest range {fmt.number(max(group) - min(group))} over 4 reruns "
+        f"of one input set; this PR's Δ is {fmt.signed(head['head'] - head['base'])}"
+    )
+    text = (trained_repo / "mlci-report" / "report.md").read_text()
+    assert md.text(line) in text
+    section = text.split("## History of main", 1)[1].split("\n## ", 1)[0]
+    assert "significant" not in section.replace("not a significance test", "")
