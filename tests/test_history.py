@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -290,3 +292,111 @@ def test_without_predictions_the_rerun_spread_is_reported_as_a_noise_estimate_no
     assert md.text(line) in text
     section = text.split("## History of main", 1)[1].split("\n## ", 1)[0]
     assert "significant" not in section.replace("not a significance test", "")
+
+
+# --- the dashboard ------------------------------------------------------------------------------------
+
+_CHROMIUM = pytest.mark.skipif(
+    not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
+    reason="no Chromium on PATH (apt-get install chromium)",
+)
+
+
+def _browser():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import history_browser  # bench/history_browser.py: headless Chromium, reads the DOM back
+
+    return history_browser
+
+
+@pytest.fixture
+def promoted_main(long_main: Path) -> tuple[Path, str]:
+    """long_main with a registered version (GTO's tags) on its 10th recorded main commit, assigned to production."""
+    runs = _main_runs(long_main)
+    target = runs[9].commit
+    git(long_main, "tag", "-a", "churn@v1.0.0", "-m", "Registering artifact churn version v1.0.0", target)
+    git(long_main, "tag", "-a", "churn#production#1", "-m", "Assigning stage production to artifact churn", target)
+    return long_main, target
+
+
+def test_html_dashboard_has_one_chart_per_goal_metric_and_marks_promoted_versions(promoted_main):
+    root, target = promoted_main
+    result = invoke(root, "history", "--html", "site", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    site = root / "site"
+    assert data["html"] == str(site / "index.html")
+    charts = sorted(p.name for p in (site / "plots").iterdir())
+    goals = ("accuracy", "auc", "f1", "logloss", "precision", "recall")  # the example's goals
+    assert charts == [f"trend-churn-{g}.png" for g in goals]
+    assert data["promoted"] == [
+        {"name": "churn", "version": "v1.0.0", "stages": ["production"], "commit": target, "run": 9}
+    ]
+    page = (site / "index.html").read_text()
+    assert "<code>churn v1.0.0</code> (production) at <code>" + target[:12] + "</code>" in page
+    assert page.count('<img src="data:image/png;base64,') == len(goals)
+    assert [r["commit"] for r in data["runs"]] == [r.commit for r in _main_runs(root)]
+
+
+def test_html_dashboard_links_nothing_outside_itself(promoted_main):
+    root, _target = promoted_main
+    invoke(root, "history", "--html", "site")
+    page = (root / "site" / "index.html").read_text()
+    urls = re.findall(r"""(?:src|href|action)\s*=\s*["']?([^"'\s>]+)""", page) + re.findall(r"url\(([^)]*)\)", page)
+    assert urls and all(u.startswith("data:image/png;base64,") for u in urls)
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+@_CHROMIUM
+def test_html_dashboard_renders_in_chromium_with_no_broken_image_error_or_request(promoted_main, tmp_path: Path):
+    root, _target = promoted_main
+    invoke(root, "history", "--html", "site")
+    seen = _browser().check(root / "site", png=tmp_path / "dashboard.png")
+    assert seen["rendered"] and seen["images"] == 6
+    assert seen["broken"] == [] and seen["errors"] == [] and seen["external"] == []
+    assert seen["overflows"] is False
+    assert (tmp_path / "dashboard.png").read_bytes().startswith(b"\x89PNG")
+
+
+@_CHROMIUM
+def test_the_browser_check_sees_broken_images_and_requests_leaving_the_page(tmp_path: Path):
+    """The control: the same probe on a page that does have a missing image and an outside URL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(
+        "<!DOCTYPE html><html><head><title>t</title></head><body>"
+        '<img alt="gone" src="plots/missing.png"><img alt="far" src="http://127.0.0.1:9/x.png"></body></html>'
+    )
+    seen = _browser().check(site)
+    assert sorted(seen["broken"]) == ["far", "gone"]
+    assert len(seen["errors"]) == 2 and seen["external"] == ["http://127.0.0.1:9/x.png"]
+
+
+def test_commit_subjects_and_names_are_escaped_in_the_dashboard(git_repo: Path):
+    repo = gitrepo.open_repo(git_repo)
+    (git_repo / "x.txt").write_text("x")
+    sha = commit_all(git_repo, "<script>alert(1)</script> [click](https://evil.example) @admin")
+    record = RunRecord(
+        commit=sha,
+        branch="main",
+        dirty=False,
+        params={"params.yaml": {"<b>lr</b>": 1}},
+        metrics={"metrics.json": {"<img src=x onerror=alert(1)>": 0.5}},
+    )
+    baseline.save(repo, record)
+    result = invoke(git_repo, "history", "--html", "site")
+    assert result.exit_code == 0, result.output
+    page = (git_repo / "site" / "index.html").read_text()
+    assert "<script" not in page and "<img src=x" not in page and "<a " not in page and 'evil.example"' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert (git_repo / "site" / "plots" / "trend-img-src-x-onerror-alert-1.png").is_file()
+
+
+def test_html_refuses_to_replace_a_directory_it_did_not_write(noted):
+    root, _commits, _newest = noted
+    (root / "site").mkdir()
+    (root / "site" / "keep.txt").write_text("mine")
+    result = invoke(root, "history", "--html", "site")
+    assert result.exit_code == 2
+    assert "--html site holds files mlci did not write (keep.txt)" in result.stderr
+    assert (root / "site" / "keep.txt").read_text() == "mine"

@@ -26,6 +26,17 @@ REPORT_RUNS = 20  # a PR report places base and head among main's last 20 record
 
 
 @dataclass
+class Promoted:
+    """A registered version, placed on the branch's history (at the run of the commit that brought it in)."""
+
+    name: str
+    version: str
+    stages: tuple[str, ...]
+    commit: str  # the version's own commit
+    on_branch: str | None  # the first recorded first-parent commit that contains it (None: no such run)
+
+
+@dataclass
 class History:
     ref: str  # the branch walked
     how: str  # how it was chosen
@@ -33,15 +44,29 @@ class History:
     runs: list[hist.Run]
     records: list[RunRecord] = field(default_factory=list)  # every record of the walked commits
     metric: str | None = None  # --metric
+    promoted: list[Promoted] | None = None  # --html: the registry's versions on this branch
 
     def to_dict(self) -> dict[str, Any]:
         """`mlci history --json` (docs/history.md)."""
-        return {
+        data: dict[str, Any] = {
             "branch": self.ref,
             "commit": self.commit,
             "metric": self.metric,
             "runs": [r.to_dict() for r in self.runs],
         }
+        if self.promoted is not None:
+            at = {r.commit: i for i, r in enumerate(self.runs)}
+            data["promoted"] = [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "stages": list(p.stages),
+                    "commit": p.commit,
+                    "run": at.get(p.on_branch) if p.on_branch else None,
+                }
+                for p in self.promoted
+            ]
+        return data
 
 
 def _config(root: Path, config_path: Path | None) -> config_mod.Config | None:
@@ -105,17 +130,6 @@ def history(
 # --- the dashboard ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Promoted:
-    """A registered version, placed on the branch's history (at the run of the commit that brought it in)."""
-
-    name: str
-    version: str
-    stages: tuple[str, ...]
-    commit: str  # the version's own commit
-    on_branch: str | None  # the first recorded first-parent commit that contains it (None: no such run)
-
-
 def promoted(repo: Plumb, root: Path, tip: str, recorded: set[str]) -> list[Promoted]:
     """The registry's versions (GTO git tags, read locally), each placed at the first recorded
     run of the branch that contains it (a version promoted from a PR head sits at its merge)."""
@@ -153,10 +167,10 @@ def dashboard(
         root = Path(repo.working_tree_dir)
         cfg = _config(root, config_path)
         found = read(repo, branch=branch, last=last, metric=metric)
-        marks = promoted(repo, root, found.commit, {r.commit for r in found.runs})
+        found.promoted = promoted(repo, root, found.commit, {r.commit for r in found.runs})
     final = Path(out_dir)
     with atomicio.replacing_dir(final, board.OWNED, flag="--html") as staged:
-        board.write(staged, found.ref, found.runs, _goal_metrics(cfg, found), marks)
+        board.write(staged, found.ref, found.runs, _goal_metrics(cfg, found), found.promoted)
     return found, final / "index.html"
 
 
