@@ -398,5 +398,5 @@ def test_html_refuses_to_replace_a_directory_it_did_not_write(noted):
     (root / "site" / "keep.txt").write_text("mine")
     result = invoke(root, "history", "--html", "site")
     assert result.exit_code == 2
-    assert "--html site holds files mlci did not write (keep.txt)" in result.stderr
+    assert f"--html {root / 'site'} holds files mlci did not write (keep.txt)" in result.stderr
     assert (root / "site" / "keep.txt").read_text() == "mine"
