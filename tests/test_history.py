@@ -400,3 +400,19 @@ def test_html_refuses_to_replace_a_directory_it_did_not_write(noted):
     assert result.exit_code == 2
     assert f"--html {root / 'site'} holds files mlci did not write (keep.txt)" in result.stderr
     assert (root / "site" / "keep.txt").read_text() == "mine"
+
+
+def test_the_pages_workflow_publishes_what_mlci_history_writes_after_each_baseline():
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    workflow = yaml.safe_load((root / "templates" / "workflows" / "dashboard.yml").read_text())
+    baseline_name = yaml.safe_load((root / "templates" / "workflows" / "baseline.yml").read_text())["name"]
+    trigger = workflow[True]["workflow_run"]
+    assert trigger["workflows"] == [baseline_name] and trigger["branches"] == ["main"]
+    steps = workflow["jobs"]["build"]["steps"]
+    draw = next(s["run"] for s in steps if "mlci history" in s.get("run", ""))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert draw.split("--html ")[1].split()[0] == upload["with"]["path"] == "site"
+    assert workflow["jobs"]["build"]["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}

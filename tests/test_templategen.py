@@ -90,7 +90,13 @@ def test_init_workflows_for_a_cpu_runner_writes_the_ubuntu_latest_pr_and_baselin
     result = invoke(trained_repo, "init", "--workflows", "--runner", "cpu")
     assert result.exit_code == 0, result.output
     written = trained_repo / ".github" / "workflows"
-    assert sorted(p.name for p in written.iterdir()) == ["baseline.yml", "pr.yml", "promote.yml", "retrain.yml"]
+    assert sorted(p.name for p in written.iterdir()) == [
+        "baseline.yml",
+        "dashboard.yml",
+        "pr.yml",
+        "promote.yml",
+        "retrain.yml",
+    ]
     for name in ("pr.yml", "baseline.yml"):
         assert (written / name).read_bytes() == (ROOT / "templates" / "workflows-cpu" / name).read_bytes()
     for path in written.iterdir():
