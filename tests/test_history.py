@@ -98,6 +98,13 @@ def test_last_keeps_the_newest_runs(noted):
     assert data["runs"][0]["metrics"] == newest[commits[4]].metrics["metrics.json"]
 
 
+def test_last_still_measures_the_first_shown_runs_params_against_the_run_before_it(noted):
+    root, commits, _newest = noted
+    runs = json.loads(invoke(root, "history", "--json", "--last", "3").stdout)["runs"]
+    assert [r["commit"] for r in runs] == [commits[3], commits[4], commits[5]]
+    assert runs[0]["params"] == {"train.lr": 0.05}  # changed since commits[1], which is not shown
+
+
 def test_metric_keeps_one_metric(noted):
     root, commits, newest = noted
     data = json.loads(invoke(root, "history", "--json", "--metric", "logloss").stdout)

@@ -40,8 +40,33 @@ def first_parents(repo: Plumb, ref: str, *, limit: int | None = None) -> list[tu
     return rows
 
 
-def recorded(repo: Plumb, ref: str, *, scan: int | None = None) -> list[Entry]:
-    """The first-parent commits of `ref` (the newest `scan`, default all) that have a run record, oldest first."""
-    walk = first_parents(repo, ref, limit=scan)
-    by_commit = baseline.records_by_commit(repo, [c for c, _when, _subject in walk])
-    return [Entry(commit, when, subject, by_commit[commit]) for commit, when, subject in walk if by_commit.get(commit)]
+def recorded(repo: Plumb, ref: str, *, last: int | None = None) -> list[Entry]:
+    """The first-parent commits of `ref` that have a run record, oldest first.
+
+    `last`: only the newest `last` commits with a clean record, and the one before them (what
+    their changed params are measured against): notes are then read newest first, in chunks,
+    and the walk stops there, so `--last 20` of a long history parses 21 notes, not all.
+    """
+    walk = first_parents(repo, ref)
+    listing = repo.notes_list(baseline.NOTES_REF)
+    noted = [row for row in walk if row[0] in listing]
+    if last is None:
+        by_commit = baseline.records_by_commit(repo, [c for c, _when, _subject in noted])
+        return [Entry(c, when, subject, by_commit[c]) for c, when, subject in noted if by_commit.get(c)]
+    found: list[Entry] = []
+    clean = 0
+    chunk = last + 1
+    position = len(noted)
+    while position > 0 and clean < last + 1:
+        rows = noted[max(0, position - chunk) : position]
+        position -= len(rows)
+        by_commit = baseline.records_by_commit(repo, [c for c, _when, _subject in rows])
+        for c, when, subject in reversed(rows):
+            records = by_commit.get(c)
+            if not records:
+                continue
+            if clean < last + 1:
+                found.append(Entry(c, when, subject, records))
+                clean += any(not r.dirty for r in records)
+    found.reverse()
+    return found

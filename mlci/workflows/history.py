@@ -85,7 +85,7 @@ def read(repo: Plumb, *, branch: str | None = None, last: int | None = None, met
     else:
         ref, how = repo.default_base()
     tip = repo.resolve(ref)
-    entries = store_history.recorded(repo, tip)
+    entries = store_history.recorded(repo, tip, last=last if metric is None else None)
     runs = hist.runs((e.commit, e.subject, e.records) for e in entries)
     if metric is not None:
         key = _metric_key(runs, metric)
@@ -227,9 +227,9 @@ def report_context(
         tip = repo.resolve(ref)
     except Exception as exc:  # noqa: BLE001 - the comparison found its base; a history it cannot walk is a note
         return hist.ReportHistory(ref, last, [], note=f"history of {ref} not read: {exc}")
-    entries = store_history.recorded(repo, tip)
+    entries = store_history.recorded(repo, tip, last=last)
     runs = hist.runs((e.commit, e.subject, e.records) for e in entries)
-    records = [r for e in entries for r in e.records]
+    records = [r for e in entries for r in e.records]  # the noise estimate: reruns among these commits
     if not runs:
         return hist.ReportHistory(ref, last, [], note=f"no recorded runs on {ref} yet: nothing to place this PR among")
     recent = runs[-last:]
