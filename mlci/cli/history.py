@@ -61,16 +61,25 @@ def history(
 
 
 def _print(found) -> None:
+    """The runs as a table (a column per metric, or one for them all when there are many), then
+    the params each run changed, one line per run that changed any."""
     from mlci.report.format import number, param
 
     names = sorted({k for r in found.runs for k in r.metrics})
     wide = len(names) <= _WIDE
-    columns = ["commit", "recorded", *(names if wide else ["metrics"]), "params changed"]
+    columns = ["commit", "recorded", *(names if wide else ["metrics"])]
     rows = []
     for run in found.runs:
         values = [number(run.metrics.get(n)) for n in names]
         cells = values if wide else [", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True) if v != "—")]
-        changed = ", ".join(f"{k}={param(v)}" for k, v in run.changed.items()) or "—"
-        rows.append([run.commit[:12], run.created_at, *cells, changed])
+        rows.append([run.commit[:12], run.created_at[:16].replace("T", " "), *cells])
     right = set(range(2, 2 + len(names))) if wide else set()
-    table(f"{len(found.runs)} recorded run(s) of {found.ref}, oldest first", columns, rows, right=right)
+    title = f"{len(found.runs)} recorded run(s) of {found.ref}, oldest first"
+    table(title, columns, rows, right=right, keep={0, 1, *right})
+    changed = [r for r in found.runs if r.changed]
+    if changed:
+        from mlci.report.terminal import plain
+
+        click.echo("params changed:")
+        for run in changed:
+            click.echo(f"  {run.commit[:12]}  " + plain(", ".join(f"{k}={param(v)}" for k, v in run.changed.items())))

@@ -14,9 +14,15 @@ def emit_json(data: Any) -> None:
 
 
 def table(
-    title: str | None, columns: list[str], rows: list[list[str]], *, right: AbstractSet[int] = frozenset()
+    title: str | None,
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    right: AbstractSet[int] = frozenset(),
+    keep: AbstractSet[int] = frozenset(),
 ) -> None:
-    """A table on stdout; rich draws it, falling back to plain text when not a terminal."""
+    """A table on stdout; rich draws it, falling back to plain text when not a terminal.
+    `keep`: columns never wrapped (ids, times); the others fold to fit."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -25,7 +31,7 @@ def table(
 
     grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for i, name in enumerate(columns):
-        grid.add_column(name, justify="right" if i in right else "left", overflow="fold")
+        grid.add_column(name, justify="right" if i in right else "left", overflow="fold", no_wrap=i in keep)
     for row in rows:
         grid.add_row(*(Text(plain(cell)) for cell in row))  # names from PR code: no rich markup, no escapes
     Console(soft_wrap=False, width=max(100, Console().width)).print(grid)
