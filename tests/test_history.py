@@ -252,7 +252,7 @@ def test_report_md_says_where_head_and_base_fall_among_mains_last_20_runs(long_m
     expected = (
         f"head {fmt.number(auc['head'])} is above all of main's last 20 runs "
         f"({fmt.number(min(values))}–{fmt.number(max(values))}); "
-        f"base {fmt.number(auc['base'])} ties the highest of main's last 20 runs"
+        f"base {fmt.number(auc['base'])} ties the highest of them"
     )
     section = text.split("## History of main", 1)[1].split("\n## ", 1)[0]
     assert f"- **auc**: {md.text(expected)}" in section
@@ -424,3 +424,26 @@ def test_the_pages_workflow_publishes_what_mlci_history_writes_after_each_baseli
     assert draw.split("--html ")[1].split()[0] == upload["with"]["path"] == "site"
     assert workflow["jobs"]["build"]["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+@pytest.mark.parametrize(
+    ("value", "values", "expected"),
+    [
+        (0.912, [0.88, 0.9, 0.905], "head 0.9120 is above all of main's last 3 runs (0.8800–0.9050)"),
+        (0.87, [0.88, 0.9, 0.905], "head 0.8700 is below all of main's last 3 runs (0.8800–0.9050)"),
+        (
+            0.9,
+            [0.88, 0.9, 0.905],
+            "head 0.9000 is within main's last 3 runs (0.8800–0.9050), above 1 and below 1 of them",
+        ),
+        (0.905, [0.88, 0.905], "head 0.9050 ties the highest of main's last 2 runs (0.8800–0.9050)"),
+        (0.88, [0.88, 0.905], "head 0.8800 ties the lowest of main's last 2 runs (0.8800–0.9050)"),
+        (0.9, [0.9, 0.9], "head 0.9000 equals all of main's last 2 runs (0.9000)"),
+        (0.95, [0.9], "head 0.9500 is above main's only recorded run (0.9000)"),
+    ],
+)
+def test_placement_sentences(value, values, expected):
+    from mlci.analysis.history import placement
+    from mlci.report.history_section import phrase
+
+    assert phrase("head", placement(value, values), "main") == expected

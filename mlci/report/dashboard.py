@@ -66,7 +66,7 @@ def write(
             for p in promoted
         ]
         lines += ["", "Promoted versions (registry tags, dashed green lines): " + ", ".join(shown) + "."]
-    labels = [f"{_when(r.created_at)} {r.commit[:7]}" for r in runs]
+    labels = [r.commit[:7] for r in runs]
     for model, key, direction in metrics:
         values = [(i, r.metrics[key]) for i, r in enumerate(runs) if key in r.metrics]
         if not values:

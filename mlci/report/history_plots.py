@@ -39,7 +39,7 @@ def trend(
         for index, label in marks:
             ax.axvline(index, color=PROMOTED_COLOR, linestyle="--", linewidth=1)
             ax.annotate(
-                _plain(label, 24),
+                _plain(label, 40),
                 (index, 1.0),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
@@ -51,7 +51,7 @@ def trend(
         step = max(1, len(xs) // 8)
         ticks = xs[::step]
         ax.set_xticks(ticks, [_plain(labels[i], 12) for i in ticks], rotation=30, ha="right", fontsize=7)
-        ax.set(title=_plain(title, 60), xlabel="recorded runs, oldest first")
+        ax.set(title=_plain(title, 60), xlabel="recorded runs (commit), oldest first")
 
     return _render(draw, width=7.0, height=3.2)
 

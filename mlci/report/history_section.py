@@ -22,35 +22,40 @@ def _runs(ref: str, n: int) -> str:
     return f"{ref}'s only recorded run" if n == 1 else f"{ref}'s last {n} runs"
 
 
-def phrase(who: str, placement: Any, ref: str) -> str:
-    """`head 0.9120 is above all of main's last 20 runs (0.8800–0.9050)` (plain text: escape it to render)."""
+def phrase(who: str, placement: Any, ref: str, *, again: bool = False) -> str:
+    """`head 0.9120 is above all of main's last 20 runs (0.8800–0.9050)` (plain text: escape it to render).
+    `again`: the runs were just named, so "them" (no range repeated)."""
     p = placement
     value = fmt.number(p.value)
     span = fmt.number(p.low) if p.runs == 1 or p.low == p.high else f"{fmt.number(p.low)}–{fmt.number(p.high)}"
+    runs = "them" if again else f"{_runs(ref, p.runs)} ({span})"
+    if p.runs == 1 and again:
+        runs = "it"
     every = "" if p.runs == 1 else "all of "
     if p.position == "above":
-        return f"{who} {value} is above {every}{_runs(ref, p.runs)} ({span})"
+        return f"{who} {value} is above {every}{runs}"
     if p.position == "below":
-        return f"{who} {value} is below {every}{_runs(ref, p.runs)} ({span})"
+        return f"{who} {value} is below {every}{runs}"
     if p.position == "equal":
-        return f"{who} {value} equals {every}{_runs(ref, p.runs)} ({span})"
+        return f"{who} {value} equals {every}{runs}"
     if p.above == 0:
-        return f"{who} {value} ties the highest of {_runs(ref, p.runs)} ({span})"
+        return f"{who} {value} ties the highest of {runs}"
     if p.below == 0:
-        return f"{who} {value} ties the lowest of {_runs(ref, p.runs)} ({span})"
-    return f"{who} {value} is within {_runs(ref, p.runs)} ({span}), above {p.below} and below {p.above} of them"
+        return f"{who} {value} ties the lowest of {runs}"
+    return f"{who} {value} is within {runs}, above {p.below} and below {p.above} of them"
 
 
 def sentence(m: Any, ref: str) -> str:
     """Head's and base's places among the runs, head first (what the PR would make of main)."""
-    parts = []
     if m.head is not None and m.base is not None and m.head_value == m.base_value:
         return phrase("head = base", m.head, ref)
+    if m.head is not None and m.base is not None:
+        return phrase("head", m.head, ref) + "; " + phrase("base", m.base, ref, again=True)
     if m.head is not None:
-        parts.append(phrase("head", m.head, ref))
+        return phrase("head", m.head, ref)
     if m.base is not None:
-        parts.append(phrase("base", m.base, ref))
-    return "; ".join(parts) if parts else f"no base or head value to place among {ref}'s runs"
+        return phrase("base", m.base, ref)
+    return f"no base or head value to place among {ref}'s runs"
 
 
 def noise_line(m: Any, delta: float | None) -> str:
