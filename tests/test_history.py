@@ -447,3 +447,11 @@ def test_placement_sentences(value, values, expected):
     from mlci.report.history_section import phrase
 
     assert phrase("head", placement(value, values), "main") == expected
+
+
+def test_history_json_imports_nothing_heavy(noted):
+    """Reading the history is git plumbing and JSON: no GitPython, pandas, numpy or plotting."""
+    from tests.test_cli_startup import HEAVY, loaded_modules
+
+    root, _commits, _newest = noted
+    assert not loaded_modules("history", "--json", cwd=root) & set(HEAVY)
