@@ -276,3 +276,34 @@ def test_explain_data_needs_the_model_file(tmp_path: Path):
     result = invoke(root, "report")
     assert result.exit_code == 3
     assert "'explain.data' needs the model file: add 'model: <path>'" in result.stderr
+
+
+def test_rows_caps_the_rows_explained_with_an_even_sample():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(1000, 4)), columns=["a", "b", "c", "d"])
+    booster = lgb.train(
+        {"objective": "regression", "verbose": -1, "num_threads": 1, "seed": 0},
+        lgb.Dataset(frame, frame["a"] * 2 + frame["b"]),
+        num_boost_round=5,
+    )
+    got = explain.attribute(booster.model_to_string(), frame, "test", rows=100)
+    sample = frame.iloc[np.linspace(0, 999, 100).round().astype(int)]
+    expected = np.abs(booster.predict(sample, pred_contrib=True)[:, :-1]).mean(axis=0)
+    assert got.rows == 100
+    assert dict(got.features) == pytest.approx(dict(zip(frame.columns, expected, strict=True)))
+
+
+def test_a_project_without_explain_or_goals_gets_neither_section(tmp_path: Path):
+    root = tmp_path / "plain"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "mlci.yaml").write_text("metrics: [metrics.json]\n")
+    (root / "metrics.json").write_text('{"acc": 0.8}')
+    commit_all(root, "Base")
+    assert invoke(root, "report").exit_code == 0
+    text = (root / "mlci-report" / "report.md").read_text()
+    data = json.loads((root / "mlci-report" / "report.json").read_text())
+    assert "## History of" not in text and "## Feature attributions" not in text
+    assert data["explanations"] is None and data["history"] == {}

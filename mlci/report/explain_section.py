@@ -137,6 +137,6 @@ def section(ctx: Any) -> str | None:
 def to_json(ctx: Any) -> dict[str, Any] | None:
     """report.json `explanations`: per model `{"base": [{feature, value}], "head": [...], ...}`, largest first."""
     found = getattr(ctx, "explanations", None)
-    if found is None:
+    if not found:
         return None
     return {e.model: e.to_dict() for e in found}

@@ -102,7 +102,7 @@ def draw(history: Any, out_dir: Path, plots_dir: str, images: list[Path], notes:
 
 def section(ctx: Any) -> str | None:
     history = getattr(ctx, "history", None)
-    if history is None:
+    if history is None or (not history.metrics and history.note is None):
         return None
     ref = history.ref
     lines = [f"## History of {md.text(ref)}", ""]

@@ -72,7 +72,9 @@ def _reason(exc: Exception) -> str:
 
 def for_report(root: Path, cfg: Config, comparison: Any) -> list[explain.ModelExplanation]:
     """Base and head attributions of every model with `explain:`; problems are the explanation's notes."""
-    found = []
+    found: list[explain.ModelExplanation] = []
+    if all(m.explain is None for m in cfg.models):
+        return found
     with Plumb(root) as repo:
         for model in cfg.models:
             if model.explain is None:

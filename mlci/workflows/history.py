@@ -223,11 +223,13 @@ def report_context(
     """Each goal metric's last `last` values on the base branch, where base and head fall among
     them, and (for a metric with no interval from predictions) main's rerun noise."""
     ref = comparison.base_ref
+    if not any(m.goals for m in cfg.models):
+        return hist.ReportHistory(ref, last, [])  # no goal metric to follow: the section is left out
     try:
         tip = repo.resolve(ref)
+        entries = store_history.recorded(repo, tip, last=last)
     except Exception as exc:  # noqa: BLE001 - the comparison found its base; a history it cannot walk is a note
         return hist.ReportHistory(ref, last, [], note=f"history of {ref} not read: {exc}")
-    entries = store_history.recorded(repo, tip, last=last)
     runs = hist.runs((e.commit, e.subject, e.records) for e in entries)
     records = [r for e in entries for r in e.records]  # the noise estimate: reruns among these commits
     if not runs:
