@@ -455,3 +455,33 @@ def test_history_json_imports_nothing_heavy(noted):
 
     root, _commits, _newest = noted
     assert not loaded_modules("history", "--json", cwd=root) & set(HEAVY)
+
+
+def test_several_models_key_their_history_by_model(git_repo: Path):
+    """Two models with a metric of the same name: report.json keeps them apart (`model/file:metric`)."""
+    root = git_repo
+    (root / "mlci.yaml").write_text(
+        "models:\n"
+        "  - {name: fraud, metrics: [fraud.json], goals: {acc: {direction: higher}}}\n"
+        "  - {name: churn, metrics: [churn.json], goals: {acc: {direction: higher}}}\n"
+    )
+    repo = gitrepo.open_repo(root)
+    values = []
+    for i in range(3):
+        (root / "fraud.json").write_text(json.dumps({"acc": 0.7 + i / 100}))
+        (root / "churn.json").write_text(json.dumps({"acc": 0.9 - i / 100}))
+        sha = commit_all(root, f"main {i}")
+        metrics = {"fraud.json": {"acc": 0.7 + i / 100}, "churn.json": {"acc": 0.9 - i / 100}}
+        baseline.save(repo, RunRecord(commit=sha, branch="main", dirty=False, params={}, metrics=metrics))
+        values.append((sha, metrics))
+    git(root, "checkout", "-q", "-b", "pr")
+    (root / "churn.json").write_text(json.dumps({"acc": 0.95}))
+    commit_all(root, "Better churn")
+    assert invoke(root, "report").exit_code in (0, 1)
+    data = json.loads((root / "mlci-report" / "report.json").read_text())
+    assert data["history"] == {
+        "fraud/fraud.json:acc": [{"commit": c, "value": m["fraud.json"]["acc"]} for c, m in values],
+        "churn/churn.json:acc": [{"commit": c, "value": m["churn.json"]["acc"]} for c, m in values],
+    }
+    text = (root / "mlci-report" / "report.md").read_text()
+    assert "- **churn: churn.json:acc**: head 0.9500 is above all of main's last 3 runs (0.8800–0.9000)" in text

@@ -28,7 +28,7 @@ class Run:
     created_at: str  # when the run was recorded (the record's own time)
     subject: str
     record_id: str
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # numbers as recorded (an int stays an int)
     params: dict[str, Any]  # every param, flattened
     changed: dict[str, Any] = field(default_factory=dict)  # params that differ from the previous run (None: removed)
 
@@ -79,7 +79,7 @@ def runs(entries: Iterable[tuple[str, str, Sequence[RunRecord]]]) -> list[Run]:
     out: list[Run] = []
     previous: dict[str, Any] | None = None
     for commit, subject, record in picked:
-        metrics = {k: float(v) for k, v in _flatten(record.metrics, metric_keys).items() if _number(v)}
+        metrics = {k: v for k, v in _flatten(record.metrics, metric_keys).items() if _number(v)}
         params = _flatten(record.params, param_keys)
         changed: dict[str, Any] = {}
         if previous is not None:
