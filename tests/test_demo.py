@@ -108,7 +108,8 @@ def test_demo_folds_hashes_models_and_stable_columns(demo_run):
     outside = re.sub(r"<details>.*?</details>", "", text, flags=re.DOTALL)
     assert "models/model.txt" in text and "models/model.txt" not in outside  # a model is not an input
     assert "f3ee4" not in outside and not re.search(r"`[0-9a-f]{32}`", outside)  # no hash on the page
-    assert "| `f00` |" not in text  # a stable column is not a table row…
+    data_checks = text.split("### Data checks", 1)[1].split("\n## ", 1)[0]
+    assert "| `f00` |" not in data_checks  # a stable column is not a table row…
     assert "column(s) stable, PSI ≤ 0.0" in text  # …but one line, folded
 
 
@@ -129,3 +130,35 @@ def test_demo_prints_the_first_screen_in_the_terminal(tmp_path_factory: pytest.T
     assert any(line.startswith(" auc ") and "≈ no significant change" in line for line in table)
     assert f"report:  {target / 'mlci-report' / 'report.md'}" in lines
     assert f"html:    {target / 'mlci-report' / 'report.html'}" in lines
+
+
+def test_demo_main_has_several_recorded_runs_and_the_report_places_the_pr_among_them(demo_run):
+    from mlci.workflows.demo import MAIN_HISTORY
+
+    text, data = _demo_report(demo_run)
+    _result, target = demo_run
+    recorded = json.loads(invoke(target, "history", "--json").stdout)["runs"]
+    assert len(recorded) == len(MAIN_HISTORY) + 2  # the first training, each tuning commit, the baseline
+    assert data["history"]["auc"] == [{"commit": r["commit"], "value": r["metrics"]["auc"]} for r in recorded]
+    section = text.split("## History of main", 1)[1].split("\n## ", 1)[0]
+    assert f"among main's last {len(recorded)} runs" in section
+    assert re.search(r"- \*\*auc\*\*: head 0\.\d{4} is (above all of|within) main's last \d runs", section)
+    assert "(plots/history-churn.png)" in section
+
+
+def test_demo_report_shows_the_feature_attributions_of_base_and_head(demo_run):
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+
+    text, data = _demo_report(demo_run)
+    _result, target = demo_run
+    churn = data["explanations"]["churn"]
+    booster = lgb.Booster(model_file=str(target / "models" / "model.txt"))  # the PR's model, in the workspace
+    table = pd.read_parquet(target / "data" / "test.parquet")[booster.feature_name()]
+    expected = np.abs(booster.predict(table, pred_contrib=True)[:, :-1]).mean(axis=0)
+    assert {e["feature"]: e["value"] for e in churn["head"]} == pytest.approx(
+        dict(zip(booster.feature_name(), expected, strict=True))
+    )
+    assert len(churn["base"]) == len(churn["head"]) == 13  # twelve numeric features and the segment
+    assert "## Feature attributions" in text and "(plots/attributions-churn.png)" in text

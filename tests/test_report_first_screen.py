@@ -55,6 +55,8 @@ def test_changed_test_set_is_said_in_the_first_screen(new_test_set, _trained_exa
     assert blocks[1].startswith("**What changed:** params: data.split_seed `7` → `8`")
     assert f"data/test.parquet changed, {base_rows:,} rows → {head_rows:,} rows" in blocks[1]
     assert blocks[1].endswith("**Evaluation set changed: deltas are not paired (two-sample bootstrap).**")
+    moved = blocks.pop(2)  # the third line: features whose attribution rank moved by 3 or more
+    assert moved.startswith("**Feature attributions moved** (rank by mean \\|SHAP\\|, 3 or more places): ")
     assert blocks[2] == "## Metrics" and "95 % CI of Δ" in blocks[3].splitlines()[0]
 
 

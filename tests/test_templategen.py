@@ -92,6 +92,7 @@ def test_init_workflows_for_a_cpu_runner_writes_the_ubuntu_latest_pr_and_baselin
     written = trained_repo / ".github" / "workflows"
     assert sorted(p.name for p in written.iterdir()) == [
         "baseline.yml",
+        "dashboard.yml",
         "pr-fork-publish.yml",
         "pr.yml",
         "promote.yml",

@@ -222,3 +222,55 @@ def test_the_gate_check_catches_an_ungated_self_hosted_job(tmp_path: Path):
     assert _self_hosted_jobs(bad) == ["train"] and gate_of(workflow, "train") is None
     workflow["jobs"]["train"]["if"] = f"{_FORK_GATE} || true"
     assert gate_of(workflow, "train") is None
+
+
+def _mlci_lines() -> list[tuple[str, list[str]]]:
+    """Every `mlci …` command line in the templates' `run:` scripts, as argv (shell words)."""
+    import shlex
+
+    found = []
+    for path in sorted(Path(__file__).resolve().parents[1].glob("templates/workflows*/*.yml")):
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            for step in job.get("steps") or []:
+                for line in str(step.get("run") or "").splitlines():
+                    words = shlex.split(line.strip(), comments=True) if line.strip() else []
+                    if words[:1] == ["mlci"]:
+                        found.append((f"{path.name}: {line.strip()}", words[1:]))
+    return found
+
+
+def _stand_ins(args: list[str], tmp_path: Path) -> list[str]:
+    """Shell expansions replaced by values of the type the option takes: a number after --pr, an
+    existing file or directory where one must exist, the --merge pairs an array expands to."""
+    existing = tmp_path / "exists.md"
+    existing.write_text("x\n")
+    out: list[str] = []
+    for word in args:
+        if "$" not in word:
+            out.append(word)
+        elif word.endswith("[@]}"):
+            out += ["--merge", str(tmp_path)]
+        elif out and out[-1] == "--pr":
+            out.append("1")
+        elif out and out[-1] in ("--body-file", "--merge"):
+            out.append(str(existing if out[-1] == "--body-file" else tmp_path))
+        else:
+            out.append("placeholder")
+    return out
+
+
+@pytest.mark.parametrize(("where", "args"), _mlci_lines(), ids=[w for w, _ in _mlci_lines()])
+def test_every_mlci_command_in_the_templates_parses(where: str, args: list[str], tmp_path: Path):
+    """A template's `mlci` line with a wrong option fails only in the user's CI (retrain.yml's
+    `mlci record fetch origin` did); parse each one here, shell expansions stood in for."""
+    import click
+
+    from mlci.cli import cli
+
+    ctx = cli.make_context("mlci", _stand_ins(args, tmp_path), resilient_parsing=False)
+    name, command, rest = cli.resolve_command(ctx, ctx.protected_args + ctx.args)
+    while isinstance(command, click.Group):
+        sub = command.make_context(name, rest, parent=ctx)
+        ctx = sub
+        name, command, rest = command.resolve_command(sub, sub.protected_args + sub.args)
+    command.make_context(name, rest, parent=ctx)  # raises click's UsageError on an unknown option or argument

@@ -27,6 +27,7 @@ _COMMANDS = {
     "diff": "mlci.cli.diff:diff",
     "doctor": "mlci.cli.doctor:doctor",
     "gate": "mlci.cli.gate:gate",
+    "history": "mlci.cli.history:history",
     "init": "mlci.cli.init:init",
     "pr": "mlci.cli.pr:pr",
     "promote": "mlci.cli.promote:promote",

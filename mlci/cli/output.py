@@ -16,9 +16,15 @@ def emit_json(data: Any) -> None:
 
 
 def table(
-    title: str | None, columns: list[str], rows: list[list[str]], *, right: AbstractSet[int] = frozenset()
+    title: str | None,
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    right: AbstractSet[int] = frozenset(),
+    keep: AbstractSet[int] = frozenset(),
 ) -> None:
-    """A table on stdout, written as it is laid out (mlci.report.terminal.table_lines)."""
+    """A table on stdout, written as it is laid out (mlci.report.terminal.table_lines): no column
+    is ever wrapped, so `keep` (columns that must not wrap: ids, times) holds for all of them."""
     from mlci.report.terminal import table_lines
 
     click.echo("\n".join(table_lines(title, columns, rows, right)))

@@ -18,7 +18,7 @@ from mlci.analysis.compare import Comparison, MetricDelta
 from mlci.analysis.deps import DepChange
 from mlci.analysis.gate import GateVerdict
 from mlci.analysis.significance import Evidence
-from mlci.report import changes, data_section
+from mlci.report import changes, data_section, explain_section, history_section
 from mlci.report import format as fmt
 from mlci.report import markdown as md
 from mlci.report.diff_markdown import what_was_compared
@@ -64,6 +64,8 @@ class ReportContext:
     data: Any = None  # mlci.report.data_section.DataReport: schema, null and drift checks of data.tables
     inputs: list[changes.InputChange] = field(default_factory=list)  # changed code/data inputs (no models)
     stage_times: dict[str, dict[str, changes.StageTime]] = field(default_factory=dict)  # side -> stage -> time
+    history: Any = None  # mlci.analysis.history.ReportHistory: base and head among main's last runs
+    explanations: Any = None  # [mlci.analysis.explain.ModelExplanation]: feature attributions, base vs head
 
     @property
     def head(self) -> str:
@@ -142,7 +144,7 @@ def what_changed_line(ctx: ReportContext) -> str:
 
 
 def section_summary(ctx: ReportContext) -> str:
-    return verdict_line(ctx) + "\n\n" + what_changed_line(ctx) + "\n"
+    return verdict_line(ctx) + "\n\n" + what_changed_line(ctx) + "\n" + explain_section.summary_line(ctx)
 
 
 def _ci_cell(m: MetricDelta, footnotes: dict[str, int]) -> str:
@@ -507,6 +509,8 @@ def section_reproduce(ctx: ReportContext) -> str:
 SECTIONS: list[tuple[str, Callable[[ReportContext], str | None]]] = [
     ("summary", section_summary),
     ("metrics", section_metrics),
+    ("history", history_section.section),
+    ("explanations", explain_section.section),
     ("params", section_params),
     ("deps", section_deps),
     ("data", data_section.report_section),
@@ -599,6 +603,9 @@ def to_dict(ctx: ReportContext) -> dict[str, Any]:
         "inputs": [i.__dict__ for i in ctx.inputs],
         "stage_times": {side: {n: t.__dict__ for n, t in times.items()} for side, times in ctx.stage_times.items()},
         "data": ctx.data.comparison.to_dict() if ctx.data else None,
+        "history": history_section.to_json(ctx),
+        "history_context": history_section.context_json(ctx),
+        "explanations": explain_section.to_json(ctx),
         "notes": list(ctx.comparison.notes) + list(ctx.notes),
         "reproduce": f"mlci reproduce {ctx.head}",
     }

@@ -71,6 +71,16 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class ExplainConfig:
+    """`explain:`: feature attributions of the model, base vs head (mlci.analysis.explain)."""
+
+    data: str | None = None  # the evaluation table the attributions are computed on (parquet or CSV)
+    file: str | None = None  # or: a feature -> attribution file the pipeline writes itself
+    top: int = 10  # features shown side by side
+    rows: int = 10_000  # at most this many evaluation rows (evenly spaced) are explained
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One model (one report section, one gate) of the project."""
 
@@ -85,6 +95,7 @@ class ModelConfig:
     task: str = "binary"
     goals: dict[str, Goal] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    explain: ExplainConfig | None = None
 
     def goal_for(self, file: str, metric: str) -> Goal:
         """The configured goal (by `file:metric` or bare `metric`), else the name's direction."""
@@ -214,6 +225,7 @@ _MODEL_SCHEMA: dict[str, Any] = {
     "task": str,
     "goals": dict,
     "data": _DATA_SCHEMA,
+    "explain": {"data": str, "file": str, "top": int, "rows": int},
 }
 _SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "registry": {
@@ -448,12 +460,44 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> M
         task=raw.get("task", "binary"),
         goals=_goals(file, f"{prefix}goals", raw.get("goals", {})),
         data=raw.get("data", {}),
+        explain=_explain(file, prefix, raw, root),
     )
     _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
     return model
 
 
 _PREDICTIONS_SCHEMA: dict[str, Any] = {"path": str, "metrics": str}
+
+
+def _explain(file: str, prefix: str, raw: dict, root: Path) -> ExplainConfig | None:
+    """`explain: {data: data/test.parquet, top: 10}` (the model's own `model:` file, explained on
+    that table) or `explain: {file: eval/attributions.csv}` (written by the pipeline)."""
+    if "explain" not in raw:
+        return None
+    value = raw["explain"]  # its keys and types were checked with the model's schema
+    where = f"{prefix}explain"
+    if not value.get("data") and not value.get("file"):
+        raise ConfigError(
+            f"{_at(file, raw, 'explain')}: '{where}' needs 'data:' (the evaluation table to explain the model on) "
+            "or 'file:' (a feature,value file your pipeline writes)"
+        )
+    if value.get("data") and value.get("file"):
+        raise ConfigError(
+            f"{_at(file, value, 'file')}: '{where}' has both 'data:' and 'file:'; keep one (file: when the "
+            "pipeline computes the attributions itself)"
+        )
+    if value.get("data") and not raw.get("model"):
+        raise ConfigError(
+            f"{_at(file, value, 'data')}: '{where}.data' needs the model file: add '{prefix}model: <path>' "
+            "(a LightGBM model text file, or a pickled scikit-learn tree model)"
+        )
+    for key in ("top", "rows"):
+        if key in value and value[key] < 1:
+            raise ConfigError(f"{_at(file, value, key)}: '{where}.{key}' must be at least 1, got {value[key]}")
+    for key in ("data", "file"):
+        if value.get(key) is not None:
+            _check_path(file, _at(file, value, key), f"{where}.{key}", value[key], root)
+    return ExplainConfig(**dict(value))
 
 
 def _predictions(file: str, prefix: str, raw: dict) -> tuple[str | None, str | None]:

@@ -26,6 +26,13 @@ PR_PARAM_CHANGES = {
     "train.n_estimators": ("60", "150"),
     "data.shift": ("0.0", "1.0"),
 }
+# main's own history before the PR: each a commit, a recorded training run, then its outputs committed
+# (what CI's baseline workflow leaves), so the report can place the PR among main's runs.
+MAIN_HISTORY = [
+    {"train.seed": ("0", "1")},
+    {"train.feature_fraction": ("0.9", "0.8")},
+    {"train.seed": ("1", "2")},
+]
 
 
 @dataclass
@@ -45,7 +52,7 @@ def _git(repo, *args: str) -> str:
     return repo.git.execute(["git", *args])
 
 
-def _change_params(root: Path) -> None:
+def _change_params(root: Path, changes: dict[str, tuple[str, str]] = PR_PARAM_CHANGES) -> None:
     """Edit params.yaml line by line, so its comments survive as a user's edit would leave them."""
     path = root / "params.yaml"
     lines = path.read_text().splitlines(keepends=True)
@@ -55,8 +62,8 @@ def _change_params(root: Path) -> None:
             section = line.split(":", 1)[0]
             continue
         dotted = f"{section}.{line.strip().split(':', 1)[0]}"
-        if dotted in PR_PARAM_CHANGES:
-            old, new = PR_PARAM_CHANGES[dotted]
+        if dotted in changes:
+            old, new = changes[dotted]
             lines[i] = line.replace(f": {old}", f": {new}", 1)
     atomicio.write_text(path, "".join(lines))
 
@@ -96,6 +103,13 @@ def _demo(directory: Path | None, *, on_step: Callable[[str], None] | None, on_e
     run.run(directory, on_event=on_event)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "Train baseline model")
+    step(f"main: {len(MAIN_HISTORY)} more commits, each trained and recorded (the history a PR is placed in)")
+    for tuned in MAIN_HISTORY:
+        _change_params(directory, tuned)
+        _git(repo, "commit", "-q", "-am", "Tune " + ", ".join(f"{k} {a}→{b}" for k, (a, b) in tuned.items()))
+        run.run(directory)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "Update the trained model")
     step("main: recording the baseline (CI on push to main; nothing changed, so nothing retrains)")
     base_record = run.run(directory, on_event=on_event)
 

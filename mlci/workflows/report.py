@@ -78,6 +78,23 @@ def _remove_stale_plots(out_dir: Path, images: list[Path]) -> None:
             old.unlink()
 
 
+def _context(
+    root: Path, cfg: Any, comparison: Comparison, out_dir: Path, images: list[Path], notes: list[str], *, plots: bool
+):
+    """Main's history around the PR and the feature attributions, with their plots (issue 28)."""
+    from mlci.report import explain_section, history_section
+    from mlci.store.gitplumb import Plumb
+    from mlci.workflows import explain, history
+
+    with Plumb(root) as plumb:
+        found = history.report_context(plumb, cfg, comparison)
+    attributions = explain.for_report(root, cfg, comparison)
+    if plots:
+        history_section.draw(found, out_dir, PLOTS_DIR, images, notes)
+        explain_section.draw(attributions, out_dir, PLOTS_DIR, images, notes)
+    return found, attributions
+
+
 def _build(
     project: Project,
     *,
@@ -123,6 +140,7 @@ def _build(
 
         pipeline_plots = dvcplots.render(repo, root, comparison.base_commit, out_dir, PLOTS_DIR, images, all_notes)
     rows = {t.table: (t.base_rows, t.head_rows) for t in ev.data.tables} if ev.data else {}
+    history, explanations = _context(root, ev.cfg, comparison, out_dir, images, all_notes, plots=plots)
     ctx = ReportContext(
         comparison=comparison,
         cfg=ev.cfg,
@@ -139,6 +157,8 @@ def _build(
             "base": changes.executed_times(repo, comparison.base_record, root),
             "head": changes.executed_times(repo, comparison.head_record, root),
         },
+        history=history,
+        explanations=explanations,
     )
     md_path, json_path, html_path = out_dir / "report.md", out_dir / "report.json", out_dir / "report.html"
     markdown = builder.render_markdown(ctx)

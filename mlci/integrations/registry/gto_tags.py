@@ -215,6 +215,11 @@ class GitTagsBackend:
             return state.get(name, [])
         return [v for n in sorted(state) for v in state[n]]
 
+    def local_versions(self) -> list[ModelVersion]:
+        """What the local tags say, with no recovery and no network (read-only views: `mlci history --html`)."""
+        state = self._state()
+        return [v for n in sorted(state) for v in state[n]]
+
     def resolve(self, ref: refs.ModelRef) -> ModelVersion:
         return pick(self.versions(ref.name), ref)
 
