@@ -89,8 +89,9 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         """The one place where library errors become CLI errors."""
+        _SHOWN.clear()  # per command (tests run many commands in one process)
         with warnings.catch_warnings():
-            warnings.simplefilter("default", MlciWarning)  # each distinct warning once
+            warnings.simplefilter("always", MlciWarning)  # each distinct text once: _show_warning
             warnings.showwarning = _show_warning
             try:
                 return super().invoke(ctx)
@@ -118,10 +119,17 @@ def _quiet_stdout() -> None:
         pass
 
 
+_SHOWN: set[str] = set()  # warnings said in this process: the same one from two readers is said once
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Library warnings (`MlciWarning`) as one line each; others keep Python's format."""
+    """Library warnings (`MlciWarning`) as one line each, each text once; others keep Python's format."""
     if issubclass(category, MlciWarning):
-        click.echo(f"mlci: warning: {message}", err=True)
+        text = str(message)
+        if text in _SHOWN:
+            return
+        _SHOWN.add(text)
+        click.echo(f"mlci: warning: {text}", err=True)
     else:
         click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
 
