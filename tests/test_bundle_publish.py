@@ -28,6 +28,7 @@ def _trained(_trained_example: Path, _fake_github_server, tmp_path_factory) -> t
     git(root, "checkout", "-q", "-b", "feature")
     (root / "NOTES.md").write_text("docs only\n")
     head = commit_all(root, "Docs")
+    _fake_github_server.reset()  # the session's server: forget earlier tests' requests
     env = actions_env(_fake_github_server, root.parent / "runner", sha=head, token=None)
     result = invoke(root, "ci", "--phase", "train", "--admitted-sha", head, env=env)
     assert result.exit_code == 0, result.output
