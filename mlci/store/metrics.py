@@ -152,7 +152,7 @@ def workspace_text(root: Path, file: str, shown: str | None = None) -> str | Non
     path = repopath.inside(root, file, shown, DataError)
     if path.exists():
         return safeyaml.read_text(path, shown, DataError)
-    data = dvcfile.read_cached(root, dvcfile.lock_text(root), file)
+    data = dvcfile.read_cached(root, dvcfile.locks(root), file)
     if data is not None and len(data) > safeyaml.MAX_BYTES:
         raise DataError(f"{shown} is over mlci's limit of {safeyaml.MAX_BYTES:,} bytes; make it smaller")
     try:
@@ -181,7 +181,7 @@ def read_metrics(
     for file in files:
         text = workspace_text(root, file, f"metrics file {file}")
         if text is None:
-            if notes is not None and dvcfile.is_dvc_output(dvcfile.lock_text(root), file):
+            if notes is not None and dvcfile.is_dvc_output(dvcfile.locks(root), file, root):
                 notes.append(
                     f"metrics file {file} is in neither the workspace nor the local DVC cache: "
                     "skipped (run `dvc pull` or `mlci run`)"

@@ -26,7 +26,9 @@ def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
     try:
         import dvc.api
 
-        return dvc.api.read(file, repo=str(root), rev=commit, mode="r", encoding="utf-8")
+        project = dvcfile.project_dir(root)
+        inside = file[len(project) + 1 :] if project and file.startswith(project + "/") else file
+        return dvc.api.read(inside, repo=str(dvcfile.dvc_root(root, project)), rev=commit, mode="r", encoding="utf-8")
     except Exception:  # noqa: BLE001 - DVC's reasons vary (no remote, not pushed): the note says what to do
         return None
 
@@ -37,14 +39,14 @@ def base_metric_texts(
     """file -> text at `commit`, and where they came from: "git", "dvc" (cache/remote) or "none"."""
     texts: dict[str, str] = {}
     via_dvc = False
-    lock = None
+    locks: dvcfile.Locks | None = None
     for file in files:
         text = repo.show(commit, file)
         if text is None:
-            lock = lock if lock is not None else (repo.show(commit, "dvc.lock") or "")
-            if not dvcfile.is_dvc_output(lock, file):
+            locks = locks if locks is not None else dvcfile.locks(root, show=lambda p: repo.show(commit, p))
+            if not dvcfile.is_dvc_output(locks, file, root):
                 continue
-            data = dvcfile.read_cached(root, lock, file)
+            data = dvcfile.read_cached(root, locks, file)
             text = data.decode("utf-8", "replace") if data is not None else _text_with_dvc(root, commit, file)
             if text is None:
                 notes.append(
@@ -97,7 +99,8 @@ def diff(
     local default branch is the base (`gitrepo.default_base_by`).
     `trust`: the base records verified through GitHub (`trust.check_baselines`); None: unchecked."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), base_how, trust)
+        cfg = cfg or config_mod.load(Path(repo.working_tree_dir), config_path, start=path)
+        return _diff(repo, base_ref, cfg, base_how, trust)
 
 
 def _diff(
@@ -110,8 +113,13 @@ def _diff(
     else:
         ref, how = repo.default_base()
     base_commit = repo.merge_base(head_commit, repo.resolve(ref))
-    scope = dvcfile.params_scope(root)
+    scope = dvcfile.params_scope(root, cfg.dvc_dir)
     notes: list[str] = []
+    if not cfg.metrics_files:
+        notes.append(
+            f"{dvcfile.describe(root, cfg.dvc_dir)} declares no metrics: nothing to compare "
+            "(`dvc metrics diff` shows nothing either); declare `metrics:` in a stage or in mlci.yaml"
+        )
     base_others: dict[str, dict[str, Any]] | None = None
 
     # verified records first (issue 25): `trust_mod.pick` says when it used, or passed over, an unverified one
@@ -186,10 +194,10 @@ def _inputs_at(
     repo: Plumb, commit: str, cfg: config_mod.Config, scope
 ) -> tuple[dict[str, str], dict[str, dict]] | None:
     """(dvc.lock deps, declared params) as committed at `commit`; None without a dvc.lock there."""
-    lock = repo.show(commit, "dvc.lock")
-    if not lock:
+    locks = dvcfile.locks(Path(repo.working_tree_dir), show=lambda p: repo.show(commit, p))
+    if not any(locks.values()):
         return None
-    deps, _outs = dvcfile.lock_hashes(Path("."), lock, source=f"dvc.lock at {commit[:12]}")
+    deps, _outs = dvcfile.lock_hashes(Path(repo.working_tree_dir), locks, source=f"dvc.lock at {commit[:12]}")
     return deps, _base_params(repo, commit, cfg.params_files, scope)
 
 

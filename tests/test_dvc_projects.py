@@ -1,0 +1,360 @@
+"""A project is what DVC sees: every dvc.yaml DVC collects, not only the root one.
+
+Layouts shaped like public repos, each built with real DVC (and real DVCLive) and compared,
+value by value, with `dvc metrics diff --json` and `dvc params diff --json` for the same
+revisions: several pipelines under `pipelines/*/dvc.yaml` (`wdir: ../..`), a DVC sub-project
+(`dvc init --subdir`) used with `-C` and from inside it, and DVCLive's own `dvclive/dvc.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlci.store import dvcfile
+from mlci.workflows import run as run_mod
+from tests.helpers import commit_all, git, invoke, invoke_json
+from tests.test_dvc_layouts import EVALUATE
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+
+
+def dvc_diff(cwd: Path, root: Path, kind: str) -> dict:
+    """`dvc {kind} diff main --json --all` run in `cwd`, its paths made relative to the git root
+    (DVC prints them relative to where it runs)."""
+    found = json.loads(dvc(cwd, kind, "diff", "main", "--json", "--all") or "{}")
+    return {os.path.relpath(cwd / path, root).replace(os.sep, "/"): values for path, values in found.items()}
+
+
+def assert_same_as_dvc(ours: dict, root: Path, cwd: Path) -> None:
+    """Every number mlci compares is the one `dvc metrics diff` shows; every changed param the
+    one `dvc params diff` shows; nothing more, nothing less."""
+    theirs = dvc_diff(cwd, root, "metrics")
+    numeric = {
+        (f, k): (v.get("old"), v.get("new"))
+        for f, values in theirs.items()
+        for k, v in values.items()
+        if any(isinstance(v.get(s), (int, float)) and not isinstance(v.get(s), bool) for s in ("old", "new"))
+    }
+    assert {(m["file"], m["name"]): (m["base"], m["head"]) for m in ours["metrics"]} == numeric
+    params = dvc_diff(cwd, root, "params")
+    changed = {
+        (f, k): (v["old"], v["new"]) for f, vals in params.items() for k, v in vals.items() if v["old"] != v["new"]
+    }
+    assert {(p["file"], p["name"]): (p["base"], p["head"]) for p in ours["params"]} == changed
+
+
+# --- several pipelines: pipelines/*/dvc.yaml, wdir ../.. ------------------------------------------
+
+PIPELINES = {
+    "pipelines/churn/dvc.yaml": """\
+        stages:
+          evaluate:
+            wdir: ../..
+            cmd: python src/evaluate.py params.yaml results/churn.json
+            deps: [src/evaluate.py]
+            params: [train.lr]
+            metrics:
+              - results/churn.json:
+                  cache: false
+        """,
+    "pipelines/fraud/dvc.yaml": """\
+        stages:
+          evaluate:
+            wdir: ../..
+            cmd: python src/evaluate.py fraud.yaml results/fraud.yaml
+            deps: [src/evaluate.py]
+            params:
+              - fraud.yaml:
+                  - lr
+            metrics:
+              - results/fraud.yaml:
+                  cache: false
+        """,
+    "params.yaml": "train:\n  lr: 0.1\n  seed: 1\n",
+    "fraud.yaml": "lr: 0.2\nbatch: 8\n",
+    "src/evaluate.py": EVALUATE,
+}
+
+
+def _repo(root: Path, files: dict[str, str], *, subdir: str = "") -> Path:
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    project = root / subdir if subdir else root
+    project.mkdir(parents=True, exist_ok=True)
+    dvc(project, "init", "-q", *(["--subdir"] if subdir else []))
+    write(project, files)
+    return project
+
+
+@pytest.fixture(scope="module")
+def _pipelines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipelines") / "repo"
+    _repo(root, PIPELINES)
+    dvc(root, "repro", "--quiet", "--all-pipelines")
+    commit_all(root, "two pipelines and their results")
+    git(root, "checkout", "-q", "-b", "pr")
+    write(root, {"params.yaml": "train:\n  lr: 0.3\n  seed: 1\n", "fraud.yaml": "lr: 0.15\nbatch: 16\n"})
+    commit_all(root, "tune both")
+    dvc(root, "repro", "--quiet", "--all-pipelines")
+    return root
+
+
+@pytest.fixture
+def pipelines(_pipelines: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(_pipelines, root, symlinks=True)
+    return root
+
+
+def test_every_dvc_yaml_under_pipelines_is_collected_with_its_wdir(pipelines: Path):
+    assert dvcfile.dvcyaml_paths(pipelines) == ["pipelines/churn/dvc.yaml", "pipelines/fraud/dvc.yaml"]
+    assert dvcfile.metrics_files(pipelines) == ["results/churn.json", "results/fraud.yaml"]
+    assert set(dvcfile.stages(pipelines)) == {"pipelines/churn/dvc.yaml:evaluate", "pipelines/fraud/dvc.yaml:evaluate"}
+
+
+def test_several_pipelines_diff_equals_dvc_metrics_and_params_diff(pipelines: Path):
+    ours = invoke_json(pipelines, "diff", "--base", "main")
+    assert_same_as_dvc(ours, pipelines, pipelines)
+    assert {m["file"] for m in ours["metrics"]} == {"results/churn.json", "results/fraud.yaml"}
+    assert ("fraud.yaml", "batch") not in {(p["file"], p["name"]) for p in ours["params"]}  # declared by no stage
+
+
+def test_mlci_run_reproduces_every_pipeline_and_records_their_locks(pipelines: Path):
+    (pipelines / "params.yaml").write_text("train:\n  lr: 0.25\n  seed: 1\n")
+    commit_all(pipelines, "again")
+    record = run_mod.run(pipelines)
+    assert {s.name for s in record.stages} == {"pipelines/churn/dvc.yaml:evaluate", "pipelines/fraud/dvc.yaml:evaluate"}
+    assert set(record.metrics) == {"results/churn.json", "results/fraud.yaml"}
+    assert record.metrics["results/churn.json"]["roc_auc"] == 0.75  # lr 0.25: the stage really ran
+    assert "src/evaluate.py" in record.deps  # dvc.lock paths under wdir ../.. are root-relative
+    assert record.params["fraud.yaml"] == {"lr": 0.15}
+
+
+def test_init_on_several_pipelines_lists_every_metrics_file(pipelines: Path):
+    result = invoke(pipelines, "init")
+    assert result.exit_code == 0, result.output
+    text = (pipelines / "mlci.yaml").read_text()
+    assert '- "results/churn.json"' in text and '- "results/fraud.yaml"' in text
+    assert all((pipelines / f).is_file() for f in ("results/churn.json", "results/fraud.yaml"))
+
+
+# --- a DVC sub-project: dvc init --subdir ------------------------------------------------------
+
+SUBPROJECT = {
+    "dvc.yaml": """\
+        stages:
+          evaluate:
+            cmd: python src/evaluate.py params.yaml eval/metrics.json
+            deps: [src/evaluate.py]
+            params: [train.lr]
+            metrics:
+              - eval/metrics.json:
+                  cache: false
+        """,
+    "params.yaml": "train:\n  lr: 0.1\n",
+    "src/evaluate.py": EVALUATE,
+}
+
+
+@pytest.fixture(scope="module")
+def _subproject(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sub") / "repo"
+    ml = _repo(root, SUBPROJECT, subdir="ml")
+    write(root, {"README.md": "a web app, and its model under ml/\n", "app/main.py": "print('app')\n"})
+    dvc(ml, "repro", "--quiet")
+    commit_all(root, "app and model")
+    git(root, "checkout", "-q", "-b", "pr")
+    write(ml, {"params.yaml": "train:\n  lr: 0.2\n"})
+    commit_all(root, "tune")
+    dvc(ml, "repro", "--quiet")
+    return root
+
+
+@pytest.fixture
+def subproject(_subproject: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(_subproject, root, symlinks=True)
+    return root
+
+
+def test_a_subproject_is_found_from_inside_it_and_from_the_git_root(subproject: Path):
+    assert dvcfile.project_dir(subproject, subproject / "ml") == "ml"
+    assert dvcfile.project_dir(subproject, subproject / "ml" / "src") == "ml"
+    assert dvcfile.project_dir(subproject) == "ml"  # the only one there is
+    assert dvcfile.metrics_files(subproject, "ml") == ["ml/eval/metrics.json"]
+
+
+def test_subproject_diff_with_dash_c_equals_dvc_run_inside_it(subproject: Path):
+    ours = invoke_json(subproject / "ml", "diff", "--base", "main")
+    assert_same_as_dvc(ours, subproject, subproject / "ml")
+    assert [(p["file"], p["name"]) for p in ours["params"]] == [("ml/params.yaml", "train.lr")]
+
+
+def test_subproject_diff_started_inside_it(subproject: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlci", "diff", "--base", "main", "--json"],
+        cwd=subproject / "ml" / "src",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert_same_as_dvc(json.loads(proc.stdout), subproject, subproject / "ml")
+
+
+def test_subproject_run_reproduces_inside_it(subproject: Path):
+    (subproject / "ml/params.yaml").write_text("train:\n  lr: 0.05\n")
+    commit_all(subproject, "again")
+    result = invoke(subproject / "ml", "run")
+    assert result.exit_code == 0, result.output
+    assert json.loads((subproject / "ml/eval/metrics.json").read_text())["roc_auc"] == 0.85
+    assert not (subproject / "dvc.lock").exists()  # DVC ran in ml/, not at the git root
+
+
+def test_subproject_init_writes_paths_that_exist(subproject: Path):
+    result = invoke(subproject / "ml", "init")
+    assert result.exit_code == 0, result.output
+    text = (subproject / "mlci.yaml").read_text()
+    assert '- "ml/eval/metrics.json"' in text
+    assert (subproject / "ml/eval/metrics.json").is_file()
+
+
+def test_two_subprojects_at_the_root_name_both_and_dash_c_picks_one(subproject: Path):
+    other = subproject / "forecast"
+    other.mkdir()
+    dvc(other, "init", "-q", "--subdir")
+    result = invoke(subproject, "diff", "--base", "main")
+    assert result.exit_code == 3
+    assert "several DVC projects (forecast/, ml/)" in result.stderr and "mlci -C" in result.stderr
+    assert invoke(subproject / "ml", "diff", "--base", "main", "--json").exit_code == 0
+
+
+# --- DVCLive writing its own dvclive/dvc.yaml --------------------------------------------------
+
+TRAIN_WITH_DVCLIVE = """\
+import yaml
+from dvclive import Live
+
+params = yaml.safe_load(open("params.yaml"))["train"]
+lr = params["lr"]
+# dvcyaml= as DVCLive 3.x before 3.46 wrote it by default: dvclive/dvc.yaml, beside its outputs
+with Live(dir="dvclive", dvcyaml="dvclive/dvc.yaml", save_dvc_exp=False) as live:
+    live.log_params(params)
+    for epoch in range(4):
+        live.log_metric("train/loss", round(1.0 / (1 + lr * (epoch + 1)), 6))
+        live.log_metric("val/acc", round(0.5 + lr * epoch, 6))
+        live.next_step()
+    live.log_metric("test_acc", round(0.6 + lr, 6), plot=False)
+    labels = [0, 1, 1, 0, 1, 0, 1, 1, 0, 0]
+    predicted = [0, 1, 1 if lr < 0.2 else 0, 0, 1, 1, 1, 0, 0, 0]
+    live.log_sklearn_plot("confusion_matrix", labels, predicted, name="cm.json")
+open("model.txt", "w").write(f"lr={lr}\\n")
+"""
+
+DVCLIVE_PROJECT = {
+    "dvc.yaml": """\
+        stages:
+          train:
+            cmd: python train.py
+            deps: [train.py]
+            params: [train]
+            outs: [model.txt]
+        """,
+    "params.yaml": "train:\n  lr: 0.1\n  epochs: 4\n",
+    "train.py": TRAIN_WITH_DVCLIVE,
+}
+
+
+@pytest.fixture(scope="module")
+def _dvclive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dvclive") / "repo"
+    _repo(root, DVCLIVE_PROJECT)
+    commit_all(root, "pipeline")  # DVCLive needs a commit to start from
+    dvc(root, "repro", "--quiet")
+    commit_all(root, "train with DVCLive (dvclive/ committed)")
+    git(root, "checkout", "-q", "-b", "pr")
+    write(root, {"params.yaml": "train:\n  lr: 0.3\n  epochs: 4\n"})
+    commit_all(root, "tune")
+    dvc(root, "repro", "--quiet")
+    return root
+
+
+@pytest.fixture
+def live_repo(_dvclive: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(_dvclive, root, symlinks=True)
+    return root
+
+
+def test_dvclive_writes_its_own_dvc_yaml_which_mlci_reads(live_repo: Path):
+    assert "metrics" in (live_repo / "dvclive/dvc.yaml").read_text()  # real DVCLive output
+    assert dvcfile.dvcyaml_paths(live_repo) == ["dvc.yaml", "dvclive/dvc.yaml"]
+    assert dvcfile.metrics_files(live_repo) == ["dvclive/metrics.json"]
+    assert "dvclive/params.yaml" in dvcfile.params_files(live_repo)
+
+
+def test_dvclive_diff_equals_dvc_metrics_and_params_diff(live_repo: Path):
+    ours = invoke_json(live_repo, "diff", "--base", "main")
+    assert_same_as_dvc(ours, live_repo, live_repo)
+    assert {"test_acc", "val.acc", "train.loss"} <= {m["name"] for m in ours["metrics"]}
+    assert ("dvclive/params.yaml", "lr") in {(p["file"], p["name"]) for p in ours["params"]}
+
+
+def test_init_on_a_dvclive_project_writes_dvclives_metrics_file(live_repo: Path):
+    result = invoke(live_repo, "init", "--force")
+    assert result.exit_code == 0, result.output
+    text = (live_repo / "mlci.yaml").read_text()
+    assert '- "dvclive/metrics.json"' in text and '"metrics.json"' not in text
+    assert "test_acc" in text  # goals come from the values DVCLive wrote
+
+
+def test_mlci_run_on_a_dvclive_project_records_dvclives_metrics(live_repo: Path):
+    invoke(live_repo, "init", "--force")
+    commit_all(live_repo, "mlci.yaml")
+    result = invoke(live_repo, "run")
+    assert result.exit_code == 0, result.output
+    record = run_mod.run(live_repo, store=False)
+    assert record.metrics["dvclive/metrics.json"]["test_acc"] == 0.9
+
+
+def test_init_without_declared_metrics_says_so_and_writes_no_guessed_file(tmp_path: Path):
+    root = _repo(tmp_path / "repo", {"dvc.yaml": "stages:\n  train:\n    cmd: echo hi\n"})
+    commit_all(root, "pipeline")
+    result = invoke(root, "init")
+    assert result.exit_code == 0, result.output
+    assert "declares no metrics" in result.stderr
+    text = (root / "mlci.yaml").read_text()
+    assert "metrics.json" not in text.replace("metrics: [eval/metrics.json]", "")
+
+
+# --- where DVC has nothing to say, neither has mlci ----------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["stages:\n  train:\n    cmd: echo hi\n", ""], ids=["no-metrics", "empty"])
+def test_a_dvc_yaml_without_metrics_diffs_to_nothing_with_exit_0_as_dvc(tmp_path: Path, text: str):
+    root = _repo(tmp_path / "repo", {"dvc.yaml": text})
+    commit_all(root, "pipeline")
+    assert json.loads(dvc(root, "metrics", "diff", "HEAD", "--json") or "{}") == {}
+    result = invoke(root, "diff", "--base", "HEAD", "--json")
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)
+    assert ours["metrics"] == []
+    assert any("dvc.yaml declares no metrics: nothing to compare" in n for n in ours["notes"]), ours["notes"]
