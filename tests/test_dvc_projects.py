@@ -58,7 +58,12 @@ def assert_same_as_dvc(ours: dict, root: Path, cwd: Path) -> None:
     changed = {
         (f, k): (v["old"], v["new"]) for f, vals in params.items() for k, v in vals.items() if v["old"] != v["new"]
     }
-    assert {(p["file"], p["name"]): (p["base"], p["head"]) for p in ours["params"]} == changed
+    assert {(p["file"], p["name"]): (_as_dvc(p["base"]), _as_dvc(p["head"])) for p in ours["params"]} == changed
+
+
+def _as_dvc(value):
+    """DVC's `--json` prints a list param as Python's str() of it (dvc.utils.diff.format_dict)."""
+    return str(value) if isinstance(value, list) else value
 
 
 # --- several pipelines: pipelines/*/dvc.yaml, wdir ../.. ------------------------------------------
@@ -358,3 +363,102 @@ def test_a_dvc_yaml_without_metrics_diffs_to_nothing_with_exit_0_as_dvc(tmp_path
     ours = json.loads(result.stdout)
     assert ours["metrics"] == []
     assert any("dvc.yaml declares no metrics: nothing to compare" in n for n in ours["notes"]), ours["notes"]
+
+
+# --- params in every format DVC reads ----------------------------------------------------------
+
+EVALUATE_ANY = """\
+import json, sys, pathlib
+src, out = sys.argv[1:]
+if src.endswith(".toml"):
+    import tomllib
+    lr = tomllib.loads(open(src).read())["train"]["lr"]
+else:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("p", src)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lr = module.Train.lr
+pathlib.Path(out).write_text(json.dumps({"auc": round(0.9 - abs(lr - 0.1), 6)}))
+"""
+
+FORMATS = {
+    "toml": (
+        "params.toml",
+        '[train]\nlr = 0.1\nlayers = [64, 32]\nname = "small"\n[data]\nseed = 7\nsplit = 0.2\n',
+        '[train]\nlr = 0.3\nlayers = [128, 32]\nname = "big"\n[data]\nseed = 8\nsplit = 0.2\n',
+        ["train", "data.seed"],
+    ),
+    "py": (
+        "params.py",
+        "EPOCHS = 3\nTAG: str = 'a'\nSKIPPED = len('not a literal')\n\n"
+        "class Train:\n    lr = 0.1\n    layers = [64, 32]\n\n"
+        "class Data:\n    def __init__(self):\n        self.seed = 7\n        self.path = 'data.csv'\n",
+        "EPOCHS = 5\nTAG: str = 'b'\nSKIPPED = len('not a literal')\n\n"
+        "class Train:\n    lr = 0.3\n    layers = [128, 32]\n\n"
+        "class Data:\n    def __init__(self):\n        self.seed = 8\n        self.path = 'data.csv'\n",
+        ["Train", "Data.seed", "EPOCHS", "TAG"],
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_toml_and_python_params_diff_equal_dvc_params_diff(tmp_path: Path, fmt: str):
+    name, before, after, keys = FORMATS[fmt]
+    stage = {
+        "dvc.yaml": f"""\
+            stages:
+              evaluate:
+                cmd: python evaluate.py {name} metrics.json
+                deps: [evaluate.py]
+                params:
+                  - {name}:
+{"".join(f"                      - {k}{chr(10)}" for k in keys)}                metrics:
+                  - metrics.json:
+                      cache: false
+            """,
+        name: before,
+        "evaluate.py": EVALUATE_ANY,
+    }
+    root = _repo(tmp_path / "repo", stage)
+    dvc(root, "repro", "--quiet")
+    commit_all(root, "pipeline")
+    git(root, "checkout", "-q", "-b", "pr")
+    (root / name).write_text(after)
+    commit_all(root, "tune")
+    dvc(root, "repro", "--quiet")
+    ours = invoke_json(root, "diff", "--base", "main")
+    assert_same_as_dvc(ours, root, root)
+    assert ours["metrics"][0]["head"] == 0.7  # lr 0.3 reached the stage and the comparison
+    theirs = dvc_diff(root, root, "params")[name]
+    assert len(theirs) >= 4  # a real comparison: nested keys, lists, strings
+    record = run_mod.run(root, store=False)
+    assert set(record.params[name]) == set(json.loads(dvc(root, "params", "diff", "main", "--json", "--all"))[name])
+
+
+def test_python_params_are_parsed_never_run(tmp_path: Path):
+    from mlci.store.metrics import parse_params
+
+    marker = tmp_path / "ran"
+    text = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\nLR = 0.1\nclass M:\n    depth = 3\n"
+    assert parse_params(text, "params.py") == {"LR": 0.1, "M.depth": 3}
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("params.toml", "[train\nlr = 1\n", "cannot parse TOML"),
+        ("params.py", "def (:\n", ":1: not valid Python"),
+        ("params.py", "X = " + "(" * 2000 + ")" * 2000 + "\n", "params.py"),
+        ("params.toml", "x = " + "1" * 5000 + "\n", "too long to read"),
+    ],
+    ids=["toml-syntax", "py-syntax", "py-deep", "toml-huge-int"],
+)
+def test_broken_toml_or_python_params_are_one_line_exit_5(tmp_path: Path, name: str, text: str, message: str):
+    root = _repo(tmp_path / "repo", {"dvc.yaml": f"stages:\n  s:\n    cmd: echo\n    params:\n      - {name}:\n"})
+    (root / name).write_text(text)
+    commit_all(root, "pipeline")
+    result = invoke(root, "diff", "--base", "HEAD")
+    assert result.exit_code == 5, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr

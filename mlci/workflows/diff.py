@@ -64,7 +64,7 @@ def _base_params(repo: Plumb, commit: str, files: list[str], scope) -> dict[str,
     for file in files:
         text = repo.show(commit, file)
         if text is not None:
-            params[file] = parse_params(text, f"{file} at base {commit[:12]}")
+            params[file] = parse_params(text, f"{file} at base {commit[:12]}", file)
     return scoped(params, scope)
 
 
@@ -145,7 +145,7 @@ def _diff(
         texts, source = base_metric_texts(repo, root, base_commit, cfg.metrics_files, notes)
         base_metrics, base_others = {}, {}
         for file, text in texts.items():
-            base_metrics[file], other = split_metrics(text, f"{file} at base {base_commit[:12]}")
+            base_metrics[file], other = split_metrics(text, f"{file} at base {base_commit[:12]}", file)
             if other:
                 base_others[file] = other
         base_params = _base_params(repo, base_commit, cfg.params_files, scope)
