@@ -58,6 +58,7 @@ def _body(body: list[ast.stmt], only_self: bool = False) -> dict[str, Any]:
 
 
 def _assign(node: ast.Assign | ast.AnnAssign, only_self: bool) -> dict[str, Any]:
+    target: ast.expr
     if isinstance(node, ast.AnnAssign):
         target = node.target
     elif len(node.targets) == 1:
