@@ -462,3 +462,117 @@ def test_broken_toml_or_python_params_are_one_line_exit_5(tmp_path: Path, name: 
     result = invoke(root, "diff", "--base", "HEAD")
     assert result.exit_code == 5, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_base_metrics_missing_from_an_empty_cache_are_unavailable_with_the_reason(tmp_path: Path):
+    from tests.test_dvc_layouts import CACHED_OUTS, make_project, pr
+
+    root = pr(make_project(tmp_path / "repo", CACHED_OUTS), {"params.yaml": "train:\n  lr: 0.3\n  seed: 7\n"})
+    shutil.rmtree(root / ".dvc" / "cache")  # a fresh runner: main's eval/ was never pulled
+    theirs = json.loads(dvc(root, "metrics", "diff", "main", "--json") or "{}")
+    result = invoke(root, "diff", "--base", "main", "--json")
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)
+    heads = {m["name"]: m["head"] for m in ours["metrics"]}
+    assert heads == {k: v["new"] for k, v in theirs["eval/metrics.json"].items()}  # DVC: the head only
+    assert {m["verdict"] for m in ours["metrics"]} == {"unavailable"}  # not "new": main had them
+    assert all(m["base"] is None and "`mlci pull`" in m["note"] for m in ours["metrics"])
+    assert ours["summary"]["unavailable"] == len(heads) and ours["summary"]["new"] == 0
+    assert not any("first PR" in n for n in ours["notes"])
+
+
+def test_head_metrics_missing_from_workspace_and_cache_are_unavailable_not_removed(tmp_path: Path):
+    from tests.test_dvc_layouts import CACHED_OUTS, make_project, pr
+
+    root = pr(make_project(tmp_path / "repo", CACHED_OUTS), {"params.yaml": "train:\n  lr: 0.3\n  seed: 7\n"})
+    commit_all(root, "results")
+    shutil.rmtree(root / "eval")
+    git(root, "checkout", "-q", "main")
+    dvc(root, "remote", "add", "--local", "-d", "storage", str(tmp_path / "remote"))
+    dvc(root, "push", "--quiet")  # main's results on the remote, the PR's only in the local cache
+    git(root, "checkout", "-q", "pr")
+    shutil.rmtree(root / ".dvc" / "cache")
+    shutil.rmtree(root / "eval", ignore_errors=True)
+    result = invoke(root, "diff", "--base", "main", "--json")
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.stdout)
+    assert {m["verdict"] for m in ours["metrics"]} == {"unavailable"}
+    roc = next(m for m in ours["metrics"] if m["name"] == "roc_auc")
+    assert (roc["base"], roc["head"]) == (0.9, None)
+    assert "head value unavailable" in roc["note"]
+
+
+def _declaring(keys: list[str]) -> str:
+    lines = "".join(f"          - {k}\n" for k in keys)
+    return (
+        "stages:\n  evaluate:\n    cmd: python src/evaluate.py hp.yaml metrics.json\n    deps: [src/evaluate.py]\n"
+        f"    params:\n      - hp.yaml:\n{lines}    metrics:\n      - metrics.json:\n          cache: false\n"
+    )
+
+
+def test_a_param_declared_only_by_the_head_is_added_as_dvc_says(tmp_path: Path):
+    from tests.test_dvc_layouts import make_project
+
+    root = make_project(
+        tmp_path / "repo", {"dvc.yaml": _declaring(["lr"]), "hp.yaml": "lr: 0.1\nlearning_rate: 0.7647\n"}
+    )
+    assert run_mod.run(root).params["hp.yaml"] == {"lr": 0.1}
+    git(root, "checkout", "-q", "-b", "pr")
+    write(root, {"dvc.yaml": _declaring(["lr", "learning_rate"]), "hp.yaml": "lr: 0.1\nlearning_rate: 0.0767\n"})
+    commit_all(root, "declare learning_rate and tune it")
+    dvc(root, "repro", "--quiet")
+    ours = invoke_json(root, "diff", "--base", "main")
+    assert ours["base"]["source"] == "record"
+    assert_same_as_dvc(ours, root, root)  # DVC scopes main by main's dvc.yaml: learning_rate is added
+
+
+def test_a_base_record_missing_a_param_its_commit_declares_agrees_with_dvc(tmp_path: Path):
+    """The issue's "record params drift": main's record was written when mlci.yaml listed only
+    params.yaml, so it lacks hp.yaml; main's dvc.yaml declares hp.yaml:learning_rate, and DVC
+    says 0.7647 → 0.0767, not "added"."""
+    from tests.test_dvc_layouts import make_project
+
+    files = {"dvc.yaml": _declaring(["lr", "learning_rate"]), "hp.yaml": "lr: 0.1\nlearning_rate: 0.7647\n"}
+    root = make_project(tmp_path / "repo", {**files, "params.yaml": "unused: 1\n"})
+    (root / "mlci.yaml").write_text("metrics: [metrics.json]\nparams: [params.yaml]\n")
+    commit_all(root, "mlci.yaml")
+    assert "hp.yaml" not in run_mod.run(root).params
+    git(root, "checkout", "-q", "-b", "pr")
+    write(root, {"hp.yaml": "lr: 0.1\nlearning_rate: 0.0767\n", "mlci.yaml": "metrics: [metrics.json]\n"})
+    commit_all(root, "compare every declared param; tune learning_rate")
+    dvc(root, "repro", "--quiet")
+    ours = invoke_json(root, "diff", "--base", "main")
+    assert ours["base"]["source"] == "record"
+    assert_same_as_dvc(ours, root, root)
+    assert ours["params"] == [
+        {"file": "hp.yaml", "name": "learning_rate", "base": 0.7647, "head": 0.0767, "change": "changed"}
+    ]
+
+
+# --- reads need no pipeline ----------------------------------------------------------------------
+
+
+def test_registry_list_needs_no_resolvable_pipeline(trained_repo: Path):
+    import gto.api
+
+    gto.api.register(str(trained_repo), "churn", "HEAD", version="v1.0.0")
+    before = invoke_json(trained_repo, "registry", "list")
+    dvc_yaml = trained_repo / "dvc.yaml"
+    dvc_yaml.write_text("vars:\n  - missing.yaml\n" + dvc_yaml.read_text())  # DVC cannot resolve it now
+    broken = invoke(trained_repo, "diff")
+    assert broken.exit_code == 3 and "DVC cannot resolve it" in broken.stderr  # control: the pipeline is broken
+    assert invoke_json(trained_repo, "registry", "list") == before
+    assert [v["version"] for v in before] == ["v1.0.0"]
+    assert gto.api.find_latest_version(str(trained_repo), "churn").version == "v1.0.0"
+
+
+def test_the_report_reads_stages_as_dvc_resolves_them_not_as_plain_yaml(tmp_path: Path):
+    from mlci.report import changes
+    from tests.test_dvc_layouts import FOREACH_MATRIX
+
+    root = _repo(tmp_path / "repo", {**FOREACH_MATRIX, **PIPELINES})
+    outs = changes.stage_outs(root)
+    assert outs["evaluate@big"] == ["metrics/big.json"]  # foreach expanded, ${item} filled in
+    assert outs["sweep@small-yaml"] == ["sweep/small.yaml"]
+    assert outs["pipelines/churn/dvc.yaml:evaluate"] == ["results/churn.json"]  # a nested dvc.yaml, wdir ../..
+    assert changes.evaluation_inputs(root, "results/fraud.yaml") == []  # its only dep is code

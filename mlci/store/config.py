@@ -435,14 +435,16 @@ def _goals(file: str, where: str, raw: dict) -> dict[str, Goal]:
     return goals
 
 
-def _model(file: str, where: str, raw: dict, root: Path, default_name: str, project: str = "") -> ModelConfig:
+def _model(
+    file: str, where: str, raw: dict, root: Path, default_name: str, project: str = "", pipeline: bool = True
+) -> ModelConfig:
     metrics = raw.get("metrics")
     at = _at(file, raw)
     if metrics is None:  # none declared: nothing to compare, as `dvc metrics diff` prints {}
-        metrics = dvcfile.metrics_files(root, project)
+        metrics = dvcfile.metrics_files(root, project) if pipeline else []
         at = "dvc.yaml"
     prefix = f"{where}." if where else ""
-    params = raw.get("params") or dvcfile.params_files(root, project)
+    params = raw.get("params") or (dvcfile.params_files(root, project) if pipeline else [])
     predictions, measures = _predictions(file, prefix, raw)
     for key, value in (("predictions", predictions), ("model", raw.get("model"))):
         if value is not None:
@@ -463,7 +465,8 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str, proj
         data=raw.get("data", {}),
         explain=_explain(file, prefix, raw, root),
     )
-    _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
+    if pipeline:
+        _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
     return model
 
 
@@ -554,14 +557,28 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
             )
 
 
-def load(root: Path, config_path: Path | None = None, start: Path | str | None = None) -> Config:
+def load(
+    root: Path, config_path: Path | None = None, start: Path | str | None = None, *, pipeline: bool = True
+) -> Config:
     """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults from the
-    DVC project (`start`: where mlci was started, which picks a DVC sub-project)."""
+    DVC project (`start`: where mlci was started, which picks a DVC sub-project).
+
+    `pipeline=False`: for commands that read settings only (the registry): the dvc.yaml files are
+    not resolved and no metrics file is read, so a broken pipeline cannot stop them; metrics and
+    params not written in mlci.yaml are then empty.
+    """
     path = config_path or root / CONFIG_NAME
-    project = dvcfile.choose(root, start)
+    try:
+        project = dvcfile.choose(root, start)
+    except ConfigError:
+        if pipeline:
+            raise
+        project = ""
     if not path.exists() and not path.is_symlink():
         if config_path is not None:
             raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
+        if not pipeline:
+            return Config(root=root, models=(ModelConfig(name=root.name or "model", metrics=(), params=()),), path=None)
         return _defaults(root, project)
     file = path.name if path.parent == root else str(path)
     if path.is_symlink() and not path.exists():  # defaults would silently drop every goal
@@ -591,7 +608,7 @@ def load(root: Path, config_path: Path | None = None, start: Path | str | None =
         models = []
         for i, entry in enumerate(raw["models"]):
             _check_keys(f"models[{i}]", entry, _MODEL_SCHEMA, file, raw, "models")
-            models.append(_model(file, f"models[{i}]", entry, root, f"model{i + 1}", project))
+            models.append(_model(file, f"models[{i}]", entry, root, f"model{i + 1}", project, pipeline))
         if not models:
             raise ConfigError(
                 f"{_at(file, raw, 'models')}: 'models' is empty; list at least one model or remove the key"
@@ -607,7 +624,7 @@ def load(root: Path, config_path: Path | None = None, start: Path | str | None =
             if isinstance(raw, _Lined)
             else {k: v for k, v in raw.items() if k in _MODEL_SCHEMA}
         )
-        models = [_model(file, "", top, root, root.name or "model", project)]
+        models = [_model(file, "", top, root, root.name or "model", project, pipeline)]
     data = data_rules.build([m.data or {} for m in models], file)
     for where, tables in (("data.tables", data.tables), ("data.expectations", [r.table for r in data.rules])):
         for table in tables:

@@ -319,9 +319,12 @@ def spec(root: Path, project: str | None = None) -> dict[str, Any]:
     metrics, plots, params and artifacts with paths relative to the git root."""
     rel = _project(root, project)
     project_root = dvc_root(root, rel)
+    return _merge([(file, _document(root, file, project_root)) for file in dvcyaml_paths(root, rel)], rel)
+
+
+def _merge(documents: list[tuple[str, dict[str, Any]]], rel: str) -> dict[str, Any]:
     merged: dict[str, Any] = {"stages": {}, "metrics": [], "plots": [], "params": [], "artifacts": {}, "files": []}
-    for file in dvcyaml_paths(root, rel):
-        data = _document(root, file, project_root)
+    for file, data in documents:
         folder = _dir(file)
         prefix = "" if file == (f"{rel}/{DVCFILE}" if rel else DVCFILE) else f"{_relative(file, rel)}:"
         merged["files"].append(file)
@@ -394,8 +397,37 @@ def params_scope(root: Path, project: str | None = None) -> dict[str, set[str] |
     only the keys named (a bare file name means every key).
     """
     rel = _project(root, project)
-    data = spec(root, rel)
     default = norm(DEFAULT_PARAMS, rel or ".")
+    return _scope(spec(root, rel), default, (root / default).exists())
+
+
+def params_scope_at(
+    root: Path, files: list[str], show: Callable[[str], str | None], project: str | None = None
+) -> dict[str, set[str] | None] | None:
+    """`params_scope` as a commit declared it (`files`: every path of that commit, `show` reads one),
+    as `dvc params diff` scopes each revision by its own dvc.yaml files. None when a dvc.yaml
+    there needs DVC's templating (the caller then uses the working tree's scope)."""
+    rel = _project(root, project)
+    documents = []
+    for file in files:
+        inside = _relative(file, rel) if rel else file
+        if PurePosixPath(file).name != DVCFILE or (rel and inside == file):
+            continue
+        parents = list(PurePosixPath(inside).parents)[:-1]
+        if any(f"{rel + '/' if rel else ''}{parent}/.dvc/config" in files for parent in parents):
+            continue  # a nested DVC project's
+        text = show(file)
+        if text is None:
+            continue
+        data = _load(Path(file), text, shown=file)
+        if is_templated(data):
+            return None
+        documents.append((file, _check_lists(data, file)))
+    default = norm(DEFAULT_PARAMS, rel or ".")
+    return _scope(_merge(documents, rel), default, default in files)
+
+
+def _scope(data: dict[str, Any], default: str, has_default: bool) -> dict[str, set[str] | None]:
     scope: dict[str, set[str] | None] = {}
 
     def add(file: str, keys: list | None) -> None:
@@ -418,7 +450,7 @@ def params_scope(root: Path, project: str | None = None) -> dict[str, set[str] |
                     add(norm(str(file), wdir), keys if isinstance(keys, list) else None)
             else:
                 add(norm(DEFAULT_PARAMS, wdir), [str(entry)])
-    if (root / default).exists():
+    if has_default:
         scope[default] = None
     return scope
 
