@@ -576,3 +576,17 @@ def test_the_report_reads_stages_as_dvc_resolves_them_not_as_plain_yaml(tmp_path
     assert outs["sweep@small-yaml"] == ["sweep/small.yaml"]
     assert outs["pipelines/churn/dvc.yaml:evaluate"] == ["results/churn.json"]  # a nested dvc.yaml, wdir ../..
     assert changes.evaluation_inputs(root, "results/fraud.yaml") == []  # its only dep is code
+
+
+def test_dvclive_plots_from_its_own_dvc_yaml_are_drawn_under_dvcs_ids(live_repo: Path, tmp_path: Path):
+    import git as gitpython
+
+    from mlci.report import dvcplots
+
+    theirs = json.loads(dvc(live_repo, "plots", "diff", "main", "--json"))["data"]
+    notes: list[str] = []
+    base = git(live_repo, "rev-parse", "main")
+    drawn = dvcplots.render(gitpython.Repo(live_repo), live_repo, base, tmp_path / "out", "plots", [], notes)
+    assert {key.split(":", 1)[1] for key in drawn} == set(theirs), notes
+    assert notes == []
+    assert "dvclive/plots/sklearn/cm.json" in theirs  # DVCLive's confusion matrix, drawn by the one renderer
