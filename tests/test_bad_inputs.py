@@ -227,13 +227,11 @@ def _dvc_yaml_cases() -> list[Case]:
         "top-list": ("- stages\n", "expected a mapping"),
         "metrics-parent": ("stages:\n  train:\n    cmd: x\n    metrics: [../outside.json]\n", "outside the repository"),
         "metrics-absolute": ("stages:\n  train:\n    cmd: x\n    metrics: [/etc/hostname]\n", "outside the repository"),
-        "no-metrics": ("stages:\n  train:\n    cmd: x\n", "declares no metrics"),
         "artifacts-list": (
             "stages:\n  train: {cmd: x, metrics: [metrics.json]}\nartifacts: [model]\n",
             "'artifacts' must be a mapping",
         ),
         "deep": ("stages: " + "[" * 3000 + "]" * 3000 + "\n", "dvc.yaml"),
-        "empty": ("", "declares no metrics"),
     }
     cases = [
         Case(f"dvcyaml-{name}", ("diff",), 3, expect, files={**no_cfg, "dvc.yaml": text})

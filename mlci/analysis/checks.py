@@ -22,14 +22,14 @@ from mlci.store import dvcfile, pipeline
 from mlci.store.config import Config
 
 
-def _producers(root: Path) -> dict[str, str]:
-    """Output path -> the stage that writes it."""
+def _producers(root: Path, project: str | None = None) -> dict[str, str]:
+    """Output path (from the git root) -> the stage that writes it."""
     owners = {}
-    for name, stage in dvcfile.stages(root).items():
+    for name, stage in dvcfile.stages(root, project).items():
         for key in ("outs", "metrics", "plots"):
             for entry in stage.get(key) or []:
                 for path in [entry] if isinstance(entry, str) else list(entry):
-                    owners[str(path)] = name
+                    owners[dvcfile.norm(str(path), str(stage.get("wdir") or "."))] = name
     return owners
 
 
@@ -97,18 +97,18 @@ def before_training(
     rules = cfg.data.rules
     if not rules:
         return []
-    owners = _producers(root)
+    owners = _producers(root, cfg.dvc_dir)
     raw = [r for r in rules if r.table not in owners]
     produced = [r for r in rules if r.table in owners]
     expectations.raise_for([v for r in raw for v in expectations.check_file(root, r)], "on input data, before training")
     if not produced:
         return []
-    if not (root / ".dvc").is_dir():
+    if not (cfg.dvc_root / ".dvc").is_dir():
         return []  # pipeline.repro reports the missing DVC project with its own message
     stages = sorted({owners[r.table] for r in produced})
     # Never forced: an up-to-date producer's tables are what it would write again, and a
     # forced run (`mlci run --force`) then re-runs it once, in the full repro, not twice.
-    early = _repro_targets(root, stages, force=False, on_event=on_event)
+    early = _repro_targets(cfg.dvc_root, stages, force=False, on_event=on_event)
     expectations.raise_for(
         [v for r in produced for v in expectations.check_file(root, r)],
         f"after stage {', '.join(stages)}, before training",

@@ -17,8 +17,9 @@ from mlci.store.config import Config
 #   (`tested` False: labelled "not tested");
 # not_significant: the CI of Δ includes 0 ("no significant change");
 # changed: the metric has no direction (a counter, a clock, a name no table knows);
-# unchanged: the same value; new / removed: on one side only.
-VERDICTS = ("regressed", "improved", "not_significant", "changed", "unchanged", "new", "removed")
+# unchanged: the same value; new / removed: on one side only;
+# unavailable: one side's file could not be read here (a DVC output missing from the cache): `note` says why.
+VERDICTS = ("regressed", "improved", "not_significant", "changed", "unchanged", "new", "removed", "unavailable")
 JSON_SCHEMA_VERSION = 2  # 2: verdicts not_significant/changed, tested, interval, direction none
 
 
@@ -123,7 +124,11 @@ def verdict(base: float | None, head: float | None, direction: str) -> str:
 
 def with_interval(m: MetricDelta, interval: MetricInterval, *, paired: bool, note: str | None = None) -> MetricDelta:
     """`m` judged by its bootstrap interval: the CI of Δ decides whenever there is one."""
-    if m.verdict in ("new", "removed", "unchanged") or interval.ci_low is None or interval.ci_high is None:
+    if (
+        m.verdict in ("new", "removed", "unchanged", "unavailable")
+        or interval.ci_low is None
+        or interval.ci_high is None
+    ):
         return replace(m, interval=interval, paired=paired, note=note)
     if not interval.significant:
         judged = "not_significant"
@@ -144,8 +149,12 @@ def compare_metrics(
     cfg: Config,
     base: dict[str, dict[str, float]] | None,
     head: dict[str, dict[str, float]],
+    unavailable: dict[str, str] | None = None,
 ) -> list[MetricDelta]:
+    """`unavailable`: metrics file -> why one side of it could not be read; its metrics are
+    "unavailable" (with that note), never "new" or "removed"."""
     base = base or {}
+    unavailable = unavailable or {}
     deltas = []
     for file in sorted(set(base) | set(head)):
         model = cfg.model_for_metrics_file(file)
@@ -167,8 +176,9 @@ def compare_metrics(
                     delta_rel=rel,
                     direction=goal.direction,
                     direction_guessed=source != "config",
-                    verdict=verdict(b, h, goal.direction),
+                    verdict="unavailable" if file in unavailable else verdict(b, h, goal.direction),
                     direction_source=source,
+                    note=unavailable.get(file),
                 )
             )
     return deltas

@@ -25,9 +25,10 @@ def dep_changes(repo: Any, root: Path, comparison: Comparison) -> list[DepChange
     if comparison.base_record is not None and comparison.base_record.deps:
         base = comparison.base_record.deps
     else:
-        text = gitrepo.show(repo, comparison.base_commit, "dvc.lock")
-        source = f"dvc.lock at base {comparison.base_commit[:12]}"
-        base = dvcfile.lock_hashes(root, text, source=source)[0] if text else {}
+        commit = comparison.base_commit
+        texts = dvcfile.locks(root, show=lambda p: gitrepo.show(repo, commit, p))
+        source = f"dvc.lock at base {commit[:12]}"
+        base = dvcfile.lock_hashes(root, texts, source=source)[0] if texts else {}
     if comparison.head_record is not None and comparison.head_record.deps:
         head = comparison.head_record.deps
     else:

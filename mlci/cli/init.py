@@ -38,6 +38,10 @@ def init(example: str | None, workflows: bool, runner: str, force: bool) -> None
     for path in written:
         click.echo(f"wrote {path}")
     if "mlci.yaml" in written and not example:
+        from mlci.workflows.scaffold import unfound
+
+        for line in unfound(here()):
+            click.echo(f"mlci: warning: {line}", err=True)
         names = undecided(here())
         if names:
             shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -14,7 +14,7 @@ def _backend(config_path: Path | None):
     from mlci.integrations.registry import open_backend
     from mlci.store.project import Project
 
-    project = Project.open(here(), config_path)
+    project = Project.open(here(), config_path, pipeline=False)  # a registry read needs no pipeline
     return open_backend(project.root, project.config.registry)
 
 

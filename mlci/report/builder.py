@@ -218,7 +218,16 @@ def _footnote_lines(footnotes: dict[str, int]) -> list[str]:
 
 
 _TABLE_HEAD = ["| metric | base | head | Δ | Δ % | 95 % CI of Δ | verdict |", "|---|---:|---:|---:|---:|---|---|"]
-_ORDER = {"regressed": 0, "removed": 1, "improved": 2, "changed": 3, "not_significant": 4, "new": 5, "unchanged": 6}
+_ORDER = {
+    "regressed": 0,
+    "removed": 1,
+    "unavailable": 1,
+    "improved": 2,
+    "changed": 3,
+    "not_significant": 4,
+    "new": 5,
+    "unchanged": 6,
+}
 
 
 def _how_tested(evidence: Evidence) -> str | None:

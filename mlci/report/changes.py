@@ -74,34 +74,35 @@ class InputChange:
 
 
 def _stages(root: Path) -> dict[str, Any]:
-    """dvc.yaml's stages as written (not resolved), read bounded; {} when it cannot be read."""
+    """The project's stages as DVC sees them (mlci.store.dvcfile: every dvc.yaml, templating
+    resolved, `wdir` applied); {} when the pipeline cannot be read (the report still renders)."""
     from mlci.errors import ConfigError
     from mlci.store import dvcfile
 
     try:
-        spec = dvcfile.load_plain(root / "dvc.yaml")
+        return dvcfile.stages(root)
     except ConfigError:
         return {}
-    stages = spec.get("stages")
-    return stages if isinstance(stages, dict) else {}
 
 
-def _paths(items: Any) -> list[str]:
+def _paths(items: Any, wdir: str = ".") -> list[str]:
+    """Entry paths (`path` or `{path: options}`) from the git root, the stage's `wdir` applied."""
+    from mlci.store.dvcfile import norm
+
     found: list[str] = []
     for item in items or []:
         if isinstance(item, dict):
-            found.extend(str(k) for k in item)
+            found.extend(norm(str(k), wdir) for k in item)
         elif item is not None:
-            found.append(str(item))
+            found.append(norm(str(item), wdir))
     return found
 
 
 def stage_outs(root: Path) -> dict[str, list[str]]:
-    """stage name -> the paths it declares as outs, metrics or plots."""
+    """stage name -> the paths (from the git root) it declares as outs, metrics or plots."""
     return {
-        name: _paths((s or {}).get("outs")) + _paths((s or {}).get("metrics")) + _paths((s or {}).get("plots"))
+        name: [path for key in ("outs", "metrics", "plots") for path in _paths(s.get(key), str(s.get("wdir") or "."))]
         for name, s in _stages(root).items()
-        if isinstance(s, dict)
     }
 
 
@@ -175,7 +176,8 @@ def evaluation_inputs(root: Path, predictions: str | None) -> list[str]:
     produced = {p for outs in stage_outs(root).values() for p in outs}
     for name, outs in stage_outs(root).items():
         if predictions in outs or any(predictions.startswith(o.rstrip("/") + "/") for o in outs):
-            deps = _paths((stages.get(name) or {}).get("deps"))
+            stage = stages.get(name) or {}
+            deps = _paths(stage.get("deps"), str(stage.get("wdir") or "."))
             return [d for d in deps if kind_of(d, produced) == "data"]
     return []
 

@@ -1,15 +1,21 @@
 """Plots declared in `dvc.yaml`, drawn base vs head for the report, with DVC's semantics.
 
-What DVC's `plots:` teaches (and DVCLive writes): an entry is a file, a directory (every plot
-file under it), or a plot id whose `y` maps files to columns. Options: `x` (default: the row
-index, as DVC's `step`), `y` (default: the last column), `template` (linear, simple, scatter,
-smooth: curves; confusion / confusion_normalized: a matrix from actual/predicted rows;
-bar_horizontal: bars), `title`. Data files are TSV, CSV, JSON (a list of records, or a
-mapping holding one: sklearn-plot JSON `{"roc": [...]}`) or YAML; images are shown as they are.
+What DVC's `plots:` teaches (and DVCLive writes), in every dvc.yaml of the project: an entry
+is a file, a directory (every plot file under it), or a plot id whose `y` maps files to
+columns. Options: `x` (default: the row index, as DVC's `step`), `y` (default: the numeric
+columns), `title`, `x_label`, `y_label` (default: the field names, as DVC's), and `template`,
+each drawn as it means: linear, simple and smooth as lines, scatter (and scatter_jitter) as
+points, confusion / confusion_normalized as a matrix of x (columns) by y (rows) with readable
+text on every cell, bar_horizontal as one bar per row (every row, in the file's order) and
+bar_horizontal_sorted the same sorted by value. A series of one point is drawn as a point.
+Each panel is named by its file and field when a plot has several. Data files are TSV, CSV,
+JSON (a list of records, or a mapping holding one: sklearn-plot JSON `{"roc": [...]}`) or
+YAML; images are shown as they are.
 
 The head side is the working tree; the base side is the file committed at the base, else the
-version the base's dvc.lock recorded, read from DVC's local cache. A plot that cannot be drawn
-is a note, never an error. Heavy libraries are imported only when drawing.
+version the base's dvc.lock files recorded, read from DVC's local cache; a base the cache lacks
+(or that cannot be parsed) is a note, as a missing metric is. A plot that cannot be drawn is a
+note, never an error. Heavy libraries are imported only when drawing.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from mlci.store import atomicio, dvcfile, repopath, safeyaml
 
 DATA_SUFFIXES = (".tsv", ".csv", ".json", ".yaml", ".yml")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
-_CURVES = ("linear", "simple", "scatter", "smooth")
+_CURVES = ("linear", "simple", "smooth")
+_POINTS = ("scatter", "scatter_jitter")
 _CONFUSION = ("confusion", "confusion_normalized")
+_BARS = ("bar_horizontal", "bar_horizontal_sorted")
 
 
 @dataclass
@@ -39,6 +47,8 @@ class PlotSpec:
     x: str | dict[str, str] | None = None
     template: str = "linear"
     title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -61,6 +71,7 @@ def specs(root: Path, listing: list[str] | None = None) -> list[PlotSpec]:
         options = options or {}
         template = str(options.get("template") or "linear")
         title = options.get("title")
+        labels = {k: str(options[k]) for k in ("x_label", "y_label") if options.get(k) is not None}
         y = options.get("y")
         if isinstance(y, dict):  # plot id: {file: column(s)}
             spec = PlotSpec(
@@ -69,6 +80,7 @@ def specs(root: Path, listing: list[str] | None = None) -> list[PlotSpec]:
                 x=options.get("x"),
                 template=template,
                 title=str(title) if title else path,
+                **labels,
             )
             found[path] = spec
             explicit.update(spec.files)
@@ -87,6 +99,7 @@ def specs(root: Path, listing: list[str] | None = None) -> list[PlotSpec]:
                 x=options.get("x"),
                 template=template,
                 title=str(title) if title else None,
+                **labels,
             )
     return list(found.values())
 
@@ -155,53 +168,27 @@ def _series(records: list[dict[str, Any]], x: str | None, ys: list[str] | None) 
 # --- drawing ---------------------------------------------------------------------------------
 
 
-def _render(draw, width: float = 5.0, height: float = 4.0) -> bytes:
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 100}):
-        figure = Figure(figsize=(width, height))
-        FigureCanvasAgg(figure)
-        draw(figure)
-        buffer = io.BytesIO()
-        figure.tight_layout()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-        return buffer.getvalue()
-
-
-def confusion(base: list[dict] | None, head: list[dict], x: str, y: str, normalized: bool = False) -> bytes:
-    """Head's matrix (and base's beside it): counts of (actual, predicted) pairs."""
+def _confusion(
+    base: list[dict] | None, head: list[dict], x: str, y: str, *, normalized: bool, title: str, labels: tuple[str, str]
+) -> bytes:
+    """DVC's confusion templates: x's values as columns, y's as rows, counts (or shares of each
+    column, normalized) in every cell; base beside head (mlci.report.plots.confusion_matrices)."""
     import numpy as np
 
-    sides = [("base", base)] if base else []
-    sides.append(("head", head))
-    labels = sorted({str(r.get(k)) for _, recs in sides for r in recs for k in (x, y)})
-    index = {label: i for i, label in enumerate(labels)}
+    from mlci.report import plots
 
-    def draw(figure):
-        for i, (name, recs) in enumerate(sides):
-            matrix = np.zeros((len(labels), len(labels)))
-            for r in recs:
-                matrix[index[str(r.get(x))], index[str(r.get(y))]] += 1
-            if normalized:
-                matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-            ax = figure.add_subplot(1, len(sides), i + 1)
-            ax.imshow(matrix, cmap="Greys" if name == "base" else "Blues")
-            ax.set(
-                xticks=range(len(labels)),
-                yticks=range(len(labels)),
-                xticklabels=labels,
-                yticklabels=labels,
-                xlabel=y,
-                ylabel=x,
-                title=name,
-            )
-            ax.grid(False)
-            for (a, b), value in np.ndenumerate(matrix):
-                ax.text(b, a, f"{value:.2f}" if normalized else f"{int(value)}", ha="center", va="center")
-
-    return _render(draw, width=4.0 * len(sides), height=3.6)
+    sides = ([("base", base)] if base else []) + [("head", head)]
+    columns = sorted({str(r.get(x)) for _, recs in sides for r in recs})
+    rows = sorted({str(r.get(y)) for _, recs in sides for r in recs})
+    panels = []
+    for name, recs in sides:
+        matrix = np.zeros((len(rows), len(columns)))
+        for r in recs:
+            matrix[rows.index(str(r.get(y))), columns.index(str(r.get(x)))] += 1
+        shown = matrix / np.maximum(matrix.sum(axis=0, keepdims=True), 1) if normalized else matrix
+        texts = [[f"{v:.2f}" if normalized else f"{int(v):,}" for v in row] for row in shown]
+        panels.append(plots.MatrixPanel(name, matrix, shown, texts if len(rows) * len(columns) <= 400 else None))
+    return plots.confusion_matrices(panels, columns, rows, xlabel=labels[0], ylabel=labels[1], title=title)
 
 
 # --- the report hook -------------------------------------------------------------------------
@@ -218,12 +205,25 @@ def _git_bytes(repo: Any, commit: str, path: str) -> bytes | None:
         return None
 
 
-def base_bytes(repo: Any, root: Path, commit: str | None, path: str, lock: str | None) -> bytes | None:
-    """`path` at the base: committed in git, else from DVC's local cache by the base's dvc.lock."""
+def base_bytes(repo: Any, root: Path, commit: str | None, path: str, lock: str | dvcfile.Locks | None) -> bytes | None:
+    """`path` at the base: committed in git, else from DVC's local cache by the base's dvc.lock files."""
     if commit is None:
         return None
     data = _git_bytes(repo, commit, path)
     return data if data is not None else dvcfile.read_cached(root, lock, path)
+
+
+def _base_side(
+    repo: Any, root: Path, commit: str | None, path: str, locks: dvcfile.Locks, notes: list[str], plot: str
+) -> bytes | None:
+    """The base's bytes of `path`; a note when the base had it but it cannot be read here."""
+    data = base_bytes(repo, root, commit, path, locks)
+    if data is None and commit is not None and dvcfile.is_dvc_output(locks, path, root):
+        notes.append(
+            f"plot {plot}: base not drawn: {path} at base {commit[:12]} is a DVC output missing from the "
+            "local DVC cache (`mlci pull`, or `dvc pull` on the base)"
+        )
+    return data
 
 
 def _slug(text: str) -> str:
@@ -240,7 +240,7 @@ def render(
     """
     from mlci.store import gitrepo
 
-    lock = gitrepo.show(repo, base_commit, "dvc.lock") if base_commit else None
+    locks = dvcfile.locks(root, show=lambda p: gitrepo.show(repo, base_commit, p)) if base_commit else {}
     drawn: dict[str, str] = {}
     all_specs = specs(root)
     stems = [PurePosixPath(next(iter(s.files))).stem for s in all_specs if s.files]
@@ -258,17 +258,47 @@ def render(
 
     for spec in all_specs:
         try:
-            _draw_one(repo, root, base_commit, lock, spec, name_for, write, drawn, notes)
+            _draw_one(repo, root, base_commit, locks, spec, name_for, write, drawn, notes)
         except Exception as exc:  # noqa: BLE001 - one malformed plot file must not sink the report
             notes.append(f"plot {spec.id}: skipped ({type(exc).__name__}: {exc})")
     return drawn
+
+
+@dataclass
+class PlotData:
+    """What one plot shows, before drawing: per file, the head's rows and the base's (None: none)."""
+
+    spec: PlotSpec
+    head: dict[str, list[dict[str, Any]]]
+    base: dict[str, list[dict[str, Any]] | None]
+
+
+def collect(
+    repo: Any, root: Path, base_commit: str | None, locks: dvcfile.Locks, spec: PlotSpec, notes: list[str]
+) -> PlotData | None:
+    """The rows `spec` draws (head: the working tree; base: git, else the DVC cache); None, with
+    a note, when a head file is missing. An unreadable base file is a note, and the head is drawn."""
+    head: dict[str, list[dict[str, Any]]] = {}
+    base: dict[str, list[dict[str, Any]] | None] = {}
+    for file in spec.files:
+        if not repopath.inside(root, file, f"plot file {file}", DataError).is_file():
+            notes.append(f"plot file {file} missing in the working tree: plot skipped (run `mlci run`)")
+            return None
+        head[file] = rows((root / file).read_bytes(), file)
+        data = _base_side(repo, root, base_commit, file, locks, notes, spec.id)
+        try:
+            base[file] = rows(data, file) if data is not None else None
+        except (ValueError, DataError, UnicodeDecodeError) as exc:
+            notes.append(f"plot {spec.id}: base not drawn: {file} at base cannot be read ({type(exc).__name__})")
+            base[file] = None
+    return PlotData(spec, head, base)
 
 
 def _draw_one(
     repo: Any,
     root: Path,
     base_commit: str | None,
-    lock: str | None,
+    locks: dvcfile.Locks,
     spec: PlotSpec,
     name_for: Any,
     write: Any,
@@ -285,74 +315,107 @@ def _draw_one(
             return
         suffix = PurePosixPath(file).suffix
         drawn[f"Image (head):{file}"] = write(name_for(spec, f"-head{suffix}"), (root / file).read_bytes())
-        image = base_bytes(repo, root, base_commit, file, lock)
+        image = _base_side(repo, root, base_commit, file, locks, notes, spec.id)
         if image is not None:
             drawn[f"Image (base):{file}"] = write(name_for(spec, f"-base{suffix}"), image)
         return
+    data = collect(repo, root, base_commit, locks, spec, notes)
+    if data is None:
+        return
+    title = spec.title or spec.id
+    if spec.template in _CONFUSION:
+        file = files[0]
+        actual = spec.x if isinstance(spec.x, str) else "actual"
+        predicted = (spec.files[file] or ["predicted"])[0]
+        labels = (spec.x_label or actual, spec.y_label or predicted)
+        normalized = spec.template.endswith("normalized")
+        png = _confusion(
+            data.base[file], data.head[file], actual, predicted, normalized=normalized, title=title, labels=labels
+        )
+        drawn[f"{spec.title or 'Confusion matrix'}:{spec.id}"] = write(name_for(spec), png)
+        return
+    if spec.template in _BARS:
+        bar_panels = []
+        for file, ys in spec.files.items():
+            value = _x_of(spec, file) or "value"
+            first = data.head[file][0] if data.head[file] else {}
+            label = ys[0] if ys else next((c for c in first if c != value), "label")
+            bar_panels.append(plots.BarPanel(file if len(files) > 1 else "", *_bars(data, file, value, label)))
+        first_x = _x_of(spec, files[0]) or "value"
+        first_y = (spec.files[files[0]] or [""])[0]
+        png = plots.bars(
+            bar_panels,
+            title=title,
+            x_label=spec.x_label or first_x,
+            y_label=spec.y_label or first_y,
+            sort=spec.template.endswith("sorted"),
+        )
+        drawn[f"{title}:{spec.id}"] = write(name_for(spec), png)
+        return
     head_tables: dict[str, dict[str, list[float]]] = {}
     base_tables: dict[str, dict[str, list[float]] | None] = {}
-    head_records: list[dict[str, Any]] = []
-    base_records: list[dict[str, Any]] | None = None
     for file, ys in spec.files.items():
-        if not repopath.inside(root, file, f"plot file {file}", DataError).is_file():
-            notes.append(f"plot file {file} missing in the working tree: plot skipped (run `mlci run`)")
-            return
-        head = rows((root / file).read_bytes(), file)
-        base_data = base_bytes(repo, root, base_commit, file, lock)
-        base = rows(base_data, file) if base_data is not None else None
-        head_records, base_records = head, base
-        x = spec.x.get(file) if isinstance(spec.x, dict) else spec.x
-        if spec.template in _CONFUSION:
-            continue
-        if file.endswith((".csv", ".tsv")) and head and "feature" in head[0]:  # importances, as before
+        head = data.head[file]
+        x = _x_of(spec, file)
+        if file.endswith((".csv", ".tsv")) and head and "feature" in head[0] and spec.template == "linear":
             value = next((c for c in ("gain", "importance", "split") if c in head[0]), list(head[0])[-1])
             importances = {str(r["feature"]): float(r[value]) for r in head}
-            base_imp = {str(r["feature"]): float(r[value]) for r in base or [] if value in r}
+            base_imp = {str(r["feature"]): float(r[value]) for r in data.base[file] or [] if value in r}
             drawn[f"feature_importance:{file}"] = write(
                 name_for(spec), plots.feature_importance(base_imp or None, importances)
-            )
+            )  # the LightGBM example's importances CSV, as before
             return
         if x is None and head and "step" not in head[0]:
             x = next((c for c in ("iteration", "epoch") if c in head[0]), None)
         head_tables[file] = _series(head, x, ys)
-        base_tables[file] = _series(base, x, ys) if base else None
-    if spec.template in _CONFUSION:
-        actual = spec.x if isinstance(spec.x, str) else "actual"
-        predicted = (spec.files[files[0]] or ["predicted"])[0]
-        data = confusion(base_records, head_records, actual, predicted, normalized=spec.template.endswith("normalized"))
-        drawn[f"{spec.title or 'Confusion matrix'}:{spec.id}"] = write(name_for(spec), data)
-        return
-    if spec.template == "bar_horizontal":
-        head_table = next(iter(head_tables.values()))
-        base_table = next(iter(base_tables.values()))
-        label_col, value_col = list(head_table)[:2]
-        bars = dict(zip(map(str, head_table[label_col]), head_table[value_col], strict=False))
-        base_bars = (
-            dict(zip(map(str, base_table[label_col]), base_table[value_col], strict=False)) if base_table else None
-        )
-        drawn[f"{spec.title or 'Bars'}:{spec.id}"] = write(name_for(spec), plots.feature_importance(base_bars, bars))
-        return
-    if spec.template not in _CURVES:
-        notes.append(f"plot {spec.id}: template '{spec.template}' drawn as lines")
-    merged_head = _merge(head_tables)
-    if not merged_head:
+        base_rows = data.base[file]
+        base_tables[file] = _series(base_rows, x, ys) if base_rows else None
+    if spec.template not in _CURVES + _POINTS:
+        notes.append(f"plot {spec.id}: template '{spec.template}' is not one DVC ships: drawn as lines")
+    panels = _panels(head_tables, base_tables)
+    if not panels:
         notes.append(f"plot {spec.id}: no numeric series to draw (set x/y in dvc.yaml `plots:`)")
         return
-    merged_base = _merge({f: t for f, t in base_tables.items() if t}) or None
-    x_name = next(iter(merged_head))
-    data = plots.training_curves(merged_base, merged_head, x=x_name)
-    title = spec.title or "training_curve"
-    drawn[f"{title}:{spec.id}"] = write(name_for(spec), data)
+    x_name = next(iter(next(t for t in head_tables.values() if t)))
+    png = plots.curves(
+        panels,
+        title=title,
+        x_label=spec.x_label or x_name,
+        y_label=spec.y_label,
+        points=spec.template in _POINTS,
+    )
+    drawn[f"{spec.title or 'training_curve'}:{spec.id}"] = write(name_for(spec), png)
 
 
-def _merge(tables: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
-    """Several files' series on one x: the first file's x, y columns prefixed when they clash."""
-    merged: dict[str, list[float]] = {}
-    for file, table in tables.items():
+def _x_of(spec: PlotSpec, file: str) -> str | None:
+    return spec.x.get(file) if isinstance(spec.x, dict) else spec.x
+
+
+def _bars(data: PlotData, file: str, x: str, label: str) -> tuple[dict[str, float], dict[str, float] | None]:
+    """(head, base) label -> value of every row of a bar_horizontal file."""
+
+    def table(records: list[dict[str, Any]] | None) -> dict[str, float] | None:
+        if records is None:
+            return None
+        return {str(r.get(label)): float(r[x]) for r in records if isinstance(r.get(x), (int, float))}
+
+    return table(data.head[file]) or {}, table(data.base[file])
+
+
+def _panels(head: dict[str, dict[str, list[float]]], base: dict[str, dict[str, list[float]] | None]) -> list[Any]:
+    """One panel per (file, field), named "file: field" when the plot has several files (train
+    and test `acc.tsv` are told apart), else by the field."""
+    from mlci.report import plots
+
+    several = len([t for t in head.values() if t]) > 1
+    panels = []
+    for file, table in head.items():
         if not table:
             continue
         x_name, *ys = list(table)
-        merged.setdefault(x_name, table[x_name])
         for y in ys:
-            merged[y if y not in merged else f"{PurePosixPath(file).stem}.{y}"] = table[y]
-    return merged
+            side = base.get(file)
+            base_xy = (side[x_name], side[y]) if side and y in side and x_name in side else None
+            name = f"{file}: {y}" if several else y
+            panels.append(plots.CurvePanel(name, (table[x_name], table[y]), base_xy))
+    return panels

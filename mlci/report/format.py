@@ -13,6 +13,7 @@ VERDICT_MARKS = {
     "unchanged": "= unchanged",
     "new": "+ new",
     "removed": "− removed",
+    "unavailable": "? unavailable",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -167,40 +168,74 @@ def calibration(base: Side | None, head: Side, bins: int = 10) -> bytes:
 
 
 def confusion(base: Side | None, head: Side, threshold: float = 0.5) -> bytes:
+    """2×2 matrices at `threshold` (rows actual, columns predicted): counts and shares."""
     import numpy as np
 
-    sides = _sides(base, head)
+    panels = []
+    for name, _color, (label, score) in _sides(base, head):
+        predicted = (np.asarray(score) >= threshold).astype(int)
+        label = np.asarray(label).astype(int)
+        matrix = np.array([[np.sum((label == t) & (predicted == p)) for p in (0, 1)] for t in (0, 1)])
+        texts = [[f"{v:,}\n{v / max(1, matrix.sum()):.1%}" for v in row] for row in matrix]
+        panels.append(MatrixPanel(f"{name} (threshold {threshold:g})", matrix, matrix, texts))
+    return confusion_matrices(panels, ["0", "1"], ["0", "1"], xlabel="predicted", ylabel="actual", cell=2.1)
+
+
+@dataclass
+class MatrixPanel:
+    """One matrix of `confusion_matrices`: `shade` colours the cells, `texts` label them."""
+
+    title: str
+    matrix: Any  # counts, rows × columns
+    shade: Any  # what the colour shows (counts, or shares of a row)
+    texts: list[list[str]] | None = None  # None: no labels (a matrix too large to read)
+
+
+def confusion_matrices(
+    panels: list[MatrixPanel],
+    columns: Sequence[str],
+    rows: Sequence[str],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    cell: float = 0.45,
+) -> bytes:
+    """The one confusion-matrix renderer (binary, multiclass, DVC's confusion templates): panels
+    side by side on one colour scale, each cell's text black or white by the luminance of the
+    colour under it, so every label is readable whatever its value."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    cmap = colormaps["Blues"]
+    vmax = max([float(np.max(p.shade)) for p in panels if np.size(p.shade)] + [1e-12])
+    norm = Normalize(vmin=0, vmax=vmax)
 
     def draw(figure):
-        for i, (name, _color, (label, score)) in enumerate(sides):
-            ax = figure.add_subplot(1, len(sides), i + 1)
-            predicted = (np.asarray(score) >= threshold).astype(int)
-            label = np.asarray(label).astype(int)
-            matrix = np.array([[np.sum((label == t) & (predicted == p)) for p in (0, 1)] for t in (0, 1)])
-            ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(1, matrix.max()))
+        for i, panel in enumerate(panels):
+            ax = figure.add_subplot(1, len(panels), i + 1)
+            ax.imshow(panel.shade, cmap=cmap, norm=norm, aspect="auto")
             ax.grid(False)
-            for t in (0, 1):
-                for p in (0, 1):
-                    value = matrix[t, p]
-                    ax.text(
-                        p,
-                        t,
-                        f"{value:,}\n{value / max(1, matrix.sum()):.1%}",
-                        ha="center",
-                        va="center",
-                        color="white" if value > matrix.max() / 2 else "black",
-                    )
+            for (r, c), text in np.ndenumerate(np.array(panel.texts, dtype=object)) if panel.texts else []:
+                red, green, blue, _alpha = cmap(norm(float(panel.shade[r][c])))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+                ax.text(c, r, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
             ax.set(
-                xticks=[0, 1],
-                yticks=[0, 1],
-                xticklabels=["0", "1"],
-                yticklabels=["0", "1"],
-                xlabel="predicted",
-                ylabel="actual",
-                title=f"{name} (threshold {threshold:g})",
+                xticks=range(len(columns)),
+                yticks=range(len(rows)),
+                xticklabels=list(columns),
+                yticklabels=list(rows),
+                xlabel=xlabel,
+                ylabel=ylabel,
+                title=panel.title,
             )
+        if title:
+            figure.suptitle(title)
 
-    return _render(draw, width=4.2 * len(sides), height=3.8)
+    width = max(3.6, 1.6 + cell * len(columns))
+    height = max(3.2, 1.6 + cell * len(rows))
+    return _render(draw, width=width * len(panels), height=height)
 
 
 def share_of_total(values: Mapping[str, float]) -> dict[str, float]:
@@ -313,7 +348,7 @@ def confusion_multiclass(base: Side | None, head: Side) -> bytes:
     """K×K confusion matrices (rows: actual class, columns: predicted), base and head side by side.
 
     Cells are coloured by the share of the actual class (row-normalised, so rare classes are
-    readable) and labelled with counts.
+    readable) and labelled with counts (up to 12 classes).
     """
     import numpy as np
 
@@ -321,41 +356,119 @@ def confusion_multiclass(base: Side | None, head: Side) -> bytes:
     classes = sorted(set(np.concatenate([np.asarray(a).ravel() for _n, _c, side in sides for a in side]).tolist()))
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
+    panels = []
+    for name, _color, (label, predicted) in sides:
+        matrix = np.zeros((k, k), dtype=np.int64)
+        np.add.at(
+            matrix,
+            ([index[v] for v in np.asarray(label).tolist()], [index[v] for v in np.asarray(predicted).tolist()]),
+            1,
+        )
+        share = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+        texts = [[f"{v:,}" for v in row] for row in matrix] if k <= 12 else None
+        panels.append(MatrixPanel(name, matrix, share, texts))
+    names = [str(int(c)) if float(c).is_integer() else str(c) for c in classes]
+    return confusion_matrices(panels, names, names, xlabel="predicted class", ylabel="actual class")
+
+
+# --- dvc.yaml `plots:` drawn as their templates mean (mlci.report.dvcplots) ---------------------
+
+XY = tuple[Sequence[float], Sequence[float]]
+
+
+@dataclass
+class CurvePanel:
+    """One field of one file: `name` says which ("eval/train/acc.tsv: acc" when several)."""
+
+    name: str
+    head: XY | None
+    base: XY | None = None
+
+
+@dataclass
+class BarPanel:
+    """Bars of one file: label -> value, every row of it."""
+
+    name: str
+    head: dict[str, float]
+    base: dict[str, float] | None = None
+
+
+def _grid(count: int) -> tuple[int, int]:
+    columns = min(3, max(1, count))
+    return -(-count // columns), columns
+
+
+def curves(
+    panels: Sequence[CurvePanel],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str | None = None,
+    points: bool = False,
+) -> bytes:
+    """Linear, simple and smooth templates as lines, scatter as points; a series of one point
+    is drawn as a point (a line through one point shows nothing). Base dashed and grey."""
+    rows, columns = _grid(len(panels))
 
     def draw(figure):
-        for i, (name, _color, (label, predicted)) in enumerate(sides):
-            ax = figure.add_subplot(1, len(sides), i + 1)
-            matrix = np.zeros((k, k), dtype=np.int64)
-            np.add.at(
-                matrix,
-                ([index[v] for v in np.asarray(label).tolist()], [index[v] for v in np.asarray(predicted).tolist()]),
-                1,
-            )
-            share = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
-            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-            ax.grid(False)
-            if k <= 12:
-                for t in range(k):
-                    for p in range(k):
-                        ax.text(
-                            p,
-                            t,
-                            f"{matrix[t, p]:,}",
-                            ha="center",
-                            va="center",
-                            fontsize=8,
-                            color="white" if share[t, p] > 0.5 else "black",
-                        )
-            names = [str(int(c)) if float(c).is_integer() else str(c) for c in classes]
-            ax.set(
-                xticks=range(k),
-                yticks=range(k),
-                xticklabels=names,
-                yticklabels=names,
-                xlabel="predicted class",
-                ylabel="actual class",
-                title=name,
-            )
+        for i, panel in enumerate(panels):
+            ax = figure.add_subplot(rows, columns, i + 1)
+            for name, color, side, style in (
+                ("base", BASE_COLOR, panel.base, "--"),
+                ("head", HEAD_COLOR, panel.head, "-"),
+            ):
+                if side is None:
+                    continue
+                xs, ys = list(side[0]), list(side[1])
+                if points or len(xs) == 1:
+                    ax.scatter(xs, ys, s=16, color=color, label=name, marker="o" if name == "head" else "s", zorder=3)
+                else:
+                    ax.plot(xs, ys, color=color, linestyle=style, label=name)
+            ax.set(xlabel=x_label, ylabel=y_label or panel.name.rsplit(": ", 1)[-1], title=panel.name)
+            if panel.base is not None:
+                ax.legend(loc="best")
+        if title:
+            figure.suptitle(title)
 
-    side = min(6.0, 2.0 + 0.45 * k)
-    return _render(draw, width=side * len(sides), height=side)
+    return _render(draw, width=max(4.6, 4.2 * columns), height=3.4 * rows + (0.4 if title else 0))
+
+
+def bars(panels: Sequence[BarPanel], *, title: str, x_label: str, y_label: str, sort: bool = False) -> bytes:
+    """bar_horizontal(_sorted): one bar per row of the file, every row (base beside head);
+    `sort`: largest head value on top, as DVC's `sort: -x`; else the file's order, top down."""
+    import numpy as np
+
+    def draw(figure):
+        for i, panel in enumerate(panels):
+            ax = figure.add_subplot(1, len(panels), i + 1)
+            names = list(panel.head) + [n for n in (panel.base or {}) if n not in panel.head]
+            if sort:
+                names.sort(key=lambda n: -panel.head.get(n, (panel.base or {}).get(n, 0.0)))
+            names.reverse()  # barh draws bottom-up: the first row on top
+            y = np.arange(len(names))
+            height = 0.4 if panel.base is not None else 0.8
+            if panel.base is not None:
+                ax.barh(
+                    y + height / 2,
+                    [panel.base.get(n, 0.0) for n in names],
+                    height=height,
+                    color=BASE_COLOR,
+                    label="base",
+                )
+            ax.barh(
+                y - (height / 2 if panel.base is not None else 0),
+                [panel.head.get(n, 0.0) for n in names],
+                height=height,
+                color=HEAD_COLOR,
+                label="head",
+            )
+            ax.set_yticks(y, names)
+            ax.set(xlabel=x_label, ylabel=y_label, title=panel.name)
+            if panel.base is not None:
+                ax.legend(loc="lower right")
+        if title:
+            figure.suptitle(title)
+
+    rows = max(len(p.head) + len([n for n in (p.base or {}) if n not in p.head]) for p in panels)
+    return _render(draw, width=6.0 * len(panels), height=min(60.0, max(3.0, 0.28 * rows + 1.6)))

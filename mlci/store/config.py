@@ -173,6 +173,11 @@ class Config:
     reproduce: ReproduceSettings = ReproduceSettings()
     retrain: RetrainSettings = RetrainSettings()
     data: DataConfig = DataConfig()  # every model's `data:`, merged and validated
+    dvc_dir: str = ""  # the DVC project, from the git root ("": the root; `dvc init --subdir`: its folder)
+
+    @property
+    def dvc_root(self) -> Path:
+        return self.root / self.dvc_dir if self.dvc_dir else self.root
 
     @property
     def metrics_files(self) -> list[str]:
@@ -430,18 +435,16 @@ def _goals(file: str, where: str, raw: dict) -> dict[str, Goal]:
     return goals
 
 
-def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> ModelConfig:
+def _model(
+    file: str, where: str, raw: dict, root: Path, default_name: str, project: str = "", pipeline: bool = True
+) -> ModelConfig:
     metrics = raw.get("metrics")
     at = _at(file, raw)
-    if metrics is None:
-        metrics = dvcfile.metrics_files(root)
-        if not metrics:
-            raise ConfigError(
-                f"{file}: no metrics files: add 'metrics: [metrics.json]' to {file} or declare metrics in dvc.yaml"
-            )
+    if metrics is None:  # none declared: nothing to compare, as `dvc metrics diff` prints {}
+        metrics = dvcfile.metrics_files(root, project) if pipeline else []
         at = "dvc.yaml"
     prefix = f"{where}." if where else ""
-    params = raw.get("params") or dvcfile.params_files(root)
+    params = raw.get("params") or (dvcfile.params_files(root, project) if pipeline else [])
     predictions, measures = _predictions(file, prefix, raw)
     for key, value in (("predictions", predictions), ("model", raw.get("model"))):
         if value is not None:
@@ -462,7 +465,8 @@ def _model(file: str, where: str, raw: dict, root: Path, default_name: str) -> M
         data=raw.get("data", {}),
         explain=_explain(file, prefix, raw, root),
     )
-    _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
+    if pipeline:
+        _check_goal_names(file, raw.get("goals", {}), f"{prefix}goals", model, root)
     return model
 
 
@@ -553,13 +557,29 @@ def _check_goal_names(file: str, raw_goals: dict, where: str, model: ModelConfig
             )
 
 
-def load(root: Path, config_path: Path | None = None) -> Config:
-    """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults."""
+def load(
+    root: Path, config_path: Path | None = None, start: Path | str | None = None, *, pipeline: bool = True
+) -> Config:
+    """Read and validate `mlci.yaml` at `root` (or `config_path`), else derive defaults from the
+    DVC project (`start`: where mlci was started, which picks a DVC sub-project).
+
+    `pipeline=False`: for commands that read settings only (the registry): the dvc.yaml files are
+    not resolved and no metrics file is read, so a broken pipeline cannot stop them; metrics and
+    params not written in mlci.yaml are then empty.
+    """
     path = config_path or root / CONFIG_NAME
+    try:
+        project = dvcfile.choose(root, start)
+    except ConfigError:
+        if pipeline:
+            raise
+        project = ""
     if not path.exists() and not path.is_symlink():
         if config_path is not None:
             raise ConfigError(f"config file {config_path} does not exist; pass an existing --config or run `mlci init`")
-        return _defaults(root)
+        if not pipeline:
+            return Config(root=root, models=(ModelConfig(name=root.name or "model", metrics=(), params=()),), path=None)
+        return _defaults(root, project)
     file = path.name if path.parent == root else str(path)
     if path.is_symlink() and not path.exists():  # defaults would silently drop every goal
         raise ConfigError(f"{file} is a symbolic link that leads nowhere (dangling or a loop); fix or remove the link")
@@ -588,7 +608,7 @@ def load(root: Path, config_path: Path | None = None) -> Config:
         models = []
         for i, entry in enumerate(raw["models"]):
             _check_keys(f"models[{i}]", entry, _MODEL_SCHEMA, file, raw, "models")
-            models.append(_model(file, f"models[{i}]", entry, root, f"model{i + 1}"))
+            models.append(_model(file, f"models[{i}]", entry, root, f"model{i + 1}", project, pipeline))
         if not models:
             raise ConfigError(
                 f"{_at(file, raw, 'models')}: 'models' is empty; list at least one model or remove the key"
@@ -604,12 +624,12 @@ def load(root: Path, config_path: Path | None = None) -> Config:
             if isinstance(raw, _Lined)
             else {k: v for k, v in raw.items() if k in _MODEL_SCHEMA}
         )
-        models = [_model(file, "", top, root, root.name or "model")]
+        models = [_model(file, "", top, root, root.name or "model", project, pipeline)]
     data = data_rules.build([m.data or {} for m in models], file)
     for where, tables in (("data.tables", data.tables), ("data.expectations", [r.table for r in data.rules])):
         for table in tables:
             _check_path(file, file, where, table, root)
-    return Config(root=root, models=tuple(models), path=path, data=data, **sections)
+    return Config(root=root, models=tuple(models), path=path, data=data, dvc_dir=project, **sections)
 
 
 _Lined = safeyaml.Lined  # a mapping from mlci.yaml that knows where it and each of its keys were written
@@ -629,19 +649,17 @@ def _load_yaml(text: str, file: str) -> Any:
         raise ConfigError(f"{file}{where}: cannot parse YAML ({problem}); fix the syntax") from None
 
 
-def _defaults(root: Path) -> Config:
-    if not (root / "dvc.yaml").exists():
+def _defaults(root: Path, project: str = "") -> Config:
+    where = dvcfile.describe(root, project)
+    if not dvcfile.dvcyaml_paths(root, project):
         raise ConfigError(
-            f"no {CONFIG_NAME} and no dvc.yaml in {root}; run `mlci init --example` or add a DVC pipeline"
+            f"no {CONFIG_NAME} and no dvc.yaml in {root / project if project else root}; "
+            "write a dvc.yaml pipeline (`dvc stage add`), or run `mlci init --example` for a starter project"
         )
-    metrics = dvcfile.metrics_files(root)
-    if not metrics:
-        raise ConfigError(
-            "dvc.yaml declares no metrics; add `metrics: [metrics.json]` to a stage or write mlci.yaml (mlci init)"
-        )
+    metrics = dvcfile.metrics_files(root, project)  # none: nothing to compare, as `dvc metrics diff` prints {}
     model = ModelConfig(
-        name=root.name or "model",
-        metrics=_string_list("dvc.yaml", "metrics", metrics, "dvc.yaml", root),
-        params=_string_list("dvc.yaml", "params", dvcfile.params_files(root), "dvc.yaml", root),
+        name=(root / project).name if project else root.name or "model",
+        metrics=_string_list(where, "metrics", metrics, where, root),
+        params=_string_list(where, "params", dvcfile.params_files(root, project), where, root),
     )
-    return Config(root=root, models=(model,), path=None)
+    return Config(root=root, models=(model,), path=None, dvc_dir=project)

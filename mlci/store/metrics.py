@@ -1,4 +1,6 @@
-"""Read metrics and params files (JSON or YAML) into flat `name -> value` maps.
+"""Read metrics and params files into flat `name -> value` maps, in every format DVC reads:
+YAML, JSON, TOML and Python (chosen by the file's suffix, as DVC's `LOADERS` choose; YAML for
+any other suffix, and a JSON-looking file named otherwise is read as JSON, as before).
 
 Nested mappings are flattened with dots, as `dvc metrics diff` does (`train.auc`). Numbers
 are compared; strings, booleans and lists are not numbers to compare, so they are set aside
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlci.errors import DataError
@@ -19,11 +21,23 @@ from mlci.model.shown import show
 from mlci.store import repopath, safeyaml
 
 
-def _parse(text: str, source: str) -> Any:
+def _suffix(file: str) -> str:
+    return PurePosixPath(file).suffix.lower()
+
+
+def _parse(text: str, source: str, file: str | None = None) -> Any:
+    """`file` (default: the first word of `source`) picks the format by its suffix."""
     if not text.strip():
         raise DataError(f"{source} is empty; make the stage that writes it produce at least one metric")
     if len(text) > safeyaml.MAX_BYTES:
         raise DataError(f"{source} is over mlci's limit of {safeyaml.MAX_BYTES:,} bytes; make it smaller")
+    suffix = _suffix(file or source.split(" ", 1)[0])
+    if suffix == ".toml":
+        return safeyaml.load_toml(text, source, DataError)
+    if suffix == ".py":
+        from mlci.store import pyparams
+
+        return pyparams.parse(text, source)
     try:
         return json.loads(text, parse_int=lambda digits: _json_int(digits, source))
     except json.JSONDecodeError:
@@ -63,9 +77,9 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def split_metrics(text: str, source: str) -> tuple[dict[str, float], dict[str, Any]]:
+def split_metrics(text: str, source: str, file: str | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """(numbers, other values) of a metrics file; other values are strings, booleans, lists, nulls."""
-    data = _parse(text, source)
+    data = _parse(text, source, file)
     if not isinstance(data, dict):
         raise DataError(
             f'{source} holds a {type(data).__name__}, not a mapping of metric names to numbers; write {{"auc": 0.9}}'
@@ -122,10 +136,10 @@ def _short(value: Any) -> str:
     return show(value, as_json=True, ellipsis="…")  # cut while built: an alias bomb is never expanded
 
 
-def parse_params(text: str, source: str) -> dict[str, Any]:
+def parse_params(text: str, source: str, file: str | None = None) -> dict[str, Any]:
     if not text.strip():
         return {}
-    data = _parse(text, source)
+    data = _parse(text, source, file)
     if not isinstance(data, dict):
         raise DataError(f"{source} must be a mapping of parameter names to values; fix the file")
     try:
@@ -152,7 +166,7 @@ def workspace_text(root: Path, file: str, shown: str | None = None) -> str | Non
     path = repopath.inside(root, file, shown, DataError)
     if path.exists():
         return safeyaml.read_text(path, shown, DataError)
-    data = dvcfile.read_cached(root, dvcfile.lock_text(root), file)
+    data = dvcfile.read_cached(root, dvcfile.locks(root), file)
     if data is not None and len(data) > safeyaml.MAX_BYTES:
         raise DataError(f"{shown} is over mlci's limit of {safeyaml.MAX_BYTES:,} bytes; make it smaller")
     try:
@@ -181,14 +195,14 @@ def read_metrics(
     for file in files:
         text = workspace_text(root, file, f"metrics file {file}")
         if text is None:
-            if notes is not None and dvcfile.is_dvc_output(dvcfile.lock_text(root), file):
+            if notes is not None and dvcfile.is_dvc_output(dvcfile.locks(root), file, root):
                 notes.append(
                     f"metrics file {file} is in neither the workspace nor the local DVC cache: "
                     "skipped (run `dvc pull` or `mlci run`)"
                 )
                 continue
             raise DataError(f"metrics file {file} does not exist; {hint} or fix the path in mlci.yaml")
-        values, other = split_metrics(text, file)
+        values, other = split_metrics(text, file, file)
         result[file] = values
         if others is not None and other:
             others[file] = other
@@ -215,5 +229,5 @@ def read_params(
         path = repopath.inside(root, file, f"params file {file}", DataError)
         if not path.exists():
             continue
-        result[file] = parse_params(safeyaml.read_text(path, f"params file {file}", DataError), file)
+        result[file] = parse_params(safeyaml.read_text(path, f"params file {file}", DataError), file, file)
     return scoped(result, scope)

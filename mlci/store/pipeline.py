@@ -126,12 +126,18 @@ def repro(
     no_run_cache: bool = False,
     on_event: Callable[[StageEvent], None] | None = None,
 ) -> list[StageRun]:
-    """`dvc repro` in `root`; returns each stage's status and duration in pipeline order."""
+    """`dvc repro` in `root` (the DVC project's directory); returns each stage's status and
+    duration in pipeline order. With pipelines in nested dvc.yaml files (`pipelines/*/dvc.yaml`)
+    every pipeline runs (`--all-pipelines`), as mlci reads them all."""
+    from mlci.store import dvcfile
+
     if not (root / ".dvc").is_dir():
         raise ConfigError(f"{root} is not a DVC project; run `dvc init` (or `mlci init --example`) and commit")
-    if not (root / "dvc.yaml").exists():
-        raise ConfigError(f"no dvc.yaml in {root}; add a pipeline (`mlci init --example` or `dvc stage add`)")
-    args = ["repro"]
+    files = dvcfile.dvcyaml_paths(root, "")
+    if not files:
+        raise ConfigError(f"no dvc.yaml in {root}; add a pipeline (`dvc stage add`, or `mlci init --example`)")
+    nested = any(name.startswith(f"{f}:") for f in files if f != dvcfile.DVCFILE for name in dvcfile.stages(root, ""))
+    args = ["repro", *(["--all-pipelines"] if nested or dvcfile.DVCFILE not in files else [])]
     if force:
         args.append("--force")
     if no_run_cache:

@@ -209,8 +209,8 @@ def read_base(repo: Any, root: Path, commit: str, model: ModelConfig) -> Predict
     rel = model.predictions
     source = f"{rel} at base {commit[:12]}"
     suffix = Path(rel).suffix
-    lock = gitrepo.show(repo, commit, "dvc.lock")
-    if lock is not None:
+    lock = dvcfile.locks(root, show=lambda p: gitrepo.show(repo, commit, p))
+    if lock:
         try:
             _deps, outs = dvcfile.lock_hashes(root, lock, source=f"dvc.lock at base {commit[:12]}")
         except ConfigError as exc:  # shown as a note, as every predictions problem is

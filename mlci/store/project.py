@@ -22,10 +22,20 @@ class Project:
     config_path: Path | None = None
 
     @classmethod
-    def open(cls, path: Path | str = ".", config_path: Path | None = None) -> Project:
+    def open(cls, path: Path | str = ".", config_path: Path | None = None, *, pipeline: bool = True) -> Project:
+        """`pipeline=False`: settings only (config.load's), for reads that need no pipeline."""
         repo = gitrepo.open_repo(path)
         root = gitrepo.root(repo)
-        return cls(repo, root, config_mod.load(root, config_path), config_path)
+        return cls(repo, root, config_mod.load(root, config_path, start=path, pipeline=pipeline), config_path)
+
+    @property
+    def dvc_dir(self) -> str:
+        """The DVC project's folder from the git root ("" when the git root is the DVC project)."""
+        return self.config.dvc_dir
+
+    @property
+    def dvc_root(self) -> Path:
+        return self.config.dvc_root
 
 
 def opened(target: Project | Path | str, config_path: Path | None = None) -> Project:

@@ -1,4 +1,4 @@
-"""Bounded reading of the YAML and JSON files a PR controls: mlci.yaml, dvc.yaml, dvc.lock,
+"""Bounded reading of the YAML, JSON and TOML files a PR controls: mlci.yaml, dvc.yaml, dvc.lock,
 params and metrics files. Every one of them goes through `read_text` and `load`.
 
 Plain `yaml.safe_load` trusts its input: a 700-byte alias bomb ("billion laughs") becomes a
@@ -253,3 +253,34 @@ class _Builder:
         if isinstance(result, Lined):
             result.line, result.lines = node.start_mark.line + 1, where
         return result
+
+
+def load_toml(text: str, shown: str, error: type[MlciError]) -> dict[str, Any]:
+    """A TOML document (params.toml), under the same size bound; a syntax error is one `error`
+    line. Values are what `dvc params diff` shows (DVC reads TOML with tomlkit; `tomllib` gives
+    the same values); dates and times become ISO strings, as DVC's JSON prints them."""
+    import tomllib
+
+    if len(text) > MAX_BYTES:
+        raise error(f"{shown} is over mlci's limit of {MAX_BYTES:,} bytes; make it smaller")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{shown}: cannot parse TOML ({exc}); fix the syntax") from None
+    except RecursionError:
+        raise error(f"{shown}: nested too deeply; fix the file") from None
+    except ValueError:  # an integer of thousands of digits (the interpreter's own limit)
+        raise error(f"{shown}: holds an integer too long to read; write numbers {numbers.RANGE}") from None
+    return _plain(data)
+
+
+def _plain(value: Any) -> Any:
+    import datetime
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return value

@@ -26,31 +26,43 @@ def _text_with_dvc(root: Path, commit: str, file: str) -> str | None:
     try:
         import dvc.api
 
-        return dvc.api.read(file, repo=str(root), rev=commit, mode="r", encoding="utf-8")
+        project = dvcfile.project_dir(root)
+        inside = file[len(project) + 1 :] if project and file.startswith(project + "/") else file
+        return dvc.api.read(inside, repo=str(dvcfile.dvc_root(root, project)), rev=commit, mode="r", encoding="utf-8")
     except Exception:  # noqa: BLE001 - DVC's reasons vary (no remote, not pushed): the note says what to do
         return None
 
 
 def base_metric_texts(
-    repo: Plumb, root: Path, commit: str, files: list[str], notes: list[str]
+    repo: Plumb,
+    root: Path,
+    commit: str,
+    files: list[str],
+    notes: list[str],
+    unavailable: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], str]:
-    """file -> text at `commit`, and where they came from: "git", "dvc" (cache/remote) or "none"."""
+    """file -> text at `commit`, and where they came from: "git", "dvc" (cache/remote) or "none".
+    A DVC output neither cache nor remote has is named in `unavailable` (file -> why)."""
     texts: dict[str, str] = {}
     via_dvc = False
-    lock = None
+    locks: dvcfile.Locks | None = None
     for file in files:
         text = repo.show(commit, file)
         if text is None:
-            lock = lock if lock is not None else (repo.show(commit, "dvc.lock") or "")
-            if not dvcfile.is_dvc_output(lock, file):
+            locks = locks if locks is not None else dvcfile.locks(root, show=lambda p: repo.show(commit, p))
+            if not dvcfile.is_dvc_output(locks, file, root):
                 continue
-            data = dvcfile.read_cached(root, lock, file)
+            data = dvcfile.read_cached(root, locks, file)
             text = data.decode("utf-8", "replace") if data is not None else _text_with_dvc(root, commit, file)
             if text is None:
                 notes.append(
                     f"metrics file {file} at base {commit[:12]} is a DVC output in neither the local "
                     "cache nor a reachable remote: not compared (`dvc push` it from the base branch)"
                 )
+                if unavailable is not None:
+                    unavailable[file] = (
+                        f"base value unavailable: {file} is in neither the local DVC cache nor a reachable remote (`mlci pull`, or `dvc push` it from the base branch)"
+                    )
                 continue
             via_dvc = True
         texts[file] = text
@@ -62,8 +74,21 @@ def _base_params(repo: Plumb, commit: str, files: list[str], scope) -> dict[str,
     for file in files:
         text = repo.show(commit, file)
         if text is not None:
-            params[file] = parse_params(text, f"{file} at base {commit[:12]}")
+            params[file] = parse_params(text, f"{file} at base {commit[:12]}", file)
     return scoped(params, scope)
+
+
+def _base_declared(
+    repo: Plumb, root: Path, commit: str, cfg: config_mod.Config, scope
+) -> tuple[list[str], dict[str, set[str] | None]]:
+    """(params files, scope) of the base: its own dvc.yaml files decide what it declared, as
+    `dvc params diff` scopes each revision by its own; the head's where DVC's templating is needed."""
+    listing = (repo.run_ok("ls-tree", "-r", "-z", "--name-only", commit) or "").split("\0")
+    declared = dvcfile.params_scope_at(root, [p for p in listing if p], lambda p: repo.show(commit, p), cfg.dvc_dir)
+    if declared is None:
+        return cfg.params_files, scope
+    files = cfg.params_files + ([f for f in declared if f not in cfg.params_files] if cfg.path is None else [])
+    return files, declared
 
 
 def _restrict(values: dict[str, dict], files: list[str]) -> dict[str, dict]:
@@ -97,7 +122,8 @@ def diff(
     local default branch is the base (`gitrepo.default_base_by`).
     `trust`: the base records verified through GitHub (`trust.check_baselines`); None: unchecked."""
     with Plumb(path) as repo:
-        return _diff(repo, base_ref, cfg or config_mod.load(Path(repo.working_tree_dir), config_path), base_how, trust)
+        cfg = cfg or config_mod.load(Path(repo.working_tree_dir), config_path, start=path)
+        return _diff(repo, base_ref, cfg, base_how, trust)
 
 
 def _diff(
@@ -110,8 +136,14 @@ def _diff(
     else:
         ref, how = repo.default_base()
     base_commit = repo.merge_base(head_commit, repo.resolve(ref))
-    scope = dvcfile.params_scope(root)
+    scope = dvcfile.params_scope(root, cfg.dvc_dir)
     notes: list[str] = []
+    unavailable: dict[str, str] = {}  # metrics file -> why one side's values cannot be read
+    if not cfg.metrics_files:
+        notes.append(
+            f"{dvcfile.describe(root, cfg.dvc_dir)} declares no metrics: nothing to compare "
+            "(`dvc metrics diff` shows nothing either); declare `metrics:` in a stage or in mlci.yaml"
+        )
     base_others: dict[str, dict[str, Any]] | None = None
 
     # verified records first (issue 25): `trust_mod.pick` says when it used, or passed over, an unverified one
@@ -132,15 +164,21 @@ def _diff(
         source = "record"
         base_others = base_record.extra.get("other_metrics")  # strings, booleans, lists it recorded
         base_metrics = _restrict(base_record.metrics, cfg.metrics_files)
-        base_params = scoped(_restrict(base_record.params, cfg.params_files), scope)
+        # the base commit's params files, scoped as the head declares them (what `dvc params diff`
+        # reads): a key the pipeline declares only now is still the base's value, not "added"
+        files, declared = _base_declared(repo, root, base_commit, cfg, scope)
+        recorded = scoped(_restrict(base_record.params, files), declared)
+        base_params = {**recorded, **_base_params(repo, base_commit, files, declared)}
     else:
-        texts, source = base_metric_texts(repo, root, base_commit, cfg.metrics_files, notes)
+        texts, source = base_metric_texts(repo, root, base_commit, cfg.metrics_files, notes, unavailable)
         base_metrics, base_others = {}, {}
         for file, text in texts.items():
-            base_metrics[file], other = split_metrics(text, f"{file} at base {base_commit[:12]}")
+            base_metrics[file], other = split_metrics(text, f"{file} at base {base_commit[:12]}", file)
             if other:
                 base_others[file] = other
-        base_params = _base_params(repo, base_commit, cfg.params_files, scope)
+        base_params = _base_params(repo, base_commit, *_base_declared(repo, root, base_commit, cfg, scope))
+        if source == "none" and unavailable:
+            source = "dvc"  # the base has metrics, only not here: they are unavailable, not new
         if source != "none":
             notes.append(
                 f"no run record for base {base_commit[:12]}; using the metrics committed there"
@@ -152,6 +190,12 @@ def _diff(
 
     head_others: dict[str, dict[str, Any]] = {}
     head_metrics = read_metrics(root, cfg.metrics_files, others=head_others, notes=notes)
+    for file in cfg.metrics_files:
+        if file not in head_metrics:  # a DVC output in neither the workspace nor the cache (read_metrics' note)
+            unavailable[file] = (
+                f"head value unavailable: {file} is in neither the workspace nor the local DVC cache "
+                "(`mlci pull`, or `mlci run`)"
+            )
     head_params = read_params(root, cfg.params_files, scope)
     notes.extend(_other_notes(base_others, head_others))
     head_record = _matching_record(baseline.records_for(repo, head_commit), head_metrics, cfg)
@@ -163,7 +207,7 @@ def _diff(
         base_source=source,
         head_commit=head_commit,
         head_dirty=bool(reproducibility.dirty_inputs(repo, root)),  # type: ignore[arg-type]  # duck-typed .git
-        metrics=compare_metrics(cfg, base_metrics if source != "none" else None, head_metrics),
+        metrics=compare_metrics(cfg, base_metrics if source != "none" else None, head_metrics, unavailable),
         params=compare_params(base_params, head_params),
         base_record=base_record,
         head_record=head_record,
@@ -186,10 +230,10 @@ def _inputs_at(
     repo: Plumb, commit: str, cfg: config_mod.Config, scope
 ) -> tuple[dict[str, str], dict[str, dict]] | None:
     """(dvc.lock deps, declared params) as committed at `commit`; None without a dvc.lock there."""
-    lock = repo.show(commit, "dvc.lock")
-    if not lock:
+    locks = dvcfile.locks(Path(repo.working_tree_dir), show=lambda p: repo.show(commit, p))
+    if not any(locks.values()):
         return None
-    deps, _outs = dvcfile.lock_hashes(Path("."), lock, source=f"dvc.lock at {commit[:12]}")
+    deps, _outs = dvcfile.lock_hashes(Path(repo.working_tree_dir), locks, source=f"dvc.lock at {commit[:12]}")
     return deps, _base_params(repo, commit, cfg.params_files, scope)
 
 

@@ -26,8 +26,8 @@ def file_at(repo: Plumb, root: Path, commit: str, rel: str) -> bytes:
     data = repo.blob(f"{commit}:{rel}")
     if data is not None:
         return data
-    lock = repo.show(commit, "dvc.lock")
-    if lock and dvcfile.is_dvc_output(lock, rel):
+    lock = dvcfile.locks(root, show=lambda p: repo.show(commit, p))
+    if lock and dvcfile.is_dvc_output(lock, rel, root):
         cached = dvcfile.read_cached(root, lock, rel)
         if cached is None:
             raise DataError(

@@ -53,7 +53,7 @@ def run(
         if on_event and not (event.stage in already_reported and event.status == "skipped"):
             on_event(event)
 
-    stages = data_checks.merge_stages(early, pipeline.repro(root, force=force, on_event=progress))
+    stages = data_checks.merge_stages(early, pipeline.repro(cfg.dvc_root, force=force, on_event=progress))
     data_profile = data_checks.profile(root, cfg)
     deps, outs = dvcfile.lock_hashes(root)
     warnings = []
@@ -66,7 +66,7 @@ def run(
         commit=commit,
         branch=gitrepo.current_branch(repo),
         dirty=bool(dirty_inputs),
-        params=read_params(root, cfg.params_files, dvcfile.params_scope(root)),
+        params=read_params(root, cfg.params_files, dvcfile.params_scope(root, cfg.dvc_dir)),
         metrics=read_metrics(root, cfg.metrics_files, hint="the pipeline did not write it", others=other_metrics),
         deps=deps,
         outs=outs,

@@ -69,20 +69,39 @@ def _metric_names(root: Path, metrics: list[str]) -> list[str]:
 def undecided(path: Path | str = ".") -> list[str]:
     """The metrics whose names say nothing about which way is better: the user decides."""
     root = gitrepo.root(gitrepo.open_repo(path, allow_empty=True))
-    names = _metric_names(root, dvcfile.metrics_files(root))
+    names = _metric_names(root, dvcfile.metrics_files(root, dvcfile.choose(root, path)))
     return [n for n in names if not metric_names.is_counter(n) and metric_names.direction(n) is None]
 
 
+def unfound(path: Path | str = ".") -> list[str]:
+    """What `mlci init` looked for in the pipeline and did not find (said, never guessed)."""
+    root = gitrepo.root(gitrepo.open_repo(path, allow_empty=True))
+    project = dvcfile.choose(root, path)
+    if dvcfile.metrics_files(root, project):
+        return []
+    return [
+        f"{dvcfile.describe(root, project)} declares no metrics, so mlci.yaml lists none: add `metrics:` to a "
+        "stage (or to mlci.yaml) to compare them"
+    ]
+
+
 def _config_for_existing_pipeline(root: Path) -> str:
-    metrics = dvcfile.metrics_files(root) or ["metrics.json"]
+    metrics = dvcfile.metrics_files(root)  # declared in a dvc.yaml (DVCLive's too): never a guessed file
     artifact = _model_artifact(root)
     predictions = _predictions_file(root)
+    project = dvcfile.project_dir(root)
     lines = [
         "# mlci configuration: what to compare, which way is better, and the quality gates.",
         "version: 1",
-        f"name: {json.dumps(artifact[0] if artifact else root.name)}",
-        "metrics:",
-        *[f"  - {json.dumps(m)}" for m in metrics],
+        f"name: {json.dumps(artifact[0] if artifact else (root / project).name)}",
+        *(
+            ["metrics:", *[f"  - {json.dumps(m)}" for m in metrics]]
+            if metrics
+            else [
+                f"# metrics: none declared in {dvcfile.describe(root)}: nothing to compare until a stage declares",
+                "# `metrics:` (or list the files your pipeline writes here, e.g. metrics: [eval/metrics.json])",
+            ]
+        ),
         f"predictions: {json.dumps(predictions)}   # row_id, label, score: the bootstrap's intervals come from it"
         if predictions
         else "# predictions: eval/predictions.csv   # row_id, label, score: enables significance tests",
@@ -207,10 +226,13 @@ def init(
     name = _example_name(example)
     repo = gitrepo.open_repo(path, allow_empty=True)
     root = gitrepo.root(repo)
-    if not name and not (root / "dvc.yaml").exists():
-        raise ConfigError(
-            f"no dvc.yaml in {root}; run `mlci init --example` for a ready pipeline, or add your own first"
-        )
+    if not name:
+        project = dvcfile.choose(root, path)
+        if not dvcfile.dvcyaml_paths(root, project):
+            raise ConfigError(
+                f"no dvc.yaml in {root / project if project else root}; add your pipeline first "
+                "(`dvc stage add`), or run `mlci init --example` for a ready one"
+            )
     planned = _planned_files(root, name)
     if workflows:
         if not name and (root / CONFIG_NAME).exists():

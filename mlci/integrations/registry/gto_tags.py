@@ -492,7 +492,9 @@ class GitTagsBackend:
                 "in dvc.yaml or artifacts.yaml; cannot tell which file it is"
             )
         _deps, outs = dvcfile.lock_hashes(
-            self.root, gitrepo.show(self.repo, v.commit, "dvc.lock") or "", source=f"dvc.lock at {v.commit[:12]}"
+            self.root,
+            dvcfile.locks(self.root, show=lambda p: gitrepo.show(self.repo, v.commit, p)),
+            source=f"dvc.lock at {v.commit[:12]}",
         )
         md5 = outs.get(declared.path)
         if not md5:
