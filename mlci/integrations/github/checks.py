@@ -33,10 +33,11 @@ _BINDING = re.compile(r"^<!-- mlci-record (\{[^\n]*\}) -->$", re.MULTILINE)
 _HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
 # What mlci reads of a check run (GitHub's answer is checked against it: exit 7 otherwise).
 CHECK_RUN = {
+    "id": int,
+    "html_url": str,
     "name?": str,
     "head_sha?": str,
     "external_id?": str,
-    "html_url?": str,
     "output?": {"text?": str},
     "app?": {"slug?": str},
     "check_suite?": {"id?": int},

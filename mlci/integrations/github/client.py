@@ -205,6 +205,10 @@ def _problem(value: Any, shape: Shape, at: str) -> str | None:
     return f"{f'`{at}`' if at else 'the answer'} is {_kind(value)}, not {_KINDS.get(shape, str(shape))}"
 
 
+class _Refused(GitHubError):
+    """An answer refused for what it is (too big), not for want of one: not worth another try."""
+
+
 class _Watchdog:
     """Shuts the client's sockets down when a request passes its deadline.
 
@@ -319,7 +323,7 @@ class GitHubClient:
                     for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > MAX_ANSWER_BYTES:
-                            raise GitHubError(
+                            raise _Refused(
                                 f"GitHub's answer to {where} is over {MAX_ANSWER_BYTES // 2**20} MiB; "
                                 "check GITHUB_API_URL",
                                 status=0,
@@ -415,6 +419,8 @@ class GitHubClient:
             response: httpx.Response | None
             try:
                 response = self._send(method, path, params=params, json=json, deadline=min(self.retry.deadline, left))
+            except _Refused:
+                raise
             except GitHubError as exc:
                 response, last = None, exc
             else:
