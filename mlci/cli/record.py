@@ -68,11 +68,17 @@ def fetch(remote: str) -> None:
 def repair(rev: str | None, as_json: bool) -> None:
     """Set aside unreadable run records (of REV, default every commit) in refs/notes/mlci-quarantine.
 
-    Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved.
+    Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved. A
+    refs/notes/mlci that is not a notes commit (a blob, a missing object) is set aside first
+    (refs/notes/mlci-corrupt) and restored from its reflog, or removed when no good value is left.
     """
-    from mlci.store import baseline, gitrepo
+    from mlci.cli.output import warn
+    from mlci.store import baseline, gitrepo, notesref
 
     repo = gitrepo.open_repo(here())
+    fixed = notesref.repair(gitrepo.root(repo))
+    if fixed:
+        (warn if as_json else click.echo)(fixed)
     commit = gitrepo.resolve(repo, rev) if rev else None
     moved = baseline.repair(repo, commit)
     if as_json:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from mlci.errors import CorruptRecordWarning, DataError, GitCommandError, GitError, NewerSchema, RemoteError
 from mlci.model.record import RunRecord
-from mlci.store import gitsafe
+from mlci.store import gitsafe, notesref
 from mlci.store.gitplumb import Plumb
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ def _raw_lines(repo: git.Repo | Plumb, commit: str) -> list[str]:
     try:
         text = _notes(repo, "show", commit)
     except git.GitCommandError:
+        notesref.check(str(repo.working_tree_dir))  # no note, or no readable notes ref at all (issue 29)
         return []
     return _lines(text)
 
