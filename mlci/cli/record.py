@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlci.cli.options import here
+from mlci.cli.options import GIT_REF, here
 from mlci.cli.output import emit_json, table
 
 
@@ -14,7 +14,7 @@ def record() -> None:
 
 
 @record.command("show")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", type=GIT_REF, default="HEAD")
 @click.option("--json", "as_json", is_flag=True)
 def show(rev: str, as_json: bool) -> None:
     """The records stored for REV (default HEAD)."""
@@ -63,7 +63,7 @@ def fetch(remote: str) -> None:
 
 
 @record.command("repair")
-@click.argument("rev", required=False)
+@click.argument("rev", type=GIT_REF, required=False)
 @click.option("--json", "as_json", is_flag=True)
 def repair(rev: str | None, as_json: bool) -> None:
     """Set aside unreadable run records (of REV, default every commit) in refs/notes/mlci-quarantine.
