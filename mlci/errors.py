@@ -133,6 +133,31 @@ class GitCommandError(Exception):  # mlci.store.gitplumb; not an MlciError: call
         self.stderr = stderr
 
 
+GIT_MISSING = "git is not installed or not on PATH; install git (e.g. `apt-get install git`) and retry"
+_DISK_FULL = ("no space left on device", "file too large", "disk quota exceeded")
+
+
+def from_git_failure(command: str, status: object, stderr: str) -> MlciError:
+    """A failed git command no caller translated, as one line: a full disk (git's ENOSPC/EFBIG, or
+    git killed by SIGXFSZ at a file-size limit) is a StorageError (exit 9), anything else a GitError (4)."""
+    import signal
+
+    text = stderr.strip()
+    if text.startswith("stderr: '") and text.endswith("'"):  # GitPython's wrapping of git's stderr
+        text = text[len("stderr: '") : -1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1][:300] if lines else ""
+    xfsz = getattr(signal, "SIGXFSZ", None)
+    killed = xfsz is not None and str(status) == str(-int(xfsz))
+    full = next((line[:300] for line in lines if any(sign in line.lower() for sign in _DISK_FULL)), None)
+    if killed or full:
+        return StorageError(
+            f"git {command} could not write ({full or last or 'the file size limit was reached'}); "
+            "free some space (or raise the limit) and retry"
+        )
+    return GitError(f"git {command} failed{': ' + last if last else f' (exit {status})'}")
+
+
 class MlciWarning(UserWarning):
     """Something was skipped, not fatal: the CLI prints it as one `mlci: warning:` line on stderr."""
 

@@ -6,6 +6,7 @@ every `MlciError` is turned into one line on stderr and its exit code here, in o
 
 from __future__ import annotations
 
+import errno
 import importlib
 import io
 import os
@@ -101,13 +102,39 @@ class LazyGroup(click.Group):
                 _quiet_stdout()
                 ctx.exit(141)
             except OSError as exc:  # disk full, permissions, /proc…: one line, exit 9, never a traceback
-                from mlci.errors import StorageError
+                from mlci.errors import GIT_MISSING, GitError, StorageError
 
+                if exc.errno == errno.ENOENT and exc.filename == "git":  # git missing from PATH: exit 4
+                    raise MlciClickError(GitError(GIT_MISSING)) from None
                 raise MlciClickError(StorageError.from_os_error(exc)) from None
             except OneLineUsageError:
                 raise
             except click.UsageError as exc:
                 raise OneLineUsageError(exc) from None
+            except Exception as exc:
+                translated = _git_failure(exc)
+                if translated is None:
+                    raise
+                raise MlciClickError(translated) from None
+
+
+def _git_failure(exc: Exception) -> MlciError | None:
+    """A git failure no library code translated (GitPython's or mlci's own), or git missing, as an
+    MlciError; None for anything else. GitPython is looked up, never imported: startup stays fast."""
+    from mlci.errors import GIT_MISSING, GitCommandError, GitError, from_git_failure
+
+    if isinstance(exc, GitCommandError):
+        return from_git_failure(str(exc).split(":", 1)[0].removeprefix("git "), "", exc.stderr)
+    gitexc = sys.modules.get("git.exc")
+    if gitexc is not None and isinstance(exc, gitexc.GitCommandNotFound):
+        return GitError(GIT_MISSING)
+    if gitexc is not None and isinstance(exc, gitexc.GitCommandError):
+        command = exc.command if isinstance(exc.command, list) else str(exc.command).split()
+        words = [str(w) for w in command[1:3] if not str(w).startswith("-")]
+        return from_git_failure(" ".join(words) or "command", exc.status, str(exc.stderr or ""))
+    if isinstance(exc, ImportError) and "git executable" in str(exc).lower():  # GitPython's import without git
+        return GitError(GIT_MISSING)
+    return None
 
 
 def _quiet_stdout() -> None:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import ProjectPath, config_option, here
+from mlci.cli.options import GIT_REF, ProjectPath, config_option, here
 from mlci.cli.output import emit_json, warn
 
 
 @click.command()
 @config_option
-@click.option("--base", "base_ref", default=None, metavar="REF", help="Compare with REF (default: the PR's base).")
+@click.option(
+    "--base", "base_ref", type=GIT_REF, default=None, metavar="REF", help="Compare with REF (default: the PR's base)."
+)
 @click.option("--comment-id", default=None, help="Sticky comment id (default: ci.comment_id or 'mlci').")
 @click.option(
     "--fail-on-regression",

@@ -30,14 +30,17 @@ from mlci.cli.output import emit_json, warn
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def comment(pr: int, repo: str | None, body_file: Path, comment_id: str, as_json: bool) -> None:
     """Create or update mlci's one comment on a PR (token from $GITHUB_TOKEN)."""
+    from mlci.errors import DataError
     from mlci.integrations.github import client as client_mod
     from mlci.integrations.github import comments
     from mlci.integrations.github.client import split_repo
+    from mlci.store.safeyaml import read_text
 
     repo = repo or os.environ.get("GITHUB_REPOSITORY", "")
     split_repo(repo)
+    body = read_text(body_file, f"--body-file {body_file}", DataError)  # binary, huge or a FIFO: one line
     with client_mod.from_env() as client:
-        result = comments.upsert(client, repo, pr, body_file.read_text(encoding="utf-8"), comment_id=comment_id)
+        result = comments.upsert(client, repo, pr, body, comment_id=comment_id)
     if as_json:
         emit_json({"action": result.action, "id": result.id, "url": result.url, "trimmed": result.trimmed})
         return

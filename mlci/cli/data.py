@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import ProjectPath, config_option, here
+from mlci.cli.options import GIT_REF, ProjectPath, config_option, here
 from mlci.cli.output import emit_json, table
 
 
@@ -73,6 +73,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
 @click.option(
     "--base",
     "base_ref",
+    type=GIT_REF,
     default=None,
     metavar="REF",
     help="Compare with the run record at the merge-base of HEAD and REF (default: the default branch).",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import ProjectPath, config_option, here
+from mlci.cli.options import GIT_REF, ProjectPath, config_option, here
 from mlci.cli.output import emit_json, table
 
 _WIDE = 8  # up to this many metrics get a column each; more share one column
@@ -24,7 +24,11 @@ _WIDE = 8  # up to this many metrics get a column each; more share one column
 )
 @click.option("--last", type=click.IntRange(min=1), default=None, metavar="N", help="Only the newest N recorded runs.")
 @click.option(
-    "--branch", default=None, metavar="REF", help="Walk this branch's first parents (default: the default branch)."
+    "--branch",
+    type=GIT_REF,
+    default=None,
+    metavar="REF",
+    help="Walk this branch's first parents (default: the default branch).",
 )
 @click.option("--metric", default=None, metavar="NAME", help="Only this metric (`auc`, or `metrics.json:auc`).")
 @config_option

@@ -25,6 +25,24 @@ class ProjectPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class GitRef(click.ParamType):
+    """A commit, branch or tag name: `--commit ''` used to mean HEAD (issue 29), and a name
+    starting with '-' would reach git as an option."""
+
+    name = "ref"
+
+    def convert(self, value, param, ctx):
+        text = str(value)
+        if not text.strip():
+            self.fail("is empty; name a commit, branch or tag (e.g. HEAD, main, a1b2c3d)", param, ctx)
+        if text.startswith("-") or any(ord(c) < 32 or c == "\x7f" for c in text):
+            self.fail(f"{text[:60]!r} is not a git ref; name a commit, branch or tag", param, ctx)
+        return text
+
+
+GIT_REF = GitRef()
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -35,6 +53,7 @@ config_option = click.option(
 base_option = click.option(
     "--base",
     "base_ref",
+    type=GIT_REF,
     default=None,
     metavar="REF",
     help="Compare with the merge-base of HEAD and REF (default: the default branch).",

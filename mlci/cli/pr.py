@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlci.cli.options import ProjectPath, here
+from mlci.cli.options import GIT_REF, ProjectPath, here
 from mlci.cli.output import emit_json, warn
 
 
@@ -22,7 +22,9 @@ def pr() -> None:
     show_default=True,
     help="Head branch, force-pushed each time (one open PR per branch).",
 )
-@click.option("--base", "base_branch", default=None, help="Base branch (default: the repository's default branch).")
+@click.option(
+    "--base", "base_branch", type=GIT_REF, default=None, help="Base branch (default: the repository's default branch)."
+)
 @click.option("--title", default="mlci: retrain on fresh data", show_default=True)
 @click.option(
     "--body-file",
@@ -50,9 +52,11 @@ def create(
 
     The token comes from $GITHUB_TOKEN (never printed); the API from $GITHUB_API_URL.
     """
+    from mlci.errors import DataError
+    from mlci.store.safeyaml import read_text
     from mlci.workflows.retrain import publish_pr
 
-    body = body_file.read_text(encoding="utf-8") if body_file else ""
+    body = read_text(body_file, f"--body-file {body_file}", DataError) if body_file else ""
     result = publish_pr(
         here(),
         branch=branch,

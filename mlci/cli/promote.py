@@ -6,7 +6,7 @@ import os
 
 import click
 
-from mlci.cli.options import PR_NUMBER, config_option, here
+from mlci.cli.options import GIT_REF, PR_NUMBER, config_option, here
 from mlci.cli.output import emit_json, warn
 
 
@@ -46,7 +46,9 @@ def _progress(step: str) -> None:
     help="Bump the latest version (default: patch; the first version is v0.0.1).",
 )
 @click.option("--stage", default=None, help="Also assign this stage (default: registry.stage in mlci.yaml).")
-@click.option("--commit", default=None, metavar="REF", help="Promote the run recorded at REF (default: HEAD).")
+@click.option(
+    "--commit", type=GIT_REF, default=None, metavar="REF", help="Promote the run recorded at REF (default: HEAD)."
+)
 @click.option(
     "--pr", type=PR_NUMBER, default=None, help="Check this PR's approval on GitHub (in Actions: the event's PR)."
 )

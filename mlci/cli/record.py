@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlci.cli.options import here
+from mlci.cli.options import GIT_REF, here
 from mlci.cli.output import emit_json, table
 
 
@@ -14,7 +14,7 @@ def record() -> None:
 
 
 @record.command("show")
-@click.argument("rev", default="HEAD")
+@click.argument("rev", type=GIT_REF, default="HEAD")
 @click.option("--json", "as_json", is_flag=True)
 def show(rev: str, as_json: bool) -> None:
     """The records stored for REV (default HEAD)."""
@@ -63,16 +63,22 @@ def fetch(remote: str) -> None:
 
 
 @record.command("repair")
-@click.argument("rev", required=False)
+@click.argument("rev", type=GIT_REF, required=False)
 @click.option("--json", "as_json", is_flag=True)
 def repair(rev: str | None, as_json: bool) -> None:
     """Set aside unreadable run records (of REV, default every commit) in refs/notes/mlci-quarantine.
 
-    Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved.
+    Nothing is deleted: `git notes --ref=mlci-quarantine show COMMIT` shows what was moved. A
+    refs/notes/mlci that is not a notes commit (a blob, a missing object) is set aside first
+    (refs/notes/mlci-corrupt) and restored from its reflog, or removed when no good value is left.
     """
-    from mlci.store import baseline, gitrepo
+    from mlci.cli.output import warn
+    from mlci.store import baseline, gitrepo, notesref
 
     repo = gitrepo.open_repo(here())
+    fixed = notesref.repair(gitrepo.root(repo))
+    if fixed:
+        (warn if as_json else click.echo)(fixed)
     commit = gitrepo.resolve(repo, rev) if rev else None
     moved = baseline.repair(repo, commit)
     if as_json:

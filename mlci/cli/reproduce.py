@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from mlci.cli.options import FiniteFloat, here
+from mlci.cli.options import GIT_REF, FiniteFloat, here
 from mlci.cli.output import emit_json, stage_progress, table
 
 _ENV_ROWS_SHOWN = 15
 
 
 @click.command()
-@click.argument("rev", default="HEAD")
+@click.argument("rev", type=GIT_REF, default="HEAD")
 @click.option(
     "--tolerance",
     type=FiniteFloat(0),

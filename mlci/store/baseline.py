@@ -18,9 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlci.errors import CorruptRecordWarning, DataError, GitCommandError, GitError, NewerSchema, RemoteError
+from mlci.errors import (
+    CorruptRecordWarning,
+    DataError,
+    GitCommandError,
+    GitError,
+    NewerSchema,
+    RemoteError,
+    StorageError,
+    from_git_failure,
+)
 from mlci.model.record import RunRecord
-from mlci.store import gitsafe
+from mlci.store import gitsafe, notesref
 from mlci.store.gitplumb import Plumb
 
 if TYPE_CHECKING:
@@ -65,6 +74,7 @@ def _raw_lines(repo: git.Repo | Plumb, commit: str) -> list[str]:
     try:
         text = _notes(repo, "show", commit)
     except git.GitCommandError:
+        notesref.check(str(repo.working_tree_dir))  # no note, or no readable notes ref at all (issue 29)
         return []
     return _lines(text)
 
@@ -225,6 +235,9 @@ def _write(repo: git.Repo, commit: str, lines: list[str], *, ref: str = NOTES_RE
                 repo.git.notes(f"--ref={ref}", "add", "-f", "-F", tmp, commit)
                 return
             except git.GitCommandError as exc:
+                failure = from_git_failure("notes add", exc.status, str(exc.stderr or ""))
+                if isinstance(failure, StorageError):  # a full disk, not a lock: exit 9 (issue 29)
+                    raise StorageError(f"cannot store the run record in {ref}: {failure.message}") from None
                 if "lock" not in str(exc).lower():
                     raise GitError(f"cannot store the run record in {ref}: {exc.stderr.strip()}") from exc
                 time.sleep(0.05 * (_attempt + 1))

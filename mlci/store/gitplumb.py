@@ -147,6 +147,10 @@ class Plumb:
         """commit -> note blob SHA under `ref`, in one process per Plumb (baseline and head lookups share it)."""
         if ref not in self._notes:
             out = self.run_ok("notes", f"--ref={ref}", "list") or ""
+            if not out:  # no notes, or a ref git cannot read (a blob, a missing object): say which
+                from mlci.store import notesref
+
+                notesref.check(self.working_tree_dir, ref)
             pairs = (line.split() for line in out.splitlines())
             self._notes[ref] = {p[1]: p[0] for p in pairs if len(p) == 2}
         return self._notes[ref]

@@ -31,6 +31,7 @@ from typing import Any
 
 from mlci.errors import ConfigError, DataError, MlciError, RemoteError, UsageError
 from mlci.integrations.github import event as event_mod
+from mlci.integrations.github import pulls as _pulls
 from mlci.integrations.github.outputs import write_outputs, write_summary
 from mlci.store import bundle as bundle_mod
 from mlci.store.project import Project
@@ -98,7 +99,7 @@ def _target(event, client) -> Target:
     owner, name = event.repo.split("/", 1)
     matches = [
         pull
-        for pull in client.paginate(f"/repos/{owner}/{name}/pulls", {"state": "open"})
+        for pull in client.paginate(f"/repos/{owner}/{name}/pulls", {"state": "open"}, item=_pulls.PULL)
         if (pull.get("head") or {}).get("sha") == head_sha
         and ((pull.get("head") or {}).get("repo") or {}).get("full_name") == head_repo
     ]

@@ -10,7 +10,7 @@ from mlci.analysis import reproducibility
 from mlci.errors import DataError
 from mlci.model.record import Artifact, RunRecord
 from mlci.runner import environment
-from mlci.store import atomicio, baseline, dvcfile, gitrepo, pipeline, repopath
+from mlci.store import atomicio, baseline, dvcfile, gitrepo, notesref, pipeline, repopath
 from mlci.store import config as config_mod
 from mlci.store.metrics import read_metrics, read_params
 from mlci.store.project import Project, opened
@@ -45,6 +45,8 @@ def run(
     project = opened(path, config_path)
     repo, root, cfg = project.repo, project.root, project.config
     commit = gitrepo.head_commit(repo)
+    if store:  # a record that cannot be stored must not cost a training run (issue 29)
+        notesref.check(root)
     dirty_inputs = reproducibility.dirty_inputs(repo, root)  # only pipeline inputs make a run dirty
     early = data_checks.before_training(root, cfg, force=force, on_event=on_event)  # DataError: stop before training
     already_reported = {s.name for s in early}  # ran or skipped early: reported once already

@@ -9,7 +9,9 @@ rate-limit headers. Faults are injectable (`fail_next`; `echo_authorization`: an
 quotes the Authorization header, as some proxies do), comments can come from people
 (`comment_as`, e.g. a maintainer's `/mlci train <sha>`), permissions can be withdrawn (`deny`),
 and every request is logged (`requests`) so tests can assert what was sent, and where the
-token went. For provenance (issue 25): workflow runs with their check suites (`add_workflow_run`,
+token went. A hostile server (issue 29): `answer_raw` makes one later request get arbitrary
+bytes (any status, headers, content type, a body that is not JSON or not GitHub's shape),
+`drip` one that sends its answer a byte at a time, `silence` one that never answers. For provenance (issue 25): workflow runs with their check suites (`add_workflow_run`,
 `GET /actions/runs?check_suite_id=`; `actions_env` registers the job's run), check runs filed
 under the first suite of their commit as GitHub does, made by GitHub Actions unless `as_app`
 says another app, listed by `check_name`, `filter` and page, and `GET /repos/{o}/{r}`.
@@ -22,6 +24,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -96,6 +100,17 @@ class Fault:
 
 
 @dataclass
+class RawAnswer:
+    """What a hostile server sends instead of GitHub's answer to one request."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # Content-Type included (none if absent)
+    drip: float = 0.0  # seconds between bytes of the whole answer, status line included
+    silence: float = 0.0  # say nothing for this long (or until the client hangs up), then close
+
+
+@dataclass
 class FakeGitHub:
     """State of the fake API; the fixture resets it between tests."""
 
@@ -112,6 +127,7 @@ class FakeGitHub:
     reviews: dict[int, list[dict]] = field(default_factory=dict)
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> admin/maintain/write/triage/read
     faults: list[Fault] = field(default_factory=list)
+    raw: dict[int, RawAnswer] = field(default_factory=dict)  # request index (in `requests`) -> hostile answer
     requests: list[Logged] = field(default_factory=list)
     rate_remaining: int = 5000
     echo_auth: list[int] = field(default_factory=list)  # next answers: this status, echoing Authorization
@@ -140,6 +156,7 @@ class FakeGitHub:
             self.reviews.clear()
             self.collaborators.clear()
             self.faults.clear()
+            self.raw.clear()
             self.requests.clear()
             self.echo_auth.clear()
             self.workflow_runs.clear()
@@ -173,6 +190,30 @@ class FakeGitHub:
                     methods=methods,
                 )
             )
+
+    def answer_raw(
+        self,
+        body: bytes | str,
+        *,
+        status: int = 200,
+        content_type: str | None = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        at: int = 1,
+    ) -> None:
+        """The `at`-th request from now (1: the next) gets these bytes instead of GitHub's answer."""
+        data = body.encode() if isinstance(body, str) else body
+        extra = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
+        self.raw[len(self.requests) + at - 1] = RawAnswer(status, data, extra)
+
+    def drip(self, every: float, body: str = "[]", *, at: int = 1, count: int = 1) -> None:
+        """`count` requests from the `at`-th on are answered (`body`, valid) one byte every `every` seconds."""
+        for index in range(len(self.requests) + at - 1, len(self.requests) + at - 1 + count):
+            self.raw[index] = RawAnswer(200, body.encode(), {"Content-Type": "application/json"}, drip=every)
+
+    def silence(self, seconds: float, *, at: int = 1, count: int = 1) -> None:
+        """`count` requests from the `at`-th on get no answer for `seconds` (or until the client hangs up)."""
+        for index in range(len(self.requests) + at - 1, len(self.requests) + at - 1 + count):
+            self.raw[index] = RawAnswer(silence=seconds)
 
     def exhaust_rate_limit(self, reset_in: int = 1) -> None:
         """The next request finds the primary rate limit used up (403, remaining 0, reset soon)."""
@@ -392,12 +433,46 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode() if length else ""
         entry = Logged(self.command, path, query, dict(self.headers.items()), raw, ghes=bool(prefix))
         with st.lock:
+            hostile = st.raw.pop(len(st.requests), None)
             st.requests.append(entry)
+        if hostile is not None:
+            entry.status = hostile.status
+            self._hostile(hostile)
+            return
+        with st.lock:
             status, body, extra = self._route(path, prefix, query, raw)
             entry.status = status
         self._reply(status, body, extra)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+    def _hostile(self, answer: RawAnswer) -> None:
+        """Send `answer` as it is, slowly, or not at all; stop as soon as the client hangs up."""
+        self.close_connection = True
+        if answer.silence:
+            end = time.monotonic() + answer.silence
+            while (left := end - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.2))
+                try:
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return  # the client hung up
+                except OSError:
+                    return
+            return
+        head = f"HTTP/1.1 {answer.status} Whatever\r\n".encode()
+        headers = {"Content-Length": str(len(answer.body)), "Connection": "close", **answer.headers}
+        head += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n"
+        data = head + answer.body
+        try:
+            if not answer.drip:
+                self.wfile.write(data)
+                return
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(answer.drip)
+        except OSError:
+            return  # the client gave up (its deadline): a broken pipe here is the expected end
 
     def _route(self, path: str, prefix: str, query: dict, raw: str) -> tuple[int, Any, dict]:
         st = self.state

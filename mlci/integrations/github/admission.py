@@ -24,8 +24,10 @@ from datetime import datetime
 
 from markdown_it import MarkdownIt
 
+from mlci.integrations.github import pulls
 from mlci.integrations.github.client import GitHubClient, split_repo
-from mlci.integrations.github.reviews import can_write, current_reviews, requesting_changes
+from mlci.integrations.github.comments import COMMENT
+from mlci.integrations.github.reviews import REVIEW, can_write, current_reviews, requesting_changes
 
 # The whole line, nothing else: `/mlci train` and a full SHA, optional spaces or tabs around.
 TRAIN_LINE = re.compile(r"[ \t]*/mlci[ \t]+train[ \t]+([0-9a-fA-F]{40})[ \t]*")
@@ -113,7 +115,7 @@ def approval_for(client: GitHubClient, repo: str, pr: int, head_sha: str) -> tup
     """(who approved `head_sha`, how) — or (None, why not, in one line)."""
     owner, name = split_repo(repo)
     writers: dict[str, bool] = {}
-    history = list(client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"))
+    history = list(client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews", item=REVIEW))
     current = current_reviews(history)
     for login in requesting_changes(client, owner, name, current, writers):
         approved_before = any(
@@ -133,7 +135,7 @@ def approval_for(client: GitHubClient, repo: str, pr: int, head_sha: str) -> tup
         other_shas.append(str(review.get("commit_id")))
     outsiders: list[str] = []
     withdrawn: list[str] = []
-    for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments"):
+    for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments", item=COMMENT):
         author = (comment.get("user") or {}).get("login")
         if not author:
             continue
@@ -174,7 +176,8 @@ def admit(
     workspace_parents: tuple[str, ...] = (),
 ) -> Admission:
     """The admission of fork PR `pr` at its current head (see module docstring)."""
-    current = client.get(f"/repos/{split_repo(repo)[0]}/{split_repo(repo)[1]}/pulls/{pr}")["head"]["sha"]
+    owner, name = split_repo(repo)
+    current = client.get(f"/repos/{owner}/{name}/pulls/{pr}", shape=pulls.HEAD)["head"]["sha"]
     if not FULL_SHA.match(current or ""):
         return Admission(False, None, f"GitHub gave no usable head SHA for PR #{pr}")
     if event_head_sha and event_head_sha != current:

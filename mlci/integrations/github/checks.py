@@ -31,6 +31,17 @@ CONCLUSIONS = ("success", "failure", "neutral")
 _STATUS_STATE = {"success": "success", "failure": "failure", "neutral": "success"}
 _BINDING = re.compile(r"^<!-- mlci-record (\{[^\n]*\}) -->$", re.MULTILINE)
 _HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
+# What mlci reads of a check run (GitHub's answer is checked against it: exit 7 otherwise).
+CHECK_RUN = {
+    "id": int,
+    "html_url": str,
+    "name?": str,
+    "head_sha?": str,
+    "external_id?": str,
+    "output?": {"text?": str},
+    "app?": {"slug?": str},
+    "check_suite?": {"id?": int},
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ def publish(
             f"/repos/{owner}/{repo_name}/check-runs",
             payload,
             landed=lambda: find(client, repo, sha, name=name, external_id=external_id),
+            shape=CHECK_RUN,
         )
         return CheckResult("check-run", conclusion, run.get("html_url"))
     except GitHubError as exc:
@@ -100,7 +112,9 @@ def publish(
 def find(client: GitHubClient, repo: str, sha: str, *, name: str, external_id: str) -> dict | None:
     """The check run `name` on `sha` that carries `external_id`, if one exists."""
     owner, repo_name = split_repo(repo)
-    for run in client.paginate(f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", {"check_name": name}):
+    for run in client.paginate(
+        f"/repos/{owner}/{repo_name}/commits/{sha}/check-runs", {"check_name": name}, key="check_runs", item=CHECK_RUN
+    ):
         if run.get("external_id") == external_id and run.get("name") == name:
             return run
     return None

@@ -17,6 +17,8 @@ from mlci.integrations.github.client import GitHubClient, split_repo
 COMMENT_LIMIT = 65536
 DEFAULT_ID = "mlci"
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# What mlci reads of an issue comment (GitHub's answer is checked against it: exit 7 otherwise).
+COMMENT = {"id": int, "html_url": str, "body?": str, "user?": {"type?": str, "login?": str}, "created_at?": str}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def find(client: GitHubClient, repo: str, pr: int, comment_id: str = DEFAULT_ID)
     owner, name = split_repo(repo)
     tag = marker(comment_id)
     first_by_person = None
-    for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments"):
+    for comment in client.paginate(f"/repos/{owner}/{name}/issues/{pr}/comments", item=COMMENT):
         if not (comment.get("body") or "").startswith(tag):
             continue
         if (comment.get("user") or {}).get("type") == "Bot":
@@ -83,11 +85,12 @@ def upsert(
             f"/repos/{owner}/{name}/issues/{pr}/comments",
             {"body": body},
             landed=lambda: find(client, repo, pr, comment_id),
+            shape=COMMENT,
         )
         if created.get("body") == body:
             return CommentResult("created", created["id"], created["html_url"], len(body), trimmed)
         existing = created  # a concurrent run created it first: make it ours below
     if existing.get("body") == body:
         return CommentResult("unchanged", existing["id"], existing["html_url"], len(body), trimmed)
-    updated = client.patch(f"/repos/{owner}/{name}/issues/comments/{existing['id']}", {"body": body})
+    updated = client.patch(f"/repos/{owner}/{name}/issues/comments/{existing['id']}", {"body": body}, shape=COMMENT)
     return CommentResult("updated", updated["id"], updated["html_url"], len(body), trimmed)

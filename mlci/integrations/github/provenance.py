@@ -27,6 +27,8 @@ from mlci.integrations.github.client import GitHubClient, split_repo
 from mlci.model.record import RunRecord
 
 ACTIONS_APP = "github-actions"  # the app of every check run made with a workflow's GITHUB_TOKEN
+# What mlci reads of a workflow run (GitHub's answer is checked against it: unverified otherwise).
+WORKFLOW_RUN = {"event?": str, "head_branch?": str, "head_sha?": str, "head_repository?": {"full_name?": str}}
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,10 @@ def _cannot(exc: GitHubError, what: str, permission: str) -> str:
 
 def _default_branch(client: GitHubClient, owner: str, name: str) -> str | None:
     try:
-        data = client.get(f"/repos/{owner}/{name}")
+        data = client.get(f"/repos/{owner}/{name}", shape={"default_branch?": str})
     except GitHubError:
         return None
-    branch = data.get("default_branch") if isinstance(data, dict) else None
+    branch = data.get("default_branch")
     return branch if isinstance(branch, str) and branch else None
 
 
@@ -98,6 +100,8 @@ def verify(
             client.paginate(
                 f"/repos/{owner}/{name}/commits/{record.commit}/check-runs",
                 {"check_name": checks.CHECK_NAME, "filter": "all"},
+                key="check_runs",
+                item=checks.CHECK_RUN,
             )
         )
     except GitHubError as exc:
@@ -139,7 +143,14 @@ def verify(
             refused.append("its check belongs to no check suite (no workflow run)")
             continue
         try:
-            workflow_runs = list(client.paginate(f"/repos/{owner}/{name}/actions/runs", {"check_suite_id": suite}))
+            workflow_runs = list(
+                client.paginate(
+                    f"/repos/{owner}/{name}/actions/runs",
+                    {"check_suite_id": suite},
+                    key="workflow_runs",
+                    item=WORKFLOW_RUN,
+                )
+            )
         except GitHubError as exc:
             return verdict(False, _cannot(exc, "read the workflow run behind its check", "actions: read"), url)
         if any(isinstance(w, dict) and _push_to(w, branch, record.commit, repo) for w in workflow_runs):

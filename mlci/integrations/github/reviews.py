@@ -11,11 +11,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlci.errors import GitHubError
+from mlci.integrations.github import pulls
 from mlci.integrations.github.client import GitHubClient, split_repo
 
 WRITE_LEVELS = ("admin", "maintain", "write")
 # Review states that replace a user's earlier verdict; COMMENTED/PENDING do not.
 _VERDICT_STATES = ("APPROVED", "CHANGES_REQUESTED", "DISMISSED")
+# What mlci reads of a review and of a collaborator's permission (answers are checked: exit 7 otherwise).
+REVIEW = {"user?": {"login?": str}, "state?": str, "commit_id?": str, "submitted_at?": str, "html_url?": str}
+PERMISSION = {"permission?": str, "role_name?": str}
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ def can_write(client: GitHubClient, owner: str, name: str, login: str, cache: di
     """Whether `login` has write, maintain or admin on the repository (asked once per login)."""
     if login not in cache:
         try:
-            answer = client.get(f"/repos/{owner}/{name}/collaborators/{login}/permission")
+            answer = client.get(f"/repos/{owner}/{name}/collaborators/{login}/permission", shape=PERMISSION)
         except GitHubError as exc:
             if exc.status != 404:
                 raise
@@ -75,8 +79,8 @@ def requesting_changes(
 def approval(client: GitHubClient, repo: str, pr: int) -> Approval:
     """The PR's approval state: each writer's latest verdicting review, judged at the current head."""
     owner, name = split_repo(repo)
-    head_sha = client.get(f"/repos/{owner}/{name}/pulls/{pr}")["head"]["sha"]
-    latest = current_reviews(client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews"))
+    head_sha = client.get(f"/repos/{owner}/{name}/pulls/{pr}", shape=pulls.HEAD)["head"]["sha"]
+    latest = current_reviews(client.paginate(f"/repos/{owner}/{name}/pulls/{pr}/reviews", item=REVIEW))
     writers: dict[str, bool] = {}
     stale = outsider = None
     blocking = requesting_changes(client, owner, name, latest, writers)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlci.errors import RegistryError, RemoteError
+from mlci.errors import RegistryError, RemoteError, StorageError
 from mlci.store.atomicio import mode_for_new_file
 
 _BLOCK = 1 << 20
@@ -43,6 +43,8 @@ def _dvc(root: Path):
         from dvc.repo import Repo
     except ImportError as exc:  # pragma: no cover - dvc is a core dependency
         raise RegistryError("DVC is not installed; pip install dvc") from exc
+    import sqlite3
+
     from dvc.exceptions import NotDvcRepoError
 
     try:
@@ -50,6 +52,10 @@ def _dvc(root: Path):
     except NotDvcRepoError:
         raise RegistryError(
             f"{root} is not a DVC project; run `dvc init` and add a remote (dvc remote add -d NAME DIR)"
+        ) from None
+    except sqlite3.OperationalError as exc:  # DVC's state databases on a full (or read-only) disk
+        raise StorageError(
+            f"DVC cannot open its state in {root} ({exc}); free some space (or fix the permissions) and retry"
         ) from None
     try:
         yield repo
@@ -121,6 +127,16 @@ def upload(root: Path, file: Path, digests: Digests, remote: str | None) -> str:
         return url
 
 
+def _write_all(fd: int, block: bytes, path: str) -> None:
+    """Write `block` whole; a local failure (disk full, quota) is a StorageError, not the remote's fault."""
+    view = memoryview(block)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except OSError as exc:
+            raise StorageError.from_os_error(OSError(exc.errno, exc.strerror, path)) from None
+
+
 def download(root: Path, md5: str, remote: str | None, target: Path, *, sha256: str | None) -> Digests:
     """Fetch object `md5` into `target`, whole and verified, or raise and leave nothing."""
     with _dvc(root) as repo:
@@ -132,10 +148,11 @@ def download(root: Path, md5: str, remote: str | None, target: Path, *, sha256: 
         try:
             sha, check, size = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
             try:
-                with os.fdopen(fd, "wb") as out, odb.fs.open(path, "rb") as handle:
+                # unbuffered: a full local disk fails in _write_all (exit 9), never in a flush at close
+                with os.fdopen(fd, "wb", buffering=0) as out, odb.fs.open(path, "rb") as handle:
                     os.fchmod(out.fileno(), mode_for_new_file())  # a deploy user must be able to read it
                     for block in iter(lambda: handle.read(_BLOCK), b""):
-                        out.write(block)
+                        _write_all(out.fileno(), block, tmp)
                         sha.update(block)
                         check.update(block)
                         size += len(block)

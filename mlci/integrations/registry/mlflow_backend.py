@@ -14,6 +14,7 @@ cannot leave a half version anyone would use.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci import faults
-from mlci.errors import ConfigError, RegistryError, RemoteError, UsageError
+from mlci.errors import ConfigError, RegistryError, RemoteError, StorageError, UsageError
 from mlci.integrations.registry.base import Candidate, ModelVersion, Pulled, pick
 from mlci.model import refs
 from mlci.store import atomicio
@@ -227,6 +228,10 @@ class MlflowBackend:
             return Path(
                 self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri)
             )
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # this machine's disk, not MLflow
+                raise StorageError.from_os_error(OSError(exc.errno, exc.strerror, str(into))) from None
+            raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
         except Exception as exc:  # noqa: BLE001
             raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
 
