@@ -213,12 +213,12 @@ def _commit(repo, ref: str) -> str:
     return found
 
 
-def _fetch_record(repo, commit: str) -> RunRecord | None:
+def _fetch_record(repo, commit: str, remote: str) -> RunRecord | None:
     from mlci.integrations.registry.gto_tags import git_auth_env
 
     try:
         with repo.git.custom_environment(**git_auth_env()):
-            baseline.fetch(repo, "origin")
+            baseline.fetch(repo, remote)
     except MlciError:
         return None
     return baseline.latest(repo, commit, clean_only=True)
@@ -343,8 +343,8 @@ def promote(
     commit = _commit(repo, commit) if commit else gitrepo.head_commit(repo)
 
     record = baseline.latest(repo, commit, clean_only=True)
-    if record is None and "origin" in [r.name for r in repo.remotes]:
-        record = _fetch_record(repo, commit)  # CI recorded it and pushed refs/notes/mlci
+    if record is None and settings.git_remote in [r.name for r in repo.remotes]:
+        record = _fetch_record(repo, commit, settings.git_remote)  # CI recorded it and pushed refs/notes/mlci
     if record_id is not None:  # the run this job made, not whichever note is newest
         record = next((r for r in baseline.records_for(repo, commit) if r.id == record_id and not r.dirty), None)
         if record is None:
@@ -406,7 +406,10 @@ def promote(
             card=lambda version: model_card(name, version, card_facts),
         )
         registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
-    created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
     return Promotion(
-        version=registered, created=created, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings)
+        version=registered.version,
+        created=registered.created,  # False: another clone registered these bytes first
+        stage=stage,
+        stage_assigned=bool(stage),
+        warnings=tuple(warnings),
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 from mlci import faults
 from mlci.errors import ConfigError, RegistryError, RemoteError, UsageError
-from mlci.integrations.registry.base import Candidate, ModelVersion, Pulled, pick
+from mlci.integrations.registry.base import Candidate, Event, ModelVersion, Pulled, Recovery, Registered, pick
 from mlci.model import refs
 from mlci.store import atomicio
 
@@ -77,10 +77,16 @@ def safe_uri(uri: str) -> str:
     return re.sub(r"//[^/@]*@", "//", uri)
 
 
-def _remote_error(action: str, exc: Exception, uri: str) -> RemoteError:
+def _remote_error(action: str, exc: Exception, uri: str, outcome: str = "") -> RemoteError:
+    """`action` names the operation that failed (listing, pulling, registering…); `outcome` what it left."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = text.replace(uri, safe_uri(uri))
-    return RemoteError(f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}; nothing was registered")
+    return RemoteError(
+        f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}{'; ' + outcome if outcome else ''}"
+    )
+
+
+_REGISTERED_NOTHING = "nothing was registered"
 
 
 def _iso(millis) -> str:
@@ -109,7 +115,7 @@ class MlflowBackend:
     # --- reading -------------------------------------------------------------------------
     def _as_version(self, mv, stages: dict[str, list[str]]) -> ModelVersion | None:
         tags = dict(mv.tags or {})
-        if tags.get(STATUS_TAG) != "ready":
+        if tags.get(STATUS_TAG) != "ready" or getattr(mv, "current_stage", "") == "Archived":
             return None
         try:
             meta = json.loads(tags.get("mlci.metadata", "{}"))
@@ -135,8 +141,29 @@ class MlflowBackend:
         except Exception as exc:  # noqa: BLE001 - MLflow raises many transport errors
             raise _remote_error("listing models", exc, self.uri) from exc
 
+    def parse(self, text: str) -> refs.ModelRef:
+        return refs.parse(text, backend=self.kind)
+
     def refresh(self) -> None:
         """The server is the one source of truth: nothing to bring in."""
+
+    def recover(self) -> Recovery:
+        """Nothing is journalled: a version a kill left `pending` stays invisible (see `pending`)."""
+        return Recovery()
+
+    def pending(self) -> list[str]:
+        """Versions a failed promotion left `mlci.status=pending` (invisible; delete them in MLflow at will)."""
+        try:
+            listed = self.client.search_model_versions(f"tags.`{STATUS_TAG}` = 'pending'")
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error("listing pending versions", exc, self.uri) from exc
+        return sorted(f"{mv.name}/{mv.version}" for mv in listed)
+
+    def history(self, name: str | None = None) -> list[Event]:
+        raise RegistryError(
+            "the mlflow backend keeps no history of alias moves (MLflow records none); "
+            "`mlci registry list` shows each version and its aliases"
+        )
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         from mlflow.exceptions import MlflowException
@@ -211,7 +238,7 @@ class MlflowBackend:
         except RegistryError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise _remote_error("uploading the model", exc, self.uri) from exc
+            raise _remote_error("uploading the model", exc, self.uri, _REGISTERED_NOTHING) from exc
 
     def _verify(self, model_uri: str, candidate: Candidate) -> None:
         with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
@@ -247,7 +274,7 @@ class MlflowBackend:
         bump: str | None,
         stage: str | None,
         on_step: Callable[[str], None] | None = None,
-    ) -> ModelVersion:
+    ) -> Registered:
         if version is not None or bump is not None:
             raise UsageError("the mlflow backend numbers versions itself (1, 2, 3…); drop --version/--bump")
         step = on_step or (lambda _s: None)
@@ -304,8 +331,8 @@ class MlflowBackend:
             self._forget_run(run_id)
             if isinstance(exc, (RegistryError, RemoteError)):
                 raise
-            raise _remote_error("registering the version", exc, self.uri) from exc
-        return self.resolve(refs.ModelRef(candidate.name, version=str(created.version)))
+            raise _remote_error("registering the version", exc, self.uri, _REGISTERED_NOTHING) from exc
+        return Registered(self.resolve(refs.ModelRef(candidate.name, version=str(created.version))), created=True)
 
     def _discard(self, name: str, version) -> None:
         """Delete a half-made version; when the server is gone it stays `pending`, i.e. invisible."""
@@ -327,6 +354,40 @@ class MlflowBackend:
         except Exception as exc:  # noqa: BLE001
             raise _remote_error(f"setting alias {stage}", exc, self.uri) from exc
         return self.resolve(refs.ModelRef(version.name, version=version.version))
+
+    def unassign(self, version: ModelVersion, stage: str) -> ModelVersion:
+        """Delete the alias `stage` (MLflow's stage), when it points at `version`."""
+        if stage not in version.stages:
+            raise RegistryError(
+                f"{version.name}/{version.version} has no alias '{stage}'; `mlci registry list` shows them"
+            )
+        try:
+            self.client.delete_registered_model_alias(version.name, stage)
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"deleting alias {stage}", exc, self.uri) from exc
+        return self.resolve(refs.ModelRef(version.name, version=version.version))
+
+    def deregister(self, version: ModelVersion) -> None:
+        """Archive the version (MLflow's `Archived` stage), its aliases removed first so that none
+        keeps serving it; mlci no longer lists or resolves archived versions."""
+        import warnings
+
+        try:
+            for alias in version.stages:
+                self.client.delete_registered_model_alias(version.name, alias)
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore"
+                )  # stages are deprecated in MLflow; `Archived` is still its word for this
+                self.client.transition_model_version_stage(version.name, version.version, "Archived")
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"archiving {version.name}/{version.version}", exc, self.uri) from exc
+
+    def deprecate(self, name: str) -> None:
+        raise RegistryError(
+            f"MLflow has no deprecation of a whole model; archive its versions (`mlci registry deregister {name}/N`) "
+            "or delete the registered model in MLflow"
+        )
 
     # --- pulling -------------------------------------------------------------------------
     def pull(self, ref: refs.ModelRef, directory: Path) -> Pulled:
