@@ -284,6 +284,14 @@ def _model_bytes(root: Path, path: str, sha256: str, md5: str | None, remote: st
     )
 
 
+def _example_table(root: Path, spec: config_mod.ModelConfig | None) -> Path | None:
+    """The model's inputs for MLflow's signature: `model.example.data`, else the table `explain` uses."""
+    if spec is None:
+        return None
+    chosen = spec.model_example or (spec.explain.data if spec.explain else None)
+    return root / chosen if chosen and (root / chosen).is_file() else None
+
+
 def _metadata(
     record: RunRecord, approved_by: dict, *, allow_regression: bool, warnings: list[str], provenance: dict | None = None
 ) -> dict[str, Any]:
@@ -389,6 +397,8 @@ def promote(
         )
 
     md5 = record.outs.get(artifact.path)
+    spec = next((m for m in cfg.models if m.name == name and m.model == artifact.path), None)
+    example = _example_table(root, spec)
     with _model_bytes(root, artifact.path, artifact.sha256, md5, settings.remote) as file:
         metadata = _metadata(
             record, approved_by, allow_regression=gate_failed, warnings=warnings, provenance=provenance
@@ -404,6 +414,9 @@ def promote(
             commit=commit,
             metadata=metadata,
             card=lambda version: model_card(name, version, card_facts),
+            flavor=spec.model_flavor if spec else None,
+            example=example,
+            example_drop=spec.model_example_drop if spec and spec.model_example else (),
         )
         registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
     return Promotion(

@@ -69,6 +69,9 @@ class Candidate:
     commit: str
     metadata: dict[str, Any]
     card: Callable[[str], str] | None = None  # the model card for the version number the backend assigns
+    flavor: str | None = None  # `model.flavor` in mlci.yaml; None: read from the file (MLflow only)
+    example: Path | None = None  # a table of model inputs: MLflow's input example and signature
+    example_drop: tuple[str, ...] = ()  # its columns that are not inputs (ids, labels)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,18 @@
-"""The MLflow Model Registry backend (`registry.backend: mlflow`, `MLFLOW_TRACKING_URI`).
+"""The MLflow Model Registry backend (`registry.backend: mlflow`).
 
-A promotion logs the booster with the `mlflow.lightgbm` flavour (so `mlflow.lightgbm.
-load_model("models:/churn@staging")` works) and the exact recorded file next to it as an
-extra file, reads the upload back and checks its sha256, and only then creates the model
-version. Stages are deprecated in MLflow, so a stage is an alias (`churn@staging`).
+Where: `registry.tracking_uri` and `registry.registry_uri` in mlci.yaml (the registry defaults
+to the tracking server); `MLFLOW_TRACKING_URI` / `MLFLOW_REGISTRY_URI` override them. Every
+MLflow call, including the resolution of `models:/` URIs, goes to those servers, and nothing
+is written into the repository (no stray `mlflow.db` or `mlruns/`).
+
+What: a promotion logs the model in its own MLflow flavour (lightgbm, pytorch or sklearn, from
+`model.flavor` or read from the file's bytes, mlci.model.flavors), with a signature and an
+input example from `model.example` (else `explain.data`) when there is one, so that
+`mlflow.pytorch.load_model("models:/churn@staging")` and `mlflow.pyfunc.load_model(…)` work.
+The flavour directory is built in a child process without credentials (mlflow_save); the
+exact recorded file travels along as `extra_files/<name>`. The upload is read back and its
+sha256 checked before the model version is created. Stages are aliases (`churn@staging`);
+deregistering archives a version (MLflow's `Archived` stage) after removing its aliases.
 
 All-or-nothing in two phases: the version is created tagged `mlci.status=pending` and turned
 `ready` only after its alias is set; any failure deletes it (best effort), and mlci never
@@ -100,17 +109,24 @@ def _iso(millis) -> str:
 class MlflowBackend:
     kind = "mlflow"
 
-    def __init__(self, tracking_uri: str | None, *, experiment: str = "mlci"):
+    def __init__(self, tracking_uri: str | None, *, experiment: str = "mlci", registry_uri: str | None = None):
         if not tracking_uri:
             raise ConfigError(
-                "registry.backend is 'mlflow' but no tracking server is set; export MLFLOW_TRACKING_URI=http://HOST:PORT "
-                "or set registry.tracking_uri in mlci.yaml"
+                "registry.backend is 'mlflow' but no tracking server is set; set registry.tracking_uri in mlci.yaml "
+                "(or export MLFLOW_TRACKING_URI=http://HOST:PORT)"
             )
         mlflow, client_cls = _mlflow()
         self.uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
         self.experiment = experiment
         self._mlflow = mlflow
-        self.client = client_cls(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.client = client_cls(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
+
+    def _use(self) -> None:
+        """MLflow's fluent calls and `models:/` resolution read process-wide URIs: point them at
+        ours before each use (never MLflow's default, a `mlflow.db` in the working directory)."""
+        self._mlflow.set_tracking_uri(self.uri)
+        self._mlflow.set_registry_uri(self.registry_uri)
 
     # --- reading -------------------------------------------------------------------------
     def _as_version(self, mv, stages: dict[str, list[str]]) -> ModelVersion | None:
@@ -191,71 +207,89 @@ class MlflowBackend:
         return pick(self.versions(ref.name), ref, where=f"in MLflow at {safe_uri(self.uri)}")
 
     # --- writing -------------------------------------------------------------------------
-    def _log(self, candidate: Candidate) -> tuple[str, str, str | None]:
-        """Log the model in a run; returns (run id, model URI, MLflow 3 model id). Raises RemoteError."""
-        import lightgbm
+    def flavor_of(self, candidate: Candidate) -> str:
+        """`model.flavor` from mlci.yaml, else what the file's bytes say (nothing is loaded)."""
+        from mlci.model import flavors
+
+        return candidate.flavor or flavors.infer(candidate.file, candidate.path).flavor
+
+    def _log(self, candidate: Candidate, flavor: str) -> tuple[str, str, str]:
+        """Log the model in a run; returns (run id, model URI, model id). Raises RemoteError."""
+        from mlci.integrations.registry import mlflow_save
 
         mlflow = self._mlflow
-        try:
-            booster = lightgbm.Booster(model_file=str(candidate.file))
-        except Exception as exc:  # noqa: BLE001 - lightgbm raises LightGBMError/ValueError
-            raise RegistryError(
-                f"{candidate.path} is not a LightGBM model file ({exc}); the mlflow backend logs LightGBM boosters"
-            ) from exc
         metrics = {
             f"{k}": v
             for values in candidate.metadata.get("metrics", {}).values()
             for k, v in values.items()
-            if isinstance(v, (int, float))
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
-        mlflow.set_tracking_uri(self.uri)
-        try:
-            experiment = self.client.get_experiment_by_name(self.experiment)
-            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
-            # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
-            with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp, contextlib.redirect_stdout(io.StringIO()):
-                original = Path(tmp) / Path(candidate.path).name
-                shutil.copyfile(candidate.file, original)
-                with mlflow.start_run(
-                    experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}"
-                ) as run:
-                    mlflow.set_tags(
-                        {
-                            "mlci.commit": candidate.commit,
-                            "mlci.sha256": candidate.sha256,
-                            "mlci.model.record": str(candidate.metadata.get("record", "")),
-                        }
-                    )
-                    if metrics:
-                        mlflow.log_metrics(metrics)
-                    info = mlflow.lightgbm.log_model(
-                        booster,
-                        name="model",
-                        extra_files=[str(original)],
-                        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],  # skips slow inference
-                    )
-                return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
-        except RegistryError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _remote_error("uploading the model", exc, self.uri, _REGISTERED_NOTHING) from exc
+        with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp:
+            saved = mlflow_save.save(
+                candidate.file,
+                flavor,
+                Path(tmp) / "model",
+                example=candidate.example,
+                drop=candidate.example_drop,
+                shown=candidate.path,
+            )
+            extra = saved.directory / _EXTRA_DIR / Path(candidate.path).name
+            if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
+                raise RegistryError(f"register: the MLflow model of {candidate.path} does not carry the recorded bytes")
+            self._use()
+            try:
+                experiment = self.client.get_experiment_by_name(self.experiment)
+                experiment_id = (
+                    experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
+                )
+                # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
+                with contextlib.redirect_stdout(io.StringIO()):
+                    with mlflow.start_run(
+                        experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}"
+                    ) as run:
+                        mlflow.set_tags(
+                            {
+                                "mlci.commit": candidate.commit,
+                                "mlci.sha256": candidate.sha256,
+                                "mlci.flavor": flavor,
+                                "mlci.model.record": str(candidate.metadata.get("record", "")),
+                            }
+                        )
+                        if metrics:
+                            mlflow.log_metrics(metrics)
+                        logged = mlflow.initialize_logged_model(
+                            name="model", source_run_id=run.info.run_id, experiment_id=experiment_id, model_type=flavor
+                        )
+                        try:
+                            self.client.log_model_artifacts(logged.model_id, str(saved.directory))
+                        except Exception:
+                            mlflow.finalize_logged_model(logged.model_id, "FAILED")
+                            raise
+                        mlflow.finalize_logged_model(logged.model_id, "READY")
+                return run.info.run_id, f"models:/{logged.model_id}", logged.model_id
+            except Exception as exc:  # noqa: BLE001
+                raise _remote_error("uploading the model", exc, self.uri, _REGISTERED_NOTHING) from exc
 
     def _verify(self, model_uri: str, candidate: Candidate) -> None:
         with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
-            local = self._download(model_uri, Path(tmp))
+            local = self._download(model_uri, Path(tmp), "reading the upload back")
             extra = local / _EXTRA_DIR / Path(candidate.path).name
             if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
                 raise RegistryError(
-                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); nothing was registered"
+                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); "
+                    "nothing was registered"
                 )
 
-    def _download(self, uri: str, into: Path) -> Path:
+    def _download(self, uri: str, into: Path, action: str) -> Path:
+        self._use()
         try:
             return Path(
-                self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri)
+                self._mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri, registry_uri=self.registry_uri
+                )
             )
         except Exception as exc:  # noqa: BLE001
-            raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
+            raise _remote_error(f"{action} ({uri})", exc, self.uri) from exc
 
     def _ensure_model(self, name: str) -> None:
         from mlflow.exceptions import MlflowException
@@ -278,7 +312,7 @@ class MlflowBackend:
         if version is not None or bump is not None:
             raise UsageError("the mlflow backend numbers versions itself (1, 2, 3…); drop --version/--bump")
         step = on_step or (lambda _s: None)
-        run_id, model_uri, model_id = self._log(candidate)
+        run_id, model_uri, model_id = self._log(candidate, self.flavor_of(candidate))
         try:
             self._verify(model_uri, candidate)
         except Exception:
@@ -304,14 +338,13 @@ class MlflowBackend:
         created = None
         try:
             self._ensure_model(candidate.name)
-            extra = {"model_id": model_id} if model_id else {}
             created = self.client.create_model_version(
                 candidate.name,
                 source=model_uri,
                 run_id=run_id,
                 tags=tags,
                 description=f"mlci: commit {candidate.commit[:12]}",
-                **extra,
+                model_id=model_id,
             )
             step("version-created")
             faults.checkpoint("version-created")
@@ -395,7 +428,7 @@ class MlflowBackend:
         v = self.resolve(ref)
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".mlci-pull-", dir=directory) as tmp:
-            local = self._download(f"models:/{v.name}/{v.version}", Path(tmp))
+            local = self._download(f"models:/{v.name}/{v.version}", Path(tmp), f"pulling {v.name}/{v.version}")
             name = Path(v.path).name or "model.txt"
             extra = local / _EXTRA_DIR / name
             if not extra.is_file():
