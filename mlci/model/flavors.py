@@ -14,13 +14,7 @@ produced), in a child process without credentials (mlci.integrations.registry.ml
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
-import pickletools
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +33,8 @@ class Kind:
 def _first_global(data: bytes) -> str | None:
     """`module.Name` of the first global a pickle references (the saved object's class), or None
     when the pickle starts with a plain dict/list; parsing stops at the first global."""
+    import pickletools
+
     strings: list[str] = []
     try:
         for opcode, arg, _pos in pickletools.genops(io.BytesIO(data)):
@@ -58,6 +54,11 @@ def _first_global(data: bytes) -> str | None:
 
 def _decompressed(head: bytes, path: Path) -> bytes:
     """joblib's compressed dumps (zlib, gzip, bz2, xz/lzma): their first megabyte, decompressed."""
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
     with path.open("rb") as handle:
         raw = handle.read(_HEAD * 4)
     try:
@@ -69,12 +70,14 @@ def _decompressed(head: bytes, path: Path) -> bytes:
             return lzma.LZMADecompressor().decompress(raw, max_length=_HEAD)
         if head[:1] == b"x":
             return zlib.decompressobj().decompress(raw, _HEAD)
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error):
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error):  # a damaged or foreign stream
         return b""
     return b""
 
 
 def _torch_archive(path: Path, shown: str) -> Kind:
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

@@ -27,6 +27,7 @@ import io
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -122,12 +123,6 @@ class MlflowBackend:
         self._mlflow = mlflow
         self.client = client_cls(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
 
-    def _use(self) -> None:
-        """MLflow's fluent calls and `models:/` resolution read process-wide URIs: point them at
-        ours before each use (never MLflow's default, a `mlflow.db` in the working directory)."""
-        self._mlflow.set_tracking_uri(self.uri)
-        self._mlflow.set_registry_uri(self.registry_uri)
-
     # --- reading -------------------------------------------------------------------------
     def _as_version(self, mv, stages: dict[str, list[str]]) -> ModelVersion | None:
         tags = dict(mv.tags or {})
@@ -215,9 +210,10 @@ class MlflowBackend:
 
     def _log(self, candidate: Candidate, flavor: str) -> tuple[str, str, str]:
         """Log the model in a run; returns (run id, model URI, model id). Raises RemoteError."""
+        from mlflow.entities import LoggedModelStatus, Metric
+
         from mlci.integrations.registry import mlflow_save
 
-        mlflow = self._mlflow
         metrics = {
             f"{k}": v
             for values in candidate.metadata.get("metrics", {}).values()
@@ -236,38 +232,42 @@ class MlflowBackend:
             extra = saved.directory / _EXTRA_DIR / Path(candidate.path).name
             if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
                 raise RegistryError(f"register: the MLflow model of {candidate.path} does not carry the recorded bytes")
-            self._use()
+            # the client only, never MLflow's fluent API: that reads and sets process-wide URIs
+            # (and MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI in os.environ)
+            client = self.client
+            run_id = None
             try:
-                experiment = self.client.get_experiment_by_name(self.experiment)
-                experiment_id = (
-                    experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
+                experiment = client.get_experiment_by_name(self.experiment)
+                experiment_id = experiment.experiment_id if experiment else client.create_experiment(self.experiment)
+                run = client.create_run(
+                    experiment_id,
+                    run_name=f"promote {candidate.name} {candidate.commit[:12]}",
+                    tags={
+                        "mlci.commit": candidate.commit,
+                        "mlci.sha256": candidate.sha256,
+                        "mlci.flavor": flavor,
+                        "mlci.model.record": str(candidate.metadata.get("record", "")),
+                    },
                 )
-                # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
-                with contextlib.redirect_stdout(io.StringIO()):
-                    with mlflow.start_run(
-                        experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}"
-                    ) as run:
-                        mlflow.set_tags(
-                            {
-                                "mlci.commit": candidate.commit,
-                                "mlci.sha256": candidate.sha256,
-                                "mlci.flavor": flavor,
-                                "mlci.model.record": str(candidate.metadata.get("record", "")),
-                            }
-                        )
-                        if metrics:
-                            mlflow.log_metrics(metrics)
-                        logged = mlflow.initialize_logged_model(
-                            name="model", source_run_id=run.info.run_id, experiment_id=experiment_id, model_type=flavor
-                        )
-                        try:
-                            self.client.log_model_artifacts(logged.model_id, str(saved.directory))
-                        except Exception:
-                            mlflow.finalize_logged_model(logged.model_id, "FAILED")
-                            raise
-                        mlflow.finalize_logged_model(logged.model_id, "READY")
-                return run.info.run_id, f"models:/{logged.model_id}", logged.model_id
+                run_id = run.info.run_id
+                if metrics:
+                    now = int(time.time() * 1000)
+                    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+                logged = client.create_logged_model(
+                    experiment_id, name="model", source_run_id=run_id, model_type=flavor
+                )
+                try:
+                    client.log_model_artifacts(logged.model_id, str(saved.directory))
+                except Exception:
+                    client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                    raise
+                client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+                with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints "View run at"; the core never prints
+                    client.set_terminated(run_id)
+                return run_id, f"models:/{logged.model_id}", logged.model_id
             except Exception as exc:  # noqa: BLE001
+                if run_id is not None:
+                    self._forget_run(run_id)
                 raise _remote_error("uploading the model", exc, self.uri, _REGISTERED_NOTHING) from exc
 
     def _verify(self, model_uri: str, candidate: Candidate) -> None:
@@ -281,8 +281,15 @@ class MlflowBackend:
                 )
 
     def _download(self, uri: str, into: Path, action: str) -> Path:
-        self._use()
+        """`uri` (a logged model `models:/m-…`, or a registered version `models:/NAME/N`) into `into`,
+        resolved through our client: MLflow's own resolution of a logged model's id would ask the
+        process-wide tracking URI, not ours."""
         try:
+            if uri.startswith("models:/") and uri.count("/") == 2:  # models:/NAME/N
+                name, version = uri.removeprefix("models:/").split("/")
+                uri = self.client.get_model_version_download_uri(name, version)
+            if uri.startswith("models:/m-"):
+                uri = self.client.get_logged_model(uri.removeprefix("models:/")).artifact_location
             return Path(
                 self._mlflow.artifacts.download_artifacts(
                     artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri, registry_uri=self.registry_uri
