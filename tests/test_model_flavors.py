@@ -81,3 +81,33 @@ def test_unknown_bytes_ask_for_the_flavor_in_mlci_yaml(tmp_path: Path):
     model.write_bytes(b"\x08\x07\x12\x07pytorch")
     with pytest.raises(RegistryError, match=r"flavor: lightgbm \| pytorch \| sklearn"):
         infer(model, "models/model.onnx")
+
+
+def test_the_child_that_loads_a_model_for_mlflow_holds_no_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The attack: a pickle that dumps its environment when loaded. Loaded in mlci's own process
+    (the control) it sees the token; in mlflow_save's child it sees none, and the promotion fails."""
+    from mlci.integrations.registry import mlflow_save
+
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_registrysecret")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "mlflowsecret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "awssecret")
+    seen = tmp_path / "seen-env"
+    model = tmp_path / "model.joblib"
+    model.write_bytes(pickle.dumps(DumpEnv(seen)))
+    pickle.loads(model.read_bytes())  # noqa: S301 - the control
+    assert "ghs_registrysecret" in seen.read_text()
+    seen.unlink()
+    with pytest.raises(RegistryError):
+        mlflow_save.save(model, "sklearn", tmp_path / "out", shown="models/model.joblib")
+    leaked = seen.read_text()
+    assert leaked and not any(s in leaked for s in ("ghs_registrysecret", "mlflowsecret", "awssecret"))
+
+
+class DumpEnv:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"env > {self.path}",))

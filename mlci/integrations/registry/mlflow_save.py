@@ -136,7 +136,10 @@ def _load(flavor: str, file: Path) -> Any:
         return model
     import joblib
 
-    return joblib.load(file)  # noqa: S301 - see the module docstring
+    model = joblib.load(file)  # noqa: S301 - see the module docstring
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(f"holds a {type(model).__name__}, not an estimator with predict()")
+    return model
 
 
 def _save(request: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +175,7 @@ def _save(request: dict[str, Any]) -> dict[str, Any]:
             signature=signature,
             input_example=example,
             pip_requirements=[f"torch=={torch.__version__}"],
+            serialization_format="pickle",  # what MLflow takes for TorchScript (pt2 needs torch.export)
         )
     elif flavor == "lightgbm":
         import lightgbm
