@@ -506,7 +506,7 @@ class GitTagsBackend:
     def publish(
         self,
         plan: Callable[[list[_Tag]], list[tuple[str, str, str]]],
-        operation: str,
+        operation: str = "registry write",
         on_step: Callable[[str], None] | None = None,
     ) -> list[str]:
         """Create and push the tags `plan(current tags)` asks for, renumbering on conflicts.
