@@ -61,13 +61,35 @@ def test_a_promotion_killed_at_any_step_is_finished_by_the_retry(repo: Path, tmp
     assert gto_stage(repo, tmp_path, "prod") == ["v0.0.1"]
 
 
-def test_listing_after_a_kill_shows_what_origin_holds(repo: Path):  # noqa: F811
+def test_listing_after_a_kill_changes_nothing_and_names_the_interrupted_write(repo: Path):  # noqa: F811
     assert mlci(repo, "promote", "--stage", "prod", env={KILL_AT: "tags-created"}).returncode == -signal.SIGKILL
     assert tags(repo) == PROMOTED and remote_tags(repo) == []
-    listed = mlci(repo, "registry", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    assert [(v["version"], v["stages"]) for v in json.loads(listed.stdout)] == [("v0.0.1", ["prod"])]
+    for command in (("registry", "list", "--json"), ("registry", "history", "--json")):
+        read = mlci(repo, *command)
+        assert read.returncode == 0, read.stderr
+        assert json.loads(read.stdout) == []  # the registry is what origin holds: nothing yet
+        assert "mlci registry recover" in read.stderr and "churn@v0.0.1" in read.stderr
+    assert tags(repo) == PROMOTED and remote_tags(repo) == []  # a read pushed nothing, deleted nothing
+
+
+def test_recover_finishes_the_interrupted_promotion(repo: Path, tmp_path: Path):  # noqa: F811
+    assert mlci(repo, "promote", "--stage", "prod", env={KILL_AT: "tags-created"}).returncode == -signal.SIGKILL
+    recovered = mlci(repo, "registry", "recover", "--json")
+    assert recovered.returncode == 0, recovered.stderr
+    done = json.loads(recovered.stdout)
+    assert (sorted(done["finished"]), done["undone"]) == (PROMOTED, [])
     assert remote_tags(repo) == PROMOTED
+    listed = json.loads(mlci(repo, "registry", "list", "--json").stdout)
+    assert [(v["version"], v["stages"]) for v in listed] == [("v0.0.1", ["prod"])]
+    assert gto_stage(repo, tmp_path, "prod") == ["v0.0.1"]
+
+
+def test_recover_undoes_a_half_created_set(repo: Path):  # noqa: F811
+    assert mlci(repo, "promote", "--stage", "prod", env={KILL_AT: "tag-created"}).returncode == -signal.SIGKILL
+    assert tags(repo) == ["churn@v0.0.1"]
+    recovered = mlci(repo, "registry", "recover", "--json")
+    assert json.loads(recovered.stdout) == {"finished": [], "undone": ["churn@v0.0.1"]}
+    assert tags(repo) == [] and remote_tags(repo) == []
 
 
 def test_a_half_created_tag_set_without_origin_is_rolled_back_and_redone(repo: Path):  # noqa: F811

@@ -128,3 +128,41 @@ def test_recorded_run_reproduces_exactly_on_cpu(_torch_main: Path, tmp_path: Pat
     assert data["status"] == "reproduced" and data["mismatches"] == []
     assert all(m["recorded"] == m["reproduced"] for m in data["metrics"])
     assert data["model"]["path"] == "models/model.pt" and data["model"]["match"]
+
+
+def test_the_model_is_promoted_to_mlflow_and_loads_back_in_another_process(
+    _torch_main: Path, mlflow_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """TorchScript + `model: {flavor: pytorch, example: …}`: MLflow's pytorch flavour with a
+    signature, loaded by mlflow.pytorch and mlflow.pyfunc where the project's code is not."""
+    import numpy as np
+    import torch
+
+    from tests.test_registry_mlflow import client, load_elsewhere
+
+    root = tmp_path / "repo"
+    shutil.copytree(_torch_main, root, symlinks=True)
+    config = root / "mlci.yaml"
+    config.write_text(
+        config.read_text().replace("name: mlp", "name: mlp-mlflow")
+        + f"registry:\n  backend: mlflow\n  tracking_uri: {mlflow_server.uri}\n"
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = invoke(root, "promote", "--stage", "staging", "--json")
+    assert result.exit_code == 0, result.output
+    mv = client(mlflow_server.uri).get_model_version_by_alias("mlp-mlflow", "staging")
+    assert mv.tags["mlci.sha256"] == json.loads(result.stdout)["version"]["sha256"]
+    got = load_elsewhere(
+        mlflow_server.uri,
+        "models:/mlp-mlflow@staging",
+        "pytorch",
+        root / "data/test.csv",
+        ["row_id", "label"],
+        tmp_path / "elsewhere",
+    )
+    table = np.loadtxt(root / "data/test.csv", delimiter=",", skiprows=1, ndmin=2)[:, 2:].astype(np.float32)
+    with torch.no_grad():
+        expected = torch.jit.load(str(root / "models/model.pt"))(torch.from_numpy(table)).numpy()
+    assert np.array_equal(np.asarray(got["native"], dtype=np.float32), expected)
+    assert np.array_equal(np.asarray(got["pyfunc"], dtype=np.float32), expected)
+    assert got["signature"] and got["example"]

@@ -1,7 +1,12 @@
-"""Model references as users type them: `churn`, `churn@v1.2.0`, `churn#prod`.
+"""Model references as users type them, per backend.
 
+- gto: `churn`, `churn@v1.2.0`, `churn#prod` (and GTO's `churn@latest` / `churn@greatest`);
+- mlflow: `churn`, `churn@staging` (an alias), `churn/3`, `models:/churn@staging`,
+  `models:/churn/3`, `models:/churn/latest`; mlci's `churn#staging` and `churn@3` too.
+
+Anything else is refused with one line naming the forms that work for the configured backend.
 The grammar is GTO's (names, semantic versions with a leading `v`, stages), copied here as
-plain regular expressions so that parsing a reference never imports gto.
+plain regular expressions so that parsing a reference never imports gto or mlflow.
 """
 
 from __future__ import annotations
@@ -52,18 +57,75 @@ def check_version(version: str) -> str:
     return version
 
 
-def parse(text: str) -> ModelRef:
-    """`NAME`, `NAME@vX.Y.Z` (`NAME@3` for MLflow) or `NAME#stage` -> ModelRef, else a UsageError."""
-    match = _REF_RE.match(text.strip())
+GTO_FORMS = "NAME, NAME@vX.Y.Z or NAME#stage (e.g. churn#prod)"
+MLFLOW_FORMS = "NAME, NAME@alias, NAME/3, models:/NAME@alias or models:/NAME/3 (e.g. churn@staging)"
+_LATEST = ("latest", "greatest")
+
+
+def parse(text: str, backend: str | None = None) -> ModelRef:
+    """A reference for `backend` ("gto", "mlflow"; None: either form) -> ModelRef, else a UsageError."""
+    text = text.strip()
+    if backend == "mlflow":
+        return _parse_mlflow(text)
+    if text.startswith("models:/"):
+        raise UsageError(f"'{text}' is an MLflow model URI, but registry.backend is gto; write {GTO_FORMS}")
+    match = _REF_RE.match(text)
     if not match:
-        raise UsageError(
-            f"cannot read model reference '{text}': write NAME, NAME@vX.Y.Z or NAME#stage (e.g. churn#prod)"
-        )
+        raise UsageError(f"cannot read model reference '{text}': write {GTO_FORMS}")
     name = check_name(match["name"])
     version = match["version"]
+    if version in _LATEST:
+        return ModelRef(name=name)
+    if version and backend == "gto" and not _VERSION_RE.match(version):
+        if version.isdigit():
+            raise UsageError(f"'{text}': MLflow numbers versions, gto's look like v1.2.3; write {GTO_FORMS}")
+        if re.fullmatch(NAME, version):
+            raise UsageError(
+                f"'{text}' names no version (gto's look like v1.2.3); for the stage write {name}#{version}; "
+                f"forms: {GTO_FORMS}"
+            )
     if version and not version.isdigit():  # digits: an MLflow version number
         check_version(version)
     stage = check_name(match["stage"], "stage") if match["stage"] else None
+    return ModelRef(name=name, version=version, stage=stage)
+
+
+def _parse_mlflow(text: str) -> ModelRef:
+    """MLflow's forms (its names cannot contain '/' or ':', so `NAME/3` is unambiguous)."""
+    body = text.removeprefix("models:/")
+    refuse = f"cannot read MLflow model reference '{text}': write {MLFLOW_FORMS}"
+    name, version, stage = body, None, None
+    if "/" in body:
+        name, _, tail = body.partition("/")
+        if tail in _LATEST:
+            pass
+        elif tail.isdigit():
+            version = str(int(tail))
+        elif re.fullmatch(NAME, tail) and "/" not in tail:
+            raise UsageError(
+                f"'{text}' names an MLflow stage; stages are deprecated in MLflow and mlci uses aliases: "
+                f"write models:/{name}@{tail.lower()} ({MLFLOW_FORMS})"
+            )
+        else:
+            raise UsageError(refuse)
+    elif "@" in body:
+        name, _, alias = body.partition("@")
+        if alias.isdigit():
+            version = str(int(alias))
+        elif re.fullmatch(r"v[0-9]+", alias):  # MLflow reads the alias v3 as version 3
+            version = alias[1:]
+        elif alias in _LATEST:
+            pass
+        elif _VERSION_RE.match(alias):
+            raise UsageError(
+                f"'{text}': MLflow numbers versions itself (1, 2, 3); write {name}/3 or an alias ({MLFLOW_FORMS})"
+            )
+        else:
+            stage = alias
+    elif "#" in body and not text.startswith("models:/"):
+        name, _, stage = body.partition("#")
+    if not name or not re.fullmatch(NAME, name) or "/" in name or (stage is not None and not re.fullmatch(NAME, stage)):
+        raise UsageError(refuse)
     return ModelRef(name=name, version=version, stage=stage)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ConfigError
-from mlci.model import data_rules, metric_names
+from mlci.model import data_rules, flavors, metric_names
 from mlci.model.data_rules import DataConfig
 from mlci.store import dvcfile, repopath, safeyaml
 
@@ -35,6 +35,7 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "task": TASKS,
     "registry.backend": BACKENDS,
     "registry.promote_on": PROMOTE_ON,
+    "model.flavor": flavors.FLAVORS,
 }
 # numbers that make no sense below zero (limits, tolerances, counts)
 _NON_NEGATIVE = {
@@ -91,7 +92,12 @@ class ModelConfig:
     # which metrics the predictions measure: a metrics file of this model or a name prefix
     # (`test` for test.auc, test.f1 …); None: found by value (mlci.analysis.significance.attach)
     predictions_metrics: str | None = None
-    model: str | None = None
+    model: str | None = None  # the model file (`model:`, or `model.path:`)
+    # `model: {path, flavor, example}`: what the file is (None: read from its bytes, mlci.model.flavors)
+    # and a table of its inputs (MLflow's input example and signature), less the `drop` columns
+    model_flavor: str | None = None
+    model_example: str | None = None
+    model_example_drop: tuple[str, ...] = ()
     task: str = "binary"
     goals: dict[str, Goal] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +133,7 @@ class RegistrySettings:
     remote: str | None = None  # DVC remote for the model bytes (default: DVC's default remote)
     promote_on: str = "both"  # PROMOTE_ON
     tracking_uri: str | None = None  # MLflow (MLFLOW_TRACKING_URI wins)
+    registry_uri: str | None = None  # MLflow's model registry (MLFLOW_REGISTRY_URI wins; default: the tracking URI)
     git_remote: str = "origin"
     experiment: str = "mlci"
 
@@ -226,7 +233,7 @@ _MODEL_SCHEMA: dict[str, Any] = {
     "metrics": list,
     "params": list,
     "predictions": (str, dict),  # a path, or {path: ..., metrics: <file or name prefix>}
-    "model": str,
+    "model": (str, dict),  # a path, or {path: ..., flavor: ..., example: {data: ..., drop: [...]}}
     "task": str,
     "goals": dict,
     "data": _DATA_SCHEMA,
@@ -239,6 +246,7 @@ _SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
         "remote": str,
         "promote_on": str,
         "tracking_uri": str,
+        "registry_uri": str,
         "git_remote": str,
         "experiment": str,
     },
@@ -301,6 +309,9 @@ def json_schema() -> dict[str, Any]:
     model["properties"]["predictions"] = {
         "anyOf": [{"type": "string"}, {**of(_PREDICTIONS_SCHEMA), "required": ["path"]}]
     }
+    model_file = of(_MODEL_FILE_SCHEMA)
+    model_file["properties"]["flavor"]["enum"] = list(flavors.FLAVORS)
+    model["properties"]["model"] = {"anyOf": [{"type": "string"}, {**model_file, "required": ["path"]}]}
     top = of(_TOP_SCHEMA)
     top["properties"].update(model["properties"])
     top["properties"]["models"] = {"type": "array", "items": model}
@@ -446,9 +457,13 @@ def _model(
     prefix = f"{where}." if where else ""
     params = raw.get("params") or (dvcfile.params_files(root, project) if pipeline else [])
     predictions, measures = _predictions(file, prefix, raw)
-    for key, value in (("predictions", predictions), ("model", raw.get("model"))):
+    model_file = _model_file(file, prefix, raw)
+    for key, value in (("predictions", predictions), ("model", model_file["path"])):
         if value is not None:
             _check_path(file, _at(file, raw, key), f"{prefix}{key}", value, root)
+    if model_file["example"] is not None:
+        at = _at(file, raw["model"]["example"], "data")
+        _check_path(file, at, f"{prefix}model.example.data", model_file["example"], root)
     model = ModelConfig(
         name=raw.get("name", default_name),
         metrics=_string_list(
@@ -459,7 +474,10 @@ def _model(
         ),
         predictions=predictions,
         predictions_metrics=measures,
-        model=raw.get("model"),
+        model=model_file["path"],
+        model_flavor=model_file["flavor"],
+        model_example=model_file["example"],
+        model_example_drop=model_file["drop"],
         task=raw.get("task", "binary"),
         goals=_goals(file, f"{prefix}goals", raw.get("goals", {})),
         data=raw.get("data", {}),
@@ -471,6 +489,28 @@ def _model(
 
 
 _PREDICTIONS_SCHEMA: dict[str, Any] = {"path": str, "metrics": str}
+_MODEL_FILE_SCHEMA: dict[str, Any] = {"path": str, "flavor": str, "example": {"data": str, "drop": list}}
+
+
+def _model_file(file: str, prefix: str, raw: dict) -> dict[str, Any]:
+    """`model: path` or `model: {path, flavor, example: {data, drop}}` → its parts (checked)."""
+    value = raw.get("model")
+    if not isinstance(value, dict):
+        return {"path": value, "flavor": None, "example": None, "drop": ()}
+    _check_keys(f"{prefix}model", value, _MODEL_FILE_SCHEMA, file, raw, "model")
+    if "path" not in value:
+        raise ConfigError(f"{_at(file, raw, 'model')}: '{prefix}model' needs a 'path:' (the model file)")
+    example = value.get("example") or {}
+    if example and "data" not in example:
+        raise ConfigError(
+            f"{_at(file, value, 'example')}: '{prefix}model.example' needs 'data:' (a csv or parquet table of model inputs)"
+        )
+    drop = example.get("drop", [])
+    if not all(isinstance(c, str) and c for c in drop):
+        raise ConfigError(
+            f"{_at(file, example, 'drop')}: '{prefix}model.example.drop' lists column names (strings); fix it in {file}"
+        )
+    return {"path": value["path"], "flavor": value.get("flavor"), "example": example.get("data"), "drop": tuple(drop)}
 
 
 def _explain(file: str, prefix: str, raw: dict, root: Path) -> ExplainConfig | None:

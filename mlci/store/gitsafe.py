@@ -327,15 +327,18 @@ def local(
     environ: Mapping[str, str],
     *,
     common_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Run `git ARGS` on the workspace's refs and objects (a tag, a ref update) for a command that
     holds a credential: hardened like a Session's workspace plumbing (hooks, user/system config
-    and signing off, no credential in its environment); without one, plainly in the workspace."""
+    and signing off, no credential in its environment); without one, plainly in the workspace.
+    `env`: variables mlci itself sets for this one command (a tag's date), applied last."""
     root = Path(root)
+    extra = dict(env or {})
     if not credentials_in(environ):
-        return _run(list(args), {**environ, "LC_ALL": "C", "LANGUAGE": "C"}, cwd=str(root))
+        return _run(list(args), {**environ, "LC_ALL": "C", "LANGUAGE": "C", **extra}, cwd=str(root))
     git_dir = Path(common_dir).resolve() if common_dir else _common_dir(root)
-    return _run([f"--git-dir={git_dir}", *args], hardened_env())
+    return _run([f"--git-dir={git_dir}", *args], {**hardened_env(), **extra})
 
 
 @contextmanager

@@ -213,12 +213,12 @@ def _commit(repo, ref: str) -> str:
     return found
 
 
-def _fetch_record(repo, commit: str) -> RunRecord | None:
+def _fetch_record(repo, commit: str, remote: str) -> RunRecord | None:
     from mlci.integrations.registry.gto_tags import git_auth_env
 
     try:
         with repo.git.custom_environment(**git_auth_env()):
-            baseline.fetch(repo, "origin")
+            baseline.fetch(repo, remote)
     except MlciError:
         return None
     return baseline.latest(repo, commit, clean_only=True)
@@ -284,6 +284,14 @@ def _model_bytes(root: Path, path: str, sha256: str, md5: str | None, remote: st
     )
 
 
+def _example_table(root: Path, spec: config_mod.ModelConfig | None) -> Path | None:
+    """The model's inputs for MLflow's signature: `model.example.data`, else the table `explain` uses."""
+    if spec is None:
+        return None
+    chosen = spec.model_example or (spec.explain.data if spec.explain else None)
+    return root / chosen if chosen and (root / chosen).is_file() else None
+
+
 def _metadata(
     record: RunRecord, approved_by: dict, *, allow_regression: bool, warnings: list[str], provenance: dict | None = None
 ) -> dict[str, Any]:
@@ -343,8 +351,8 @@ def promote(
     commit = _commit(repo, commit) if commit else gitrepo.head_commit(repo)
 
     record = baseline.latest(repo, commit, clean_only=True)
-    if record is None and "origin" in [r.name for r in repo.remotes]:
-        record = _fetch_record(repo, commit)  # CI recorded it and pushed refs/notes/mlci
+    if record is None and settings.git_remote in [r.name for r in repo.remotes]:
+        record = _fetch_record(repo, commit, settings.git_remote)  # CI recorded it and pushed refs/notes/mlci
     if record_id is not None:  # the run this job made, not whichever note is newest
         record = next((r for r in baseline.records_for(repo, commit) if r.id == record_id and not r.dirty), None)
         if record is None:
@@ -389,6 +397,8 @@ def promote(
         )
 
     md5 = record.outs.get(artifact.path)
+    spec = next((m for m in cfg.models if m.name == name and m.model == artifact.path), None)
+    example = _example_table(root, spec)
     with _model_bytes(root, artifact.path, artifact.sha256, md5, settings.remote) as file:
         metadata = _metadata(
             record, approved_by, allow_regression=gate_failed, warnings=warnings, provenance=provenance
@@ -404,9 +414,15 @@ def promote(
             commit=commit,
             metadata=metadata,
             card=lambda version: model_card(name, version, card_facts),
+            flavor=spec.model_flavor if spec else None,
+            example=example,
+            example_drop=spec.model_example_drop if spec and spec.model_example else (),
         )
         registered = backend.register(candidate, version=version, bump=bump, stage=stage, on_step=on_step)
-    created = getattr(backend, "last_register_created", True)  # False: another clone registered these bytes first
     return Promotion(
-        version=registered, created=created, stage=stage, stage_assigned=bool(stage), warnings=tuple(warnings)
+        version=registered.version,
+        created=registered.created,  # False: another clone registered these bytes first
+        stage=stage,
+        stage_assigned=bool(stage),
+        warnings=tuple(warnings),
     )

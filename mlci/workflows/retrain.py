@@ -132,10 +132,10 @@ def find_reference(root: Path, cfg: config_mod.Config, against: str) -> tuple[Re
         registry_ref = against
     if registry_ref is not None:
         from mlci.integrations.registry import open_backend
-        from mlci.model import refs
 
         try:
-            version = open_backend(root, cfg.registry).resolve(refs.parse(registry_ref))
+            backend = open_backend(root, cfg.registry)
+            version = backend.resolve(backend.parse(registry_ref))
         except RegistryError as exc:
             if against != "production":
                 raise

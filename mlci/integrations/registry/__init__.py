@@ -18,8 +18,10 @@ def open_backend(root: Path, settings: RegistrySettings) -> Backend:
     if settings.backend == "mlflow":
         from mlci.integrations.registry.mlflow_backend import MlflowBackend
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.tracking_uri
-        return MlflowBackend(uri, experiment=settings.experiment)
+        # the environment overrides mlci.yaml, as MLflow's own clients do
+        tracking = os.environ.get("MLFLOW_TRACKING_URI") or settings.tracking_uri
+        registry = os.environ.get("MLFLOW_REGISTRY_URI") or settings.registry_uri
+        return MlflowBackend(tracking, experiment=settings.experiment, registry_uri=registry)
     from mlci.integrations.registry.gto_tags import GitTagsBackend
 
     return GitTagsBackend(root, dvc_remote=settings.remote, git_remote=settings.git_remote)

@@ -69,6 +69,9 @@ class Candidate:
     commit: str
     metadata: dict[str, Any]
     card: Callable[[str], str] | None = None  # the model card for the version number the backend assigns
+    flavor: str | None = None  # `model.flavor` in mlci.yaml; None: read from the file (MLflow only)
+    example: Path | None = None  # a table of model inputs: MLflow's input example and signature
+    example_drop: tuple[str, ...] = ()  # its columns that are not inputs (ids, labels)
 
 
 @dataclass(frozen=True)
@@ -80,27 +83,95 @@ class Pulled:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Registered:
+    """What `Backend.register` did: the version, and whether this call created it."""
+
+    version: ModelVersion
+    created: bool  # False: these bytes were registered already (by another clone, or a retry)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry event, in the shape `gto history --json` prints (newest first there too)."""
+
+    timestamp: str
+    artifact: str
+    event: str  # registration | deregistration | assignment | unassignment | deprecation
+    version: str | None
+    stage: str | None
+    commit: str
+    author: str
+    ref: str  # the git tag (gto), or the MLflow version URI
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What `Backend.recover` did with an interrupted write: tags pushed (finished) or deleted (undone)."""
+
+    finished: tuple[str, ...] = ()
+    undone: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"finished": list(self.finished), "undone": list(self.undone)}
+
+
 class Backend(Protocol):
-    """The operations `promote` and `mlci registry` need; implementations are all-or-nothing."""
+    """Everything `promote` and `mlci registry` use; writes are all-or-nothing, reads never write.
+
+    Reads (`versions`, `resolve`, `history`, `pending`, `pull`) change nothing anywhere: no
+    push, no tag deleted, no version touched. Whatever an interrupted write left is finished or
+    undone by `recover` (explicitly, `mlci registry recover`) or by the next write (`refresh`).
+    """
 
     kind: str
 
+    def parse(self, text: str) -> ModelRef:
+        """A reference as users type it for this backend, or a UsageError naming the forms that work."""
+
     def refresh(self) -> None:
-        """Bring in what others registered meanwhile (git: fetch origin's tags)."""
+        """Before a write: bring in what others registered meanwhile and recover this clone's interrupted write."""
+
+    def recover(self) -> Recovery:
+        """Finish or undo an interrupted write of this clone (the only read-side repair, and explicit)."""
+
+    def pending(self) -> list[str]:
+        """What an interrupted write left, invisible to reads until `recover` settles it."""
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
-        """Every complete version (of `name`, or of all models), oldest first."""
+        """Every active version (of `name`, or of all active models), oldest first."""
 
     def resolve(self, ref: ModelRef) -> ModelVersion:
         """The version `ref` names (latest when it names neither version nor stage)."""
 
+    def history(self, name: str | None = None) -> list[Event]:
+        """Every event (of `name`), newest first; a RegistryError where the backend keeps none."""
+
     def register(
-        self, candidate: Candidate, *, version: str | None, bump: str | None, stage: str | None, on_step=None
-    ) -> ModelVersion:
+        self,
+        candidate: Candidate,
+        *,
+        version: str | None,
+        bump: str | None,
+        stage: str | None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> Registered:
         """Upload, verify, then create the version (and stage) atomically; retry taken numbers."""
 
-    def assign(self, version: ModelVersion, stage: str) -> ModelVersion:
+    def assign(self, version: ModelVersion, stage: str, on_step: Callable[[str], None] | None = None) -> ModelVersion:
         """Put `version` in `stage` (the stage moves off whichever version held it)."""
+
+    def unassign(self, version: ModelVersion, stage: str) -> ModelVersion:
+        """Take `stage` off `version`."""
+
+    def deregister(self, version: ModelVersion) -> None:
+        """Retire `version`: reads no longer list or resolve it."""
+
+    def deprecate(self, name: str) -> None:
+        """Retire the whole model `name`."""
 
     def pull(self, ref: ModelRef, directory: Path) -> Pulled:
         """Download the bytes of `ref` into `directory`, refusing any digest mismatch."""

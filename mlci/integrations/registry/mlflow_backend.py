@@ -1,9 +1,18 @@
-"""The MLflow Model Registry backend (`registry.backend: mlflow`, `MLFLOW_TRACKING_URI`).
+"""The MLflow Model Registry backend (`registry.backend: mlflow`).
 
-A promotion logs the booster with the `mlflow.lightgbm` flavour (so `mlflow.lightgbm.
-load_model("models:/churn@staging")` works) and the exact recorded file next to it as an
-extra file, reads the upload back and checks its sha256, and only then creates the model
-version. Stages are deprecated in MLflow, so a stage is an alias (`churn@staging`).
+Where: `registry.tracking_uri` and `registry.registry_uri` in mlci.yaml (the registry defaults
+to the tracking server); `MLFLOW_TRACKING_URI` / `MLFLOW_REGISTRY_URI` override them. Every
+MLflow call, including the resolution of `models:/` URIs, goes to those servers, and nothing
+is written into the repository (no stray `mlflow.db` or `mlruns/`).
+
+What: a promotion logs the model in its own MLflow flavour (lightgbm, pytorch or sklearn, from
+`model.flavor` or read from the file's bytes, mlci.model.flavors), with a signature and an
+input example from `model.example` (else `explain.data`) when there is one, so that
+`mlflow.pytorch.load_model("models:/churn@staging")` and `mlflow.pyfunc.load_model(…)` work.
+The flavour directory is built in a child process without credentials (mlflow_save); the
+exact recorded file travels along as `extra_files/<name>`. The upload is read back and its
+sha256 checked before the model version is created. Stages are aliases (`churn@staging`);
+deregistering archives a version (MLflow's `Archived` stage) after removing its aliases.
 
 All-or-nothing in two phases: the version is created tagged `mlci.status=pending` and turned
 `ready` only after its alias is set; any failure deletes it (best effort), and mlci never
@@ -19,6 +28,7 @@ import io
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -26,7 +36,7 @@ from typing import Any
 
 from mlci import faults
 from mlci.errors import ConfigError, RegistryError, RemoteError, StorageError, UsageError
-from mlci.integrations.registry.base import Candidate, ModelVersion, Pulled, pick
+from mlci.integrations.registry.base import Candidate, Event, ModelVersion, Pulled, Recovery, Registered, pick
 from mlci.model import refs
 from mlci.store import atomicio
 
@@ -78,10 +88,16 @@ def safe_uri(uri: str) -> str:
     return re.sub(r"//[^/@]*@", "//", uri)
 
 
-def _remote_error(action: str, exc: Exception, uri: str) -> RemoteError:
+def _remote_error(action: str, exc: Exception, uri: str, outcome: str = "") -> RemoteError:
+    """`action` names the operation that failed (listing, pulling, registering…); `outcome` what it left."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = text.replace(uri, safe_uri(uri))
-    return RemoteError(f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}; nothing was registered")
+    return RemoteError(
+        f"MLflow at {safe_uri(uri)} failed while {action}: {text[:300]}{'; ' + outcome if outcome else ''}"
+    )
+
+
+_REGISTERED_NOTHING = "nothing was registered"
 
 
 def _iso(millis) -> str:
@@ -95,22 +111,23 @@ def _iso(millis) -> str:
 class MlflowBackend:
     kind = "mlflow"
 
-    def __init__(self, tracking_uri: str | None, *, experiment: str = "mlci"):
+    def __init__(self, tracking_uri: str | None, *, experiment: str = "mlci", registry_uri: str | None = None):
         if not tracking_uri:
             raise ConfigError(
-                "registry.backend is 'mlflow' but no tracking server is set; export MLFLOW_TRACKING_URI=http://HOST:PORT "
-                "or set registry.tracking_uri in mlci.yaml"
+                "registry.backend is 'mlflow' but no tracking server is set; set registry.tracking_uri in mlci.yaml "
+                "(or export MLFLOW_TRACKING_URI=http://HOST:PORT)"
             )
         mlflow, client_cls = _mlflow()
         self.uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
         self.experiment = experiment
         self._mlflow = mlflow
-        self.client = client_cls(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.client = client_cls(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
 
     # --- reading -------------------------------------------------------------------------
     def _as_version(self, mv, stages: dict[str, list[str]]) -> ModelVersion | None:
         tags = dict(mv.tags or {})
-        if tags.get(STATUS_TAG) != "ready":
+        if tags.get(STATUS_TAG) != "ready" or getattr(mv, "current_stage", "") == "Archived":
             return None
         try:
             meta = json.loads(tags.get("mlci.metadata", "{}"))
@@ -136,8 +153,29 @@ class MlflowBackend:
         except Exception as exc:  # noqa: BLE001 - MLflow raises many transport errors
             raise _remote_error("listing models", exc, self.uri) from exc
 
+    def parse(self, text: str) -> refs.ModelRef:
+        return refs.parse(text, backend=self.kind)
+
     def refresh(self) -> None:
         """The server is the one source of truth: nothing to bring in."""
+
+    def recover(self) -> Recovery:
+        """Nothing is journalled: a version a kill left `pending` stays invisible (see `pending`)."""
+        return Recovery()
+
+    def pending(self) -> list[str]:
+        """Versions a failed promotion left `mlci.status=pending` (invisible; delete them in MLflow at will)."""
+        try:
+            listed = self.client.search_model_versions(f"tags.`{STATUS_TAG}` = 'pending'")
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error("listing pending versions", exc, self.uri) from exc
+        return sorted(f"{mv.name}/{mv.version}" for mv in listed)
+
+    def history(self, name: str | None = None) -> list[Event]:
+        raise RegistryError(
+            "the mlflow backend keeps no history of alias moves (MLflow records none); "
+            "`mlci registry list` shows each version and its aliases"
+        )
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         from mlflow.exceptions import MlflowException
@@ -165,75 +203,105 @@ class MlflowBackend:
         return pick(self.versions(ref.name), ref, where=f"in MLflow at {safe_uri(self.uri)}")
 
     # --- writing -------------------------------------------------------------------------
-    def _log(self, candidate: Candidate) -> tuple[str, str, str | None]:
-        """Log the model in a run; returns (run id, model URI, MLflow 3 model id). Raises RemoteError."""
-        import lightgbm
+    def flavor_of(self, candidate: Candidate) -> str:
+        """`model.flavor` from mlci.yaml, else what the file's bytes say (nothing is loaded)."""
+        from mlci.model import flavors
 
-        mlflow = self._mlflow
-        try:
-            booster = lightgbm.Booster(model_file=str(candidate.file))
-        except Exception as exc:  # noqa: BLE001 - lightgbm raises LightGBMError/ValueError
-            raise RegistryError(
-                f"{candidate.path} is not a LightGBM model file ({exc}); the mlflow backend logs LightGBM boosters"
-            ) from exc
+        return candidate.flavor or flavors.infer(candidate.file, candidate.path).flavor
+
+    def _log(self, candidate: Candidate, flavor: str) -> tuple[str, str, str]:
+        """Log the model in a run; returns (run id, model URI, model id). Raises RemoteError."""
+        from mlflow.entities import LoggedModelStatus, Metric
+
+        from mlci.integrations.registry import mlflow_save
+
         metrics = {
             f"{k}": v
             for values in candidate.metadata.get("metrics", {}).values()
             for k, v in values.items()
-            if isinstance(v, (int, float))
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
         }
-        mlflow.set_tracking_uri(self.uri)
-        try:
-            experiment = self.client.get_experiment_by_name(self.experiment)
-            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
-            # MLflow writes "View run at" lines straight to sys.stdout; the core never prints
-            with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp, contextlib.redirect_stdout(io.StringIO()):
-                original = Path(tmp) / Path(candidate.path).name
-                shutil.copyfile(candidate.file, original)
-                with mlflow.start_run(
-                    experiment_id=experiment_id, run_name=f"promote {candidate.name} {candidate.commit[:12]}"
-                ) as run:
-                    mlflow.set_tags(
-                        {
-                            "mlci.commit": candidate.commit,
-                            "mlci.sha256": candidate.sha256,
-                            "mlci.model.record": str(candidate.metadata.get("record", "")),
-                        }
-                    )
-                    if metrics:
-                        mlflow.log_metrics(metrics)
-                    info = mlflow.lightgbm.log_model(
-                        booster,
-                        name="model",
-                        extra_files=[str(original)],
-                        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],  # skips slow inference
-                    )
-                return run.info.run_id, info.model_uri, getattr(info, "model_id", None)
-        except RegistryError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _remote_error("uploading the model", exc, self.uri) from exc
+        with tempfile.TemporaryDirectory(prefix="mlci-mlflow-") as tmp:
+            saved = mlflow_save.save(
+                candidate.file,
+                flavor,
+                Path(tmp) / "model",
+                example=candidate.example,
+                drop=candidate.example_drop,
+                shown=candidate.path,
+            )
+            extra = saved.directory / _EXTRA_DIR / Path(candidate.path).name
+            if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
+                raise RegistryError(f"register: the MLflow model of {candidate.path} does not carry the recorded bytes")
+            # the client only, never MLflow's fluent API: that reads and sets process-wide URIs
+            # (and MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI in os.environ)
+            client = self.client
+            run_id = None
+            try:
+                experiment = client.get_experiment_by_name(self.experiment)
+                experiment_id = experiment.experiment_id if experiment else client.create_experiment(self.experiment)
+                run = client.create_run(
+                    experiment_id,
+                    run_name=f"promote {candidate.name} {candidate.commit[:12]}",
+                    tags={
+                        "mlci.commit": candidate.commit,
+                        "mlci.sha256": candidate.sha256,
+                        "mlci.flavor": flavor,
+                        "mlci.model.record": str(candidate.metadata.get("record", "")),
+                    },
+                )
+                run_id = run.info.run_id
+                if metrics:
+                    now = int(time.time() * 1000)
+                    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+                logged = client.create_logged_model(
+                    experiment_id, name="model", source_run_id=run_id, model_type=flavor
+                )
+                try:
+                    client.log_model_artifacts(logged.model_id, str(saved.directory))
+                except Exception:
+                    client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                    raise
+                client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+                with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints "View run at"; the core never prints
+                    client.set_terminated(run_id)
+                return run_id, f"models:/{logged.model_id}", logged.model_id
+            except Exception as exc:  # noqa: BLE001
+                if run_id is not None:
+                    self._forget_run(run_id)
+                raise _remote_error("uploading the model", exc, self.uri, _REGISTERED_NOTHING) from exc
 
     def _verify(self, model_uri: str, candidate: Candidate) -> None:
         with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
-            local = self._download(model_uri, Path(tmp))
+            local = self._download(model_uri, Path(tmp), "reading the upload back")
             extra = local / _EXTRA_DIR / Path(candidate.path).name
             if not extra.is_file() or atomicio.sha256(extra) != candidate.sha256:
                 raise RegistryError(
-                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); nothing was registered"
+                    f"MLflow at {safe_uri(self.uri)} did not store the model intact (sha256 mismatch on read-back); "
+                    "nothing was registered"
                 )
 
-    def _download(self, uri: str, into: Path) -> Path:
+    def _download(self, uri: str, into: Path, action: str) -> Path:
+        """`uri` (a logged model `models:/m-…`, or a registered version `models:/NAME/N`) into `into`,
+        resolved through our client: MLflow's own resolution of a logged model's id would ask the
+        process-wide tracking URI, not ours."""
         try:
+            if uri.startswith("models:/") and uri.count("/") == 2:  # models:/NAME/N
+                name, version = uri.removeprefix("models:/").split("/")
+                uri = self.client.get_model_version_download_uri(name, version)
+            if uri.startswith("models:/m-"):
+                uri = self.client.get_logged_model(uri.removeprefix("models:/")).artifact_location
             return Path(
-                self._mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri)
+                self._mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=str(into), tracking_uri=self.uri, registry_uri=self.registry_uri
+                )
             )
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # this machine's disk, not MLflow
                 raise StorageError.from_os_error(OSError(exc.errno, exc.strerror, str(into))) from None
-            raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
+            raise _remote_error(f"{action} ({uri})", exc, self.uri) from exc
         except Exception as exc:  # noqa: BLE001
-            raise _remote_error(f"downloading {uri}", exc, self.uri) from exc
+            raise _remote_error(f"{action} ({uri})", exc, self.uri) from exc
 
     def _ensure_model(self, name: str) -> None:
         from mlflow.exceptions import MlflowException
@@ -252,11 +320,11 @@ class MlflowBackend:
         bump: str | None,
         stage: str | None,
         on_step: Callable[[str], None] | None = None,
-    ) -> ModelVersion:
+    ) -> Registered:
         if version is not None or bump is not None:
             raise UsageError("the mlflow backend numbers versions itself (1, 2, 3…); drop --version/--bump")
         step = on_step or (lambda _s: None)
-        run_id, model_uri, model_id = self._log(candidate)
+        run_id, model_uri, model_id = self._log(candidate, self.flavor_of(candidate))
         try:
             self._verify(model_uri, candidate)
         except Exception:
@@ -282,14 +350,13 @@ class MlflowBackend:
         created = None
         try:
             self._ensure_model(candidate.name)
-            extra = {"model_id": model_id} if model_id else {}
             created = self.client.create_model_version(
                 candidate.name,
                 source=model_uri,
                 run_id=run_id,
                 tags=tags,
                 description=f"mlci: commit {candidate.commit[:12]}",
-                **extra,
+                model_id=model_id,
             )
             step("version-created")
             faults.checkpoint("version-created")
@@ -309,8 +376,8 @@ class MlflowBackend:
             self._forget_run(run_id)
             if isinstance(exc, (RegistryError, RemoteError)):
                 raise
-            raise _remote_error("registering the version", exc, self.uri) from exc
-        return self.resolve(refs.ModelRef(candidate.name, version=str(created.version)))
+            raise _remote_error("registering the version", exc, self.uri, _REGISTERED_NOTHING) from exc
+        return Registered(self.resolve(refs.ModelRef(candidate.name, version=str(created.version))), created=True)
 
     def _discard(self, name: str, version) -> None:
         """Delete a half-made version; when the server is gone it stays `pending`, i.e. invisible."""
@@ -333,13 +400,47 @@ class MlflowBackend:
             raise _remote_error(f"setting alias {stage}", exc, self.uri) from exc
         return self.resolve(refs.ModelRef(version.name, version=version.version))
 
+    def unassign(self, version: ModelVersion, stage: str) -> ModelVersion:
+        """Delete the alias `stage` (MLflow's stage), when it points at `version`."""
+        if stage not in version.stages:
+            raise RegistryError(
+                f"{version.name}/{version.version} has no alias '{stage}'; `mlci registry list` shows them"
+            )
+        try:
+            self.client.delete_registered_model_alias(version.name, stage)
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"deleting alias {stage}", exc, self.uri) from exc
+        return self.resolve(refs.ModelRef(version.name, version=version.version))
+
+    def deregister(self, version: ModelVersion) -> None:
+        """Archive the version (MLflow's `Archived` stage), its aliases removed first so that none
+        keeps serving it; mlci no longer lists or resolves archived versions."""
+        import warnings
+
+        try:
+            for alias in version.stages:
+                self.client.delete_registered_model_alias(version.name, alias)
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore"
+                )  # stages are deprecated in MLflow; `Archived` is still its word for this
+                self.client.transition_model_version_stage(version.name, version.version, "Archived")
+        except Exception as exc:  # noqa: BLE001
+            raise _remote_error(f"archiving {version.name}/{version.version}", exc, self.uri) from exc
+
+    def deprecate(self, name: str) -> None:
+        raise RegistryError(
+            f"MLflow has no deprecation of a whole model; archive its versions (`mlci registry deregister {name}/N`) "
+            "or delete the registered model in MLflow"
+        )
+
     # --- pulling -------------------------------------------------------------------------
     def pull(self, ref: refs.ModelRef, directory: Path) -> Pulled:
         """Download the version's MLflow model; its original file goes to `directory`, verified."""
         v = self.resolve(ref)
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".mlci-pull-", dir=directory) as tmp:
-            local = self._download(f"models:/{v.name}/{v.version}", Path(tmp))
+            local = self._download(f"models:/{v.name}/{v.version}", Path(tmp), f"pulling {v.name}/{v.version}")
             name = Path(v.path).name or "model.txt"
             extra = local / _EXTRA_DIR / name
             if not extra.is_file():

@@ -75,7 +75,9 @@ with Live("dvclive", dvcyaml=False, save_dvc_exp=False) as live:
     live.log_sklearn_plot("confusion_matrix", label, (score >= 0.5).astype(int))
 
 Path("models").mkdir(exist_ok=True)
-torch.save(model.state_dict(), "models/model.pt")
+# TorchScript: the network and its weights, loadable without this script (torch.jit.load, MLflow's
+# pytorch flavour); a state dict alone would need this file's code to rebuild the network
+torch.jit.save(torch.jit.script(model.cpu().eval()), "models/model.pt")
 Path("eval").mkdir(exist_ok=True)
 lines = ["row_id,label,score"] + [f"{r},{y},{s:.8f}" for r, y, s in zip(row_id, label, score)]
 Path("eval/predictions.csv").write_text("\n".join(lines) + "\n")
