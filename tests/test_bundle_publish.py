@@ -94,6 +94,8 @@ def test_a_valid_bundle_publishes_one_comment_one_check_and_the_summary(repo, bu
     assert "auc" in comment["body"]
     [check] = fake_github.check_runs
     assert check["head_sha"] == head(repo) and check["conclusion"] == "success"
+    record = json.loads((bundle / "record.json").read_text())
+    assert f'"id": "{record["id"]}"' in check["output"]["text"]  # bound: an approval can verify the record
     assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     assert read_outputs(env["GITHUB_OUTPUT"])["verdict"] == "success"
 

@@ -207,10 +207,14 @@ def publish(
             title=_title(verdict, bundle.report),
             summary=markdown,
             details_url=target.run_url,
+            record=bundle.record,  # provenance: the check names the record pushed below, so an approval can verify it
         )
         result.check_kind = check.kind
         if check.fallback_reason:
-            note(f"posted a commit status instead of a check run ({check.fallback_reason})")
+            note(
+                f"posted a commit status instead of a check run ({check.fallback_reason}); a status cannot vouch "
+                "for the run record, so an approval will not promote it (grant `checks: write`)"
+            )
     write_outputs(
         event.output_path,
         {
