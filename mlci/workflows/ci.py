@@ -387,7 +387,7 @@ def _train_job(
         event=event.name,
     )
     target = Path(bundle_dir) if bundle_dir else (event.runner_temp or out_dir.parent) / "mlci" / "bundle"
-    bundle_mod.write(target, out_dir, claims, record)
+    bundle_mod.write(target, out_dir, claims, record, model=_bundle_model(ctx, record))
     write_outputs(
         event.output_path,
         {
@@ -406,6 +406,44 @@ def _train_job(
         metrics=state["metrics"],
         notes=ctx.notes,
     )
+
+
+def _bundle_model(ctx: _Ctx, record) -> Path | None:
+    """The recorded model file for the bundle, so the publish job can store exactly these bytes in
+    the DVC remote (an approval then promotes them, not a retraining): one single-file model whose
+    bytes are still the recorded ones. Anything else is a note and stays out of the bundle."""
+    from mlci.store import bundle as bundle_mod
+
+    if ctx.cfg.registry.promote_on == "main":
+        return None  # approvals promote nothing
+    models = [(role, a) for role, a in sorted(record.artifacts.items()) if role.startswith("model")]
+    if not models:
+        return None
+    why = ""
+    if len(models) > 1:
+        why = f"the run recorded {len(models)} models and a bundle carries one"
+    else:
+        artifact = models[0][1]
+        file = ctx.root / artifact.path
+        if file.is_dir():
+            why = "it is a directory and a bundle carries single-file models only"
+        elif not file.is_file() or file.is_symlink():
+            why = "it is not a regular file in the workspace"
+        elif bundle_mod.model_name(artifact.path) is None:
+            why = "its file name cannot be a bundle name (letters, digits, '.', '_', '-')"
+        elif not record.outs.get(artifact.path):
+            why = "the run recorded no DVC object id (md5) for it"
+        elif artifact.size > bundle_mod.Limits().model_bytes:
+            why = f"it is over the bundle's {bundle_mod.Limits().model_bytes}-byte model limit"
+        elif atomicio.sha256(file) != artifact.sha256:
+            why = "the workspace file is no longer the bytes the run recorded"
+        else:
+            return file
+    shown = ", ".join(a.path for _role, a in models)
+    ctx.note(
+        f"the model {shown} is not in the report bundle ({why}): an approval can promote it only where its bytes are"
+    )
+    return None
 
 
 _TRUST_LIMIT = 64 * 1024  # characters of the admit job's baseline-trust output
@@ -785,26 +823,36 @@ def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
 
 
 def _share_model(ctx: _Ctx, record) -> None:
+    share_model(ctx.root, ctx.cfg.registry.remote, record, ctx.note)
+
+
+def share_model(root: Path, remote: str | None, record, note: Callable[[str], None], files=None) -> list[str]:
     """Upload the recorded model files to the DVC remote (verified by reading them back), so the
-    review job promotes exactly these bytes even on another machine."""
+    review job promotes exactly these bytes even on another machine. `files`: artifact path ->
+    where its bytes are (the split's publish job: the bundle reader's private copy; models not
+    in it are skipped), by default the workspace. A failure is a note; returns the paths stored."""
     from mlci.integrations.registry import dvc_storage
 
-    remote = ctx.cfg.registry.remote
+    stored: list[str] = []
     for role, artifact in sorted(record.artifacts.items()):
         md5 = record.outs.get(artifact.path)
         if not role.startswith("model") or not md5:
             continue
-        file = ctx.root / artifact.path
+        file = root / artifact.path if files is None else files.get(artifact.path)
+        if file is None:
+            continue
         try:
             digests = dvc_storage.file_digests(file) if file.is_file() else None
             if digests is None or (digests.sha256, digests.md5) != (artifact.sha256, md5):
                 raise RegistryError(f"{artifact.path} is not the file the run recorded")
-            dvc_storage.upload(ctx.root, file, digests, remote)
+            dvc_storage.upload(root, file, digests, remote)
+            stored.append(artifact.path)
         except MlciError as exc:
-            ctx.note(
+            note(
                 f"the model {artifact.path} was not stored in the DVC remote ({exc.message}); "
                 "an approval can promote it only where these bytes are"
             )
+    return stored
 
 
 def _fetch_records(root: Path, env, token, event, note) -> None:
