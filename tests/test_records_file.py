@@ -23,7 +23,7 @@ import pytest
 
 from tests.helpers import commit_all, git, set_param
 from tests.plugins.actions_runner import run_action, run_job
-from tests.plugins.fake_github import actions_env, read_outputs
+from tests.plugins.fake_github import actions_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_TEMPLATE = ROOT / "templates" / "workflows" / "pr.yml"
@@ -109,7 +109,7 @@ def test_without_the_file_a_private_origin_leaves_the_training_job_nothing_to_co
     assert run.rc == 0, run.log
     assert "could not fetch baseline records from origin" in run.log
     assert origin.refused, "the anonymous fetch was tried"
-    base = _base(Path(read_outputs(env["GITHUB_OUTPUT"])["bundle-path"]))
+    base = _base(Path(run.outputs["bundle-path"]))
     assert base["source"] != "record"
 
 

@@ -31,7 +31,11 @@ def split_pr_run(fake_github, origin, auth: dict, tmp_path: Path, pr_head: str) 
 
     admit_ws = _clone(origin, auth, tmp_path / "admit-job", pr_head)
     admit = run_job(
-        PR_TEMPLATE, "admit", admit_ws, {**actions_env(fake_github, tmp_path / "admit", sha=pr_head), **quiet}
+        PR_TEMPLATE,
+        "admit",
+        admit_ws,
+        {**actions_env(fake_github, tmp_path / "admit", sha=pr_head), **quiet},
+        artifacts=artifacts,
     )
     assert admit.rc == 0, admit.mlci.log
     assert admit.outputs["head-sha"] == pr_head

@@ -411,8 +411,8 @@ class JobRun:
 
     @property
     def mlci(self) -> ActionRun:
-        [run] = [s for s in self.steps.values() if isinstance(s, ActionRun)]
-        return run
+        """The job's last mlci step (a train job has two: verify, then train)."""
+        return [s for s in self.steps.values() if isinstance(s, ActionRun)][-1]
 
 
 def run_job(
