@@ -95,6 +95,8 @@ def test_a_valid_bundle_publishes_one_comment_one_check_and_the_summary(repo, bu
     assert "auc" in comment["body"]
     [check] = fake_github.check_runs
     assert check["head_sha"] == head(repo) and check["conclusion"] == "success"
+    record = json.loads((bundle / "record.json").read_text())
+    assert f'"id": "{record["id"]}"' in check["output"]["text"]  # bound: an approval can verify the record
     assert "auc" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     assert read_outputs(env["GITHUB_OUTPUT"])["verdict"] == "success"
 
@@ -224,6 +226,65 @@ def test_markdown_from_the_bundle_is_redacted_and_defused(repo, bundle, env, fak
     assert "@octo-admins" not in body and "octo-admins" in body
     assert TOKEN not in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     assert TOKEN not in fake_github.check_runs[0]["output"]["summary"]
+
+
+# --- the model file: the bytes an approval will promote ----------------------------------------------
+
+
+def _model(bundle: Path) -> Path:
+    [model] = (bundle / "model").iterdir()
+    return model
+
+
+def test_the_training_job_bundles_the_recorded_model_and_the_publisher_stores_it_in_the_dvc_remote(
+    repo, bundle, env, fake_github, tmp_path
+):
+    """The control: the base checkout's DVC remote receives exactly the recorded bytes, under the record's md5."""
+    import subprocess
+    import sys
+
+    record = json.loads((bundle / "record.json").read_text())
+    model = record["artifacts"]["model"]
+    assert _model(bundle).name == "model.txt"
+    assert hashlib.sha256(_model(bundle).read_bytes()).hexdigest() == model["sha256"]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["files"]["model/model.txt"] == {"size": model["size"], "sha256": model["sha256"]}
+    remote = tmp_path / "dvc-remote"
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "-d", "storage", str(remote)], cwd=repo, check=True)
+    (repo / "models" / "model.txt").unlink()  # the publish job has no model of its own
+    result = invoke(repo, "publish", "--bundle", str(bundle), "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model_stored"] == [model["path"]]
+    md5 = record["outs"][model["path"]]
+    stored = remote / "files" / "md5" / md5[:2] / md5[2:]
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == model["sha256"]
+
+
+def test_a_model_that_is_not_the_records_is_refused(repo, bundle, env, fake_github):
+    """Consistent with the manifest, but not the bytes the run record (and its check) names."""
+    _model(bundle).write_bytes(b"a model the run never produced\n")
+    remanifest(bundle)
+    assert_refused(publish(repo, bundle, env), fake_github, "model/model.txt is not the model the run record names")
+
+
+def test_a_model_over_its_limit_is_refused_before_it_is_read(repo, bundle, env, fake_github):
+    with open(_model(bundle), "r+b") as handle:
+        handle.truncate(2 * 1024 * 1024 * 1024 + 1)  # sparse: the check is on the size, nothing is read
+    assert_refused(publish(repo, bundle, env), fake_github, "model/model.txt is 2147483649 bytes, over the")
+
+
+def test_a_second_model_file_is_refused(repo, bundle, env, fake_github):
+    shutil.copyfile(_model(bundle), bundle / "model" / "other.txt")
+    remanifest(bundle)
+    assert_refused(publish(repo, bundle, env), fake_github, "is a second model file")
+
+
+def test_a_symlinked_model_is_refused(repo, bundle, env, fake_github):
+    """Even pointing at the very bytes the record names: the reader opens nothing through a link."""
+    model = _model(bundle)
+    model.unlink()
+    model.symlink_to(repo / "models" / "model.txt")
+    assert_refused(publish(repo, bundle, env), fake_github, "model/model.txt is a symbolic link")
 
 
 # --- which PR: from GitHub, never from the bundle -------------------------------------------------

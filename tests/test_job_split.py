@@ -187,8 +187,15 @@ def test_the_split_leaves_the_stage_nothing_to_take_and_still_publishes(
 
     # admit: GitHub-hosted, its own machine; runs nothing of the PR
     quiet = {"GIT_TERMINAL_PROMPT": "0"}
-    admit = run_job(PR_TEMPLATE, "admit", hostile, {**actions_env(fake_github, tmp_path / "admit", sha=sha), **quiet})
-    assert admit.rc == 0 and admit.outputs == {"admitted": "true", "head-sha": sha}
+    admit = run_job(
+        PR_TEMPLATE,
+        "admit",
+        hostile,
+        {**actions_env(fake_github, tmp_path / "admit", sha=sha), **quiet},
+        artifacts=artifacts,
+    )
+    assert admit.rc == 0 and (admit.outputs["admitted"], admit.outputs["head-sha"]) == ("true", sha)
+    assert "mlci-records" in artifacts  # the run records for the tokenless train job
     assert not (loot / "stage-ran").exists()
 
     # train: the self-hosted runner; its job token (github.token) exists, no mlci step is given it
@@ -229,7 +236,9 @@ def test_the_split_leaves_the_stage_nothing_to_take_and_still_publishes(
     assert publish.uses_with["actions/checkout"]["ref"] == "b" * 40  # the event's base SHA
     assert (loot / "stage-ran").read_text() == "x"  # nothing of the PR ran in the publish job
 
-    assert all(TOKEN not in text for text in loot_text(loot).values())
+    assert all(TOKEN not in text for text in loot_text(loot).values()), {
+        k: v[-3000:] for k, v in loot_text(loot).items() if TOKEN in v
+    }
     [comment] = fake_github.issue_comments(12)
     assert "auc" in comment["body"]
     [check] = fake_github.check_runs

@@ -123,8 +123,14 @@ def _runner_env(fake_github, workdir: Path, **kwargs) -> dict[str, str]:
 
 
 def run_job(workflow: Path, job: str, workspace: Path, env: dict[str, str], needs: dict | None = None) -> dict:
-    """Every step of `job` (tests/plugins/actions_runner.py); the mlci step's ActionRun and the run: steps that ran."""
-    done = run_template_job(workflow, job, workspace, {**env, "GITHUB_TOKEN": TOKEN}, needs=needs)
+    """Every step of `job` (tests/plugins/actions_runner.py); the mlci step's ActionRun and the run: steps that ran.
+    The admit job's `mlci-records` artifact is there for a train job, empty (nothing recorded to compare with)."""
+    records = Path(env["RUNNER_TEMP"]).parent / "admit-artifact"
+    records.mkdir(exist_ok=True)
+    (records / "records.jsonl").write_text("")
+    done = run_template_job(
+        workflow, job, workspace, {**env, "GITHUB_TOKEN": TOKEN}, needs=needs, artifacts={"mlci-records": records}
+    )
     return {"run": [name for name in done.ran if name != "mlci" and "/" not in name], "mlci": done.mlci}
 
 

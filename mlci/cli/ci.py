@@ -65,6 +65,16 @@ from mlci.cli.output import emit_json, warn
     help="train: the admit job's baseline-trust output (the base records main's CI run published).",
 )
 @click.option(
+    "--records",
+    "records_file",
+    envvar="MLCI_RECORDS",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="train: import the run records from FILE (the admit job's records-path artifact) instead of "
+    "fetching them from origin, which a private repository refuses without a token.",
+)
+@click.option(
     "--single-job",
     is_flag=True,
     help="admit: this job goes on to run and publish (refused for fork PRs; checks write permissions).",
@@ -96,6 +106,7 @@ def ci(
     admit_nonce: str | None,
     single_job: bool,
     baseline_trust: str | None,
+    records_file: Path | None,
     as_json: bool,
 ) -> None:
     """Inside GitHub Actions: run, report, comment, check, summarise, gate (what the action runs)."""
@@ -125,6 +136,7 @@ def ci(
         bundle_dir=bundle_dir,
         single_job=single_job,
         baseline_trust=baseline_trust,
+        records_file=records_file,
         on_note=None if as_json else warn,
     )
     if as_json:

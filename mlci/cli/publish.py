@@ -55,6 +55,7 @@ def publish(
                 "comment_url": result.comment_url,
                 "check": result.check_kind,
                 "record_shared": result.record_shared,
+                "model_stored": result.model_stored,
                 "notes": result.notes,
                 "exit_code": result.exit_code,
             }

@@ -9,10 +9,19 @@ manifest's sha256 checked against those bytes, the run record validated as any n
 report.json shape-checked and images checked by their magic bytes. The caller uses the bytes
 returned, never the paths, so nothing can change between the check and the use.
 
+The model file the run recorded may travel too (`model/<file name>`, one single-file model), so
+that an approval promotes exactly the bytes this run produced (issue 14): it has its own size
+limit (`Limits.model_bytes`, 2 GiB) and is never read whole into memory. It is streamed through
+an O_NOFOLLOW descriptor into a private file of the reader's (`scratch`), hashed on the way, and
+accepted only when its sha256 equals both the manifest's and the run record's
+(`artifacts[role].sha256`, and its md5 the record's DVC `outs` entry); the caller uploads that
+private copy, never the bundle's path.
+
 Layout:
     manifest.json   {"format": "mlci-bundle", "version": 1, "pr", "head_sha", "base_sha",
                      "event", "files": {name: {"size", "sha256"}}}
     report.md report.json record.json [report.html] [plots/<name>.png|.jpg|.jpeg|.gif|.svg|.webp]
+    [model/<file name of the recorded model>]
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,7 @@ MANIFEST = "manifest.json"
 REQUIRED = ("report.md", "report.json", "record.json")
 OPTIONAL = ("report.html",)
 PLOTS_DIR = "plots"
+MODEL_DIR = "model"
 IMAGE_MAGIC = {
     ".png": (b"\x89PNG\r\n\x1a\n",),
     ".jpg": (b"\xff\xd8\xff",),
@@ -48,6 +59,7 @@ IMAGE_MAGIC = {
 _PLOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class Limits:
     total_bytes: int = 128 * 1024 * 1024
     files: int = 256
     manifest_bytes: int = 1024 * 1024
+    model_bytes: int = 2 * 1024 * 1024 * 1024  # the one model file: its own limit, outside total_bytes
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,19 @@ class Claims:
     event: str
 
 
+@dataclass(frozen=True)
+class BundledModel:
+    """The run's model file, verified and copied out of the bundle into the reader's private file."""
+
+    name: str  # its bundle name, model/<file name>
+    file: Path  # the private copy (in the reader's scratch directory): the only path to use
+    role: str  # its artifact role in the record ("model", "model:<name>")
+    path: str  # the artifact's path in the repository, as the record names it
+    size: int
+    sha256: str
+    md5: str
+
+
 @dataclass
 class Bundle:
     claims: Claims
@@ -77,6 +103,7 @@ class Bundle:
     markdown: str  # report.md, decoded (not yet sanitised for publishing)
     report: dict[str, Any]  # report.json, shape-checked
     files: dict[str, bytes] = field(default_factory=dict)  # every verified file, by its bundle name
+    model: BundledModel | None = None  # the model's verified private copy, when the bundle carries one
 
     def images(self) -> dict[str, bytes]:
         return {name: data for name, data in self.files.items() if name.startswith(PLOTS_DIR + "/")}
@@ -86,6 +113,8 @@ def _allowed(name: str) -> bool:
     if name in REQUIRED or name in OPTIONAL:
         return True
     head, sep, leaf = name.partition("/")
+    if head == MODEL_DIR:
+        return sep == "/" and _model_leaf(leaf)
     return (
         head == PLOTS_DIR
         and sep == "/"
@@ -95,9 +124,36 @@ def _allowed(name: str) -> bool:
     )
 
 
-def write(bundle_dir: Path, report_dir: Path, claims: Claims, record: RunRecord) -> Path:
+def _model_leaf(leaf: str) -> bool:
+    return bool(_PLOT_NAME.fullmatch(leaf)) and ".." not in leaf
+
+
+def model_name(path: str) -> str | None:
+    """The bundle name of a recorded model file (`model/<file name>`), None when its name cannot be one."""
+    leaf = Path(path).name
+    return f"{MODEL_DIR}/{leaf}" if _model_leaf(leaf) else None
+
+
+def _is_model(name: str) -> bool:
+    return name.startswith(MODEL_DIR + "/")
+
+
+def _stream(fd: int, into, limit: int) -> tuple[int, str, str]:
+    """Copy descriptor `fd` into the binary file `into` block by block, never more than `limit` + 1
+    bytes (so an oversize file shows as such): (size, sha256, md5)."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324 - md5 is DVC's object id, not security
+    while size <= limit and (chunk := os.read(fd, min(_BLOCK, limit + 1 - size))):
+        size += len(chunk)
+        sha.update(chunk)
+        md5.update(chunk)
+        into.write(chunk)
+    return size, sha.hexdigest(), md5.hexdigest()
+
+
+def write(bundle_dir: Path, report_dir: Path, claims: Claims, record: RunRecord, *, model: Path | None = None) -> Path:
     """Fill a fresh `bundle_dir` from a report directory: the report files, the plots the bundle
-    format accepts, the run record, and the manifest of them all (sizes and sha256)."""
+    format accepts, the run record, `model` (the recorded model file, as `model/<its name>`), and
+    the manifest of them all (sizes and sha256)."""
     if bundle_dir.is_dir() and not bundle_dir.is_symlink():
         shutil.rmtree(bundle_dir)
     elif bundle_dir.is_symlink() or bundle_dir.exists():
@@ -121,6 +177,18 @@ def write(bundle_dir: Path, report_dir: Path, claims: Claims, record: RunRecord)
                 shutil.copyfile(image, bundle_dir / name)
                 names.append(name)
     files = {}
+    if model is not None:
+        bundled = model_name(model.name)
+        if bundled is None:
+            raise ValueError(f"{model.name} cannot be a bundle name")
+        (bundle_dir / MODEL_DIR).mkdir()
+        fd = os.open(model, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            with open(bundle_dir / bundled, "xb") as out:
+                size, sha256, _md5 = _stream(fd, out, Limits().model_bytes)
+        finally:
+            os.close(fd)
+        files[bundled] = {"size": size, "sha256": sha256}
     for name in names:
         data = (bundle_dir / name).read_bytes()
         files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -165,20 +233,31 @@ def _inventory(bundle_dir: Path, limits: Limits) -> dict[str, int]:
                 if stat.S_ISLNK(info.st_mode):
                     raise _refuse(bundle_dir, f"{shown} is a symbolic link")
                 if stat.S_ISDIR(info.st_mode):
-                    if prefix or entry.name != PLOTS_DIR:
+                    if prefix or entry.name not in (PLOTS_DIR, MODEL_DIR):
                         raise _refuse(bundle_dir, f"unexpected directory {shown}")
-                    visit(Path(entry.path), PLOTS_DIR + "/")
+                    visit(Path(entry.path), entry.name + "/")
                     continue
                 if not stat.S_ISREG(info.st_mode):
                     raise _refuse(bundle_dir, f"{shown} is not a regular file")
                 if info.st_nlink != 1:
                     raise _refuse(bundle_dir, f"{shown} is a hard link ({info.st_nlink} names)")
                 if name != MANIFEST and not _allowed(name):
-                    raise _refuse(bundle_dir, f"unexpected file {shown} (a bundle holds only report and plot files)")
-                limit = limits.manifest_bytes if name == MANIFEST else limits.file_bytes
+                    raise _refuse(
+                        bundle_dir, f"unexpected file {shown} (a bundle holds only report, plot and model files)"
+                    )
+                if _is_model(name) and any(_is_model(other) for other in found):
+                    raise _refuse(bundle_dir, f"{shown} is a second model file (a bundle carries one model)")
+                limit = (
+                    limits.manifest_bytes
+                    if name == MANIFEST
+                    else limits.model_bytes
+                    if _is_model(name)
+                    else limits.file_bytes
+                )
                 if info.st_size > limit:
                     raise _refuse(bundle_dir, f"{shown} is {info.st_size} bytes, over the {limit}-byte limit")
-                total += info.st_size
+                if not _is_model(name):  # the model has its own limit
+                    total += info.st_size
                 if total > limits.total_bytes:
                     raise _refuse(bundle_dir, f"its files add up to over {limits.total_bytes} bytes")
                 found[name] = info.st_size
@@ -189,17 +268,24 @@ def _inventory(bundle_dir: Path, limits: Limits) -> dict[str, int]:
     return found
 
 
-def _read(bundle_dir: Path, name: str, size: int) -> bytes:
-    """One file's bytes, opened without following links and re-checked on the open descriptor."""
+def _open(bundle_dir: Path, name: str, size: int) -> int:
+    """A descriptor of one bundle file, opened without following links and re-checked on it."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(bundle_dir / name, flags)
     except OSError as exc:
         raise _refuse(bundle_dir, f"{name} cannot be opened ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size != size:
+        os.close(fd)
+        raise _refuse(bundle_dir, f"{name} changed while it was being checked")
+    return fd
+
+
+def _read(bundle_dir: Path, name: str, size: int) -> bytes:
+    """One file's bytes, read once into memory from a checked descriptor."""
+    fd = _open(bundle_dir, name, size)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size != size:
-            raise _refuse(bundle_dir, f"{name} changed while it was being checked")
         chunks, left = [], size + 1
         while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
             chunks.append(chunk)
@@ -270,8 +356,48 @@ def _check_report(bundle_dir: Path, report: Any) -> dict[str, Any]:
     return report
 
 
-def read(bundle_dir: Path | str, limits: Limits | None = None) -> Bundle:
-    """Validate `bundle_dir` and return its contents; a DataError (one line) on anything off."""
+def _model(bundle_dir: Path, name: str, size: int, listed: dict[str, Any], record: RunRecord, scratch: Path):
+    """The model file, streamed into a private file of `scratch` while hashed, and accepted only
+    when it is the model the run record names: same sha256 as the manifest's and the record's."""
+    leaf = name.split("/", 1)[1]
+    roles = [(role, a) for role, a in sorted(record.artifacts.items()) if role.startswith("model")]
+    matches = [(role, a) for role, a in roles if Path(a.path).name == leaf]
+    if len(matches) != 1:
+        raise _refuse(bundle_dir, f"{name} is not a model file the run record names")
+    role, artifact = matches[0]
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = _open(bundle_dir, name, size)
+    try:
+        with tempfile.NamedTemporaryFile(dir=scratch, prefix="model-", delete=False) as out:
+            copy = Path(out.name)
+            got, sha256, md5 = _stream(fd, out, size)
+    finally:
+        os.close(fd)
+    try:
+        if got != size:
+            raise _refuse(bundle_dir, f"{name} changed while it was being read")
+        if sha256 != listed["sha256"]:
+            raise _refuse(bundle_dir, f"{name} does not match its sha256 in the manifest")
+        if sha256 != artifact.sha256 or size != artifact.size:
+            raise _refuse(
+                bundle_dir,
+                f"{name} is not the model the run record names (sha256 {sha256[:12]}…, the record's "
+                f"{artifact.path} is {artifact.sha256[:12]}…)",
+            )
+        outs = record.outs.get(artifact.path)
+        if outs is not None and outs != md5:
+            raise _refuse(bundle_dir, f"{name} is not the DVC object the run record names for {artifact.path}")
+    except DataError:
+        copy.unlink()
+        raise
+    return BundledModel(name, copy, role, artifact.path, size, sha256, md5)
+
+
+def read(bundle_dir: Path | str, limits: Limits | None = None, *, scratch: Path | None = None) -> Bundle:
+    """Validate `bundle_dir` and return its contents; a DataError (one line) on anything off.
+
+    A model file is copied into `scratch` (a private directory the caller removes; by default a
+    fresh one from `tempfile.mkdtemp`), the only place its bytes are used from."""
     bundle_dir = Path(bundle_dir)
     limits = limits or Limits()
     found = _inventory(bundle_dir, limits)
@@ -289,6 +415,8 @@ def read(bundle_dir: Path | str, limits: Limits | None = None) -> Bundle:
     for name in sorted(present):
         if listed[name]["size"] != found[name]:
             raise _refuse(bundle_dir, f"{name} is {found[name]} bytes, the manifest says {listed[name]['size']}")
+        if _is_model(name):
+            continue  # streamed below, once the record it must match is known
         data = _read(bundle_dir, name, found[name])
         if hashlib.sha256(data).hexdigest() != listed[name]["sha256"]:
             raise _refuse(bundle_dir, f"{name} does not match its sha256 in the manifest")
@@ -309,4 +437,8 @@ def read(bundle_dir: Path | str, limits: Limits | None = None) -> Bundle:
         markdown = files["report.md"].decode("utf-8")
     except UnicodeDecodeError:
         raise _refuse(bundle_dir, "report.md is not UTF-8 text") from None
-    return Bundle(claims, record, markdown, report, files)
+    model = None
+    if models := [name for name in present if _is_model(name)]:
+        where = scratch if scratch is not None else Path(tempfile.mkdtemp(prefix="mlci-bundle-model-"))
+        model = _model(bundle_dir, models[0], found[models[0]], listed[models[0]], record, where)
+    return Bundle(claims, record, markdown, report, files, model)

@@ -337,8 +337,22 @@ def local(
     extra = dict(env or {})
     if not credentials_in(environ):
         return _run(list(args), {**environ, "LC_ALL": "C", "LANGUAGE": "C", **extra}, cwd=str(root))
-    git_dir = Path(common_dir).resolve() if common_dir else _common_dir(root)
-    return _run([f"--git-dir={git_dir}", *args], {**hardened_env(), **extra})
+    return plumbing(root, args, common_dir=common_dir, env=extra)
+
+
+def plumbing(
+    root: Path | str,
+    args: tuple[str, ...] | list[str],
+    *,
+    stdin: bytes | None = None,
+    common_dir: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """`git ARGS` on the workspace's git dir, always hardened (hooks, user/system config and
+    signing off, no credential): for writes a workspace the PR's code prepared must not turn
+    into running its code, such as notes imported from a records file."""
+    git_dir = Path(common_dir).resolve() if common_dir else _common_dir(Path(root))
+    return _run([f"--git-dir={git_dir}", *args], {**hardened_env(), **(env or {})}, stdin=stdin)
 
 
 @contextmanager

@@ -228,6 +228,7 @@ def ci(
     bundle_dir: Path | None = None,
     single_job: bool = False,
     baseline_trust: str | None = None,
+    records_file: Path | None = None,
 ) -> CiResult:
     """Do what the current GitHub Actions event calls for (see module docstring).
 
@@ -235,7 +236,9 @@ def ci(
     `train` (the split's training job: no token; `admitted_sha` is the admit job's output),
     or the single job's `run` (no token) and `publish` (token), or `all` of those in this
     process. `single_job` marks an `admit` step whose job goes on to run the PR (refused for
-    forks). The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN.
+    forks). The token comes from `token`, else GITHUB_TOKEN / GH_TOKEN. `records_file`
+    (phase train): the admit job's export of the run records (`mlci.store.recordfile`), for a
+    repository the tokenless training job cannot fetch them from.
     """
     if phase not in PHASES:
         raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
@@ -294,7 +297,7 @@ def ci(
         return CiResult(event.name, "skipped", "neutral", notes=notes)
     admit_fn, run_fn, publish_fn = handlers[event.name]
     if phase in ("verify", "train"):
-        return _train_job(ctx, phase, admitted_sha, bundle_dir, baseline_trust)
+        return _train_job(ctx, phase, admitted_sha, bundle_dir, baseline_trust, records_file)
     if phase == "all" or (phase == "admit" and single_job):
         _refuse_fork_in_one_job(ctx, "all")
     if phase == "all":
@@ -338,7 +341,12 @@ def _refuse_fork_in_one_job(ctx: _Ctx, phase: str) -> None:
 
 
 def _train_job(
-    ctx: _Ctx, phase: str, admitted_sha: str | None, bundle_dir: Path | None, baseline_trust: str | None = None
+    ctx: _Ctx,
+    phase: str,
+    admitted_sha: str | None,
+    bundle_dir: Path | None,
+    baseline_trust: str | None = None,
+    records_file: Path | None = None,
 ) -> CiResult:
     """`verify`: the workspace is the commit the admit job admitted. `train`: that, then the
     pipeline, the report and the bundle for the publishing job; no GitHub API call, no token."""
@@ -371,7 +379,12 @@ def _train_job(
     _check_workspace(ctx.root, admitted)
     if phase == "verify":
         return CiResult(event.name, "verified", "neutral", notes=ctx.notes)
-    _fetch_records(ctx.root, ctx.env, None, event, ctx.note)  # anonymous: public repos only
+    if records_file is not None:  # the admit job's export: a private repository's records, as data
+        from mlci.store import recordfile
+
+        recordfile.load(ctx.root, Path(records_file), ctx.note)
+    else:
+        _fetch_records(ctx.root, ctx.env, None, event, ctx.note)  # anonymous: public repos only
     trust = _parse_trust(baseline_trust)  # which base records main's CI run published (the admit job asked)
     state = _pr_run(ctx, {"event": event.name, "sha": event.sha, "admission": admitted, "baseline_trust": trust})
     out_dir = Path(state["out_dir"])
@@ -387,7 +400,7 @@ def _train_job(
         event=event.name,
     )
     target = Path(bundle_dir) if bundle_dir else (event.runner_temp or out_dir.parent) / "mlci" / "bundle"
-    bundle_mod.write(target, out_dir, claims, record)
+    bundle_mod.write(target, out_dir, claims, record, model=_bundle_model(ctx, record))
     write_outputs(
         event.output_path,
         {
@@ -406,6 +419,44 @@ def _train_job(
         metrics=state["metrics"],
         notes=ctx.notes,
     )
+
+
+def _bundle_model(ctx: _Ctx, record) -> Path | None:
+    """The recorded model file for the bundle, so the publish job can store exactly these bytes in
+    the DVC remote (an approval then promotes them, not a retraining): one single-file model whose
+    bytes are still the recorded ones. Anything else is a note and stays out of the bundle."""
+    from mlci.store import bundle as bundle_mod
+
+    if ctx.cfg.registry.promote_on == "main":
+        return None  # approvals promote nothing
+    models = [(role, a) for role, a in sorted(record.artifacts.items()) if role.startswith("model")]
+    if not models:
+        return None
+    why = ""
+    if len(models) > 1:
+        why = f"the run recorded {len(models)} models and a bundle carries one"
+    else:
+        artifact = models[0][1]
+        file = ctx.root / artifact.path
+        if file.is_dir():
+            why = "it is a directory and a bundle carries single-file models only"
+        elif not file.is_file() or file.is_symlink():
+            why = "it is not a regular file in the workspace"
+        elif bundle_mod.model_name(artifact.path) is None:
+            why = "its file name cannot be a bundle name (letters, digits, '.', '_', '-')"
+        elif not record.outs.get(artifact.path):
+            why = "the run recorded no DVC object id (md5) for it"
+        elif artifact.size > bundle_mod.Limits().model_bytes:
+            why = f"it is over the bundle's {bundle_mod.Limits().model_bytes}-byte model limit"
+        elif atomicio.sha256(file) != artifact.sha256:
+            why = "the workspace file is no longer the bytes the run recorded"
+        else:
+            return file
+    shown = ", ".join(a.path for _role, a in models)
+    ctx.note(
+        f"the model {shown} is not in the report bundle ({why}): an approval can promote it only where its bytes are"
+    )
+    return None
 
 
 _TRUST_LIMIT = 64 * 1024  # characters of the admit job's baseline-trust output
@@ -494,7 +545,37 @@ def _pr_admit(ctx: _Ctx) -> dict[str, Any]:
     _fetch_records(ctx.root, env, ctx.token, event, ctx.note)
     state["baseline_trust"] = _baseline_trust(ctx)
     write_outputs(event.output_path, {"baseline-trust": _trust_output(state["baseline_trust"])})
+    if not ctx.single_job:
+        write_outputs(event.output_path, {"records-path": _export_records(ctx)})
     return state
+
+
+def _export_records(ctx: _Ctx) -> str:
+    """The run records the training job may compare with, in a file for it (it has no credential
+    to fetch them from a private repository); its path (an empty file when there is no base)."""
+    from mlci.store import recordfile
+
+    event = ctx.event
+    target = (event.runner_temp or Path(tempfile.mkdtemp(prefix="mlci-ci-"))) / "mlci" / "records.jsonl"
+    from mlci.store.gitplumb import Plumb
+
+    try:
+        with Plumb(ctx.root) as plumb:
+            head = plumb.head_commit()
+            merge_base = plumb.merge_base(
+                head, plumb.resolve(ctx.base_ref or event.base_ref or plumb.default_base()[0])
+            )
+    except MlciError as exc:
+        ctx.note(f"no run records exported for the training job ({exc.message})")
+        atomicio.write_text(target, "")  # the training job downloads the file all the same
+        return str(target)
+    exported = recordfile.export(ctx.root, head, merge_base, target)
+    if exported.left_out:
+        ctx.note(
+            f"{exported.left_out} run record(s) far from the merge-base were left out of the training job's "
+            f"records file (over its {recordfile.LIMIT_BYTES}-byte limit)"
+        )
+    return str(target)
 
 
 def _baseline_trust(ctx: _Ctx) -> dict[str, Any] | None:
@@ -785,26 +866,36 @@ def _share_record(ctx: _Ctx, state: dict[str, Any]) -> None:
 
 
 def _share_model(ctx: _Ctx, record) -> None:
+    share_model(ctx.root, ctx.cfg.registry.remote, record, ctx.note)
+
+
+def share_model(root: Path, remote: str | None, record, note: Callable[[str], None], files=None) -> list[str]:
     """Upload the recorded model files to the DVC remote (verified by reading them back), so the
-    review job promotes exactly these bytes even on another machine."""
+    review job promotes exactly these bytes even on another machine. `files`: artifact path ->
+    where its bytes are (the split's publish job: the bundle reader's private copy; models not
+    in it are skipped), by default the workspace. A failure is a note; returns the paths stored."""
     from mlci.integrations.registry import dvc_storage
 
-    remote = ctx.cfg.registry.remote
+    stored: list[str] = []
     for role, artifact in sorted(record.artifacts.items()):
         md5 = record.outs.get(artifact.path)
         if not role.startswith("model") or not md5:
             continue
-        file = ctx.root / artifact.path
+        file = root / artifact.path if files is None else files.get(artifact.path)
+        if file is None:
+            continue
         try:
             digests = dvc_storage.file_digests(file) if file.is_file() else None
             if digests is None or (digests.sha256, digests.md5) != (artifact.sha256, md5):
                 raise RegistryError(f"{artifact.path} is not the file the run recorded")
-            dvc_storage.upload(ctx.root, file, digests, remote)
+            dvc_storage.upload(root, file, digests, remote)
+            stored.append(artifact.path)
         except MlciError as exc:
-            ctx.note(
+            note(
                 f"the model {artifact.path} was not stored in the DVC remote ({exc.message}); "
                 "an approval can promote it only where these bytes are"
             )
+    return stored
 
 
 def _fetch_records(root: Path, env, token, event, note) -> None:

@@ -11,10 +11,14 @@ runs in a fresh job with a write token and a checkout of the base repository:
   defused (no hidden comment markers, no @-mentions) before it reaches the comment, the check
   run and the job summary;
 - the head's run record goes to origin's refs/notes/mlci (only that record, on that commit),
-  and the report's images to the assets branch.
+  and the report's images to the assets branch;
+- the model file the bundle carries (the one the record names, sha256 checked against both the
+  manifest and the record) goes to the DVC remote of the base checkout's mlci.yaml and
+  .dvc/config, read back and verified, so an approval promotes exactly the bytes this run
+  produced. The remote's credentials are this job's (env of the publish step), never the PR's.
 
 Nothing in the bundle is executed or used as a path: the images are written from their
-verified bytes into a private directory.
+verified bytes into a private directory, and the model is streamed into a private file.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class PublishResult:
     comment_url: str | None = None
     check_kind: str | None = None
     record_shared: bool = False
+    model_stored: list[str] = field(default_factory=list)  # model paths stored in the DVC remote
     notes: list[str] = field(default_factory=list)
     exit_code: int = 0
 
@@ -183,15 +188,17 @@ def publish(
     if retry is None:
         retry = client_mod.RetryPolicy(on_wait=on_note)
     bundle_dir = Path(bundle_dir)
-    with client_mod.GitHubClient(token, api_url=event.api_url, retry=retry) as client:
+    with (
+        client_mod.GitHubClient(token, api_url=event.api_url, retry=retry) as client,
+        tempfile.TemporaryDirectory(prefix="mlci-publish-") as private,
+    ):
         target = _target(event, client)
-        bundle = bundle_mod.read(bundle_dir, limits)
+        bundle = bundle_mod.read(bundle_dir, limits, scratch=Path(private) / "model")
         _check_claims(bundle_dir, bundle.claims, target)
         verdict = _verdict(bundle.report, fail)
         markdown = sanitize_markdown(bundle.markdown)
-        with tempfile.TemporaryDirectory(prefix="mlci-publish-") as scratch:
-            report_dir = _images_dir(bundle, Path(scratch))
-            published = _with_images(project.root, env, event, target, cfg, markdown, report_dir, token, note)
+        report_dir = _images_dir(bundle, Path(private) / "report")
+        published = _with_images(project.root, env, event, target, cfg, markdown, report_dir, token, note)
         write_summary(event.summary_path, published)
         result = PublishResult(target.pr, target.head_sha, verdict, notes=notes, exit_code=int(verdict == "failure"))
         posted = comments.upsert(
@@ -208,20 +215,38 @@ def publish(
             title=_title(verdict, bundle.report),
             summary=markdown,
             details_url=target.run_url,
+            record=bundle.record,  # provenance: the check names the record pushed below, so an approval can verify it
         )
         result.check_kind = check.kind
         if check.fallback_reason:
-            note(f"posted a commit status instead of a check run ({check.fallback_reason})")
-    write_outputs(
-        event.output_path,
-        {
-            "verdict": verdict,
-            "comment-url": result.comment_url or "",
-            "metrics-json": json.dumps(bundle.record.metrics, sort_keys=True, separators=(",", ":")),
-        },
-    )
+            note(
+                f"posted a commit status instead of a check run ({check.fallback_reason}); a status cannot vouch "
+                "for the run record, so an approval will not promote it (grant `checks: write`)"
+            )
+        write_outputs(
+            event.output_path,
+            {
+                "verdict": verdict,
+                "comment-url": result.comment_url or "",
+                "metrics-json": json.dumps(bundle.record.metrics, sort_keys=True, separators=(",", ":")),
+            },
+        )
+        result.model_stored = _share_model(project, bundle, note)  # before the record that names it
     result.record_shared = _share_record(project, env, event, target, bundle, token, note)
     return result
+
+
+def _share_model(project: Project, bundle: bundle_mod.Bundle, note) -> list[str]:
+    """The bundle's model, from the reader's private copy, to the base configuration's DVC remote."""
+    from mlci.workflows.ci import share_model
+
+    if bundle.model is None:
+        return []
+    if project.config.registry.promote_on == "main":
+        return []  # approvals promote nothing here: no use for the bytes
+    return share_model(
+        project.root, project.config.registry.remote, bundle.record, note, files={bundle.model.path: bundle.model.file}
+    )
 
 
 def _with_images(root: Path, env, event, target: Target, cfg, markdown: str, report_dir: Path, token, note) -> str:

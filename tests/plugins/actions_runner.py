@@ -411,8 +411,8 @@ class JobRun:
 
     @property
     def mlci(self) -> ActionRun:
-        [run] = [s for s in self.steps.values() if isinstance(s, ActionRun)]
-        return run
+        """The job's last mlci step (a train job has two: verify, then train)."""
+        return [s for s in self.steps.values() if isinstance(s, ActionRun)][-1]
 
 
 def run_job(
@@ -482,7 +482,11 @@ def _default_stand_ins() -> dict[str, Callable[[dict[str, str], Job], None]]:
             return  # if-no-files-found: warn
         stored = job.temp.parent / f"_artifact_{with_['name']}"
         shutil.rmtree(stored, ignore_errors=True)
-        shutil.copytree(source, stored, symlinks=True)
+        if source.is_dir():
+            shutil.copytree(source, stored, symlinks=True)
+        else:  # one file: the artifact holds it by its name, as upload-artifact stores it
+            stored.mkdir(parents=True)
+            shutil.copy2(source, stored / source.name)
         job.artifacts[with_["name"]] = stored
 
     def download(with_: dict[str, str], job: Job) -> None:
