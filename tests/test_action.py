@@ -112,10 +112,12 @@ def test_two_transient_failures_then_success(pr_repo, fake_github, tmp_path):
 
 
 def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_summary(pr_repo, fake_github, tmp_path):
-    # A stage that writes 4,000 metrics: a real, huge report.
-    # It also notes whether the PR's code could see the GitHub token (it must not).
+    # A stage that writes 4,000 metrics with long, nested names: a real, huge report even with
+    # its tables capped at 200 rows. It also notes whether the PR's code could see the GitHub
+    # token (it must not).
     (pr_repo / "src" / "wide.py").write_text(
-        "import json, os\njson.dump({f'feature_{i:04d}_importance_share': i / 4000 for i in range(4000)},"
+        "import json, os\npath = '/'.join(['customer_lifetime_value_bucket'] * 12)\n"
+        "json.dump({f'importance_share/{path}/feature_{i:04d}': i / 4000 for i in range(4000)},"
         " open('wide.json', 'w'))\n"
         "open('token_seen.txt', 'w').write(str(any('TOKEN' in k for k in os.environ)))\n"
     )
@@ -134,7 +136,7 @@ def test_a_200000_character_report_is_trimmed_in_the_comment_and_whole_in_the_su
     run = run_action(pr_repo, env)
     assert run.rc == 0, run.log
     report = Path(run.outputs["report-path"]).read_text()
-    assert len(report) > 200_000
+    assert len(report) > 65536 and "3,800 more" in report  # over a comment's limit; the rest in report.json
     [comment] = fake_github.issue_comments(12)
     assert len(comment["body"]) <= 65536
     assert report.splitlines()[0] in comment["body"] and "shortened to fit" in comment["body"]
@@ -355,15 +357,10 @@ def test_a_windows_runner_is_refused_with_one_line(pr_repo, fake_github, tmp_pat
 def test_outputs_are_set_when_the_step_fails_before_mlci_runs(pr_repo, fake_github, tmp_path):
     env = actions_env(fake_github, tmp_path / "runner", sha=sha(pr_repo))
     run = run_action(pr_repo, {**env, "RUNNER_OS": "Windows"})
-    assert run.outputs == {
-        "admitted": "false",
-        "head-sha": "",
-        "verdict": "skipped",
-        "report-path": "",
-        "bundle-path": "",
-        "metrics-json": "",
-        "comment-url": "",
-    }
+    declared = yaml.safe_load((ACTION_DIR / "action.yml").read_text())["outputs"]
+    assert set(run.outputs) == set(declared)  # every output a later step may read is set
+    assert (run.outputs["admitted"], run.outputs["verdict"]) == ("false", "skipped")
+    assert {v for k, v in run.outputs.items() if k not in ("admitted", "verdict")} == {""}
 
 
 def _download(house: Path, lock: str) -> Path:

@@ -511,6 +511,7 @@ def test_the_main_baseline_job_after_a_pr_job_planted_hooks_in_home(
         capture_output=True,
     )
     sha = commit_all(trained_repo, "Promote from main")
+    git_http_origin.token = fake_github.token  # one job token for git and the API, as on GitHub
     git(trained_repo, "remote", "add", "origin", git_http_origin.url)
     auth = auth_env(git_http_origin.token, git_http_origin.server_url, {})
     subprocess.run(["git", "push", "-q", "origin", "main"], cwd=trained_repo, check=True, env=_env_with(auth))

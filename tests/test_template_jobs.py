@@ -72,6 +72,8 @@ def project_main(git_repo: Path, tmp_path: Path) -> Path:
     _wheel(root / "vendor", 42)
     (root / "requirements.txt").write_text("./vendor/projonly-1.0-py3-none-any.whl\n")
     scaffold.init(root)
+    config = root / "mlci.yaml"  # a direction for the stage's number, so the default gate has something to check
+    config.write_text(config.read_text().replace("goals: {}", "goals:\n  value: {direction: higher}"))
     commit_all(root, "a stage that imports the project's own package")
     base_venv = tmp_path / "base-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base_venv)], check=True)
@@ -151,7 +153,7 @@ def test_a_stage_imports_a_package_installed_only_by_the_templates_user_step(
     assert run.rc == 0, run.log
     assert json.loads((project_pr / "m.json").read_text()) == {"value": 42}  # the user step's projonly, not 41
     assert json.loads(run.outputs["metrics-json"]) == {"m.json": {"value": 42}}
-    assert run.outputs["verdict"] in ("success", "neutral")
+    assert run.outputs["verdict"] in ("success", "neutral"), Path(run.outputs["report-path"]).read_text()
     assert (Path(env["RUNNER_TEMP"]) / "project-venv" / "bin" / "python").exists()
 
 

@@ -2,7 +2,7 @@
 
 - LightGBM: the booster's own TreeSHAP (`predict(..., pred_contrib=True)`), no new dependency.
 - scikit-learn tree models (forests, gradient boosting, single trees): shap's TreeExplainer
-  (the `explain` extra: `pip install 'mlci[explain]'`).
+  (the `explain` extra: the action's `extras: explain`, or `pip install shap`).
 - Any other model: the pipeline writes a file of feature -> attribution (`parse_file`), read
   and compared the same way.
 
@@ -152,7 +152,7 @@ def sklearn_tree(model: Any, frame: Any, source: str) -> dict[str, float]:
         import shap
     except ImportError:
         raise DataError(
-            "explaining a scikit-learn model needs shap: pip install 'mlci[explain]' "
+            "explaining a scikit-learn model needs shap: give the mlci action extras: explain (or pip install shap) "
             "(or write the attributions in your pipeline: explain: {file: ...})"
         ) from None
     features = [str(f) for f in getattr(model, "feature_names_in_", [])]
