@@ -15,9 +15,9 @@ def loads(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = config.load
 
-    def counting(root, config_path=None):
+    def counting(root, *args, **kwargs):
         seen.append(str(root))
-        return real(root, config_path)
+        return real(root, *args, **kwargs)
 
     monkeypatch.setattr(config, "load", counting)
     return seen
