@@ -21,6 +21,35 @@ pytest_plugins = [
     f"tests.plugins.{p.stem}" for p in sorted((Path(__file__).parent / "plugins").glob("*.py")) if p.stem != "__init__"
 ]
 
+
+# Fixtures that start a server once per session; with pytest-xdist every module using one runs on
+# the same worker, so the whole run starts each server once.
+_SESSION_SERVERS = ("mlflow_server", "dask_cluster")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """Workers (`-n auto`) take whole modules, so a module's fixtures are built once, and every
+    module of one session server (found by the fixture's name in its text) is one unit.
+    (`--dist loadgroup` would do it with marks, but pytest 9.2 ignores the node ids it rewrites.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        text = path.read_text()
+        for fixture in _SESSION_SERVERS:
+            if fixture in text:
+                shared[f"tests/{path.name}"] = fixture
+                break
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return shared.get(module, module)
+
+    return ByModule(config, log)
+
+
 _HOME = tempfile.mkdtemp(prefix="mlci-test-home-")
 os.environ.update(
     {
