@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import secrets
 import select
 import socket
 import threading
@@ -36,7 +38,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-TOKEN = "ghs_fakeTOKENfor-mlci-tests-0123456789abcdef"
+# One token per test process: attack tests look for it in every process on the machine, and a
+# parallel worker's processes (another simulated machine) must not be found holding it.
+TOKEN = f"ghs_fakeTOKENfor-mlci-tests-{os.getpid():08x}{secrets.token_hex(4)}"
 COMMENT_LIMIT = 65536
 DOCS = "https://docs.github.com/rest"
 BOT = {
