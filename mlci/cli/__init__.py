@@ -90,8 +90,10 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         """The one place where library errors become CLI errors."""
+        from mlci.store import dvcfile
+
         _SHOWN.clear()  # per command (tests run many commands in one process)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), dvcfile.command_scope():
             warnings.simplefilter("always", MlciWarning)  # each distinct text once: _show_warning
             warnings.showwarning = _show_warning
             try:

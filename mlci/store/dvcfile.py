@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -92,9 +93,35 @@ def subprojects(root: Path) -> list[str]:
     return sorted({str(PurePosixPath(p).parent.parent) for p in listed})
 
 
+_listings: dict[tuple[str, tuple[str, ...]], list[str] | None] | None = None
+
+
+@contextmanager
+def command_scope() -> Iterator[None]:
+    """Within one command, `git ls-files` is asked once per question: a `mlci diff` asks where
+    the dvc.yaml files are seven times (config, pipeline, base, params, deps), each ask a git
+    process. Outside a command (library calls) every ask goes to git."""
+    global _listings
+    saved, _listings = _listings, {}
+    try:
+        yield
+    finally:
+        _listings = saved
+
+
 def _git_files(cwd: Path, patterns: list[str]) -> list[str] | None:
     """Tracked and untracked files (not git-ignored) under `cwd` matching `patterns`, relative to
     `cwd`; None when git cannot answer (not a work tree)."""
+    if _listings is None:
+        return _ask_git(cwd, patterns)
+    key = (str(cwd), tuple(patterns))
+    if key not in _listings:
+        _listings[key] = _ask_git(cwd, patterns)
+    found = _listings[key]
+    return None if found is None else list(found)
+
+
+def _ask_git(cwd: Path, patterns: list[str]) -> list[str] | None:
     try:
         proc = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *patterns],
